@@ -1,0 +1,117 @@
+"""The ``napflow`` command line: parse, call a service, present. No rules live here.
+
+Exit codes: 0 done; 1 refused by the rules (not allowed, condition unmet, conflict, unknown
+plan or person); 2 bad usage or bad input. Errors are one or two sentences on stderr; a
+traceback only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from napflow.bootstrap import build_runtime
+from napflow.errors import NapflowError
+from napflow.runtime import Runtime
+from napflow.settings import Settings, load_settings
+
+
+class AppState:
+    """What the root command parsed; the Runtime is built on first use."""
+
+    def __init__(self, db_url: str | None, config: str | None) -> None:
+        self.db_url = db_url
+        self.config = config
+        self._runtime: Runtime | None = None
+
+    def settings(self) -> Settings:
+        """Return the settings with the --db flag applied."""
+        settings = load_settings(self.config)
+        if self.db_url is not None:
+            settings = dataclasses.replace(settings, database_url=self.db_url)
+        return settings
+
+    def runtime(self) -> Runtime:
+        """Return the Runtime, wiring it on first use."""
+        if self._runtime is None:
+            self._runtime = build_runtime(self.settings())
+        return self._runtime
+
+
+pass_state = click.make_pass_decorator(AppState)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    "db_url",
+    metavar="URL",
+    help="Database URL (else NAPFLOW_DATABASE_URL, else config.toml, "
+    "else sqlite:///var/napflow.db).",
+)
+@click.option(
+    "--config",
+    metavar="PATH",
+    type=click.Path(dir_okay=False),
+    help="Config file (else NAPFLOW_CONFIG, else ./config.toml if present).",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
+@click.version_option(package_name="napflow")
+@click.pass_context
+def cli(ctx: click.Context, db_url: str | None, config: str | None, debug: bool) -> None:
+    """Carry 1540 National Implementation Action Plans through approval."""
+    ctx.obj = AppState(db_url, config)
+
+
+def _register() -> None:
+    from napflow.cli import plans, setup, workflows
+
+    for module in (setup, plans, workflows):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def _fail(message: str, code: int) -> int:
+    for line in message.splitlines() or [""]:
+        click.echo(f"napflow: {line}", err=True)
+    return code
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI on ``argv`` and return the exit code (for main() and tests)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        result: Any = cli.main(args=args, prog_name="napflow", standalone_mode=False)
+    except NapflowError as exc:
+        return _fail(exc.message, exc.exit_code)
+    except click.exceptions.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+        return _fail(f"{exc.format_message()}{hint}", 2)
+    except click.exceptions.ClickException as exc:
+        return _fail(exc.format_message(), exc.exit_code)
+    except click.exceptions.Abort:
+        return _fail("aborted.", 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted; the action in progress was rolled back.", 1)
+    except Exception as exc:
+        if debug:
+            raise
+        return _fail(
+            f"internal error ({type(exc).__name__}: {exc}); nothing half-done was kept. "
+            "Run again with --debug for the traceback and report it.",
+            1,
+        )
+    return result if isinstance(result, int) else 0
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())

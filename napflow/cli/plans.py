@@ -1,0 +1,227 @@
+"""Commands on people, plans, roles and actions: parse, call one service, present."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from napflow import services
+from napflow.cli import AppState, pass_state
+from napflow.cli.output import emit_csv, emit_json, emit_table, local_time
+
+FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    help="table for people, json for scripts.",
+)
+
+
+@click.group("person")
+def person_group() -> None:
+    """Register people who take part in plans."""
+
+
+@person_group.command("add")
+@click.argument("email")
+@click.option("--name", required=True, help="Display name, e.g. 'Sitora Nazarova (MFA)'.")
+@click.option(
+    "--timezone", metavar="ZONE", help="IANA zone for their reminders, e.g. Asia/Dushanbe."
+)
+@pass_state
+def person_add(state: AppState, email: str, name: str, timezone: str | None) -> None:
+    """Register a person by e-mail address."""
+    person = services.add_person(state.runtime(), email, name, timezone)
+    click.echo(f"Added {person.email} ({person.name}).")
+
+
+@person_group.command("list")
+@FORMAT
+@pass_state
+def person_list(state: AppState, fmt: str) -> None:
+    """List everyone registered."""
+    found = services.list_people(state.runtime())
+    if fmt == "json":
+        emit_json(found)
+    else:
+        emit_table(
+            "People", ["email", "name", "time zone"], [[p.email, p.name, p.timezone] for p in found]
+        )
+
+
+@click.group("plan")
+def plan_group() -> None:
+    """Create, list and show plans."""
+
+
+@plan_group.command("create")
+@click.option("--country", required=True, metavar="ISO3", help="ISO 3166-1 alpha-3, e.g. TJK.")
+@click.option("--title", required=True)
+@click.option("--workflow", default="nap", show_default=True)
+@click.option("--timezone", metavar="ZONE", help="The plan's zone; deadlines end at its midnight.")
+@click.option("--key", help="Plan key, e.g. TJK-2015 (default: COUNTRY-N).")
+@pass_state
+def plan_create(
+    state: AppState, country: str, title: str, workflow: str, timezone: str | None, key: str | None
+) -> None:
+    """Create a plan; print its key."""
+    plan = services.create_plan(state.runtime(), country, title, workflow, timezone, key)
+    click.echo(plan.key)
+
+
+@plan_group.command("list")
+@click.option("--state", "in_state", metavar="STATE", help="Only plans in this state.")
+@FORMAT
+@pass_state
+def plan_list(state: AppState, in_state: str | None, fmt: str) -> None:
+    """Show the dashboard: every plan, its state and when it last changed."""
+    plans = services.list_plans(state.runtime(), in_state)
+    if fmt == "json":
+        emit_json(plans)
+        return
+    emit_table(
+        "Plans",
+        ["key", "country", "title", "workflow", "state", "version", "last change (local)"],
+        [
+            [
+                p.key,
+                p.country_name,
+                p.title,
+                p.workflow,
+                p.state,
+                p.version,
+                local_time(p.updated_at, p.timezone),
+            ]
+            for p in plans
+        ],
+    )
+
+
+@plan_group.command("show")
+@click.argument("key")
+@click.option("--as", "as_email", metavar="EMAIL", help="List what this person may do now.")
+@FORMAT
+@pass_state
+def plan_show(state: AppState, key: str, as_email: str | None, fmt: str) -> None:
+    """Show one plan: state, version, roles and the triggers allowed now."""
+    plan = services.show_plan(state.runtime(), key, as_email)
+    if fmt == "json":
+        emit_json(plan)
+        return
+    who = f" for {as_email}" if as_email else ""
+    rows: list[list[Any]] = [
+        ["title", plan.title],
+        ["country", f"{plan.country_name} ({plan.country})"],
+        ["workflow", f"{plan.workflow} v{plan.workflow_version}"],
+        ["state", plan.state],
+        ["version", plan.version],
+        ["time zone", plan.timezone],
+        ["last change", local_time(plan.updated_at, plan.timezone)],
+        [f"allowed now{who}", ", ".join(plan.allowed or []) or "nothing"],
+    ]
+    rows += [[f"role {role}", ", ".join(emails)] for role, emails in plan.roles.items()]
+    emit_table(plan.key, ["", ""], rows)
+
+
+@click.group("role")
+def role_group() -> None:
+    """Grant, revoke and list roles on a plan."""
+
+
+@role_group.command("grant")
+@click.argument("key")
+@click.argument("email")
+@click.argument("role")
+@pass_state
+def role_grant(state: AppState, key: str, email: str, role: str) -> None:
+    """Give EMAIL the ROLE on plan KEY."""
+    change = services.grant_role(state.runtime(), key, email, role)
+    verb = "Granted" if change.changed else "Already held:"
+    click.echo(f"{verb} {change.role} on {change.key} to {change.email}.")
+
+
+@role_group.command("revoke")
+@click.argument("key")
+@click.argument("email")
+@click.argument("role")
+@pass_state
+def role_revoke(state: AppState, key: str, email: str, role: str) -> None:
+    """Take ROLE on plan KEY away from EMAIL."""
+    change = services.revoke_role(state.runtime(), key, email, role)
+    verb = "Revoked" if change.changed else "Not held, nothing to revoke:"
+    click.echo(f"{verb} {change.role} on {change.key} from {change.email}.")
+
+
+@role_group.command("list")
+@click.argument("key")
+@FORMAT
+@pass_state
+def role_list(state: AppState, key: str, fmt: str) -> None:
+    """List who holds which role on plan KEY."""
+    found = services.list_roles(state.runtime(), key)
+    if fmt == "json":
+        emit_json(found)
+    else:
+        emit_table(
+            f"Roles on {key.upper()}",
+            ["role", "email", "name"],
+            [[r.role, r.email, r.name] for r in found],
+        )
+
+
+@click.command("advance")
+@click.argument("key")
+@click.argument("trigger")
+@click.option("--as", "as_email", required=True, metavar="EMAIL", help="Who is acting.")
+@click.option("--comment", help="Why; required for returns and withdrawals.")
+@click.option(
+    "--expect-version",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Refuse if the plan is no longer at version N (someone acted since).",
+)
+@pass_state
+def advance(
+    state: AppState,
+    key: str,
+    trigger: str,
+    as_email: str,
+    comment: str | None,
+    expect_version: int | None,
+) -> None:
+    """Fire TRIGGER on plan KEY as the person --as."""
+    done = services.advance_plan(state.runtime(), key, trigger, as_email, comment, expect_version)
+    where = (
+        f"{done.from_state} -> {done.to_state}"
+        if done.from_state != done.to_state
+        else f"stays in {done.to_state}"
+    )
+    click.echo(
+        f"{done.key}: {done.trigger} by {done.actor} as {done.role}: {where} "
+        f"(version {done.version})."
+    )
+
+
+@click.command("history")
+@click.argument("key")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@pass_state
+def history(state: AppState, key: str, fmt: str) -> None:
+    """Show everything that happened to plan KEY, oldest first."""
+    records = services.plan_history(state.runtime(), key)
+    columns = ["seq", "at", "kind", "trigger", "from_state", "to_state", "actor", "role", "comment"]
+    rows = [
+        [r.seq, r.at, r.kind, r.trigger, r.from_state, r.to_state, r.actor, r.role, r.comment]
+        for r in records
+    ]
+    if fmt == "json":
+        emit_json(records)
+    elif fmt == "csv":
+        emit_csv(columns, rows)
+    else:
+        emit_table(f"History of {key.upper()}", columns, rows)
+
+
+COMMANDS = [person_group, plan_group, role_group, advance, history]

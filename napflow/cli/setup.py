@@ -1,0 +1,29 @@
+"""``napflow init``: create or upgrade the database."""
+
+from __future__ import annotations
+
+import click
+
+from napflow.cli import AppState, pass_state
+from napflow.services import init_database
+
+
+@click.command("init")
+@click.option(
+    "--demo", is_flag=True, help="Also load the demo plans (Tajikistan 2015 and two more)."
+)
+@pass_state
+def init_command(state: AppState, demo: bool) -> None:
+    """Create the database, or upgrade it to the newest schema."""
+    result = init_database(state.runtime(), demo=demo)
+    if result.revision_before == result.revision_after:
+        click.echo(f"Database {result.database} is up to date (schema {result.revision_after}).")
+    else:
+        click.echo(f"Database {result.database} is at schema {result.revision_after}.")
+    if result.demo_loaded is True:
+        click.echo("Loaded the demo plans: TJK-2015, TKM-2018, KGZ-2021.")
+    elif result.demo_loaded is False:
+        click.echo("The demo plans were loaded already; nothing added.")
+
+
+COMMANDS = [init_command]

@@ -1,0 +1,52 @@
+"""The facts about one plan that the engine decides on.
+
+The service layer loads them from the database inside the action's transaction; the
+engine and the conditions only read them, so every rule is a pure function of these facts.
+The ``state`` attribute is the one the transitions Machine reads and sets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+# Facts that are costly to load; a condition declares which of them it needs.
+HOLDERS = "holders"
+ROUND_ACTIONS = "round_actions"
+
+
+@dataclass(frozen=True)
+class RoundAction:
+    """An action recorded in the current round (since the plan entered its state)."""
+
+    actor: str
+    trigger: str
+    role: str | None
+
+
+@dataclass
+class PlanFacts:
+    """What is known about a plan and the person acting on it, for one decision.
+
+    ``actor`` is None when listing what the plan allows regardless of who asks; then role
+    checks and per-person rules pass. ``listing`` is True when the comment is not known yet,
+    so comment rules pass: the trigger is allowed, given a comment.
+    """
+
+    key: str
+    state: str
+    actor: str | None = None
+    actor_roles: frozenset[str] = frozenset()
+    comment: str | None = None
+    listing: bool = False
+    trigger: str | None = None
+    holders: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    round_actions: tuple[RoundAction, ...] = ()
+
+    def holders_of(self, role: str) -> frozenset[str]:
+        """Return the e-mail addresses of the people holding ``role`` on this plan."""
+        return self.holders.get(role, frozenset())
+
+    def actors_of(self, trigger: str) -> frozenset[str]:
+        """Return who fired ``trigger`` in the current round."""
+        return frozenset(a.actor for a in self.round_actions if a.trigger == trigger)

@@ -1,0 +1,115 @@
+"""Validation of values people type: e-mail addresses, names, country codes, plan keys.
+
+Each function returns the normalised value or raises :class:`~napflow.errors.InputError`
+with a sentence naming what was wrong and what is accepted.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+
+import pycountry
+
+from napflow.errors import InputError
+from napflow.timezones import validate_timezone
+
+MAX_COMMENT = 100_000
+KEY_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*$")
+
+
+def _has_control(text: str, allowed: str = "") -> bool:
+    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
+
+
+def email_address(value: str) -> str:
+    """Return a normalised (lower-case) e-mail address such as ``a.b@mfa.tj``."""
+    text = value.strip().lower()
+    problem = None
+    if not text or len(text) > 254 or _has_control(text) or " " in text:
+        problem = "it is empty, too long or contains spaces or control characters"
+    else:
+        try:
+            address = Address(addr_spec=text)
+        except (HeaderParseError, ValueError, IndexError):
+            problem = "it is not of the form name@domain"
+        else:
+            if not address.username or "." not in address.domain:
+                problem = "it is not of the form name@domain.tld"
+    if problem:
+        raise InputError(f"{value!r} is not a valid e-mail address: {problem}.")
+    return text
+
+
+def _one_line_text(value: str, what: str, limit: int) -> str:
+    text = " ".join(value.split())
+    if not text:
+        raise InputError(f"The {what} must not be empty.")
+    if len(text) > limit or _has_control(text):
+        raise InputError(
+            f"The {what} must be one line of at most {limit} characters without control characters."
+        )
+    return text
+
+
+def person_name(value: str) -> str:
+    """Return a person's display name, whitespace tidied."""
+    return _one_line_text(value, "name", 200)
+
+
+def plan_title(value: str) -> str:
+    """Return a plan title, whitespace tidied."""
+    return _one_line_text(value, "title", 500)
+
+
+def country_code(value: str) -> str:
+    """Return an ISO 3166-1 alpha-3 country code such as ``TJK``."""
+    code = value.strip().upper()
+    if len(code) != 3 or not code.isascii() or pycountry.countries.get(alpha_3=code) is None:
+        raise InputError(
+            f"{value!r} is not an ISO 3166-1 alpha-3 country code; use e.g. TJK, KGZ or SRB."
+        )
+    return code
+
+
+def country_name(code: str) -> str:
+    """Return the common English name of an alpha-3 country code."""
+    country = pycountry.countries.get(alpha_3=code)
+    if country is None:
+        return code
+    return str(getattr(country, "common_name", None) or country.name)
+
+
+def plan_key(value: str) -> str:
+    """Return a plan key such as ``TJK-2015``: letters, digits and single hyphens, <= 32."""
+    key = value.strip().upper()
+    if not KEY_RE.match(key) or len(key) > 32:
+        raise InputError(
+            f"{value!r} is not a valid plan key; use letters, digits and single hyphens, "
+            "starting with a letter, at most 32 characters (e.g. TJK-2015)."
+        )
+    return key
+
+
+def comment(value: str | None) -> str | None:
+    """Return a comment with line endings normalised, or None for no comment."""
+    if value is None:
+        return None
+    text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if len(text) > MAX_COMMENT:
+        raise InputError(f"The comment is {len(text)} characters long; at most {MAX_COMMENT}.")
+    if _has_control(text, allowed="\n\t"):
+        raise InputError(
+            "The comment contains control characters; only text, new lines and tabs are accepted."
+        )
+    return text or None
+
+
+def timezone(value: str) -> str:
+    """Return a valid IANA time zone name."""
+    try:
+        return validate_timezone(value)
+    except ValueError as exc:
+        raise InputError(f"The time zone is not valid: {exc}.") from exc

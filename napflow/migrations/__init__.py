@@ -1,0 +1,1 @@
+"""Alembic migrations of the napflow schema; ``napflow init`` runs them to head."""

@@ -1,0 +1,87 @@
+"""The advance service: fire a trigger on a plan, as one person, in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from napflow import inputs
+from napflow.engine import Decision
+from napflow.errors import ConflictError, InputError, NotAllowedError
+from napflow.models import Kind
+from napflow.runtime import Runtime
+from napflow.services.facts import allowed_now, load_facts
+from napflow.services.ledger import append, load_plan
+
+
+@dataclass(frozen=True)
+class AdvanceResult:
+    """What an advance did: the trigger, the states before and after, the new version."""
+
+    key: str
+    trigger: str
+    from_state: str
+    to_state: str
+    version: int
+    actor: str
+    role: str | None
+
+
+def _refusal(key: str, decision: Decision, actor: str, allowed: list[str]) -> str:
+    reasons = "; ".join(decision.reasons)
+    now = ", ".join(allowed) if allowed else "nothing"
+    return f"Cannot {decision.trigger} {key}: {reasons}. Allowed now for {actor}: {now}."
+
+
+def advance_plan(
+    rt: Runtime,
+    key: str,
+    trigger: str,
+    actor: str,
+    comment: str | None = None,
+    expect_version: int | None = None,
+) -> AdvanceResult:
+    """Fire ``trigger`` on plan ``key`` as ``actor``, recording it in the plan's history.
+
+    The actor's role on the plan, the workflow's conditions and comment rules are checked in
+    the same transaction that writes the new state and the history record, so either both
+    are stored or neither. ``expect_version`` refuses the action if anyone changed the plan
+    since the caller read it at that version (a form, a script that showed the plan first).
+    """
+    key = inputs.plan_key(key)
+    actor = inputs.email_address(actor)
+    comment = inputs.comment(comment)
+    with rt.db.write() as conn:
+        plan = load_plan(conn, key)
+        if expect_version is not None and plan.version != expect_version:
+            raise ConflictError(
+                f"{key} is at version {plan.version}, not {expect_version}: it changed since "
+                f"you read it (now in {plan.state}); nothing was written. See "
+                f"`napflow history {key}`."
+            )
+        engine = rt.catalog.engine(plan.workflow)
+        if trigger not in engine.definition.triggers:
+            raise InputError(
+                f"Workflow {plan.workflow} has no trigger {trigger!r}; triggers: "
+                f"{', '.join(engine.definition.triggers)}."
+            )
+        facts = load_facts(conn, plan, engine.needs(plan.state, trigger), actor, comment)
+        decision = engine.decide(facts, trigger)
+        if not decision.allowed:
+            raise NotAllowedError(
+                _refusal(key, decision, actor, allowed_now(conn, engine, plan, actor))
+            )
+        assert decision.transition is not None
+        role = engine.acting_role(facts, decision.transition)
+        to_state = engine.fire(facts, decision)
+        version = append(
+            conn,
+            plan,
+            kind=Kind.ACTION if decision.transition.stays else Kind.TRANSITION,
+            at=rt.clock.now(),
+            trigger=trigger,
+            to_state=to_state,
+            actor=actor,
+            role=role,
+            comment=comment,
+        )
+    return AdvanceResult(key, trigger, plan.state, to_state, version, actor, role)

@@ -1,0 +1,141 @@
+"""Services for plans: create one, list them, show one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, insert, select
+
+from napflow import inputs
+from napflow.errors import RefusedError
+from napflow.models import Kind, history, plans
+from napflow.runtime import Runtime
+from napflow.services.facts import allowed_now, role_holders
+from napflow.services.ledger import load_plan
+
+
+@dataclass(frozen=True)
+class PlanView:
+    """A plan as shown to users and scripts."""
+
+    key: str
+    country: str
+    country_name: str
+    title: str
+    workflow: str
+    workflow_version: int
+    state: str
+    version: int
+    timezone: str
+    created_at: datetime
+    updated_at: datetime
+    allowed: list[str] | None = None
+    roles: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _view(row: Row[Any], **extra: Any) -> PlanView:
+    return PlanView(
+        key=row.key,
+        country=row.country,
+        country_name=inputs.country_name(row.country),
+        title=row.title,
+        workflow=row.workflow,
+        workflow_version=row.workflow_version,
+        state=row.state,
+        version=row.version,
+        timezone=row.timezone,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        **extra,
+    )
+
+
+def _next_key(conn: Connection, country: str) -> str:
+    count = conn.execute(select(func.count()).where(plans.c.country == country)).scalar_one()
+    n = count + 1
+    while conn.execute(select(plans.c.id).where(plans.c.key == f"{country}-{n}")).first():
+        n += 1
+    return f"{country}-{n}"
+
+
+def create_plan(
+    rt: Runtime,
+    country: str,
+    title: str,
+    workflow: str = "nap",
+    timezone: str | None = None,
+    key: str | None = None,
+) -> PlanView:
+    """Create a plan in its workflow's initial state, recording its creation in its history."""
+    country = inputs.country_code(country)
+    title = inputs.plan_title(title)
+    zone = inputs.timezone(timezone or rt.settings.default_timezone)
+    wanted = inputs.plan_key(key) if key is not None else None
+    definition = rt.catalog.get(workflow)
+    now = rt.clock.now()
+    with rt.db.write() as conn:
+        if (
+            wanted is not None
+            and conn.execute(select(plans.c.id).where(plans.c.key == wanted)).first()
+        ):
+            raise RefusedError(f"A plan with key {wanted} exists already; choose another --key.")
+        plan_key = wanted or _next_key(conn, country)
+        values = {
+            "key": plan_key,
+            "country": country,
+            "title": title,
+            "workflow": definition.name,
+            "workflow_version": definition.version,
+            "state": definition.initial,
+            "version": 1,
+            "entered_seq": 1,
+            "timezone": zone,
+            "created_at": now,
+            "updated_at": now,
+        }
+        inserted = conn.execute(insert(plans).values(**values)).inserted_primary_key
+        assert inserted is not None
+        plan_id = inserted[0]
+        conn.execute(
+            insert(history).values(
+                plan_id=plan_id,
+                seq=1,
+                kind=Kind.CREATED,
+                to_state=definition.initial,
+                at=now,
+                workflow=definition.name,
+                workflow_version=definition.version,
+                payload={"title": title, "country": country, "timezone": zone},
+            )
+        )
+        row = load_plan(conn, plan_key)
+    return _view(row)
+
+
+def list_plans(rt: Runtime, state: str | None = None) -> list[PlanView]:
+    """Return every plan (or those in ``state``), by key."""
+    query = select(plans).order_by(plans.c.key)
+    if state is not None:
+        query = query.where(plans.c.state == state)
+    with rt.db.read() as conn:
+        return [_view(r) for r in conn.execute(query)]
+
+
+def show_plan(rt: Runtime, key: str, as_email: str | None = None) -> PlanView:
+    """Return one plan with its roles and the triggers ``as_email`` (or anyone) may fire now."""
+    key = inputs.plan_key(key)
+    actor = inputs.email_address(as_email) if as_email is not None else None
+    with rt.db.read() as conn:
+        row = load_plan(conn, key)
+        engine = rt.catalog.engine(row.workflow)
+        allowed = allowed_now(conn, engine, row, actor)
+        holders = role_holders(conn, row.id)
+    return _view(
+        row,
+        allowed=allowed,
+        roles={
+            role: sorted(holders[role]) for role in engine.definition.role_names if role in holders
+        },
+    )

@@ -1,0 +1,154 @@
+"""Settings: config.toml read once into a frozen, validated object; NAPFLOW_* overrides.
+
+Precedence, lowest first: built-in defaults, ``config.toml`` (``--config PATH``, else
+``NAPFLOW_CONFIG``, else ``./config.toml`` when it exists), ``NAPFLOW_*`` environment
+variables, then command-line flags (applied by the caller with :func:`dataclasses.replace`).
+Secrets never live in config.toml; they are read from the environment where they are used.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from napflow.errors import ConfigError
+from napflow.timezones import validate_timezone
+
+DEFAULT_DATABASE_URL = "sqlite:///var/napflow.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything napflow reads from configuration, validated."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    busy_timeout_ms: int = 10_000
+    workflow_dirs: tuple[Path, ...] = ()
+    default_timezone: str = "UTC"
+
+
+def _positive_int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{where} must be a positive whole number, not {value!r}.")
+    return value
+
+
+def _string(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where} must be a non-empty string, not {value!r}.")
+    return value
+
+
+def _timezone(value: Any, where: str) -> str:
+    text = _string(value, where)
+    try:
+        return validate_timezone(text)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+# (section, key) -> (settings field, validator, environment variable)
+_Validator = Callable[[Any, str], Any]
+CONFIG_KEYS: dict[tuple[str, str], tuple[str, _Validator, str]] = {
+    ("database", "url"): ("database_url", _string, "NAPFLOW_DATABASE_URL"),
+    ("database", "busy_timeout_ms"): (
+        "busy_timeout_ms",
+        _positive_int,
+        "NAPFLOW_BUSY_TIMEOUT_MS",
+    ),
+    ("plans", "default_timezone"): ("default_timezone", _timezone, "NAPFLOW_DEFAULT_TIMEZONE"),
+}
+WORKFLOW_DIRS_ENV = "NAPFLOW_WORKFLOW_DIRS"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"Config file {path} does not exist.") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Config file {path} cannot be read: {exc}.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Config file {path} is not valid TOML: {exc}.") from exc
+
+
+def _workflow_dirs(value: Any, where: str, base: Path) -> tuple[Path, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{where} must be a list of directory paths, not {value!r}.")
+    return tuple((base / v).resolve() for v in value)
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    data = _read_toml(path)
+    values: dict[str, Any] = {}
+    known_sections = {s for s, _ in CONFIG_KEYS} | {"workflows"}
+    for section, table in data.items():
+        if section not in known_sections or not isinstance(table, dict):
+            raise ConfigError(
+                f"{path}: unknown section [{section}]; "
+                f"known sections: {', '.join(sorted(known_sections))}."
+            )
+        for key, value in table.items():
+            where = f"{path}: {section}.{key}"
+            if (section, key) == ("workflows", "dirs"):
+                values["workflow_dirs"] = _workflow_dirs(value, where, path.parent)
+                continue
+            entry = CONFIG_KEYS.get((section, key))
+            if entry is None:
+                known = sorted(k for s, k in CONFIG_KEYS if s == section)
+                if section == "workflows":
+                    known = ["dirs"]
+                raise ConfigError(
+                    f"{path}: unknown key {section}.{key}; known keys in [{section}]: "
+                    f"{', '.join(known)}."
+                )
+            field, validate, _env = entry
+            values[field] = validate(value, where)
+    return values
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for field, validate, var in CONFIG_KEYS.values():
+        if var in env:
+            raw: Any = env[var]
+            if validate is _positive_int:
+                try:
+                    raw = int(raw)
+                except ValueError as exc:
+                    raise ConfigError(
+                        f"{var} must be a positive whole number, not {raw!r}."
+                    ) from exc
+            values[field] = validate(raw, var)
+    if env.get(WORKFLOW_DIRS_ENV):
+        parts = [p for p in env[WORKFLOW_DIRS_ENV].split(os.pathsep) if p]
+        values["workflow_dirs"] = tuple(Path(p).resolve() for p in parts)
+    return values
+
+
+def load_settings(
+    config_path: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Build the settings from defaults, the config file and the environment.
+
+    ``config_path`` is the ``--config`` flag; without it ``NAPFLOW_CONFIG`` is used, then
+    ``./config.toml`` if present. An explicitly named file must exist.
+    """
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    path: Path | None = None
+    if config_path is not None:
+        path = Path(config_path)
+    elif env.get("NAPFLOW_CONFIG"):
+        path = Path(env["NAPFLOW_CONFIG"])
+    elif Path("config.toml").is_file():
+        path = Path("config.toml")
+    if path is not None:
+        values.update(_from_file(path))
+    values.update(_from_env(env))
+    return Settings(**values)
