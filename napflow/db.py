@@ -140,6 +140,9 @@ def _translated(db: Database) -> Iterator[None]:
             ) from exc
         raise ConfigError(f"The database {db.describe()} cannot be used: {exc.orig}.") from exc
     except IntegrityError as exc:
+        text = str(exc.orig).lower()
+        if "unique" not in text and "duplicate key" not in text:
+            raise
         raise ConflictError(
             "Someone else made a conflicting change at the same moment; nothing was written. "
             "Look again and retry."

@@ -209,19 +209,28 @@ def advance(
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
 @pass_state
 def history(state: AppState, key: str, fmt: str) -> None:
-    """Show everything that happened to plan KEY, oldest first."""
-    records = services.plan_history(state.runtime(), key)
-    columns = ["seq", "at", "kind", "trigger", "from_state", "to_state", "actor", "role", "comment"]
-    rows = [
-        [r.seq, r.at, r.kind, r.trigger, r.from_state, r.to_state, r.actor, r.role, r.comment]
-        for r in records
-    ]
+    """Show everything that happened to plan KEY, oldest first (times in the plan's zone)."""
+    found = services.plan_history(state.runtime(), key)
+    columns = ["seq", "at", "kind", "trigger", "from_state", "to_state", "actor", "role"]
+    rows = [[getattr(r, c) for c in columns] for r in found.records]
     if fmt == "json":
-        emit_json(records)
+        emit_json(found.records)
     elif fmt == "csv":
-        emit_csv(columns, rows)
+        emit_csv(
+            [*columns, "comment"],
+            [[*row, r.comment] for row, r in zip(rows, found.records, strict=True)],
+        )
     else:
-        emit_table(f"History of {key.upper()}", columns, rows)
+        for row in rows:
+            row[1] = local_time(row[1], found.timezone)
+        emit_table(
+            f"History of {found.key} (times in {found.timezone})",
+            [*columns[:6], "by", "detail"],
+            [
+                [*row[:6], f"{row[6]} ({row[7]})" if row[6] else "", r.detail]
+                for row, r in zip(rows, found.records, strict=True)
+            ],
+        )
 
 
 COMMANDS = [person_group, plan_group, role_group, advance, history]

@@ -4,7 +4,7 @@ The CLI, the web app and the scheduler call these and nothing below them.
 """
 
 from napflow.services.advance import AdvanceResult, advance_plan
-from napflow.services.history import HistoryRecord, plan_history
+from napflow.services.history import HistoryRecord, PlanHistory, plan_history
 from napflow.services.people import PersonView, add_person, list_people
 from napflow.services.plans import PlanView, create_plan, list_plans, show_plan
 from napflow.services.roles import RoleChange, RoleView, grant_role, list_roles, revoke_role
@@ -15,6 +15,7 @@ __all__ = [
     "HistoryRecord",
     "InitResult",
     "PersonView",
+    "PlanHistory",
     "PlanView",
     "RoleChange",
     "RoleView",

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from napflow import inputs
-from napflow.models import history
+from napflow.models import Kind, history
 from napflow.runtime import Runtime
 from napflow.services.ledger import load_plan
 
@@ -31,8 +31,29 @@ class HistoryRecord:
     workflow_version: int
     payload: dict[str, Any] | None
 
+    @property
+    def detail(self) -> str:
+        """Say in words what the record is about beyond its trigger: comment or role change."""
+        payload = self.payload or {}
+        if self.kind == Kind.ROLE_GRANTED:
+            return f"granted {payload.get('role')} to {payload.get('person')}"
+        if self.kind == Kind.ROLE_REVOKED:
+            return f"revoked {payload.get('role')} from {payload.get('person')}"
+        if self.kind == Kind.CREATED:
+            return f"created: {payload.get('title', '')}"
+        return self.comment or ""
 
-def plan_history(rt: Runtime, key: str) -> list[HistoryRecord]:
+
+@dataclass(frozen=True)
+class PlanHistory:
+    """A plan's history, with the plan's time zone for showing local times."""
+
+    key: str
+    timezone: str
+    records: list[HistoryRecord]
+
+
+def plan_history(rt: Runtime, key: str) -> PlanHistory:
     """Return every history record of plan ``key``, oldest first."""
     key = inputs.plan_key(key)
     with rt.db.read() as conn:
@@ -40,7 +61,7 @@ def plan_history(rt: Runtime, key: str) -> list[HistoryRecord]:
         rows = conn.execute(
             select(history).where(history.c.plan_id == plan.id).order_by(history.c.seq)
         ).all()
-    return [
+    records = [
         HistoryRecord(
             seq=r.seq,
             kind=r.kind,
@@ -57,3 +78,4 @@ def plan_history(rt: Runtime, key: str) -> list[HistoryRecord]:
         )
         for r in rows
     ]
+    return PlanHistory(plan.key, plan.timezone, records)

@@ -1,0 +1,67 @@
+"""Shared fixtures: a real SQLite database per test, a virtual clock, the CLI in-process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from helpers import CAST, EVERYONE, START, Result
+
+from napflow import services
+from napflow.bootstrap import build_runtime
+from napflow.cli import run
+from napflow.clock import VirtualClock
+from napflow.runtime import Runtime
+from napflow.settings import Settings
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'napflow.db'}"
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock(START)
+
+
+@pytest.fixture
+def rt(db_url: str, clock: VirtualClock) -> Iterator[Runtime]:
+    runtime = build_runtime(Settings(database_url=db_url), clock=clock)
+    services.init_database(runtime)
+    yield runtime
+    runtime.db.dispose()
+
+
+@pytest.fixture
+def nap_plan(rt: Runtime) -> str:
+    """A NAP plan for Tajikistan with the whole cast, in drafting."""
+    for email in EVERYONE:
+        services.add_person(rt, email, email.split("@")[0].title())
+    plan = services.create_plan(rt, "TJK", "Test plan", timezone="Asia/Dushanbe", key="TJK-T")
+    for role, emails in CAST.items():
+        for email in emails:
+            services.grant_role(rt, plan.key, email, role)
+    return plan.key
+
+
+@pytest.fixture
+def cli(
+    db_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> Callable[..., Result]:
+    """Run the napflow CLI in-process against the test database; return code and output."""
+    monkeypatch.chdir(tmp_path)  # no stray ./config.toml is read
+    for var in ("NAPFLOW_DATABASE_URL", "NAPFLOW_CONFIG", "NAPFLOW_WORKFLOW_DIRS"):
+        monkeypatch.delenv(var, raising=False)
+
+    def invoke(*args: str) -> Result:
+        capsys.readouterr()
+        code = run(["--db", db_url, *args])
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return invoke

@@ -1,0 +1,51 @@
+"""Constants and helpers shared by the tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+START = datetime(2015, 7, 1, 4, 0, tzinfo=UTC)
+
+# The cast of a NAP plan: role -> people holding it.
+CAST = {
+    "coordinator": ["coord@example.org"],
+    "wg_chair": ["chair@example.org"],
+    "wg_member": ["member1@example.org", "member2@example.org"],
+    "expert": ["expert@example.org"],
+    "approver": ["minister@example.org"],
+    "observer": ["observer@example.org"],
+}
+EVERYONE = sorted({e for emails in CAST.values() for e in emails} | {"outsider@example.org"})
+
+
+@dataclass
+class Result:
+    """What a CLI run returned and printed."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> object:
+        return json.loads(self.out)
+
+
+def napflow_process(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run napflow as its own process, as a user or a script would."""
+    return subprocess.run(
+        [sys.executable, "-m", "napflow", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

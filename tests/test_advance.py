@@ -1,0 +1,283 @@
+"""The NAP workflow through the advance service: every transition, every role, every rule."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from helpers import CAST, START
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from napflow import services
+from napflow.clock import VirtualClock
+from napflow.errors import ConflictError, InputError, NotAllowedError, NotFoundError
+from napflow.runtime import Runtime
+
+# One person standing for each role, and one with no role at all.
+ACTOR = {role: emails[0] for role, emails in CAST.items()} | {"none": "outsider@example.org"}
+COORD, CHAIR, EXPERT, MINISTER = (
+    ACTOR[r] for r in ("coordinator", "wg_chair", "expert", "approver")
+)
+MEMBERS = CAST["wg_member"]
+
+# How to bring a fresh plan into each situation the table below starts from.
+PATHS: dict[str, list[tuple[str, str]]] = {
+    "drafting": [],
+    "working_group_review": [("submit_for_review", COORD)],
+    "working_group_review+quorum": [("submit_for_review", COORD)]
+    + [("endorse", m) for m in MEMBERS],
+    "expert_review": [("submit_for_review", COORD)]
+    + [("endorse", m) for m in MEMBERS]
+    + [("send_to_experts", CHAIR)],
+    "expert_review+endorsed": [("submit_for_review", COORD)]
+    + [("endorse", m) for m in MEMBERS]
+    + [("send_to_experts", CHAIR), ("endorse", EXPERT)],
+    "submitted": [("submit_for_review", COORD)]
+    + [("endorse", m) for m in MEMBERS]
+    + [("send_to_experts", CHAIR), ("endorse", EXPERT), ("submit_for_approval", COORD)],
+}
+
+# trigger, situation, roles that may fire it, whether a comment is required, state after
+TABLE = [
+    ("submit_for_review", "drafting", {"coordinator"}, False, "working_group_review"),
+    ("endorse", "working_group_review", {"wg_member", "wg_chair"}, False, "working_group_review"),
+    ("request_changes", "working_group_review", {"wg_chair", "coordinator"}, True, "drafting"),
+    (
+        "send_to_experts",
+        "working_group_review+quorum",
+        {"wg_chair", "coordinator"},
+        False,
+        "expert_review",
+    ),
+    ("endorse", "expert_review", {"expert"}, False, "expert_review"),
+    ("return_with_comments", "expert_review", {"expert"}, True, "drafting"),
+    ("submit_for_approval", "expert_review+endorsed", {"coordinator"}, False, "submitted"),
+    ("approve", "submitted", {"approver"}, False, "approved"),
+    ("send_back", "submitted", {"approver"}, True, "drafting"),
+    ("withdraw", "drafting", {"coordinator"}, True, "withdrawn"),
+    ("withdraw", "working_group_review", {"coordinator"}, True, "withdrawn"),
+    ("withdraw", "expert_review", {"coordinator"}, True, "withdrawn"),
+    ("withdraw", "submitted", {"coordinator"}, True, "withdrawn"),
+]
+
+
+@pytest.fixture
+def make_plan(rt: Runtime, nap_plan: str) -> Callable[[str], str]:
+    """Return a factory of fresh plans, with the whole cast, in a given situation."""
+    counter = iter(range(1, 1000))
+
+    def make(situation: str) -> str:
+        key = services.create_plan(rt, "TJK", "Plan", key=f"TJK-P{next(counter)}").key
+        for role, emails in CAST.items():
+            for email in emails:
+                services.grant_role(rt, key, email, role)
+        for trigger, actor in PATHS[situation]:
+            services.advance_plan(rt, key, trigger, actor)
+        return key
+
+    return make
+
+
+def state_of(rt: Runtime, key: str) -> str:
+    return services.show_plan(rt, key).state
+
+
+@pytest.mark.parametrize(
+    ("trigger", "situation", "allowed", "needs_comment", "after"),
+    TABLE,
+    ids=[f"{t}-from-{s}" for t, s, *_ in TABLE],
+)
+def test_transition_allowed_exactly_for_its_roles(
+    rt: Runtime,
+    make_plan: Callable[[str], str],
+    trigger: str,
+    situation: str,
+    allowed: set[str],
+    needs_comment: bool,
+    after: str,
+) -> None:
+    comment = "Please revise section III." if needs_comment else None
+    refused_plan = make_plan(situation)
+    before = services.show_plan(rt, refused_plan)
+    for role, actor in ACTOR.items():
+        if role in allowed:
+            continue
+        with pytest.raises(NotAllowedError) as info:
+            services.advance_plan(rt, refused_plan, trigger, actor, comment)
+        assert f"Cannot {trigger} {refused_plan}: it needs the role" in str(info.value)
+    unchanged = services.show_plan(rt, refused_plan)
+    assert (unchanged.state, unchanged.version) == (before.state, before.version)
+
+    for role in sorted(allowed):
+        key = make_plan(situation)
+        done = services.advance_plan(rt, key, trigger, ACTOR[role], comment)
+        assert (done.to_state, done.role) == (after, role)
+        assert state_of(rt, key) == after
+        last = services.plan_history(rt, key).records[-1]
+        assert (last.trigger, last.actor, last.role, last.to_state, last.comment) == (
+            trigger,
+            ACTOR[role],
+            role,
+            after,
+            comment,
+        )
+
+
+@pytest.mark.parametrize("trigger", ["request_changes", "withdraw"])
+def test_comment_required_refuses_missing_and_blank(
+    rt: Runtime, make_plan: Callable[[str], str], trigger: str
+) -> None:
+    key = make_plan("working_group_review")
+    for comment in (None, "   \n\t "):
+        with pytest.raises(NotAllowedError, match="a comment is required"):
+            services.advance_plan(rt, key, trigger, COORD, comment)
+    assert state_of(rt, key) == "working_group_review"
+
+
+def test_send_to_experts_waits_for_every_member_of_this_round(
+    rt: Runtime, make_plan: Callable[[str], str]
+) -> None:
+    key = make_plan("working_group_review")
+    with pytest.raises(NotAllowedError, match=r"waiting for member1@example\.org, member2@"):
+        services.advance_plan(rt, key, "send_to_experts", CHAIR)
+    services.advance_plan(rt, key, "endorse", MEMBERS[0])
+    services.advance_plan(rt, key, "endorse", CHAIR)  # the chair's endorsement is not a member's
+    with pytest.raises(NotAllowedError, match=r"waiting for member2@example.org\."):
+        services.advance_plan(rt, key, "send_to_experts", CHAIR)
+    services.advance_plan(rt, key, "endorse", MEMBERS[1])
+    # A return starts a new round: earlier endorsements no longer count.
+    services.advance_plan(rt, key, "request_changes", CHAIR, "Add customs annex.")
+    services.advance_plan(rt, key, "submit_for_review", COORD)
+    with pytest.raises(NotAllowedError, match=r"waiting for member1@example\.org, member2@"):
+        services.advance_plan(rt, key, "send_to_experts", CHAIR)
+    for member in MEMBERS:
+        services.advance_plan(rt, key, "endorse", member)
+    assert services.advance_plan(rt, key, "send_to_experts", CHAIR).to_state == "expert_review"
+
+
+def test_quorum_needs_at_least_one_member(rt: Runtime, make_plan: Callable[[str], str]) -> None:
+    key = make_plan("working_group_review")
+    for member in MEMBERS:
+        services.revoke_role(rt, key, member, "wg_member")
+    with pytest.raises(NotAllowedError, match="no wg_member is assigned"):
+        services.advance_plan(rt, key, "send_to_experts", CHAIR)
+
+
+def test_endorse_once_per_person_per_round(rt: Runtime, make_plan: Callable[[str], str]) -> None:
+    key = make_plan("working_group_review")
+    services.advance_plan(rt, key, "endorse", MEMBERS[0])
+    with pytest.raises(NotAllowedError, match="has already done endorse in this round"):
+        services.advance_plan(rt, key, "endorse", MEMBERS[0])
+    services.advance_plan(rt, key, "request_changes", COORD, "Rework.")
+    services.advance_plan(rt, key, "submit_for_review", COORD)
+    assert services.advance_plan(rt, key, "endorse", MEMBERS[0]).version > 0
+
+
+def test_submit_for_approval_needs_an_expert_endorsement_and_an_approver(
+    rt: Runtime, make_plan: Callable[[str], str]
+) -> None:
+    key = make_plan("expert_review")
+    services.revoke_role(rt, key, MINISTER, "approver")
+    with pytest.raises(NotAllowedError) as info:
+        services.advance_plan(rt, key, "submit_for_approval", COORD)
+    message = str(info.value)
+    assert "at least 1 expert endorse needed in this round, 0 so far" in message
+    assert f"no approver is assigned to {key}" in message
+    services.advance_plan(rt, key, "endorse", EXPERT)
+    with pytest.raises(NotAllowedError, match="no approver is assigned"):
+        services.advance_plan(rt, key, "submit_for_approval", COORD)
+    services.grant_role(rt, key, MINISTER, "approver")
+    assert services.advance_plan(rt, key, "submit_for_approval", COORD).to_state == "submitted"
+
+
+def test_wrong_state_says_what_is_allowed_now(rt: Runtime, nap_plan: str) -> None:
+    with pytest.raises(NotAllowedError) as info:
+        services.advance_plan(rt, nap_plan, "approve", COORD)
+    assert str(info.value) == (
+        f"Cannot approve {nap_plan}: it is in drafting. "
+        f"Allowed now for {COORD}: submit_for_review, withdraw."
+    )
+
+
+def test_final_states_allow_nothing(rt: Runtime, make_plan: Callable[[str], str]) -> None:
+    key = make_plan("submitted")
+    services.advance_plan(rt, key, "approve", MINISTER)
+    assert services.show_plan(rt, key).allowed == []
+    with pytest.raises(NotAllowedError, match=r"it is in approved\. Allowed now for .*: nothing"):
+        services.advance_plan(rt, key, "withdraw", COORD, "Too late.")
+
+
+def test_unknown_trigger_is_bad_input_listing_the_triggers(rt: Runtime, nap_plan: str) -> None:
+    with pytest.raises(InputError, match="no trigger 'aprove'; triggers: submit_for_review, "):
+        services.advance_plan(rt, nap_plan, "aprove", COORD)
+
+
+def test_unknown_plan_and_unknown_person_are_refused(rt: Runtime, nap_plan: str) -> None:
+    with pytest.raises(NotFoundError, match="There is no plan 'TJK-NONE'"):
+        services.advance_plan(rt, "TJK-NONE", "submit_for_review", COORD)
+    with pytest.raises(NotFoundError, match=r"nobody@example\.org is not registered"):
+        services.advance_plan(rt, nap_plan, "submit_for_review", "nobody@example.org")
+
+
+def test_expect_version_refuses_a_stale_action(rt: Runtime, nap_plan: str) -> None:
+    seen = services.show_plan(rt, nap_plan).version
+    services.advance_plan(rt, nap_plan, "submit_for_review", COORD, expect_version=seen)
+    with pytest.raises(ConflictError, match=f"is at version {seen + 1}, not {seen}"):
+        services.advance_plan(rt, nap_plan, "withdraw", COORD, "Stale.", expect_version=seen)
+    assert state_of(rt, nap_plan) == "working_group_review"
+
+
+def test_history_record_has_every_field(rt: Runtime, clock: VirtualClock, nap_plan: str) -> None:
+    clock.advance(timedelta(days=3))
+    done = services.advance_plan(rt, nap_plan, "submit_for_review", COORD)
+    record = services.plan_history(rt, nap_plan).records[-1]
+    assert record.seq == done.version == services.show_plan(rt, nap_plan).version
+    assert (record.kind, record.trigger, record.from_state, record.to_state) == (
+        "transition",
+        "submit_for_review",
+        "drafting",
+        "working_group_review",
+    )
+    assert (record.actor, record.role, record.comment) == (COORD, "coordinator", None)
+    assert record.at == START + timedelta(days=3)
+    assert (record.workflow, record.workflow_version) == ("nap", 1)
+
+
+def test_state_and_history_commit_together_or_not_at_all(rt: Runtime, nap_plan: str) -> None:
+    """A failure while writing the history record leaves the plan as it was."""
+    with rt.db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE TRIGGER refuse_boom BEFORE INSERT ON history WHEN NEW.comment = 'boom' "
+                "BEGIN SELECT RAISE(ABORT, 'history write failed'); END"
+            )
+        )
+    services.advance_plan(rt, nap_plan, "submit_for_review", COORD)
+    before = services.show_plan(rt, nap_plan)
+    with pytest.raises(IntegrityError, match="history write failed"):
+        services.advance_plan(rt, nap_plan, "request_changes", COORD, "boom")
+    after = services.show_plan(rt, nap_plan)
+    assert (after.state, after.version) == (before.state, before.version)
+    assert len(services.plan_history(rt, nap_plan).records) == before.version
+
+
+def test_one_machine_per_workflow_and_no_plan_left_attached(
+    rt: Runtime, make_plan: Callable[[str], str]
+) -> None:
+    engine = rt.catalog.engine("nap")
+    make_plan("submitted")
+    make_plan("expert_review")
+    assert rt.catalog.engine("nap") is engine
+    assert engine.machine.models == []
+
+
+def test_show_plan_lists_what_each_person_may_do(
+    rt: Runtime, make_plan: Callable[[str], str]
+) -> None:
+    key = make_plan("working_group_review")
+    assert services.show_plan(rt, key, MEMBERS[0]).allowed == ["endorse"]
+    assert services.show_plan(rt, key, CHAIR).allowed == ["endorse", "request_changes"]
+    assert services.show_plan(rt, key, ACTOR["observer"]).allowed == []
+    assert services.show_plan(rt, key).allowed == ["endorse", "request_changes", "withdraw"]
