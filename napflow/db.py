@@ -8,8 +8,9 @@ SQLite is the embedded default. Each connection gets WAL, a busy timeout, foreig
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from sqlalchemy import Connection, create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 
-from napflow.errors import ConfigError, ConflictError, NapflowError, NotFoundError
+from napflow.errors import ConfigError, ConflictError, NotFoundError
+from napflow.fastsql import driver_execute
 
 _WRITE = "napflow_write"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -45,53 +47,73 @@ class Database:
         self.sqlite_path = _sqlite_path(url)
         try:
             self.engine: Engine = create_engine(url)
+            # The connections services use, one per thread (see _connection). On SQLite
+            # they start their transactions themselves (see write), so they need a pool
+            # without the "begin" event the general engine has.
+            self._services = create_engine(url) if self.dialect == "sqlite" else self.engine
         except (ArgumentError, ImportError) as exc:
             raise ConfigError(f"Database URL {parsed!r} cannot be used: {exc}.") from exc
-        if self.dialect == "sqlite":
-            self._configure_sqlite(busy_timeout_ms)
+        self._manual_begin = self.dialect == "sqlite"
+        if self._manual_begin:
+            for engine in (self.engine, self._services):
+                _sqlite_pragmas(engine, busy_timeout_ms)
+            _sqlite_begin_event(self.engine)
         self._writer = self.engine.execution_options(**{_WRITE: True})
-
-    def _configure_sqlite(self, busy_timeout_ms: int) -> None:
-        @event.listens_for(self.engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            # Let SQLAlchemy's "begin" event below decide how transactions start.
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA synchronous = FULL")
-            cursor.execute("PRAGMA foreign_keys = ON")
-            cursor.close()
-
-        @event.listens_for(self.engine, "begin")
-        def _on_begin(conn: Connection) -> None:
-            write = conn.get_execution_options().get(_WRITE, False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        self._held = threading.local()
+        self._seen = False
 
     def describe(self) -> str:
         """Return the URL with any password hidden, for messages."""
         return make_url(self.url).render_as_string(hide_password=True)
 
     def _require_existing(self) -> None:
-        if self.sqlite_path is not None and not self.sqlite_path.exists():
+        if self._seen or self.sqlite_path is None:
+            return
+        if not self.sqlite_path.exists():
             raise NotFoundError(
                 f"There is no napflow database at {self.sqlite_path}; "
                 "create it with `napflow init` (or name another with --db)."
             )
+        self._seen = True
+
+    def _connection(self, kind: str) -> Connection:  # kind: "read" or "write"
+        """Return this thread's connection for ``kind`` (read or write), opening it once.
+
+        Keeping one per thread spares every transaction a pool checkout and check-in,
+        which cost more than a whole SQLite write (bench/advance.py).
+        """
+        conn: Connection | None = getattr(self._held, kind, None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._services.connect()
+            setattr(self._held, kind, conn)
+        return conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """Run a write transaction: commit if the block succeeds, roll back everything if not."""
+    def _transaction(self, kind: str, begin_sql: str) -> Iterator[Connection]:
         self._require_existing()
-        with _translated(self), self._writer.begin() as conn:
-            yield conn
+        try:
+            conn = self._connection(kind)
+            with conn.begin():
+                if self._manual_begin:
+                    driver_execute(conn, begin_sql)
+                yield conn
+        except DBAPIError as exc:
+            translated = _translate(self, exc)
+            if translated is exc:
+                raise
+            raise translated from exc
 
-    @contextmanager
-    def read(self) -> Iterator[Connection]:
+    def write(self) -> AbstractContextManager[Connection]:
+        """Run a write transaction: commit if the block succeeds, roll back everything if not.
+
+        On SQLite it starts with BEGIN IMMEDIATE, so a read-then-write never fails half-way
+        with "database is locked" (see docs/pitfalls).
+        """
+        return self._transaction("write", "BEGIN IMMEDIATE")
+
+    def read(self) -> AbstractContextManager[Connection]:
         """Run a read-only transaction: one consistent snapshot for the whole block."""
-        self._require_existing()
-        with _translated(self), self.engine.connect() as conn, conn.begin():
-            yield conn
+        return self._transaction("read", "BEGIN")
 
     def upgrade(self) -> tuple[str | None, str]:
         """Create the database or upgrade it to the newest schema; return (before, after)."""
@@ -103,11 +125,17 @@ class Database:
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with _translated(self), self._writer.begin() as conn:
-            before = MigrationContext.configure(conn).get_current_revision()
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
-            after = MigrationContext.configure(conn).get_current_revision()
+        try:
+            with self._writer.begin() as conn:
+                before = MigrationContext.configure(conn).get_current_revision()
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+                after = MigrationContext.configure(conn).get_current_revision()
+        except DBAPIError as exc:
+            translated = _translate(self, exc)
+            if translated is exc:
+                raise
+            raise translated from exc
         return before, after or ""
 
     def table_names(self) -> list[str]:
@@ -116,38 +144,57 @@ class Database:
             return inspect(conn).get_table_names()
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close this thread's connections and every pooled one."""
+        for kind in ("read", "write"):
+            conn = getattr(self._held, kind, None)
+            if conn is not None:
+                conn.close()
+                setattr(self._held, kind, None)
+        self._services.dispose()
         self.engine.dispose()
 
 
-@contextmanager
-def _translated(db: Database) -> Iterator[None]:
-    """Turn driver errors that people can act on into napflow errors."""
-    try:
-        yield
-    except NapflowError:
-        raise
-    except OperationalError as exc:
-        text = str(exc.orig).lower()
+def _sqlite_pragmas(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Transactions are begun explicitly (BEGIN or BEGIN IMMEDIATE), never by the driver.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+
+def _sqlite_begin_event(engine: Engine) -> None:
+    """Begin every transaction of ``engine`` explicitly; IMMEDIATE for write transactions."""
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(_WRITE, False)
+        driver_execute(conn, "BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _translate(db: Database, exc: DBAPIError) -> Exception:
+    """Turn driver errors that people can act on into napflow errors; return others as-is."""
+    text = str(exc.orig).lower()
+    if isinstance(exc, OperationalError):
         if "no such table" in text or ("relation" in text and "does not exist" in text):
-            raise NotFoundError(
+            return NotFoundError(
                 f"The database {db.describe()} has no napflow tables; run `napflow init` first."
-            ) from exc
+            )
         if "locked" in text or "busy" in text:
-            raise ConflictError(
+            return ConflictError(
                 f"The database {db.describe()} stayed busy past the busy timeout; "
                 "nothing was written, try again."
-            ) from exc
-        raise ConfigError(f"The database {db.describe()} cannot be used: {exc.orig}.") from exc
-    except IntegrityError as exc:
-        text = str(exc.orig).lower()
-        if "unique" not in text and "duplicate key" not in text:
-            raise
-        raise ConflictError(
+            )
+        return ConfigError(f"The database {db.describe()} cannot be used: {exc.orig}.")
+    if isinstance(exc, IntegrityError) and ("unique" in text or "duplicate key" in text):
+        return ConflictError(
             "Someone else made a conflicting change at the same moment; nothing was written. "
             "Look again and retry."
-        ) from exc
-    except DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise ConfigError(f"Lost the connection to {db.describe()}: {exc.orig}.") from exc
-        raise
+        )
+    if exc.connection_invalidated:
+        return ConfigError(f"Lost the connection to {db.describe()}: {exc.orig}.")
+    return exc

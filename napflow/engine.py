@@ -64,6 +64,13 @@ class _ConditionGuard:
         return self.condition.failure(event.model) is None  # type: ignore[attr-defined]
 
 
+@dataclass(frozen=True)
+class _Route:
+    transition: TransitionDef
+    guards: tuple[_RoleGuard | _ConditionGuard, ...]
+    needs: frozenset[str]
+
+
 class Engine:
     """The state machine of one workflow definition, shared by every plan on it."""
 
@@ -77,32 +84,35 @@ class Engine:
             send_event=True,
             ignore_invalid_triggers=False,
         )
-        self._guards: dict[tuple[str, str], list[_RoleGuard | _ConditionGuard]] = {}
+        # (state, trigger) -> the transition, its guards and the facts they read
+        self._from: dict[tuple[str, str], _Route] = {}
+        self._needs: dict[str, frozenset[str]] = {s.name: frozenset() for s in definition.states}
         for t in definition.transitions:
             guards: list[_RoleGuard | _ConditionGuard] = [_RoleGuard(t.roles)]
             guards.extend(_ConditionGuard(c) for c in t.conditions)
+            needs = frozenset().union(*(c.needs for c in t.conditions))
             for src in t.sources:
-                self._guards[(src, t.trigger)] = guards
+                self._from[(src, t.trigger)] = _Route(t, tuple(guards), needs)
+                self._needs[src] |= needs
             conditions: list[str | Callable[..., bool | None]] = [*guards]
             self.machine.add_transition(t.trigger, list(t.sources), t.dest, conditions=conditions)
 
     def needs(self, state: str, trigger: str | None = None) -> frozenset[str]:
         """Return the facts the guards of ``trigger`` (or of every trigger) from ``state`` read."""
-        result: set[str] = set()
-        for t in self.definition.transitions_from(state):
-            if trigger is None or t.trigger == trigger:
-                for c in t.conditions:
-                    result |= c.needs
-        return frozenset(result)
+        if trigger is None:
+            return self._needs.get(state, frozenset())
+        route = self._from.get((state, trigger))
+        return route.needs if route is not None else frozenset()
 
     def decide(self, facts: PlanFacts, trigger: str) -> Decision:
         """Evaluate every guard of ``trigger`` from the plan's state, collecting all reasons."""
-        transition = self.definition.transition_for(facts.state, trigger)
-        if transition is None:
+        route = self._from.get((facts.state, trigger))
+        if route is None:
             return Decision(trigger, None, (f"it is in {facts.state}",))
+        transition = route.transition
         facts.trigger = trigger
         reasons = []
-        for guard in self._guards[(facts.state, trigger)]:
+        for guard in route.guards:
             reason = guard.failure(facts)
             if reason is not None:
                 reasons.append(reason)

@@ -6,8 +6,8 @@ with a sentence naming what was wrong and what is accepted.
 
 from __future__ import annotations
 
+import functools
 import re
-import unicodedata
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 
@@ -20,10 +20,16 @@ MAX_COMMENT = 100_000
 KEY_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*$")
 
 
-def _has_control(text: str, allowed: str = "") -> bool:
-    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
+# Unicode category Cc: C0 controls, DEL and C1 controls.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_NEWLINE_TAB = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
+def _has_control(text: str) -> bool:
+    return _CONTROL.search(text) is not None
+
+
+@functools.lru_cache(maxsize=4096)
 def email_address(value: str) -> str:
     """Return a normalised (lower-case) e-mail address such as ``a.b@mfa.tj``."""
     text = value.strip().lower()
@@ -82,6 +88,7 @@ def country_name(code: str) -> str:
     return str(getattr(country, "common_name", None) or country.name)
 
 
+@functools.lru_cache(maxsize=4096)
 def plan_key(value: str) -> str:
     """Return a plan key such as ``TJK-2015``: letters, digits and single hyphens, <= 32."""
     key = value.strip().upper()
@@ -100,7 +107,7 @@ def comment(value: str | None) -> str | None:
     text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
     if len(text) > MAX_COMMENT:
         raise InputError(f"The comment is {len(text)} characters long; at most {MAX_COMMENT}.")
-    if _has_control(text, allowed="\n\t"):
+    if _CONTROL_BUT_NEWLINE_TAB.search(text):
         raise InputError(
             "The comment contains control characters; only text, new lines and tabs are accepted."
         )

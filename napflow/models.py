@@ -115,7 +115,7 @@ history = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("workflow", String(63), nullable=False),
     Column("workflow_version", Integer, nullable=False),
-    Column("payload", JSON),
+    Column("payload", JSON(none_as_null=True)),
     UniqueConstraint("plan_id", "seq", name="uq_history_plan_id_seq"),
 )
 

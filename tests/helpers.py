@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 START = datetime(2015, 7, 1, 4, 0, tzinfo=UTC)
@@ -49,3 +50,17 @@ def napflow_process(
         timeout=timeout,
         check=False,
     )
+
+
+def race_worker(argv: list[str], barrier: Any, results: Any) -> None:
+    """Run the CLI in a child process once every racer is ready; report code and stderr."""
+    import contextlib
+    import io
+
+    from napflow.cli import run
+
+    err, out = io.StringIO(), io.StringIO()
+    barrier.wait(timeout=60)
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        code = run(argv)
+    results.put((code, out.getvalue(), err.getvalue()))

@@ -10,7 +10,7 @@ from napflow.errors import ConflictError, InputError, NotAllowedError
 from napflow.models import Kind
 from napflow.runtime import Runtime
 from napflow.services.facts import allowed_now, load_facts
-from napflow.services.ledger import append, load_plan
+from napflow.services.ledger import append, load_plan_for_actor
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,8 @@ def advance_plan(
     actor = inputs.email_address(actor)
     comment = inputs.comment(comment)
     with rt.db.write() as conn:
-        plan = load_plan(conn, key)
+        found = load_plan_for_actor(conn, key, actor)
+        plan = found.plan
         if expect_version is not None and plan.version != expect_version:
             raise ConflictError(
                 f"{key} is at version {plan.version}, not {expect_version}: it changed since "
@@ -64,7 +65,8 @@ def advance_plan(
                 f"Workflow {plan.workflow} has no trigger {trigger!r}; triggers: "
                 f"{', '.join(engine.definition.triggers)}."
             )
-        facts = load_facts(conn, plan, engine.needs(plan.state, trigger), actor, comment)
+        needs = engine.needs(plan.state, trigger)
+        facts = load_facts(conn, plan, needs, actor, found.actor_roles, comment)
         decision = engine.decide(facts, trigger)
         if not decision.allowed:
             raise NotAllowedError(

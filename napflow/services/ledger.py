@@ -4,32 +4,120 @@ Every change to a plan goes through :func:`append`: it moves the plan's version 
 with a compare-and-swap and writes the history record carrying that version as its seq, in
 the caller's transaction. A lost race changes no row and raises ConflictError, so the whole
 transaction rolls back and nothing half-done is left.
+
+The statements of an advance are built once and run as FastStatements (see
+napflow.fastsql and bench/advance.py).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
 
 from napflow.errors import ConflictError, NotFoundError
-from napflow.models import Kind, history, plans
+from napflow.fastsql import FastStatement
+from napflow.models import Kind, history, people, plans, roles
+
+_PLAN_BY_KEY = select(plans).where(plans.c.key == bindparam("key"))
+
+
+class PlanHead(NamedTuple):
+    """The columns of a plan an action reads and changes."""
+
+    id: int
+    key: str
+    state: str
+    version: int
+    entered_seq: int
+    workflow: str
+    workflow_version: int
+
+
+#: A plan as read for an action (PlanHead) or whole (a Row of the plans table).
+PlanRow = PlanHead | Row[Any]
+
+_HEAD = (
+    plans.c.id,
+    plans.c.key,
+    plans.c.state,
+    plans.c.version,
+    plans.c.entered_seq,
+    plans.c.workflow,
+    plans.c.workflow_version,
+)
+
+# The plan, and the roles one person holds on it, in one round trip: no row if the plan is
+# missing; person_id NULL if the person is not registered; one row per role held.
+_PLAN_FOR_ACTOR = FastStatement(
+    select(*_HEAD, people.c.id, roles.c.role)
+    .select_from(
+        plans.outerjoin(people, people.c.email == bindparam("email")).outerjoin(
+            roles, and_(roles.c.plan_id == plans.c.id, roles.c.person_id == people.c.id)
+        )
+    )
+    .where(plans.c.key == bindparam("key"))
+)
+
+_MOVE_PLAN = FastStatement(
+    update(plans)
+    .where(plans.c.id == bindparam("b_id"), plans.c.version == bindparam("b_version"))
+    .values(
+        version=bindparam("b_new_version"),
+        updated_at=bindparam("b_at"),
+        state=bindparam("b_state"),
+        entered_seq=bindparam("b_entered_seq"),
+    )
+)
+
+_ADD_RECORD = FastStatement(
+    insert(history).values(
+        {c.name: bindparam(c.name, type_=c.type) for c in history.columns if c.name != "id"}
+    )
+)
+
+
+def _missing(key: str) -> NotFoundError:
+    return NotFoundError(
+        f"There is no plan {key!r}; `napflow plan list` shows the plans there are."
+    )
 
 
 def load_plan(conn: Connection, key: str) -> Row[Any]:
-    """Return the plan row with ``key``, or refuse with the keys that do exist."""
-    row = conn.execute(select(plans).where(plans.c.key == key)).first()
+    """Return the whole plan row with ``key``, or refuse, pointing at the list of plans."""
+    row = conn.execute(_PLAN_BY_KEY, {"key": key}).first()
     if row is None:
-        raise NotFoundError(
-            f"There is no plan {key!r}; `napflow plan list` shows the plans there are."
-        )
+        raise _missing(key)
     return row
+
+
+@dataclass(frozen=True)
+class PlanForActor:
+    """A plan and the roles one person holds on it."""
+
+    plan: PlanHead
+    actor_roles: frozenset[str]
+
+
+def load_plan_for_actor(conn: Connection, key: str, email: str) -> PlanForActor:
+    """Return plan ``key`` and the roles ``email`` holds on it; refuse unknown plan or person."""
+    rows = _PLAN_FOR_ACTOR.execute(conn, {"key": key, "email": email}).fetchall()
+    if not rows:
+        raise _missing(key)
+    *head, person_id, _role = rows[0]
+    if person_id is None:
+        raise NotFoundError(
+            f"{email} is not registered; add them with `napflow person add {email} --name ...`."
+        )
+    held = frozenset(row[-1] for row in rows if row[-1] is not None)
+    return PlanForActor(PlanHead(*head), held)
 
 
 def append(
     conn: Connection,
-    plan: Row[Any],
+    plan: PlanRow,
     *,
     kind: str,
     at: datetime,
@@ -45,33 +133,40 @@ def append(
     For a transition, ``to_state`` becomes the plan's state and starts a new round.
     """
     seq = plan.version + 1
-    values: dict[str, Any] = {"version": seq, "updated_at": at}
-    if kind == Kind.TRANSITION:
-        values["state"] = to_state
-        values["entered_seq"] = seq
-    result = conn.execute(
-        update(plans).where(plans.c.id == plan.id, plans.c.version == plan.version).values(**values)
+    moves = kind == Kind.TRANSITION
+    new_state = to_state if moves and to_state is not None else plan.state
+    moved = _MOVE_PLAN.execute(
+        conn,
+        {
+            "b_id": plan.id,
+            "b_version": plan.version,
+            "b_new_version": seq,
+            "b_at": at,
+            "b_state": new_state,
+            "b_entered_seq": seq if moves else plan.entered_seq,
+        },
     )
-    if result.rowcount != 1:
+    if moved.rowcount != 1:
         raise ConflictError(
             f"{plan.key} changed while this action was being recorded; nothing was written. "
             f"See `napflow history {plan.key}` and try again."
         )
-    conn.execute(
-        insert(history).values(
-            plan_id=plan.id,
-            seq=seq,
-            kind=kind,
-            trigger=trigger,
-            from_state=plan.state,
-            to_state=to_state if kind == Kind.TRANSITION else plan.state,
-            actor=actor,
-            role=role,
-            comment=comment,
-            at=at,
-            workflow=plan.workflow,
-            workflow_version=plan.workflow_version,
-            payload=payload,
-        )
+    _ADD_RECORD.execute(
+        conn,
+        {
+            "plan_id": plan.id,
+            "seq": seq,
+            "kind": kind,
+            "trigger": trigger,
+            "from_state": plan.state,
+            "to_state": new_state,
+            "actor": actor,
+            "role": role,
+            "comment": comment,
+            "at": at,
+            "workflow": plan.workflow,
+            "workflow_version": plan.workflow_version,
+            "payload": payload,
+        },
     )
     return int(seq)

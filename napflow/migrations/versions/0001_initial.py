@@ -73,7 +73,7 @@ def upgrade() -> None:
         sa.Column("at", UTCDateTime(), nullable=False),
         sa.Column("workflow", sa.String(63), nullable=False),
         sa.Column("workflow_version", sa.Integer(), nullable=False),
-        sa.Column("payload", sa.JSON(), nullable=True),
+        sa.Column("payload", sa.JSON(none_as_null=True), nullable=True),
         sa.ForeignKeyConstraint(["plan_id"], ["plans.id"], name=op.f("fk_history_plan_id_plans")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_history")),
         sa.UniqueConstraint("plan_id", "seq", name="uq_history_plan_id_seq"),

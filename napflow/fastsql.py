@@ -1,0 +1,77 @@
+"""Statements for the hottest path, compiled by SQLAlchemy once and run on the driver cursor.
+
+Advancing a plan runs three statements in one transaction. Through ``Connection.execute``
+each costs some 40 us of SQLAlchemy bookkeeping here, several times the statement itself,
+which would make the engine slower than it has any need to be (bench/advance.py). A
+:class:`FastStatement` keeps SQLAlchemy as the SQL compiler (so the text is right for every
+dialect) and uses the public type API for parameter conversion, but executes on the
+transaction's own DBAPI connection. Use it only for simple statements whose results need no
+type processing (integers and strings); everything else goes through ``Connection.execute``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    positional: bool
+    # (parameter name, bind processor or None), in the order the SQL takes them
+    params: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+
+
+class FastStatement:
+    """A Core statement compiled once per dialect and executed on the DBAPI cursor."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+        self._compiled: dict[str, _Compiled] = {}
+
+    def _compile(self, conn: Connection) -> _Compiled:
+        dialect = conn.dialect
+        compiled = cast(SQLCompiler, self.statement.compile(dialect=dialect))
+        names = compiled.positiontup if compiled.positional else list(compiled.binds)
+        params = tuple(
+            (name, compiled.binds[name].type.bind_processor(dialect)) for name in names or ()
+        )
+        entry = _Compiled(compiled.string, compiled.positional, params)
+        self._compiled[dialect.name] = entry
+        return entry
+
+    def execute(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        """Run the statement in ``conn``'s current transaction; return the DBAPI cursor."""
+        entry = self._compiled.get(conn.dialect.name) or self._compile(conn)
+        values = [
+            params[name] if process is None else process(params[name])
+            for name, process in entry.params
+        ]
+        args: Any = (
+            tuple(values)
+            if entry.positional
+            else dict(zip((n for n, _ in entry.params), values, strict=True))
+        )
+        return driver_execute(conn, entry.sql, args)
+
+
+def driver_execute(conn: Connection, sql: str, args: Any = ()) -> Any:
+    """Execute ``sql`` on ``conn``'s DBAPI connection; return the cursor.
+
+    Driver errors are wrapped as Connection.execute wraps them, so callers see one family.
+    """
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, args)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(
+            sql, args, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+        ) from exc
+    return cursor

@@ -1,0 +1,235 @@
+"""The CLI forms end to end: output for people and scripts, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from helpers import REPO, Result, napflow_process
+
+Cli = Callable[..., Result]
+
+COORD = "coord@example.org"
+
+
+@pytest.fixture
+def ready(cli: Cli) -> Cli:
+    """A database with a Tajikistan plan TJK-1, a coordinator and two members."""
+    assert cli("init").code == 0
+    for email, name in [(COORD, "Coordinator"), ("m1@example.org", "Member One"),
+                        ("m2@example.org", "Member Two"), ("chair@example.org", "Chair")]:
+        assert cli("person", "add", email, "--name", name).code == 0
+    assert cli("plan", "create", "--country", "TJK", "--title", "NAP 2015",
+               "--timezone", "Asia/Dushanbe").out.strip() == "TJK-1"
+    for email, role in [(COORD, "coordinator"), ("m1@example.org", "wg_member"),
+                        ("m2@example.org", "wg_member"), ("chair@example.org", "wg_chair")]:
+        assert cli("role", "grant", "TJK-1", email, role).code == 0
+    return cli
+
+
+def assert_one_line_error(result: Result, code: int, *fragments: str) -> None:
+    assert result.code == code, result
+    assert result.out == ""
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("napflow: ")
+    assert "Traceback" not in result.err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_init_creates_then_reports_up_to_date(cli: Cli) -> None:
+    first = cli("init")
+    assert first.code == 0 and "is at schema 0001" in first.out
+    again = cli("init")
+    assert again.code == 0 and "is up to date (schema 0001)" in again.out
+
+
+def test_init_demo_loads_once(cli: Cli) -> None:
+    assert "Loaded the demo plans: TJK-2015" in cli("init", "--demo").out
+    assert "were loaded already; nothing added" in cli("init", "--demo").out
+    plans = cli("plan", "list", "--format", "json").json()
+    assert [p["key"] for p in plans] == ["KGZ-2021", "TJK-2015", "TKM-2018"]
+
+
+def test_commands_before_init_say_to_run_init(cli: Cli) -> None:
+    assert_one_line_error(cli("plan", "list"), 1, "no napflow database", "napflow init")
+
+
+def test_plan_create_prints_keys_and_checks_input(ready: Cli) -> None:
+    assert ready("plan", "create", "--country", "tjk", "--title", "Second").out.strip() == "TJK-2"
+    custom = ready("plan", "create", "--country", "KGZ", "--title", "K", "--key", "kgz-2021")
+    assert custom.out.strip() == "KGZ-2021"
+    assert_one_line_error(
+        ready("plan", "create", "--country", "KGZ", "--title", "K", "--key", "KGZ-2021"),
+        1, "KGZ-2021 exists already")
+    assert_one_line_error(ready("plan", "create", "--country", "XX", "--title", "T"), 2,
+                          "'XX' is not an ISO 3166-1 alpha-3 country code")
+    assert_one_line_error(
+        ready("plan", "create", "--country", "TJK", "--title", "T", "--timezone", "Mars/Base"),
+        2, "unknown time zone 'Mars/Base'")
+    assert_one_line_error(
+        ready("plan", "create", "--country", "TJK", "--title", "T", "--workflow", "nope"),
+        1, "There is no workflow called 'nope'; workflows: nap, national_report")
+
+
+def test_plan_list_and_show_for_scripts(ready: Cli) -> None:
+    listed = ready("plan", "list", "--format", "json").json()
+    assert [(p["key"], p["state"], p["version"]) for p in listed] == [("TJK-1", "drafting", 5)]
+    assert ready("plan", "list", "--state", "approved", "--format", "json").json() == []
+    shown = ready("plan", "show", "TJK-1", "--format", "json").json()
+    assert {k: shown[k] for k in ("key", "country", "title", "workflow", "state", "version")} == {
+        "key": "TJK-1", "country": "TJK", "title": "NAP 2015", "workflow": "nap",
+        "state": "drafting", "version": 5}
+    assert shown["allowed"] == ["submit_for_review", "withdraw"]
+    as_member = ready("plan", "show", "TJK-1", "--as", "m1@example.org", "--format", "json")
+    assert as_member.json()["allowed"] == []
+    table = ready("plan", "list")
+    assert "TJK-1" in table.out and "Tajikistan" in table.out and "drafting" in table.out
+
+
+def test_person_add_refuses_duplicates_and_bad_input(ready: Cli) -> None:
+    assert_one_line_error(ready("person", "add", COORD, "--name", "Again"), 1,
+                          "coord@example.org is already registered, as Coordinator")
+    assert_one_line_error(ready("person", "add", "not-an-address", "--name", "X"), 2,
+                          "'not-an-address' is not a valid e-mail address")
+    assert_one_line_error(ready("person", "add", "x@example.org", "--name", "X",
+                                "--timezone", "Dushanbe"), 2, "unknown time zone")
+
+
+def test_roles_grant_revoke_list(ready: Cli) -> None:
+    roles = ready("role", "list", "TJK-1", "--format", "json").json()
+    assert [(r["role"], r["email"]) for r in roles] == [
+        ("coordinator", COORD), ("wg_chair", "chair@example.org"),
+        ("wg_member", "m1@example.org"), ("wg_member", "m2@example.org")]
+    assert "Already held" in ready("role", "grant", "TJK-1", COORD, "coordinator").out
+    assert "Revoked wg_member on TJK-1 from m2@example.org" in ready(
+        "role", "revoke", "TJK-1", "m2@example.org", "wg_member").out
+    assert_one_line_error(ready("role", "grant", "TJK-1", COORD, "minister"), 2,
+                          "Workflow nap has no role 'minister'; roles: coordinator, wg_chair")
+    assert_one_line_error(ready("role", "grant", "TJK-9", COORD, "expert"), 1,
+                          "There is no plan 'TJK-9'")
+
+
+def test_advance_and_history_end_to_end(ready: Cli) -> None:
+    done = ready("advance", "TJK-1", "submit_for_review", "--as", COORD)
+    assert done.code == 0
+    assert done.out.strip() == (
+        "TJK-1: submit_for_review by coord@example.org as coordinator: "
+        "drafting -> working_group_review (version 6).")
+    assert ready("advance", "TJK-1", "endorse", "--as", "m1@example.org").code == 0
+    refused = ready("advance", "TJK-1", "send_to_experts", "--as", "chair@example.org")
+    assert_one_line_error(refused, 1, "Cannot send_to_experts TJK-1:",
+                          "waiting for m2@example.org",
+                          "Allowed now for chair@example.org: endorse, request_changes")
+    assert_one_line_error(
+        ready("advance", "TJK-1", "request_changes", "--as", COORD), 1, "a comment is required")
+    back = ready("advance", "TJK-1", "request_changes", "--as", COORD,
+                 "--comment", "Add the customs annex <b>now</b>")
+    assert back.code == 0
+
+    records = ready("history", "TJK-1", "--format", "json").json()
+    assert [r["seq"] for r in records] == list(range(1, 9))
+    assert records[-1] | {"at": None} == records[-1] | {
+        "seq": 8, "trigger": "request_changes", "from_state": "working_group_review",
+        "to_state": "drafting", "actor": COORD, "role": "coordinator",
+        "comment": "Add the customs annex <b>now</b>", "at": None}
+    assert records[-1]["at"].endswith("Z")
+    csv_lines = ready("history", "TJK-1", "--format", "csv").out.splitlines()
+    assert csv_lines[0] == "seq,at,kind,trigger,from_state,to_state,actor,role,comment"
+    assert len(csv_lines) == 9
+    table = ready("history", "TJK-1")
+    assert "times in Asia/Dushanbe" in table.out and "customs annex" in table.out
+
+
+def test_advance_bad_input_exits_2(ready: Cli) -> None:
+    assert_one_line_error(ready("advance", "TJK-1", "aprove", "--as", COORD), 2,
+                          "Workflow nap has no trigger 'aprove'; triggers: submit_for_review")
+    assert_one_line_error(ready("advance", "TJK-1", "submit_for_review", "--as", "coord"), 2,
+                          "not a valid e-mail address")
+    assert_one_line_error(ready("advance", "TJK 1", "submit_for_review", "--as", COORD), 2,
+                          "not a valid plan key")
+    assert_one_line_error(ready("advance", "TJK-1", "withdraw", "--as", COORD,
+                                "--comment", "bell\x07"), 2, "control characters")
+
+
+def test_expect_version_conflict_exits_1(ready: Cli) -> None:
+    assert_one_line_error(
+        ready("advance", "TJK-1", "submit_for_review", "--as", COORD, "--expect-version", "4"),
+        1, "TJK-1 is at version 5, not 4")
+
+
+def test_usage_errors_are_one_line_exit_2(ready: Cli) -> None:
+    assert_one_line_error(ready("advance", "TJK-1"), 2, "Missing argument 'TRIGGER'",
+                          "napflow advance --help")
+    assert_one_line_error(ready("plann", "list"), 2, "No such command 'plann'")
+    assert_one_line_error(ready("plan", "list", "--format", "xml"), 2, "'xml' is not one of")
+
+
+def test_workflow_list_show_check(ready: Cli, tmp_path: Path) -> None:
+    listed = ready("workflow", "list", "--format", "json").json()
+    assert [w["name"] for w in listed] == ["nap", "national_report"]
+    text = ready("workflow", "show", "nap").out
+    assert "send_to_experts -> expert_review  [wg_chair or coordinator; every wg_member did" in text
+    mermaid = ready("workflow", "show", "nap", "--format", "mermaid").out
+    assert "stateDiagram-v2" in mermaid
+    assert "expert_review --> submitted: submit_for_approval (coordinator," in mermaid
+    assert "approved --> [*]" in mermaid
+    good = ready("workflow", "check", str(REPO / "workflows" / "nap.toml"))
+    assert good.code == 0 and "nap.toml: OK, workflow nap v1: 6 states" in good.out
+    bad = tmp_path / "nap.toml"
+    bad.write_text((REPO / "workflows" / "nap.toml").read_text().replace(
+        'dest = "submitted"', 'dest = "submited"').replace('"approver"]', '"aprover"]'))
+    checked = ready("workflow", "check", str(bad))
+    assert checked.code == 2 and checked.out == ""
+    assert "napflow: nap.toml: transitions[6] (submit_for_approval).dest: unknown state " \
+           "'submited'" in checked.err
+    assert "unknown role 'aprover'" in checked.err
+    assert "unreachable" in checked.err  # submitted and approved can no longer be reached
+
+
+def test_config_file_env_and_flag_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from napflow.cli import run
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NAPFLOW_DATABASE_URL", raising=False)
+    monkeypatch.delenv("NAPFLOW_CONFIG", raising=False)
+    (tmp_path / "config.toml").write_text('[database]\nurl = "sqlite:///from-config.db"\n')
+    assert run(["init"]) == 0
+    assert (tmp_path / "from-config.db").exists()
+    monkeypatch.setenv("NAPFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'from-env.db'}")
+    assert run(["init"]) == 0
+    assert (tmp_path / "from-env.db").exists()
+    assert run(["--db", f"sqlite:///{tmp_path / 'from-flag.db'}", "init"]) == 0
+    assert (tmp_path / "from-flag.db").exists()
+    (tmp_path / "bad.toml").write_text('[database]\nurll = "x"\n')
+    capsys.readouterr()
+    assert run(["--config", "bad.toml", "plan", "list"]) == 2
+    assert "bad.toml: unknown key database.urll; known keys in [database]: busy_timeout_ms, url" \
+        in capsys.readouterr().err
+
+
+def test_default_database_is_var_napflow_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from napflow.cli import run
+
+    monkeypatch.chdir(tmp_path)
+    for var in ("NAPFLOW_DATABASE_URL", "NAPFLOW_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    assert run(["init"]) == 0
+    assert (tmp_path / "var" / "napflow.db").exists()
+
+
+def test_console_command_runs_as_a_process_without_tracebacks(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    assert napflow_process("--db", url, "init", "--demo", cwd=tmp_path).returncode == 0
+    shown = napflow_process("--db", url, "plan", "show", "TJK-2015", "--format", "json",
+                            cwd=tmp_path)
+    assert shown.returncode == 0 and '"state": "working_group_review"' in shown.stdout
+    refused = napflow_process("--db", url, "advance", "TJK-2015", "approve", "--as",
+                              "minister@mfa.tj.example", cwd=tmp_path)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("napflow: Cannot approve TJK-2015: it is in "
+                                     "working_group_review.")
+    assert "Traceback" not in refused.stderr

@@ -1,0 +1,30 @@
+"""The Alembic migrations build exactly the schema the code declares, and re-run safely."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+
+from napflow.models import metadata
+from napflow.runtime import Runtime
+
+
+def test_migrated_schema_matches_the_models(rt: Runtime) -> None:
+    with rt.db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_init_is_idempotent_and_keeps_data(rt: Runtime, nap_plan: str) -> None:
+    before, after = rt.db.upgrade()
+    assert before == after == "0001"
+    with rt.db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM plans")).scalar_one() == 1
+
+
+def test_sqlite_connections_are_durable_and_enforce_foreign_keys(rt: Runtime) -> None:
+    with rt.db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
