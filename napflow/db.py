@@ -93,10 +93,11 @@ class Database:
         self._require_existing()
         try:
             conn = self._connection(kind)
-            with conn.begin():
-                if self._manual_begin:
-                    driver_execute(conn, begin_sql)
-                yield conn
+            if self._manual_begin:
+                yield from _driver_transaction(conn, begin_sql)
+            else:
+                with conn.begin():
+                    yield conn
         except DBAPIError as exc:
             translated = _translate(self, exc)
             if translated is exc:
@@ -152,6 +153,34 @@ class Database:
                 setattr(self._held, kind, None)
         self._services.dispose()
         self.engine.dispose()
+
+
+def _driver_transaction(conn: Connection, begin_sql: str) -> Iterator[Connection]:
+    """Run a SQLite transaction begun and ended on the driver connection (a generator body).
+
+    SQLAlchemy's own begin and commit cost more than SQLite's on the advance path
+    (bench/advance.py). If a statement inside made SQLAlchemy begin its own transaction
+    (an ordinary ``conn.execute``), it is ended through SQLAlchemy, which commits or rolls
+    back the same SQLite transaction.
+    """
+    driver_execute(conn, begin_sql)
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction():
+            conn.rollback()
+        else:
+            driver_execute(conn, "ROLLBACK")
+        raise
+    try:
+        if conn.in_transaction():
+            conn.commit()
+        else:
+            driver_execute(conn, "COMMIT")
+    except BaseException:
+        if conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+            driver_execute(conn, "ROLLBACK")
+        raise
 
 
 def _sqlite_pragmas(engine: Engine, busy_timeout_ms: int) -> None:
