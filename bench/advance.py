@@ -61,8 +61,10 @@ def setup_raw(path: Path) -> sqlite3.Connection:
 
 def run_raw(conn: sqlite3.Connection, n: int) -> float:
     plan_id, version = conn.execute("SELECT id, version FROM plans").fetchone()
-    moves = [("drafting", "working_group_review", "submit_for_review", COORD, "coordinator"),
-             ("working_group_review", "drafting", "request_changes", CHAIR, "wg_chair")]
+    moves = [
+        ("drafting", "working_group_review", "submit_for_review", COORD, "coordinator"),
+        ("working_group_review", "drafting", "request_changes", CHAIR, "wg_chair"),
+    ]
     start = time.perf_counter()
     for i in range(n):
         src, dest, trigger, actor, role = moves[i % 2]
@@ -75,7 +77,7 @@ def run_raw(conn: sqlite3.Connection, n: int) -> float:
             (version + 1, now, dest, version + 1, plan_id, version),
         )
         conn.execute(
-            "INSERT INTO history (plan_id, seq, kind, \"trigger\", from_state, to_state, actor, "
+            'INSERT INTO history (plan_id, seq, kind, "trigger", from_state, to_state, actor, '
             "role, comment, at, workflow, workflow_version, payload) "
             "VALUES (?, ?, 'transition', ?, ?, ?, ?, ?, ?, ?, 'nap', 1, NULL)",
             (plan_id, version + 1, trigger, src, dest, actor, role, comment, now),
@@ -100,12 +102,22 @@ def main() -> None:
             raw_rate = run_raw(raw, args.advances)
             service_rate = run_service(rt, key, args.advances)
             rows.append((raw_rate, service_rate, service_rate / raw_rate))
-            print(f"round {r + 1}: raw sqlite3 {raw_rate:8.0f}/s  napflow {service_rate:8.0f}/s"
-                  f"  ratio {service_rate / raw_rate:.2f}")
+            print(
+                f"round {r + 1}: raw sqlite3 {raw_rate:8.0f}/s  napflow {service_rate:8.0f}/s"
+                f"  ratio {service_rate / raw_rate:.2f}"
+            )
         median = statistics.median(ratio for _, _, ratio in rows)
-        print(json.dumps({"benchmark": "advance", "rounds": args.rounds,
-                          "advances_per_round": args.advances,
-                          "median_ratio": round(median, 3), "target": 0.5}))
+        print(
+            json.dumps(
+                {
+                    "benchmark": "advance",
+                    "rounds": args.rounds,
+                    "advances_per_round": args.advances,
+                    "median_ratio": round(median, 3),
+                    "target": 0.5,
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -17,13 +17,32 @@ COORD = "coord@example.org"
 def ready(cli: Cli) -> Cli:
     """A database with a Tajikistan plan TJK-1, a coordinator and two members."""
     assert cli("init").code == 0
-    for email, name in [(COORD, "Coordinator"), ("m1@example.org", "Member One"),
-                        ("m2@example.org", "Member Two"), ("chair@example.org", "Chair")]:
+    for email, name in [
+        (COORD, "Coordinator"),
+        ("m1@example.org", "Member One"),
+        ("m2@example.org", "Member Two"),
+        ("chair@example.org", "Chair"),
+    ]:
         assert cli("person", "add", email, "--name", name).code == 0
-    assert cli("plan", "create", "--country", "TJK", "--title", "NAP 2015",
-               "--timezone", "Asia/Dushanbe").out.strip() == "TJK-1"
-    for email, role in [(COORD, "coordinator"), ("m1@example.org", "wg_member"),
-                        ("m2@example.org", "wg_member"), ("chair@example.org", "wg_chair")]:
+    assert (
+        cli(
+            "plan",
+            "create",
+            "--country",
+            "TJK",
+            "--title",
+            "NAP 2015",
+            "--timezone",
+            "Asia/Dushanbe",
+        ).out.strip()
+        == "TJK-1"
+    )
+    for email, role in [
+        (COORD, "coordinator"),
+        ("m1@example.org", "wg_member"),
+        ("m2@example.org", "wg_member"),
+        ("chair@example.org", "wg_chair"),
+    ]:
         assert cli("role", "grant", "TJK-1", email, role).code == 0
     return cli
 
@@ -63,15 +82,24 @@ def test_plan_create_prints_keys_and_checks_input(ready: Cli) -> None:
     assert custom.out.strip() == "KGZ-2021"
     assert_one_line_error(
         ready("plan", "create", "--country", "KGZ", "--title", "K", "--key", "KGZ-2021"),
-        1, "KGZ-2021 exists already")
-    assert_one_line_error(ready("plan", "create", "--country", "XX", "--title", "T"), 2,
-                          "'XX' is not an ISO 3166-1 alpha-3 country code")
+        1,
+        "KGZ-2021 exists already",
+    )
+    assert_one_line_error(
+        ready("plan", "create", "--country", "XX", "--title", "T"),
+        2,
+        "'XX' is not an ISO 3166-1 alpha-3 country code",
+    )
     assert_one_line_error(
         ready("plan", "create", "--country", "TJK", "--title", "T", "--timezone", "Mars/Base"),
-        2, "unknown time zone 'Mars/Base'")
+        2,
+        "unknown time zone 'Mars/Base'",
+    )
     assert_one_line_error(
         ready("plan", "create", "--country", "TJK", "--title", "T", "--workflow", "nope"),
-        1, "There is no workflow called 'nope'; workflows: nap, national_report")
+        1,
+        "There is no workflow called 'nope'; workflows: nap, national_report",
+    )
 
 
 def test_plan_list_and_show_for_scripts(ready: Cli) -> None:
@@ -80,8 +108,13 @@ def test_plan_list_and_show_for_scripts(ready: Cli) -> None:
     assert ready("plan", "list", "--state", "approved", "--format", "json").json() == []
     shown = ready("plan", "show", "TJK-1", "--format", "json").json()
     assert {k: shown[k] for k in ("key", "country", "title", "workflow", "state", "version")} == {
-        "key": "TJK-1", "country": "TJK", "title": "NAP 2015", "workflow": "nap",
-        "state": "drafting", "version": 5}
+        "key": "TJK-1",
+        "country": "TJK",
+        "title": "NAP 2015",
+        "workflow": "nap",
+        "state": "drafting",
+        "version": 5,
+    }
     assert shown["allowed"] == ["submit_for_review", "withdraw"]
     as_member = ready("plan", "show", "TJK-1", "--as", "m1@example.org", "--format", "json")
     assert as_member.json()["allowed"] == []
@@ -90,26 +123,44 @@ def test_plan_list_and_show_for_scripts(ready: Cli) -> None:
 
 
 def test_person_add_refuses_duplicates_and_bad_input(ready: Cli) -> None:
-    assert_one_line_error(ready("person", "add", COORD, "--name", "Again"), 1,
-                          "coord@example.org is already registered, as Coordinator")
-    assert_one_line_error(ready("person", "add", "not-an-address", "--name", "X"), 2,
-                          "'not-an-address' is not a valid e-mail address")
-    assert_one_line_error(ready("person", "add", "x@example.org", "--name", "X",
-                                "--timezone", "Dushanbe"), 2, "unknown time zone")
+    assert_one_line_error(
+        ready("person", "add", COORD, "--name", "Again"),
+        1,
+        "coord@example.org is already registered, as Coordinator",
+    )
+    assert_one_line_error(
+        ready("person", "add", "not-an-address", "--name", "X"),
+        2,
+        "'not-an-address' is not a valid e-mail address",
+    )
+    assert_one_line_error(
+        ready("person", "add", "x@example.org", "--name", "X", "--timezone", "Dushanbe"),
+        2,
+        "unknown time zone",
+    )
 
 
 def test_roles_grant_revoke_list(ready: Cli) -> None:
     roles = ready("role", "list", "TJK-1", "--format", "json").json()
     assert [(r["role"], r["email"]) for r in roles] == [
-        ("coordinator", COORD), ("wg_chair", "chair@example.org"),
-        ("wg_member", "m1@example.org"), ("wg_member", "m2@example.org")]
+        ("coordinator", COORD),
+        ("wg_chair", "chair@example.org"),
+        ("wg_member", "m1@example.org"),
+        ("wg_member", "m2@example.org"),
+    ]
     assert "Already held" in ready("role", "grant", "TJK-1", COORD, "coordinator").out
-    assert "Revoked wg_member on TJK-1 from m2@example.org" in ready(
-        "role", "revoke", "TJK-1", "m2@example.org", "wg_member").out
-    assert_one_line_error(ready("role", "grant", "TJK-1", COORD, "minister"), 2,
-                          "Workflow nap has no role 'minister'; roles: coordinator, wg_chair")
-    assert_one_line_error(ready("role", "grant", "TJK-9", COORD, "expert"), 1,
-                          "There is no plan 'TJK-9'")
+    assert (
+        "Revoked wg_member on TJK-1 from m2@example.org"
+        in ready("role", "revoke", "TJK-1", "m2@example.org", "wg_member").out
+    )
+    assert_one_line_error(
+        ready("role", "grant", "TJK-1", COORD, "minister"),
+        2,
+        "Workflow nap has no role 'minister'; roles: coordinator, wg_chair",
+    )
+    assert_one_line_error(
+        ready("role", "grant", "TJK-9", COORD, "expert"), 1, "There is no plan 'TJK-9'"
+    )
 
 
 def test_advance_and_history_end_to_end(ready: Cli) -> None:
@@ -117,24 +168,43 @@ def test_advance_and_history_end_to_end(ready: Cli) -> None:
     assert done.code == 0
     assert done.out.strip() == (
         "TJK-1: submit_for_review by coord@example.org as coordinator: "
-        "drafting -> working_group_review (version 6).")
+        "drafting -> working_group_review (version 6)."
+    )
     assert ready("advance", "TJK-1", "endorse", "--as", "m1@example.org").code == 0
     refused = ready("advance", "TJK-1", "send_to_experts", "--as", "chair@example.org")
-    assert_one_line_error(refused, 1, "Cannot send_to_experts TJK-1:",
-                          "waiting for m2@example.org",
-                          "Allowed now for chair@example.org: endorse, request_changes")
     assert_one_line_error(
-        ready("advance", "TJK-1", "request_changes", "--as", COORD), 1, "a comment is required")
-    back = ready("advance", "TJK-1", "request_changes", "--as", COORD,
-                 "--comment", "Add the customs annex <b>now</b>")
+        refused,
+        1,
+        "Cannot send_to_experts TJK-1:",
+        "waiting for m2@example.org",
+        "Allowed now for chair@example.org: endorse, request_changes",
+    )
+    assert_one_line_error(
+        ready("advance", "TJK-1", "request_changes", "--as", COORD), 1, "a comment is required"
+    )
+    back = ready(
+        "advance",
+        "TJK-1",
+        "request_changes",
+        "--as",
+        COORD,
+        "--comment",
+        "Add the customs annex <b>now</b>",
+    )
     assert back.code == 0
 
     records = ready("history", "TJK-1", "--format", "json").json()
     assert [r["seq"] for r in records] == list(range(1, 9))
     assert records[-1] | {"at": None} == records[-1] | {
-        "seq": 8, "trigger": "request_changes", "from_state": "working_group_review",
-        "to_state": "drafting", "actor": COORD, "role": "coordinator",
-        "comment": "Add the customs annex <b>now</b>", "at": None}
+        "seq": 8,
+        "trigger": "request_changes",
+        "from_state": "working_group_review",
+        "to_state": "drafting",
+        "actor": COORD,
+        "role": "coordinator",
+        "comment": "Add the customs annex <b>now</b>",
+        "at": None,
+    }
     assert records[-1]["at"].endswith("Z")
     csv_lines = ready("history", "TJK-1", "--format", "csv").out.splitlines()
     assert csv_lines[0] == "seq,at,kind,trigger,from_state,to_state,actor,role,comment"
@@ -144,25 +214,38 @@ def test_advance_and_history_end_to_end(ready: Cli) -> None:
 
 
 def test_advance_bad_input_exits_2(ready: Cli) -> None:
-    assert_one_line_error(ready("advance", "TJK-1", "aprove", "--as", COORD), 2,
-                          "Workflow nap has no trigger 'aprove'; triggers: submit_for_review")
-    assert_one_line_error(ready("advance", "TJK-1", "submit_for_review", "--as", "coord"), 2,
-                          "not a valid e-mail address")
-    assert_one_line_error(ready("advance", "TJK 1", "submit_for_review", "--as", COORD), 2,
-                          "not a valid plan key")
-    assert_one_line_error(ready("advance", "TJK-1", "withdraw", "--as", COORD,
-                                "--comment", "bell\x07"), 2, "control characters")
+    assert_one_line_error(
+        ready("advance", "TJK-1", "aprove", "--as", COORD),
+        2,
+        "Workflow nap has no trigger 'aprove'; triggers: submit_for_review",
+    )
+    assert_one_line_error(
+        ready("advance", "TJK-1", "submit_for_review", "--as", "coord"),
+        2,
+        "not a valid e-mail address",
+    )
+    assert_one_line_error(
+        ready("advance", "TJK 1", "submit_for_review", "--as", COORD), 2, "not a valid plan key"
+    )
+    assert_one_line_error(
+        ready("advance", "TJK-1", "withdraw", "--as", COORD, "--comment", "bell\x07"),
+        2,
+        "control characters",
+    )
 
 
 def test_expect_version_conflict_exits_1(ready: Cli) -> None:
     assert_one_line_error(
         ready("advance", "TJK-1", "submit_for_review", "--as", COORD, "--expect-version", "4"),
-        1, "TJK-1 is at version 5, not 4")
+        1,
+        "TJK-1 is at version 5, not 4",
+    )
 
 
 def test_usage_errors_are_one_line_exit_2(ready: Cli) -> None:
-    assert_one_line_error(ready("advance", "TJK-1"), 2, "Missing argument 'TRIGGER'",
-                          "napflow advance --help")
+    assert_one_line_error(
+        ready("advance", "TJK-1"), 2, "Missing argument 'TRIGGER'", "napflow advance --help"
+    )
     assert_one_line_error(ready("plann", "list"), 2, "No such command 'plann'")
     assert_one_line_error(ready("plan", "list", "--format", "xml"), 2, "'xml' is not one of")
 
@@ -179,18 +262,25 @@ def test_workflow_list_show_check(ready: Cli, tmp_path: Path) -> None:
     good = ready("workflow", "check", str(REPO / "workflows" / "nap.toml"))
     assert good.code == 0 and "nap.toml: OK, workflow nap v1: 6 states" in good.out
     bad = tmp_path / "nap.toml"
-    bad.write_text((REPO / "workflows" / "nap.toml").read_text().replace(
-        'dest = "submitted"', 'dest = "submited"').replace('"approver"]', '"aprover"]'))
+    bad.write_text(
+        (REPO / "workflows" / "nap.toml")
+        .read_text()
+        .replace('dest = "submitted"', 'dest = "submited"')
+        .replace('"approver"]', '"aprover"]')
+    )
     checked = ready("workflow", "check", str(bad))
     assert checked.code == 2 and checked.out == ""
-    assert "napflow: nap.toml: transitions[6] (submit_for_approval).dest: unknown state " \
-           "'submited'" in checked.err
+    assert (
+        "napflow: nap.toml: transitions[6] (submit_for_approval).dest: unknown state "
+        "'submited'" in checked.err
+    )
     assert "unknown role 'aprover'" in checked.err
     assert "unreachable" in checked.err  # submitted and approved can no longer be reached
 
 
-def test_config_file_env_and_flag_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_config_file_env_and_flag_precedence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from napflow.cli import run
 
     monkeypatch.chdir(tmp_path)
@@ -207,11 +297,15 @@ def test_config_file_env_and_flag_precedence(tmp_path: Path, monkeypatch: pytest
     (tmp_path / "bad.toml").write_text('[database]\nurll = "x"\n')
     capsys.readouterr()
     assert run(["--config", "bad.toml", "plan", "list"]) == 2
-    assert "bad.toml: unknown key database.urll; known keys in [database]: busy_timeout_ms, url" \
+    assert (
+        "bad.toml: unknown key database.urll; known keys in [database]: busy_timeout_ms, url"
         in capsys.readouterr().err
+    )
 
 
-def test_default_database_is_var_napflow_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_database_is_var_napflow_db(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from napflow.cli import run
 
     monkeypatch.chdir(tmp_path)
@@ -224,12 +318,22 @@ def test_default_database_is_var_napflow_db(tmp_path: Path, monkeypatch: pytest.
 def test_console_command_runs_as_a_process_without_tracebacks(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'p.db'}"
     assert napflow_process("--db", url, "init", "--demo", cwd=tmp_path).returncode == 0
-    shown = napflow_process("--db", url, "plan", "show", "TJK-2015", "--format", "json",
-                            cwd=tmp_path)
+    shown = napflow_process(
+        "--db", url, "plan", "show", "TJK-2015", "--format", "json", cwd=tmp_path
+    )
     assert shown.returncode == 0 and '"state": "working_group_review"' in shown.stdout
-    refused = napflow_process("--db", url, "advance", "TJK-2015", "approve", "--as",
-                              "minister@mfa.tj.example", cwd=tmp_path)
+    refused = napflow_process(
+        "--db",
+        url,
+        "advance",
+        "TJK-2015",
+        "approve",
+        "--as",
+        "minister@mfa.tj.example",
+        cwd=tmp_path,
+    )
     assert refused.returncode == 1
-    assert refused.stderr.startswith("napflow: Cannot approve TJK-2015: it is in "
-                                     "working_group_review.")
+    assert refused.stderr.startswith(
+        "napflow: Cannot approve TJK-2015: it is in working_group_review."
+    )
     assert "Traceback" not in refused.stderr

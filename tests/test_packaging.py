@@ -18,38 +18,76 @@ def test_wheel_holds_workflows_migrations_and_the_console_command(tmp_path: Path
     source = tmp_path / "src"
     source.mkdir()
     for name in ("napflow", "workflows", "notifications"):
-        shutil.copytree(REPO / name, source / name,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, source / name)
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path / "dist"), str(source)],
-        capture_output=True, text=True, check=False)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert built.returncode == 0, built.stderr
     wheel = next((tmp_path / "dist").glob("napflow-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    for expected in ("workflows/nap.toml", "workflows/national_report.toml",
-                     "napflow/migrations/env.py", "napflow/migrations/script.py.mako",
-                     "napflow/migrations/versions/0001_initial.py", "notifications/__init__.py",
-                     "napflow/py.typed"):
+    for expected in (
+        "workflows/nap.toml",
+        "workflows/national_report.toml",
+        "napflow/migrations/env.py",
+        "napflow/migrations/script.py.mako",
+        "napflow/migrations/versions/0001_initial.py",
+        "notifications/__init__.py",
+        "napflow/py.typed",
+    ):
         assert expected in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "napflow = napflow.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
     # Installed alone (no source tree on the path), it finds its workflows and migrations.
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
-                    str(target), str(wheel)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
     env = {**os.environ, "PYTHONPATH": str(target)}
     work = tmp_path / "elsewhere"
     work.mkdir()
     run = subprocess.run(
-        [sys.executable, "-c",
-         "import napflow, sys; from napflow.cli import run; print(napflow.__file__); "
-         "sys.exit(run(['--db', 'sqlite:///x.db', 'init', '--demo']) or "
-         "run(['--db', 'sqlite:///x.db', 'workflow', 'list']))"],
-        cwd=work, env=env, capture_output=True, text=True, check=False)
+        [
+            sys.executable,
+            "-c",
+            "import napflow, sys; from napflow.cli import run; print(napflow.__file__); "
+            "sys.exit(run(['--db', 'sqlite:///x.db', 'init', '--demo']) or "
+            "run(['--db', 'sqlite:///x.db', 'workflow', 'list']))",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[0].startswith(str(target))
     assert "national_report" in run.stdout

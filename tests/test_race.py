@@ -18,8 +18,10 @@ def race(db_url: str, argvs: list[list[str]]) -> list[tuple[int, str, str]]:
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(len(argvs))
     results = ctx.Queue()
-    procs = [ctx.Process(target=race_worker, args=(["--db", db_url, *argv], barrier, results))
-             for argv in argvs]
+    procs = [
+        ctx.Process(target=race_worker, args=(["--db", db_url, *argv], barrier, results))
+        for argv in argvs
+    ]
     for p in procs:
         p.start()
     outcomes = [results.get(timeout=120) for _ in procs]
@@ -32,15 +34,23 @@ def race(db_url: str, argvs: list[list[str]]) -> list[tuple[int, str, str]]:
 @pytest.mark.slow
 def test_same_version_race_has_exactly_one_winner(rt: Runtime, db_url: str, nap_plan: str) -> None:
     version = services.show_plan(rt, nap_plan).version
-    argv = ["advance", nap_plan, "submit_for_review", "--as", COORD,
-            "--expect-version", str(version)]
+    argv = [
+        "advance",
+        nap_plan,
+        "submit_for_review",
+        "--as",
+        COORD,
+        "--expect-version",
+        str(version),
+    ]
     outcomes = race(db_url, [argv] * N)
     winners = [o for o in outcomes if o[0] == 0]
     losers = [o for o in outcomes if o[0] != 0]
     assert len(winners) == 1, outcomes
     assert all(code == 1 for code, _, _ in losers)
-    assert all(f"{nap_plan} is at version {version + 1}, not {version}" in err
-               for _, _, err in losers)
+    assert all(
+        f"{nap_plan} is at version {version + 1}, not {version}" in err for _, _, err in losers
+    )
     records = services.plan_history(rt, nap_plan).records
     assert len(records) == version + 1
     assert [r.trigger for r in records[version:]] == ["submit_for_review"]

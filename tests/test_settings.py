@@ -25,8 +25,10 @@ def test_file_then_environment(tmp_path: Path) -> None:
     )
     settings = load_settings(config, env={})
     assert settings == Settings(
-        database_url="sqlite:///a.db", busy_timeout_ms=2500,
-        default_timezone="Asia/Dushanbe", workflow_dirs=((tmp_path / "extra").resolve(),),
+        database_url="sqlite:///a.db",
+        busy_timeout_ms=2500,
+        default_timezone="Asia/Dushanbe",
+        workflow_dirs=((tmp_path / "extra").resolve(),),
     )
     env = {"NAPFLOW_DATABASE_URL": "sqlite:///b.db", "NAPFLOW_BUSY_TIMEOUT_MS": "99"}
     overridden = load_settings(config, env=env)

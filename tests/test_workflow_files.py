@@ -43,8 +43,7 @@ def test_every_final_state_can_be_reached_by_people_with_roles(path: Path, rt: R
     while queue and seen != set(definition.state_names):
         steps = queue.popleft()
         counter += 1
-        key = services.create_plan(rt, "TJK", "Contract", definition.name,
-                                   key=f"C-{counter}").key
+        key = services.create_plan(rt, "TJK", "Contract", definition.name, key=f"C-{counter}").key
         for role, email in everyone.items():
             services.grant_role(rt, key, email, role)
         for trigger in steps:
@@ -69,7 +68,8 @@ def test_every_final_state_can_be_reached_by_people_with_roles(path: Path, rt: R
 def test_a_file_dropped_in_a_directory_is_a_new_workflow(tmp_path: Path) -> None:
     text = (REPO / "workflows" / "national_report.toml").read_text()
     (tmp_path / "law_approval.toml").write_text(
-        text.replace('name = "national_report"', 'name = "law_approval"'))
+        text.replace('name = "national_report"', 'name = "law_approval"')
+    )
     (tmp_path / "broken.toml").write_text("[workflow]\nname = 'broken'\n")
     catalog = WorkflowCatalog([REPO / "workflows", tmp_path])
     assert catalog.names() == ["law_approval", "nap", "national_report"]
