@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -71,12 +72,16 @@ def test_wheel_holds_workflows_migrations_and_the_console_command(tmp_path: Path
         check=True,
         capture_output=True,
     )
-    env = {**os.environ, "PYTHONPATH": str(target)}
+    # -S: no site hooks (an editable install's finder would win); dependencies come from
+    # this environment's site-packages, napflow only from the installed wheel.
+    deps = sysconfig.get_paths()["purelib"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), deps])}
     work = tmp_path / "elsewhere"
     work.mkdir()
     run = subprocess.run(
         [
             sys.executable,
+            "-S",
             "-c",
             "import napflow, sys; from napflow.cli import run; print(napflow.__file__); "
             "sys.exit(run(['--db', 'sqlite:///x.db', 'init', '--demo']) or "
