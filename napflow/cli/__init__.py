@@ -23,7 +23,7 @@ from napflow.settings import Settings, load_settings
 class AppState:
     """What the root command parsed; the Runtime is built on first use."""
 
-    def __init__(self, db_url: str | None, config: str | None) -> None:
+    def __init__(self, db_url: str | None = None, config: str | None = None) -> None:
         self.db_url = db_url
         self.config = config
         self._runtime: Runtime | None = None
@@ -40,6 +40,12 @@ class AppState:
         if self._runtime is None:
             self._runtime = build_runtime(self.settings())
         return self._runtime
+
+    def close(self) -> None:
+        """Close the database connections, if any were opened."""
+        if self._runtime is not None:
+            self._runtime.db.dispose()
+            self._runtime = None
 
 
 pass_state = click.make_pass_decorator(AppState)
@@ -64,7 +70,8 @@ pass_state = click.make_pass_decorator(AppState)
 @click.pass_context
 def cli(ctx: click.Context, db_url: str | None, config: str | None, debug: bool) -> None:
     """Carry 1540 National Implementation Action Plans through approval."""
-    ctx.obj = AppState(db_url, config)
+    state = ctx.ensure_object(AppState)
+    state.db_url, state.config = db_url, config
 
 
 def _register() -> None:
@@ -88,8 +95,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on ``argv`` and return the exit code (for main() and tests)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    state = AppState()
     try:
-        result: Any = cli.main(args=args, prog_name="napflow", standalone_mode=False)
+        result: Any = cli.main(args=args, prog_name="napflow", standalone_mode=False, obj=state)
     except NapflowError as exc:
         return _fail(exc.message, exc.exit_code)
     except click.exceptions.UsageError as exc:
@@ -109,6 +117,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             "Run again with --debug for the traceback and report it.",
             1,
         )
+    finally:
+        state.close()
     return result if isinstance(result, int) else 0
 
 
