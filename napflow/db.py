@@ -9,12 +9,11 @@ SQLite is the embedded default. Each connection gets WAL, a busy timeout, foreig
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from sqlalchemy import Connection, create_engine, event, inspect
+from sqlalchemy import Connection, RootTransaction, create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 
@@ -88,33 +87,17 @@ class Database:
             setattr(self._held, kind, conn)
         return conn
 
-    @contextmanager
-    def _transaction(self, kind: str, begin_sql: str) -> Iterator[Connection]:
-        self._require_existing()
-        try:
-            conn = self._connection(kind)
-            if self._manual_begin:
-                yield from _driver_transaction(conn, begin_sql)
-            else:
-                with conn.begin():
-                    yield conn
-        except DBAPIError as exc:
-            translated = _translate(self, exc)
-            if translated is exc:
-                raise
-            raise translated from exc
-
     def write(self) -> AbstractContextManager[Connection]:
         """Run a write transaction: commit if the block succeeds, roll back everything if not.
 
         On SQLite it starts with BEGIN IMMEDIATE, so a read-then-write never fails half-way
         with "database is locked" (see docs/pitfalls).
         """
-        return self._transaction("write", "BEGIN IMMEDIATE")
+        return _Transaction(self, "write", "BEGIN IMMEDIATE")
 
     def read(self) -> AbstractContextManager[Connection]:
         """Run a read-only transaction: one consistent snapshot for the whole block."""
-        return self._transaction("read", "BEGIN")
+        return _Transaction(self, "read", "BEGIN")
 
     def upgrade(self) -> tuple[str | None, str]:
         """Create the database or upgrade it to the newest schema; return (before, after)."""
@@ -133,10 +116,7 @@ class Database:
                 command.upgrade(config, "head")
                 after = MigrationContext.configure(conn).get_current_revision()
         except DBAPIError as exc:
-            translated = _translate(self, exc)
-            if translated is exc:
-                raise
-            raise translated from exc
+            _raise_translated(self, exc)
         return before, after or ""
 
     def table_names(self) -> list[str]:
@@ -155,32 +135,71 @@ class Database:
         self.engine.dispose()
 
 
-def _driver_transaction(conn: Connection, begin_sql: str) -> Iterator[Connection]:
-    """Run a SQLite transaction begun and ended on the driver connection (a generator body).
+class _Transaction:
+    """One transaction on this thread's service connection (see Database.write and read).
 
-    SQLAlchemy's own begin and commit cost more than SQLite's on the advance path
-    (bench/advance.py). If a statement inside made SQLAlchemy begin its own transaction
-    (an ordinary ``conn.execute``), it is ended through SQLAlchemy, which commits or rolls
-    back the same SQLite transaction.
+    On SQLite it is begun and ended on the driver connection: SQLAlchemy's own begin and
+    commit cost more than SQLite's on the advance path (bench/advance.py). If a statement
+    inside made SQLAlchemy begin its own transaction (an ordinary ``conn.execute``), it is
+    ended through SQLAlchemy, which commits or rolls back the same SQLite transaction.
+    Driver errors people can act on leave as napflow errors (see _translate).
     """
-    driver_execute(conn, begin_sql)
-    try:
-        yield conn
-    except BaseException:
-        if conn.in_transaction():
+
+    __slots__ = ("_begin_sql", "_conn", "_db", "_kind", "_outer")
+
+    def __init__(self, db: Database, kind: str, begin_sql: str) -> None:
+        self._db, self._kind, self._begin_sql = db, kind, begin_sql
+        self._outer: RootTransaction | None = None
+
+    def __enter__(self) -> Connection:
+        self._db._require_existing()
+        try:
+            self._conn = self._db._connection(self._kind)
+            if self._db._manual_begin:
+                driver_execute(self._conn, self._begin_sql)
+            else:
+                self._outer = self._conn.begin()
+        except DBAPIError as exc:
+            _raise_translated(self._db, exc)
+        return self._conn
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        try:
+            if exc is None:
+                self._commit()
+            else:
+                self._rollback()
+        except DBAPIError as error:
+            _raise_translated(self._db, error)
+        if isinstance(exc, DBAPIError):
+            translated = _translate(self._db, exc)
+            if translated is not exc:
+                raise translated from exc
+
+    def _commit(self) -> None:
+        conn = self._conn
+        if self._outer is not None:
+            self._outer.commit()
+        elif conn.in_transaction():
+            conn.commit()
+        else:
+            try:
+                driver_execute(conn, "COMMIT")
+            except BaseException:
+                if conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+                    driver_execute(conn, "ROLLBACK")
+                raise
+
+    def _rollback(self) -> None:
+        conn = self._conn
+        if self._outer is not None:
+            self._outer.rollback()
+        elif conn.in_transaction():
             conn.rollback()
         else:
             driver_execute(conn, "ROLLBACK")
-        raise
-    try:
-        if conn.in_transaction():
-            conn.commit()
-        else:
-            driver_execute(conn, "COMMIT")
-    except BaseException:
-        if conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
-            driver_execute(conn, "ROLLBACK")
-        raise
 
 
 def _sqlite_pragmas(engine: Engine, busy_timeout_ms: int) -> None:
@@ -205,7 +224,15 @@ def _sqlite_begin_event(engine: Engine) -> None:
         driver_execute(conn, "BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def _translate(db: Database, exc: DBAPIError) -> Exception:
+def _raise_translated(db: Database, exc: DBAPIError) -> NoReturn:
+    """Raise the napflow error for ``exc`` if there is one, else ``exc`` itself."""
+    translated = _translate(db, exc)
+    if translated is exc:
+        raise exc
+    raise translated from exc
+
+
+def _translate(db: Database, exc: DBAPIError) -> BaseException:
     """Turn driver errors that people can act on into napflow errors; return others as-is."""
     text = str(exc.orig).lower()
     if isinstance(exc, OperationalError):

@@ -8,6 +8,7 @@ problem at once, each prefixed with the file and the key it concerns.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import keyword
 import re
@@ -93,7 +94,7 @@ class WorkflowDefinition:
         """Role names in file order."""
         return tuple(r for r, _ in self.roles)
 
-    @property
+    @functools.cached_property
     def triggers(self) -> tuple[str, ...]:
         """Distinct trigger names in file order."""
         return tuple(dict.fromkeys(t.trigger for t in self.transitions))

@@ -137,15 +137,20 @@ class Engine:
                 return role
         return None
 
-    def fire(self, facts: PlanFacts, decision: Decision) -> str:
-        """Move ``facts.state`` along an allowed decision through the Machine; return the new state.
+    def fire(self, facts: PlanFacts, trigger: str) -> Decision:
+        """Fire ``trigger`` through the Machine, which checks every guard and moves the state.
 
-        The caller runs this inside the database transaction that records it, so an error
-        after the state change is undone by the rollback.
+        On success ``facts.state`` is the new state; on refusal it is unchanged and the
+        decision lists every reason. The caller runs this inside the database transaction
+        that records it, so an error after the state change is undone by the rollback.
         """
-        if not decision.allowed:
-            raise ValueError(f"decision for {decision.trigger} is not allowed: {decision.reasons}")
-        facts.trigger = decision.trigger
-        if not self.machine.events[decision.trigger].trigger(facts):
-            raise RuntimeError(f"{decision.trigger} was allowed but the machine refused it")
-        return facts.state
+        route = self._from.get((facts.state, trigger))
+        if route is None:
+            return Decision(trigger, None, (f"it is in {facts.state}",))
+        facts.trigger = trigger
+        if self.machine.events[trigger].trigger(facts):
+            return Decision(trigger, route.transition, ())
+        refused = self.decide(facts, trigger)
+        if refused.allowed:
+            raise RuntimeError(f"the machine refused {trigger} but no guard says why")
+        return refused

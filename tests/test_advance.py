@@ -281,3 +281,24 @@ def test_show_plan_lists_what_each_person_may_do(
     assert services.show_plan(rt, key, CHAIR).allowed == ["endorse", "request_changes"]
     assert services.show_plan(rt, key, ACTOR["observer"]).allowed == []
     assert services.show_plan(rt, key).allowed == ["endorse", "request_changes", "withdraw"]
+
+
+def test_role_change_and_its_record_commit_together_or_not_at_all(
+    rt: Runtime, nap_plan: str
+) -> None:
+    """The role row (written through SQLAlchemy) is rolled back with the failed record."""
+    with rt.db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE TRIGGER refuse_grants BEFORE INSERT ON history "
+                "WHEN NEW.kind = 'role_granted' "
+                "BEGIN SELECT RAISE(ABORT, 'history write failed'); END"
+            )
+        )
+    before = services.show_plan(rt, nap_plan).version
+    with pytest.raises(IntegrityError, match="history write failed"):
+        services.grant_role(rt, nap_plan, "outsider@example.org", "expert")
+    assert "outsider@example.org" not in services.show_plan(rt, nap_plan).roles["expert"]
+    assert services.show_plan(rt, nap_plan).version == before
+    # The connection is usable afterwards: the next action goes through.
+    assert services.advance_plan(rt, nap_plan, "submit_for_review", COORD).version == before + 1

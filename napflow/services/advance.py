@@ -67,14 +67,14 @@ def advance_plan(
             )
         needs = engine.needs(plan.state, trigger)
         facts = load_facts(conn, plan, needs, actor, found.actor_roles, comment)
-        decision = engine.decide(facts, trigger)
+        decision = engine.fire(facts, trigger)
         if not decision.allowed:
             raise NotAllowedError(
                 _refusal(key, decision, actor, allowed_now(conn, engine, plan, actor))
             )
         assert decision.transition is not None
         role = engine.acting_role(facts, decision.transition)
-        to_state = engine.fire(facts, decision)
+        to_state = facts.state
         version = append(
             conn,
             plan,
