@@ -8,14 +8,21 @@ SQLite is the embedded default. Each connection gets WAL, a busy timeout, foreig
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, NoReturn
 
 from sqlalchemy import Connection, RootTransaction, create_engine, event, inspect
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    DatabaseError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+)
 
 from napflow.errors import ConfigError, ConflictError, NotFoundError
 from napflow.fastsql import driver_execute
@@ -24,8 +31,7 @@ _WRITE = "napflow_write"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _sqlite_path(url: str) -> Path | None:
-    parsed = make_url(url)
+def _sqlite_path(parsed: URL) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database)
@@ -38,12 +44,12 @@ class Database:
         self.url = url
         try:
             parsed = make_url(url)
-        except ArgumentError as exc:
+        except (ArgumentError, ValueError) as exc:
             raise ConfigError(
                 f"Database URL {url!r} is not valid; use e.g. sqlite:///var/napflow.db."
             ) from exc
         self.dialect = parsed.get_backend_name()
-        self.sqlite_path = _sqlite_path(url)
+        self.sqlite_path = _sqlite_path(parsed)
         try:
             self.engine: Engine = create_engine(url)
             # The connections services use, one per thread (see _connection). On SQLite
@@ -104,9 +110,15 @@ class Database:
         from alembic import command
         from alembic.config import Config
         from alembic.runtime.migration import MigrationContext
+        from alembic.util import CommandError
 
         if self.sqlite_path is not None:
-            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    f"Cannot create the directory of {self.sqlite_path}: {exc.strerror}."
+                ) from exc
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         try:
@@ -117,12 +129,28 @@ class Database:
                 after = MigrationContext.configure(conn).get_current_revision()
         except DBAPIError as exc:
             _raise_translated(self, exc)
+        except CommandError as exc:
+            raise ConfigError(
+                f"The database {self.describe()} has a schema this napflow does not know "
+                f"({exc}); it was made by a newer napflow: upgrade napflow first."
+            ) from exc
         return before, after or ""
 
     def table_names(self) -> list[str]:
         """Return the tables in the database (for checks and tests)."""
         with self.engine.connect() as conn:
             return inspect(conn).get_table_names()
+
+    def _discard(self, kind: str) -> None:
+        """Invalidate and forget this thread's ``kind`` connection (after a failed commit)."""
+        conn: Connection | None = getattr(self._held, kind, None)
+        setattr(self._held, kind, None)
+        if conn is None:
+            return
+        with contextlib.suppress(Exception):  # best effort: the connection is going anyway
+            conn.connection.dbapi_connection.rollback()  # type: ignore[union-attr]
+        conn.invalidate()
+        conn.close()
 
     def dispose(self) -> None:
         """Close this thread's connections and every pooled one."""
@@ -171,8 +199,14 @@ class _Transaction:
                 self._commit()
             else:
                 self._rollback()
-        except DBAPIError as error:
-            _raise_translated(self._db, error)
+        except BaseException as error:
+            # The transaction could not be ended cleanly: this connection may still hold
+            # it (and SQLite's write lock). Drop the connection; the next action gets a
+            # fresh one, and closing it rolls back whatever was left.
+            self._db._discard(self._kind)
+            if isinstance(error, DBAPIError):
+                _raise_translated(self._db, error)
+            raise
         if isinstance(exc, DBAPIError):
             translated = _translate(self._db, exc)
             if translated is not exc:
@@ -185,12 +219,7 @@ class _Transaction:
         elif conn.in_transaction():
             conn.commit()
         else:
-            try:
-                driver_execute(conn, "COMMIT")
-            except BaseException:
-                if conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
-                    driver_execute(conn, "ROLLBACK")
-                raise
+            driver_execute(conn, "COMMIT")
 
     def _rollback(self) -> None:
         conn = self._conn
@@ -251,6 +280,8 @@ def _translate(db: Database, exc: DBAPIError) -> BaseException:
             "Someone else made a conflicting change at the same moment; nothing was written. "
             "Look again and retry."
         )
+    if isinstance(exc, DatabaseError) and not isinstance(exc, IntegrityError):
+        return ConfigError(f"The database {db.describe()} cannot be used: {exc.orig}.")
     if exc.connection_invalidated:
         return ConfigError(f"Lost the connection to {db.describe()}: {exc.orig}.")
     return exc

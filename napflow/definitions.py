@@ -23,7 +23,7 @@ from napflow.conditions import Condition, LoadScope, build_condition
 from napflow.errors import InvalidDefinition
 from napflow.facts import PlanFacts
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,62}")
 ANY_STATE = "*"
 
 # Names the engine itself uses on a plan model (transitions binds triggers, may_<t>, to_<s>
@@ -134,7 +134,7 @@ class _Problems:
 
 
 def _name_ok(name: Any) -> bool:
-    return isinstance(name, str) and bool(NAME_RE.match(name)) and not keyword.iskeyword(name)
+    return isinstance(name, str) and bool(NAME_RE.fullmatch(name)) and not keyword.iskeyword(name)
 
 
 def _str_list(value: Any) -> list[str] | None:
@@ -243,10 +243,10 @@ def _load_transitions(
     if not isinstance(specs, list) or not specs:
         problems.add("transitions", "missing [[transitions]] entries")
         return []
-    triggers = {s.get("trigger") for s in specs if isinstance(s, dict)}
-    scope = LoadScope(
-        roles=frozenset(roles), triggers=frozenset(t for t in triggers if isinstance(t, str))
+    triggers = frozenset(
+        s["trigger"] for s in specs if isinstance(s, dict) and isinstance(s.get("trigger"), str)
     )
+    scope = LoadScope(roles=frozenset(roles), triggers=triggers)
     non_final = tuple(n for n, s in states.items() if not s.final)
     result = []
     for i, spec in enumerate(specs):
@@ -276,7 +276,7 @@ def _load_transitions(
             problems.add(where, "give either dest or stay = true, not both")
         elif stay is not True and dest is None:
             problems.add(f"{where}.dest", 'missing: give dest = "<state>" or stay = true')
-        elif dest is not None and dest not in states:
+        elif dest is not None and (not isinstance(dest, str) or dest not in states):
             problems.add(f"{where}.dest", f"unknown state {dest!r}")
         if stay not in (True, False):
             problems.add(f"{where}.stay", f"must be true or false, not {stay!r}")
@@ -366,7 +366,7 @@ def parse_definition(raw: bytes, path: Path) -> WorkflowDefinition:
     roles = _load_roles(data, problems)
     transitions = _load_transitions(data, problems, states, {r for r, _ in roles})
     initial = head.get("initial")
-    if initial not in states:
+    if not isinstance(initial, str) or initial not in states:
         problems.add("workflow.initial", f"must name one of the states, not {initial!r}")
     elif states[initial].final:
         problems.add("workflow.initial", f"{initial!r} is final; the initial state cannot be")

@@ -17,6 +17,7 @@ from functools import partial
 from zoneinfo import ZoneInfo
 
 from napflow.clock import VirtualClock
+from napflow.errors import RefusedError
 from napflow.runtime import Runtime
 from napflow.services import (
     add_person,
@@ -220,9 +221,19 @@ def _steps() -> list[tuple[datetime, Callable[[Runtime], object]]]:
 
 
 def load_demo(rt: Runtime) -> bool:
-    """Load the demo people and plans; return False if they were loaded already."""
-    if {p.key for p in list_plans(rt)} & set(DEMO_KEYS):
+    """Load the demo people and plans; return False if they were loaded already.
+
+    Refuses when only some of the demo keys exist (an interrupted load, or a user's own
+    plan under a demo key) rather than guess.
+    """
+    present = {p.key for p in list_plans(rt)} & set(DEMO_KEYS)
+    if present == set(DEMO_KEYS):
         return False
+    if present:
+        raise RefusedError(
+            f"Plans {', '.join(sorted(present))} exist but not all demo plans do; the demo "
+            "cannot be loaded into this database. Use a new one (--db) for the demo."
+        )
     clock = VirtualClock(_at("2013-09-01 09:00", "Asia/Dushanbe"))
     demo = dataclasses.replace(rt, clock=clock)
     known = {p.email for p in list_people(demo)}

@@ -41,7 +41,8 @@ class FastStatement:
         compiled = cast(SQLCompiler, self.statement.compile(dialect=dialect))
         names = compiled.positiontup if compiled.positional else list(compiled.binds)
         params = tuple(
-            (name, compiled.binds[name].type.bind_processor(dialect)) for name in names or ()
+            (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+            for name in names or ()
         )
         entry = _Compiled(compiled.string, compiled.positional, params)
         self._compiled[dialect.name] = entry
@@ -71,6 +72,7 @@ def driver_execute(conn: Connection, sql: str, args: Any = ()) -> Any:
     try:
         cursor.execute(sql, args)
     except conn.dialect.loaded_dbapi.Error as exc:
+        cursor.close()  # an open statement would keep SQLite from closing the connection
         raise DBAPIError.instance(
             sql, args, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
         ) from exc

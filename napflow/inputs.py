@@ -17,12 +17,13 @@ from napflow.errors import InputError
 from napflow.timezones import validate_timezone
 
 MAX_COMMENT = 100_000
-KEY_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*$")
+KEY_RE = re.compile(r"[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*")
 
 
-# Unicode category Cc: C0 controls, DEL and C1 controls.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_CONTROL_BUT_NEWLINE_TAB = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Unicode category Cc (C0 controls, DEL, C1 controls) and lone surrogates, which are what
+# undecodable bytes on the command line become and cannot be stored or printed.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_BUT_NEWLINE_TAB = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def _has_control(text: str) -> bool:
@@ -39,8 +40,9 @@ def email_address(value: str) -> str:
     else:
         try:
             address = Address(addr_spec=text)
-        except (HeaderParseError, ValueError, IndexError):
-            problem = "it is not of the form name@domain"
+        except (HeaderParseError, ValueError, IndexError, AttributeError, TypeError):
+            # the stdlib parser fails in several ways on malformed addresses
+            problem = "it is not of the form name@domain.tld"
         else:
             if not address.username or "." not in address.domain:
                 problem = "it is not of the form name@domain.tld"
@@ -91,8 +93,9 @@ def country_name(code: str) -> str:
 @functools.lru_cache(maxsize=4096)
 def plan_key(value: str) -> str:
     """Return a plan key such as ``TJK-2015``: letters, digits and single hyphens, <= 32."""
-    key = value.strip().upper()
-    if not KEY_RE.match(key) or len(key) > 32:
+    key = value.strip()
+    key = key.upper() if key.isascii() else key
+    if not KEY_RE.fullmatch(key) or len(key) > 32:
         raise InputError(
             f"{value!r} is not a valid plan key; use letters, digits and single hyphens, "
             "starting with a letter, at most 32 characters (e.g. TJK-2015)."

@@ -78,9 +78,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _workflow_dirs(value: Any, where: str, base: Path) -> tuple[Path, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+    ok = isinstance(value, list) and all(isinstance(v, str) and v and "\0" not in v for v in value)
+    if not ok:
         raise ConfigError(f"{where} must be a list of directory paths, not {value!r}.")
-    return tuple((base / v).resolve() for v in value)
+    dirs = tuple((base / v).resolve() for v in value)
+    for directory in dirs:
+        if not directory.is_dir():
+            raise ConfigError(f"{where}: {directory} is not a directory.")
+    return dirs
 
 
 def _from_file(path: Path) -> dict[str, Any]:
@@ -127,7 +132,7 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
             values[field] = validate(raw, var)
     if env.get(WORKFLOW_DIRS_ENV):
         parts = [p for p in env[WORKFLOW_DIRS_ENV].split(os.pathsep) if p]
-        values["workflow_dirs"] = tuple(Path(p).resolve() for p in parts)
+        values["workflow_dirs"] = _workflow_dirs(parts, WORKFLOW_DIRS_ENV, Path.cwd())
     return values
 
 

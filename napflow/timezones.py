@@ -22,12 +22,16 @@ def validate_timezone(name: str) -> str:
             ZoneInfo(candidate)
         except (ZoneInfoNotFoundError, ValueError, OSError):
             bad = True
-    if bad or candidate not in _known_zones():
+    if bad or candidate not in _known_zones() or candidate in _HOST_DEPENDENT:
         raise ValueError(
             f"unknown time zone {name!r}; use an IANA name such as Asia/Dushanbe, "
             "Europe/Vienna or UTC"
         )
     return candidate
+
+
+# Names in the zone database that mean different things on different machines.
+_HOST_DEPENDENT = frozenset({"localtime", "posixrules", "Factory"})
 
 
 @functools.cache

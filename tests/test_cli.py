@@ -337,3 +337,102 @@ def test_console_command_runs_as_a_process_without_tracebacks(tmp_path: Path) ->
         "napflow: Cannot approve TJK-2015: it is in working_group_review."
     )
     assert "Traceback" not in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (["person", "add", "a@x.example", "--name", "bad\udcffbyte"], 2, "not valid UTF-8"),
+        (["advance", "TJK-1", "withdraw", "--as", COORD, "--comment", "\udcff"], 2, "UTF-8"),
+        (["person", "add", "a@[x", "--name", "X"], 2, "not a valid e-mail address"),
+        (["plan", "show", "TJK-1", "--as", "a@[", "--format", "json"], 2, "not a valid e-mail"),
+        (["plan", "list", "--state", "aproved"], 2, "There is no state 'aproved'; states:"),
+        (["plan", "create", "--country", "TJK", "--title", "T", "--key", "\u0131"], 2, "plan key"),
+        (
+            ["plan", "create", "--country", "TJK", "--title", "T", "--timezone", "localtime"],
+            2,
+            "unknown time zone 'localtime'",
+        ),
+        (["plan", "create", "--country", "TJK", "--title", "x" * 501], 2, "at most 500"),
+        (
+            ["advance", "TJK-1", "withdraw", "--as", COORD, "--comment", "x" * 100_001],
+            2,
+            "at most 100000",
+        ),
+    ],
+)
+def test_hostile_input_is_a_clear_error(
+    ready: Cli, args: list[str], code: int, fragment: str
+) -> None:
+    before = ready("history", "TJK-1", "--format", "json").json()
+    assert_one_line_error(ready(*args), code, fragment)
+    assert ready("history", "TJK-1", "--format", "json").json() == before
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("postgresql://u:p@h:abc/db", "is not valid"),
+        ("nosuchdriver://x", "cannot be used"),
+    ],
+)
+def test_bad_database_urls_exit_2(
+    url: str,
+    fragment: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from napflow.cli import run
+
+    monkeypatch.chdir(tmp_path)
+    assert run(["--db", url, "plan", "list"]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and len(err.strip().splitlines()) == 1
+
+
+def test_files_that_are_not_databases_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from napflow.cli import run
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("not a database\n" * 100)
+    assert run(["--db", f"sqlite:///{tmp_path / 'notes.txt'}", "plan", "list"]) == 2
+    assert "cannot be used: file is not a database" in capsys.readouterr().err
+    assert run(["--db", f"sqlite:///{tmp_path / 'notes.txt' / 'sub.db'}", "init"]) == 2
+    assert "Cannot create the directory" in capsys.readouterr().err
+
+
+def test_role_changes_as_a_coordinator_are_checked_and_recorded(ready: Cli) -> None:
+    assert_one_line_error(
+        ready("role", "grant", "TJK-1", "m1@example.org", "wg_chair", "--as", "m2@example.org"),
+        1,
+        "only a coordinator of the plan may, and m2@example.org holds wg_member",
+    )
+    assert ready("role", "grant", "TJK-1", "m1@example.org", "expert", "--as", COORD).code == 0
+    last = ready("history", "TJK-1", "--format", "json").json()[-1]
+    assert (last["kind"], last["actor"], last["role"], last["payload"]) == (
+        "role_granted",
+        COORD,
+        "coordinator",
+        {"person": "m1@example.org", "role": "expert"},
+    )
+
+
+def test_demo_refuses_a_database_with_some_demo_keys(ready: Cli) -> None:
+    ready("plan", "create", "--country", "TJK", "--title", "Mine", "--key", "TJK-2015")
+    assert_one_line_error(ready("init", "--demo"), 1, "Plans TJK-2015 exist but not all demo")
+
+
+def test_an_internal_error_exits_70_without_a_traceback(
+    ready: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug (simulated: a service that blows up) is told apart from refusals and bad input."""
+    from napflow import services
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(services, "list_plans", broken)
+    assert_one_line_error(ready("plan", "list"), 70, "internal error (RuntimeError: simulated bug)")

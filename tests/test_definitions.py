@@ -150,6 +150,16 @@ BAD_CASES = {
         "law.toml: transitions[0] (submit): give either dest or stay = true, not both",
     ),
     "not TOML at all": ("[workflow\nname=", "law.toml: not valid TOML"),
+    "trigger name with a trailing newline": (
+        GOOD.replace('trigger = "submit"', 'trigger = "submit\\n"'),
+        "law.toml: transitions[0].trigger: must be a lower-case identifier",
+    ),
+    "a list where a state name belongs": (
+        GOOD.replace('dest = "review"', 'dest = ["review"]').replace(
+            'initial = "drafting"', 'initial = ["drafting"]'
+        ),
+        "law.toml: transitions[0] (submit).dest: unknown state ['review']",
+    ),
 }
 
 

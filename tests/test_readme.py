@@ -1,4 +1,4 @@
-"""The README's test command is what CI runs, and its run command works on the demo."""
+"""The README's Quickstart: its test command is exactly what CI runs."""
 
 from __future__ import annotations
 

@@ -24,7 +24,9 @@ def test_init_is_idempotent_and_keeps_data(rt: Runtime, nap_plan: str) -> None:
 
 
 def test_sqlite_connections_are_durable_and_enforce_foreign_keys(rt: Runtime) -> None:
-    with rt.db.engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
-        assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
-        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+    """Both the connections services write through and the general engine's."""
+    with rt.db.write() as service_conn, rt.db.engine.connect() as general_conn:
+        for conn in (service_conn, general_conn):
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1

@@ -25,8 +25,8 @@ def test_there_are_workflow_files() -> None:
 def test_file_validates_and_builds_one_engine(path: Path) -> None:
     definition = load_definition(path)
     engine = Engine(definition)
-    assert engine.machine.models == []
     assert set(engine.machine.states) == set(definition.state_names)
+    assert set(engine.machine.events) == set(definition.triggers)
 
 
 @pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])

@@ -1,8 +1,8 @@
 """The ``napflow`` command line: parse, call a service, present. No rules live here.
 
 Exit codes: 0 done; 1 refused by the rules (not allowed, condition unmet, conflict, unknown
-plan or person); 2 bad usage or bad input. Errors are one or two sentences on stderr; a
-traceback only with ``--debug``.
+plan or person); 2 bad usage or bad input; 70 an internal error (a bug in napflow). Errors
+are one or two sentences on stderr; a traceback only with ``--debug``.
 """
 
 from __future__ import annotations
@@ -50,6 +50,10 @@ class AppState:
 
 pass_state = click.make_pass_decorator(AppState)
 
+#: Exit code of an unexpected error (EX_SOFTWARE from sysexits.h), so scripts can tell a
+#: bug from a refusal (1) or bad input (2).
+INTERNAL_ERROR = 70
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
@@ -95,6 +99,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on ``argv`` and return the exit code (for main() and tests)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    for position, arg in enumerate(args, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return _fail(f"argument {position} is not valid UTF-8 text; napflow takes UTF-8.", 2)
     state = AppState()
     try:
         result: Any = cli.main(args=args, prog_name="napflow", standalone_mode=False, obj=state)
@@ -113,9 +122,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         return _fail(
-            f"internal error ({type(exc).__name__}: {exc}); nothing half-done was kept. "
-            "Run again with --debug for the traceback and report it.",
-            1,
+            f"internal error ({type(exc).__name__}: {exc}). This is a bug in napflow; the "
+            "transaction in progress was rolled back. Run again with --debug and report it.",
+            INTERNAL_ERROR,
         )
     finally:
         state.close()

@@ -15,9 +15,6 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-FORMATS = ("table", "json")
-FORMATS_CSV = ("table", "json", "csv")
-
 
 def jsonable(value: Any) -> Any:
     """Turn dataclasses and datetimes into plain JSON values (times as UTC ISO 8601)."""

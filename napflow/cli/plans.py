@@ -125,6 +125,14 @@ def plan_show(state: AppState, key: str, as_email: str | None, fmt: str) -> None
     emit_table(plan.key, ["", ""], rows)
 
 
+AS_MANAGER = click.option(
+    "--as",
+    "as_email",
+    metavar="EMAIL",
+    help="Make the change as this coordinator of the plan (recorded as theirs).",
+)
+
+
 @click.group("role")
 def role_group() -> None:
     """Grant, revoke and list roles on a plan."""
@@ -134,10 +142,11 @@ def role_group() -> None:
 @click.argument("key")
 @click.argument("email")
 @click.argument("role")
+@AS_MANAGER
 @pass_state
-def role_grant(state: AppState, key: str, email: str, role: str) -> None:
+def role_grant(state: AppState, key: str, email: str, role: str, as_email: str | None) -> None:
     """Give EMAIL the ROLE on plan KEY."""
-    change = services.grant_role(state.runtime(), key, email, role)
+    change = services.grant_role(state.runtime(), key, email, role, as_email)
     verb = "Granted" if change.changed else "Already held:"
     click.echo(f"{verb} {change.role} on {change.key} to {change.email}.")
 
@@ -146,10 +155,11 @@ def role_grant(state: AppState, key: str, email: str, role: str) -> None:
 @click.argument("key")
 @click.argument("email")
 @click.argument("role")
+@AS_MANAGER
 @pass_state
-def role_revoke(state: AppState, key: str, email: str, role: str) -> None:
+def role_revoke(state: AppState, key: str, email: str, role: str, as_email: str | None) -> None:
     """Take ROLE on plan KEY away from EMAIL."""
-    change = services.revoke_role(state.runtime(), key, email, role)
+    change = services.revoke_role(state.runtime(), key, email, role, as_email)
     verb = "Revoked" if change.changed else "Not held, nothing to revoke:"
     click.echo(f"{verb} {change.role} on {change.key} from {change.email}.")
 

@@ -79,6 +79,13 @@ _ADD_RECORD = FastStatement(
 )
 
 
+def unregistered(email: str) -> NotFoundError:
+    """Return the error for a person who is not registered, saying how to register them."""
+    return NotFoundError(
+        f"{email} is not registered; add them with `napflow person add {email} --name ...`."
+    )
+
+
 def _missing(key: str) -> NotFoundError:
     return NotFoundError(
         f"There is no plan {key!r}; `napflow plan list` shows the plans there are."
@@ -108,9 +115,7 @@ def load_plan_for_actor(conn: Connection, key: str, email: str) -> PlanForActor:
         raise _missing(key)
     *head, person_id, _role = rows[0]
     if person_id is None:
-        raise NotFoundError(
-            f"{email} is not registered; add them with `napflow person add {email} --name ...`."
-        )
+        raise unregistered(email)
     held = frozenset(row[-1] for row in rows if row[-1] is not None)
     return PlanForActor(PlanHead(*head), held)
 

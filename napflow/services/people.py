@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import Connection, Row, insert, select
 
 from napflow import inputs
-from napflow.errors import NotFoundError, RefusedError
+from napflow.errors import RefusedError
 from napflow.models import people
 from napflow.runtime import Runtime
+from napflow.services.ledger import unregistered
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,7 @@ def find_person(conn: Connection, email: str) -> Row[Any]:
     """Return the person row for ``email`` or refuse, saying how to add them."""
     row = conn.execute(select(people).where(people.c.email == email)).first()
     if row is None:
-        raise NotFoundError(
-            f"{email} is not registered; add them with `napflow person add {email} --name ...`."
-        )
+        raise unregistered(email)
     return row
 
 

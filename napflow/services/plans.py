@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, insert, select
 
 from napflow import inputs
-from napflow.errors import RefusedError
+from napflow.errors import InputError, RefusedError
 from napflow.models import Kind, history, plans
 from napflow.runtime import Runtime
 from napflow.services.facts import allowed_now, role_holders
@@ -118,6 +118,9 @@ def list_plans(rt: Runtime, state: str | None = None) -> list[PlanView]:
     """Return every plan (or those in ``state``), by key."""
     query = select(plans).order_by(plans.c.key)
     if state is not None:
+        known = sorted({s for n in rt.catalog.names() for s in rt.catalog.get(n).state_names})
+        if state not in known:
+            raise InputError(f"There is no state {state!r}; states: {', '.join(known)}.")
         query = query.where(plans.c.state == state)
     with rt.db.read() as conn:
         return [_view(r) for r in conn.execute(query)]

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select
+from sqlalchemy import delete, insert, select
 
 from napflow import inputs
-from napflow.errors import InputError
+from napflow.errors import InputError, NotAllowedError
 from napflow.models import Kind, people, roles
 from napflow.runtime import Runtime
-from napflow.services.ledger import append, load_plan
+from napflow.services.ledger import PlanRow, append, load_plan, load_plan_for_actor
 from napflow.services.people import find_person
 
 
@@ -35,59 +34,77 @@ class RoleView:
     name: str
 
 
-def _prepare(
-    rt: Runtime, conn: Connection, key: str, email: str, role: str
-) -> tuple[Row[Any], Row[Any], bool]:
-    plan = load_plan(conn, key)
-    definition = rt.catalog.get(plan.workflow)
-    if role not in definition.role_names:
-        raise InputError(
-            f"Workflow {definition.name} has no role {role!r}; roles: "
-            f"{', '.join(definition.role_names)}."
-        )
-    person = find_person(conn, email)
-    held = conn.execute(
-        select(roles.c.role).where(
-            roles.c.plan_id == plan.id, roles.c.person_id == person.id, roles.c.role == role
-        )
-    ).first()
-    return plan, person, held is not None
+#: The role whose holders may change who holds roles on their plan (with ``--as``).
+ROLE_MANAGER = "coordinator"
 
 
-def grant_role(rt: Runtime, key: str, email: str, role: str) -> RoleChange:
-    """Give ``email`` the ``role`` on plan ``key``, recorded in the plan's history."""
+def _change_role(
+    rt: Runtime, key: str, email: str, role: str, grant: bool, actor: str | None
+) -> RoleChange:
     key, email = inputs.plan_key(key), inputs.email_address(email)
+    actor = inputs.email_address(actor) if actor is not None else None
     now = rt.clock.now()
     with rt.db.write() as conn:
-        plan, person, held = _prepare(rt, conn, key, email, role)
-        if held:
-            return RoleChange(key, email, role, changed=False, version=plan.version)
-        conn.execute(
-            insert(roles).values(plan_id=plan.id, person_id=person.id, role=role, granted_at=now)
-        )
-        version = append(
-            conn, plan, kind=Kind.ROLE_GRANTED, at=now, payload={"person": email, "role": role}
-        )
-    return RoleChange(key, email, role, changed=True, version=version)
-
-
-def revoke_role(rt: Runtime, key: str, email: str, role: str) -> RoleChange:
-    """Take ``role`` on plan ``key`` away from ``email``, recorded in the plan's history."""
-    key, email = inputs.plan_key(key), inputs.email_address(email)
-    now = rt.clock.now()
-    with rt.db.write() as conn:
-        plan, person, held = _prepare(rt, conn, key, email, role)
-        if not held:
-            return RoleChange(key, email, role, changed=False, version=plan.version)
-        conn.execute(
-            delete(roles).where(
-                roles.c.plan_id == plan.id, roles.c.person_id == person.id, roles.c.role == role
+        plan: PlanRow = load_plan(conn, key)
+        acting_role = None
+        if actor is not None:
+            held_by_actor = load_plan_for_actor(conn, key, actor).actor_roles
+            if ROLE_MANAGER not in held_by_actor:
+                raise NotAllowedError(
+                    f"Cannot change roles on {key} as {actor}: only a {ROLE_MANAGER} of the "
+                    f"plan may, and {actor} holds "
+                    f"{', '.join(sorted(held_by_actor)) or 'no role'} on it."
+                )
+            acting_role = ROLE_MANAGER
+        definition = rt.catalog.get(plan.workflow)
+        if role not in definition.role_names:
+            raise InputError(
+                f"Workflow {definition.name} has no role {role!r}; roles: "
+                f"{', '.join(definition.role_names)}."
             )
-        )
+        person = find_person(conn, email)
+        match = (roles.c.plan_id == plan.id) & (roles.c.person_id == person.id)
+        match &= roles.c.role == role
+        held = conn.execute(select(roles.c.role).where(match)).first() is not None
+        if held == grant:
+            return RoleChange(key, email, role, changed=False, version=plan.version)
+        if grant:
+            conn.execute(
+                insert(roles).values(
+                    plan_id=plan.id, person_id=person.id, role=role, granted_at=now
+                )
+            )
+        else:
+            conn.execute(delete(roles).where(match))
         version = append(
-            conn, plan, kind=Kind.ROLE_REVOKED, at=now, payload={"person": email, "role": role}
+            conn,
+            plan,
+            kind=Kind.ROLE_GRANTED if grant else Kind.ROLE_REVOKED,
+            at=now,
+            actor=actor,
+            role=acting_role,
+            payload={"person": email, "role": role},
         )
     return RoleChange(key, email, role, changed=True, version=version)
+
+
+def grant_role(
+    rt: Runtime, key: str, email: str, role: str, actor: str | None = None
+) -> RoleChange:
+    """Give ``email`` the ``role`` on plan ``key``, recorded in the plan's history.
+
+    With ``actor``, the change is made as that person, who must be a coordinator of the
+    plan, and is recorded as theirs; without, it is an administrator's change (the CLI on
+    the database host).
+    """
+    return _change_role(rt, key, email, role, grant=True, actor=actor)
+
+
+def revoke_role(
+    rt: Runtime, key: str, email: str, role: str, actor: str | None = None
+) -> RoleChange:
+    """Take ``role`` on plan ``key`` away from ``email`` (see grant_role for ``actor``)."""
+    return _change_role(rt, key, email, role, grant=False, actor=actor)
 
 
 def list_roles(rt: Runtime, key: str) -> list[RoleView]:

@@ -1,0 +1,77 @@
+"""Transactions on the service connections: commit failures, busy databases, stored times."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+from helpers import CAST
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from napflow import services
+from napflow.bootstrap import build_runtime
+from napflow.clock import VirtualClock
+from napflow.errors import ConflictError
+from napflow.fastsql import driver_execute
+from napflow.runtime import Runtime
+from napflow.settings import Settings
+
+COORD = CAST["coordinator"][0]
+BAD_ROLE = (
+    "INSERT INTO roles (plan_id, person_id, role, granted_at) VALUES (999, 999, 'x', '2015-01-01')"
+)
+
+
+@pytest.mark.parametrize("through", ["sqlalchemy", "driver"])
+def test_a_failed_commit_rolls_back_and_the_next_action_works(
+    rt: Runtime, nap_plan: str, through: str
+) -> None:
+    """A commit refused by the database (a deferred foreign key here) leaves nothing held."""
+    refused = pytest.raises(IntegrityError, match="FOREIGN KEY constraint failed")
+    with refused, rt.db.write() as conn:
+        driver_execute(conn, "PRAGMA defer_foreign_keys = ON")
+        if through == "sqlalchemy":
+            conn.execute(text(BAD_ROLE))
+        else:
+            driver_execute(conn, BAD_ROLE)
+    with rt.db.read() as conn:
+        assert conn.execute(text("SELECT count(*) FROM roles WHERE plan_id = 999")).scalar() == 0
+    done = services.advance_plan(rt, nap_plan, "submit_for_review", COORD)
+    assert done.to_state == "working_group_review"
+    # and another process can write too: no lock was left behind
+    other = sqlite3.connect(rt.db.sqlite_path, timeout=1)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("ROLLBACK")
+    other.close()
+
+
+def test_a_database_kept_busy_gives_a_conflict_and_writes_nothing(
+    tmp_path: Path, nap_plan: str, rt: Runtime
+) -> None:
+    impatient = build_runtime(
+        Settings(database_url=rt.db.url, busy_timeout_ms=200), clock=VirtualClock(rt.clock.now())
+    )
+    blocker = sqlite3.connect(rt.db.sqlite_path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(ConflictError, match="stayed busy past the busy timeout"):
+            services.advance_plan(impatient, nap_plan, "submit_for_review", COORD)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert services.show_plan(rt, nap_plan).state == "drafting"
+    assert services.advance_plan(impatient, nap_plan, "submit_for_review", COORD).version
+    impatient.db.dispose()
+
+
+def test_times_are_stored_alike_by_every_path(rt: Runtime, nap_plan: str) -> None:
+    """The advance path writes times in the same text form as SQLAlchemy does."""
+    services.advance_plan(rt, nap_plan, "submit_for_review", COORD)
+    with rt.db.read() as conn:
+        stored = [r[0] for r in conn.execute(text("SELECT at FROM history ORDER BY seq"))]
+        stored += [r[0] for r in conn.execute(text("SELECT updated_at FROM plans"))]
+    form = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")
+    assert all(isinstance(s, str) and form.fullmatch(s) for s in stored), stored
