@@ -23,6 +23,7 @@ from sqlalchemy.exc import (
     IntegrityError,
     OperationalError,
 )
+from sqlalchemy.pool import NullPool
 
 from napflow.errors import ConfigError, ConflictError, NotFoundError
 from napflow.fastsql import driver_execute
@@ -55,7 +56,10 @@ class Database:
             # The connections services use, one per thread (see _connection). On SQLite
             # they start their transactions themselves (see write), so they need a pool
             # without the "begin" event the general engine has.
-            self._services = create_engine(url) if self.dialect == "sqlite" else self.engine
+            # No pool limit there: each thread holds its own connections for its lifetime.
+            self._services = (
+                create_engine(url, poolclass=NullPool) if self.dialect == "sqlite" else self.engine
+            )
         except (ArgumentError, ImportError) as exc:
             raise ConfigError(f"Database URL {parsed!r} cannot be used: {exc}.") from exc
         self._manual_begin = self.dialect == "sqlite"
@@ -152,13 +156,17 @@ class Database:
         conn.invalidate()
         conn.close()
 
-    def dispose(self) -> None:
-        """Close this thread's connections and every pooled one."""
+    def dispose_thread(self) -> None:
+        """Close the connections this thread holds (call it when a worker thread ends)."""
         for kind in ("read", "write"):
             conn = getattr(self._held, kind, None)
             if conn is not None:
                 conn.close()
                 setattr(self._held, kind, None)
+
+    def dispose(self) -> None:
+        """Close this thread's connections and every pooled one."""
+        self.dispose_thread()
         self._services.dispose()
         self.engine.dispose()
 
@@ -188,7 +196,13 @@ class _Transaction:
             else:
                 self._outer = self._conn.begin()
         except DBAPIError as exc:
+            self._db._discard(self._kind)
             _raise_translated(self._db, exc)
+        except BaseException:
+            # Interrupted (a signal, Ctrl-C) possibly after the lock was taken: __exit__
+            # will not run, so let go of the connection and whatever it holds now.
+            self._db._discard(self._kind)
+            raise
         return self._conn
 
     def __exit__(

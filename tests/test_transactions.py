@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import signal
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,71 @@ def test_times_are_stored_alike_by_every_path(rt: Runtime, nap_plan: str) -> Non
         stored += [r[0] for r in conn.execute(text("SELECT updated_at FROM plans"))]
     form = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")
     assert all(isinstance(s, str) and form.fullmatch(s) for s in stored), stored
+
+
+class Interrupted(BaseException):
+    """Stands for Ctrl-C or a signal arriving while napflow waits for the write lock."""
+
+
+def test_an_interrupt_while_waiting_for_the_lock_leaves_nothing_held(
+    rt: Runtime, nap_plan: str
+) -> None:
+    """The interrupt lands just after BEGIN IMMEDIATE finally got the lock."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        blocker = sqlite3.connect(rt.db.sqlite_path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        locked.set()
+        release.wait(timeout=10)
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    locked.wait(timeout=10)
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.2)  # arrives while napflow waits for the lock
+    threading.Timer(0.5, release.set).start()  # the lock is free again a little later
+    try:
+        with pytest.raises(Interrupted), rt.db.write():
+            pass
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        release.set()
+        holder.join(timeout=10)
+    assert services.advance_plan(rt, nap_plan, "submit_for_review", COORD).version
+    other = sqlite3.connect(rt.db.sqlite_path, timeout=1)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("ROLLBACK")
+    other.close()
+
+
+def test_many_threads_share_one_runtime(rt: Runtime, nap_plan: str) -> None:
+    """Each thread holds its own connections; twenty threads do not exhaust anything."""
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            services.show_plan(rt, nap_plan)
+            services.add_person(rt, f"t{i}@example.org", f"Thread {i}")
+            services.grant_role(rt, nap_plan, f"t{i}@example.org", "observer")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            rt.db.dispose_thread()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    records = services.plan_history(rt, nap_plan).records
+    assert [r.seq for r in records] == list(range(1, len(records) + 1))
+    assert len(services.show_plan(rt, nap_plan).roles["observer"]) == 21
