@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sqlalchemy import Connection, RootTransaction, create_engine, event, inspect
+from sqlalchemy import Connection, RootTransaction, create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -139,11 +139,6 @@ class Database:
                 f"({exc}); it was made by a newer napflow: upgrade napflow first."
             ) from exc
         return before, after or ""
-
-    def table_names(self) -> list[str]:
-        """Return the tables in the database (for checks and tests)."""
-        with self.engine.connect() as conn:
-            return inspect(conn).get_table_names()
 
     def _discard(self, kind: str) -> None:
         """Invalidate and forget this thread's ``kind`` connection (after a failed commit)."""
