@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import keyword
-import re
 import tomllib
 from collections import deque
 from collections.abc import Iterable
@@ -20,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from napflow.conditions import Condition, LoadScope, build_condition
+from napflow.deadline_defs import DeadlineKindDef, NoticeDef, load_deadlines, load_notices
 from napflow.errors import InvalidDefinition
 from napflow.facts import PlanFacts
+from napflow.loading import Problems, name_ok, str_list, unknown_keys
 
-NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,62}")
 ANY_STATE = "*"
 
 # Names the engine itself uses on a plan model (transitions binds triggers, may_<t>, to_<s>
@@ -35,7 +34,7 @@ RESERVED_TRIGGERS = frozenset(
 )
 RESERVED_PREFIXES = ("may_", "to_", "is_", "on_enter_", "on_exit_")
 
-_WORKFLOW_KEYS = {"name", "version", "title", "description", "initial"}
+_WORKFLOW_KEYS = {"name", "version", "title", "description", "initial", "reminder_hour"}
 _STATE_KEYS = {"title", "description", "final"}
 _TRANSITION_KEYS = {"trigger", "source", "dest", "stay", "roles", "conditions", "title"}
 
@@ -83,6 +82,10 @@ class WorkflowDefinition:
     transitions: tuple[TransitionDef, ...]
     path: Path
     digest: str
+    deadlines: tuple[DeadlineKindDef, ...] = ()
+    notices: tuple[NoticeDef, ...] = ()
+    #: local hour (in the recipient's zone) at which reminders go out
+    reminder_hour: int = 9
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -106,6 +109,10 @@ class WorkflowDefinition:
                 return s
         raise KeyError(name)
 
+    def deadline_kind(self, name: str) -> DeadlineKindDef | None:
+        """Return the deadline kind called ``name``, or None."""
+        return next((k for k in self.deadlines if k.name == name), None)
+
     def is_final(self, state: str) -> bool:
         """Tell whether ``state`` is final (has no way out)."""
         return self.state(state).final
@@ -122,47 +129,13 @@ class WorkflowDefinition:
         return [t for t in self.transitions if state in t.sources]
 
 
-class _Problems:
-    """Collects problems, each prefixed with the file name."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.items: list[str] = []
-
-    def add(self, key: str, message: str) -> None:
-        self.items.append(f"{self.path.name}: {key}: {message}")
-
-
-def _name_ok(name: Any) -> bool:
-    return isinstance(name, str) and bool(NAME_RE.fullmatch(name)) and not keyword.iskeyword(name)
-
-
-def _str_list(value: Any) -> list[str] | None:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return value
-    return None
-
-
-def _unknown_keys(
-    problems: _Problems, where: str, table: dict[str, Any], allowed: set[str]
-) -> None:
-    for key in table:
-        if key not in allowed:
-            problems.add(
-                f"{where}.{key}" if where else key,
-                f"unknown key (accepted: {', '.join(sorted(allowed))})",
-            )
-
-
-def _load_header(data: dict[str, Any], problems: _Problems) -> dict[str, Any]:
+def _load_header(data: dict[str, Any], problems: Problems) -> dict[str, Any]:
     head = data.get("workflow")
     if not isinstance(head, dict):
         problems.add("workflow", "missing [workflow] table with name, version and initial")
         return {}
-    _unknown_keys(problems, "workflow", head, _WORKFLOW_KEYS)
-    if not _name_ok(head.get("name")):
+    unknown_keys(problems, "workflow", head, _WORKFLOW_KEYS)
+    if not name_ok(head.get("name")):
         problems.add(
             "workflow.name",
             f"must be a lower-case identifier such as 'nap', not {head.get('name')!r}",
@@ -178,7 +151,7 @@ def _load_header(data: dict[str, Any], problems: _Problems) -> dict[str, Any]:
     return head
 
 
-def _load_states(data: dict[str, Any], problems: _Problems) -> list[StateDef]:
+def _load_states(data: dict[str, Any], problems: Problems) -> list[StateDef]:
     table = data.get("states")
     if not isinstance(table, dict) or not table:
         problems.add("states", "missing [states.<name>] tables; a workflow needs states")
@@ -186,13 +159,13 @@ def _load_states(data: dict[str, Any], problems: _Problems) -> list[StateDef]:
     states = []
     for name, spec in table.items():
         where = f"states.{name}"
-        if not _name_ok(name):
+        if not name_ok(name):
             problems.add(where, "a state name must be a lower-case identifier")
             continue
         if not isinstance(spec, dict):
             problems.add(where, "must be a table, e.g. [states.drafting]")
             continue
-        _unknown_keys(problems, where, spec, _STATE_KEYS)
+        unknown_keys(problems, where, spec, _STATE_KEYS)
         final = spec.get("final", False)
         if not isinstance(final, bool):
             problems.add(f"{where}.final", f"must be true or false, not {final!r}")
@@ -202,14 +175,14 @@ def _load_states(data: dict[str, Any], problems: _Problems) -> list[StateDef]:
     return states
 
 
-def _load_roles(data: dict[str, Any], problems: _Problems) -> list[tuple[str, str]]:
+def _load_roles(data: dict[str, Any], problems: Problems) -> list[tuple[str, str]]:
     table = data.get("roles")
     if not isinstance(table, dict) or not table:
         problems.add("roles", "missing [roles] table naming who takes part")
         return []
     roles = []
     for name, text in table.items():
-        if not _name_ok(name):
+        if not name_ok(name):
             problems.add(f"roles.{name}", "a role name must be a lower-case identifier")
         elif not isinstance(text, str):
             problems.add(f"roles.{name}", "must be a short description string")
@@ -218,8 +191,8 @@ def _load_roles(data: dict[str, Any], problems: _Problems) -> list[tuple[str, st
     return roles
 
 
-def _check_trigger_name(trigger: Any, where: str, problems: _Problems) -> bool:
-    if not _name_ok(trigger):
+def _check_trigger_name(trigger: Any, where: str, problems: Problems) -> bool:
+    if not name_ok(trigger):
         problems.add(f"{where}.trigger", f"must be a lower-case identifier, not {trigger!r}")
         return False
     if trigger in RESERVED_TRIGGERS or trigger.startswith(RESERVED_PREFIXES):
@@ -235,7 +208,7 @@ def _check_trigger_name(trigger: Any, where: str, problems: _Problems) -> bool:
 
 def _load_transitions(
     data: dict[str, Any],
-    problems: _Problems,
+    problems: Problems,
     states: dict[str, StateDef],
     roles: set[str],
 ) -> list[TransitionDef]:
@@ -255,11 +228,11 @@ def _load_transitions(
             problems.add(where, "must be a table")
             continue
         before = len(problems.items)
-        _unknown_keys(problems, where, spec, _TRANSITION_KEYS)
+        unknown_keys(problems, where, spec, _TRANSITION_KEYS)
         trigger = spec.get("trigger")
         if _check_trigger_name(trigger, where, problems):
             where = f"{where} ({trigger})"
-        sources = _str_list(spec.get("source"))
+        sources = str_list(spec.get("source"))
         if sources is None:
             problems.add(f"{where}.source", 'must be a state, a list of states, or "*"')
             sources = []
@@ -280,7 +253,7 @@ def _load_transitions(
             problems.add(f"{where}.dest", f"unknown state {dest!r}")
         if stay not in (True, False):
             problems.add(f"{where}.stay", f"must be true or false, not {stay!r}")
-        who = _str_list(spec.get("roles"))
+        who = str_list(spec.get("roles"))
         if who is None:
             problems.add(f"{where}.roles", "must list the roles that may fire it")
             who = []
@@ -314,7 +287,7 @@ def _load_transitions(
 
 
 def _check_graph(
-    problems: _Problems,
+    problems: Problems,
     initial: str,
     states: dict[str, StateDef],
     transitions: Iterable[TransitionDef],
@@ -352,14 +325,16 @@ def _check_graph(
 
 def parse_definition(raw: bytes, path: Path) -> WorkflowDefinition:
     """Validate the bytes of a workflow file; ``path`` names it in messages."""
-    problems = _Problems(path)
+    problems = Problems(path)
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise InvalidDefinition([f"{path.name}: not UTF-8 text ({exc.reason})"]) from exc
     except tomllib.TOMLDecodeError as exc:
         raise InvalidDefinition([f"{path.name}: not valid TOML: {exc}"]) from exc
-    _unknown_keys(problems, "", data, {"workflow", "states", "roles", "transitions"})
+    unknown_keys(
+        problems, "", data, {"workflow", "states", "roles", "transitions", "deadlines", "notices"}
+    )
     head = _load_header(data, problems)
     state_list = _load_states(data, problems)
     states = {s.name: s for s in state_list}
@@ -372,6 +347,14 @@ def parse_definition(raw: bytes, path: Path) -> WorkflowDefinition:
         problems.add("workflow.initial", f"{initial!r} is final; the initial state cannot be")
     if state_list:
         _check_graph(problems, str(initial), states, transitions)
+    role_names = {r for r, _ in roles}
+    triggers = {t.trigger for t in transitions}
+    finals = {s.name for s in state_list if s.final}
+    deadlines = load_deadlines(data, problems, set(states), finals, role_names, triggers)
+    notices = load_notices(data, problems, role_names, triggers)
+    hour = head.get("reminder_hour", 9)
+    if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23:
+        problems.add("workflow.reminder_hour", f"must be a whole hour 0-23, not {hour!r}")
     if problems.items:
         raise InvalidDefinition(problems.items)
     return WorkflowDefinition(
@@ -385,6 +368,9 @@ def parse_definition(raw: bytes, path: Path) -> WorkflowDefinition:
         transitions=tuple(transitions),
         path=path,
         digest=hashlib.sha256(raw).hexdigest(),
+        deadlines=deadlines,
+        notices=notices,
+        reminder_hour=hour,
     )
 
 
