@@ -153,7 +153,7 @@ def _escalation(
     if not _positive(every):
         problems.add(f"{where}.every_days", f"must be a whole number >= 1, not {every!r}")
         every = 1
-    return EscalationDef(every, _roles(problems, f"{where}.to", value.get("to"), roles))
+    return EscalationDef(int(every), _roles(problems, f"{where}.to", value.get("to"), roles))
 
 
 def load_deadlines(
