@@ -149,11 +149,11 @@ def _escalation(
         problems.add(where, "must be a table { every_days = N, to = [...] }")
         return None
     unknown_keys(problems, where, value, _ESCALATION_KEYS)
-    every = value.get("every_days")
+    every: Any = value.get("every_days")
     if not _positive(every):
         problems.add(f"{where}.every_days", f"must be a whole number >= 1, not {every!r}")
         every = 1
-    return EscalationDef(int(every), _roles(problems, f"{where}.to", value.get("to"), roles))
+    return EscalationDef(every, _roles(problems, f"{where}.to", value.get("to"), roles))
 
 
 def load_deadlines(
