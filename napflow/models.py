@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Column,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -119,7 +120,54 @@ history = Table(
     UniqueConstraint("plan_id", "seq", name="uq_history_plan_id_seq"),
 )
 
+deadlines = Table(
+    "deadlines",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("plan_id", Integer, ForeignKey("plans.id"), nullable=False),
+    Column("kind", String(63), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("location", String(200)),
+    # the calendar date (and optional wall-clock time) in the deadline's own zone
+    Column("due_on", Date, nullable=False),
+    Column("ends_on", Date),
+    Column("at_time", String(5)),
+    Column("timezone", String(64), nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    # bumped on every move: the .ics SEQUENCE, and part of each reminder's key
+    Column("sequence", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(255), nullable=False, unique=True),
+    Column("plan_id", Integer, ForeignKey("plans.id"), nullable=False),
+    Column("deadline_id", Integer, ForeignKey("deadlines.id")),
+    Column("kind", String(16), nullable=False),
+    Column("rung", String(32), nullable=False),
+    Column("recipient", String(254), nullable=False),
+    Column("send_at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    # when the row is next due: send_at, or later after a temporary failure
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("claimed_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("sent_at", UTCDateTime),
+    Column("message_id", String(255)),
+    Column("payload", JSON(none_as_null=True)),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 Index("ix_roles_person_id", roles.c.person_id)
+Index("ix_deadlines_plan_id", deadlines.c.plan_id)
+Index("ix_outbox_status_next_attempt_at", outbox.c.status, outbox.c.next_attempt_at)
+Index("ix_outbox_deadline_id", outbox.c.deadline_id)
 
 
 class Kind:
@@ -130,3 +178,18 @@ class Kind:
     ACTION = "action"  # a recorded action that leaves the state (an endorsement)
     ROLE_GRANTED = "role_granted"
     ROLE_REVOKED = "role_revoked"
+    DEADLINE_ADDED = "deadline_added"
+    DEADLINE_MOVED = "deadline_moved"
+    DEADLINE_CANCELLED = "deadline_cancelled"
+    DEADLINE_MET = "deadline_met"
+
+
+class Status:
+    """Statuses of deadlines and outbox rows."""
+
+    PENDING = "pending"  # deadline not yet met; message waiting to be sent
+    MET = "met"
+    CANCELLED = "cancelled"
+    SENDING = "sending"  # claimed by a dispatcher
+    SENT = "sent"
+    FAILED = "failed"  # permanently: the server refused it
