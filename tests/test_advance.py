@@ -115,7 +115,7 @@ def test_transition_allowed_exactly_for_its_roles(
         done = services.advance_plan(rt, key, trigger, ACTOR[role], comment)
         assert (done.to_state, done.role) == (after, role)
         assert state_of(rt, key) == after
-        last = services.plan_history(rt, key).records[-1]
+        last = next(r for r in services.plan_history(rt, key).records if r.seq == done.version)
         assert (last.trigger, last.actor, last.role, last.to_state, last.comment) == (
             trigger,
             ACTOR[role],
@@ -226,7 +226,8 @@ def test_unknown_plan_and_unknown_person_are_refused(rt: Runtime, nap_plan: str)
 def test_expect_version_refuses_a_stale_action(rt: Runtime, nap_plan: str) -> None:
     seen = services.show_plan(rt, nap_plan).version
     services.advance_plan(rt, nap_plan, "submit_for_review", COORD, expect_version=seen)
-    with pytest.raises(ConflictError, match=f"is at version {seen + 1}, not {seen}"):
+    now = services.show_plan(rt, nap_plan).version
+    with pytest.raises(ConflictError, match=f"is at version {now}, not {seen}"):
         services.advance_plan(rt, nap_plan, "withdraw", COORD, "Stale.", expect_version=seen)
     assert state_of(rt, nap_plan) == "working_group_review"
 
@@ -234,8 +235,12 @@ def test_expect_version_refuses_a_stale_action(rt: Runtime, nap_plan: str) -> No
 def test_history_record_has_every_field(rt: Runtime, clock: VirtualClock, nap_plan: str) -> None:
     clock.advance(timedelta(days=3))
     done = services.advance_plan(rt, nap_plan, "submit_for_review", COORD)
-    record = services.plan_history(rt, nap_plan).records[-1]
-    assert record.seq == done.version == services.show_plan(rt, nap_plan).version
+    *_, record, started = services.plan_history(rt, nap_plan).records
+    assert record.seq == done.version
+    # entering working-group review starts its 30-day review window, recorded right after
+    assert (started.kind, started.seq) == ("deadline_added", done.version + 1)
+    assert started.payload is not None and started.payload["due_on"] == "2015-08-03"
+    assert services.show_plan(rt, nap_plan).version == started.seq
     assert (record.kind, record.trigger, record.from_state, record.to_state) == (
         "transition",
         "submit_for_review",

@@ -9,6 +9,7 @@ from napflow.engine import Decision
 from napflow.errors import ConflictError, InputError, NotAllowedError
 from napflow.models import Kind
 from napflow.runtime import Runtime
+from napflow.services.deadlines import after_action
 from napflow.services.facts import allowed_now, load_facts
 from napflow.services.ledger import append, load_plan_for_actor
 
@@ -75,15 +76,26 @@ def advance_plan(
         assert decision.transition is not None
         role = engine.acting_role(facts, decision.transition)
         to_state = facts.state
-        version = append(
+        now = rt.clock.now()
+        after = append(
             conn,
             plan,
             kind=Kind.ACTION if decision.transition.stays else Kind.TRANSITION,
-            at=rt.clock.now(),
+            at=now,
             trigger=trigger,
             to_state=to_state,
             actor=actor,
             role=role,
             comment=comment,
         )
-    return AdvanceResult(key, trigger, plan.state, to_state, version, actor, role)
+        record = {
+            "seq": after.version,
+            "trigger": trigger,
+            "from_state": plan.state,
+            "to_state": to_state,
+            "actor": actor,
+            "role": role,
+            "comment": comment,
+        }
+        after_action(conn, engine.definition, after, record, now)
+    return AdvanceResult(key, trigger, plan.state, to_state, after.version, actor, role)

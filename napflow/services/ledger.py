@@ -34,6 +34,7 @@ class PlanHead(NamedTuple):
     entered_seq: int
     workflow: str
     workflow_version: int
+    timezone: str
 
 
 #: A plan as read for an action (PlanHead) or whole (a Row of the plans table).
@@ -47,6 +48,7 @@ _HEAD = (
     plans.c.entered_seq,
     plans.c.workflow,
     plans.c.workflow_version,
+    plans.c.timezone,
 )
 
 # The plan, and the roles one person holds on it, in one round trip: no row if the plan is
@@ -132,10 +134,11 @@ def append(
     role: str | None = None,
     comment: str | None = None,
     payload: dict[str, Any] | None = None,
-) -> int:
-    """Record one change of ``plan`` (read in this transaction); return its new version.
+) -> PlanHead:
+    """Record one change of ``plan`` (read in this transaction); return the plan after it.
 
-    For a transition, ``to_state`` becomes the plan's state and starts a new round.
+    For a transition, ``to_state`` becomes the plan's state and starts a new round. Several
+    changes in one transaction chain: pass each call the plan the previous one returned.
     """
     seq = plan.version + 1
     moves = kind == Kind.TRANSITION
@@ -174,4 +177,13 @@ def append(
             "payload": payload,
         },
     )
-    return int(seq)
+    return PlanHead(
+        plan.id,
+        plan.key,
+        new_state,
+        seq,
+        seq if moves else plan.entered_seq,
+        plan.workflow,
+        plan.workflow_version,
+        plan.timezone,
+    )

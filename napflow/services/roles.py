@@ -11,6 +11,7 @@ from napflow.errors import InputError, NotAllowedError
 from napflow.models import Kind, people, roles
 from napflow.runtime import Runtime
 from napflow.services.ledger import PlanRow, append, load_plan, load_plan_for_actor
+from napflow.services.outbox import sync_reminders
 from napflow.services.people import find_person
 
 
@@ -76,7 +77,7 @@ def _change_role(
             )
         else:
             conn.execute(delete(roles).where(match))
-        version = append(
+        after = append(
             conn,
             plan,
             kind=Kind.ROLE_GRANTED if grant else Kind.ROLE_REVOKED,
@@ -85,7 +86,8 @@ def _change_role(
             role=acting_role,
             payload={"person": email, "role": role},
         )
-    return RoleChange(key, email, role, changed=True, version=version)
+        sync_reminders(conn, definition, after, now)
+    return RoleChange(key, email, role, changed=True, version=after.version)
 
 
 def grant_role(

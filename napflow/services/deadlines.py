@@ -1,0 +1,300 @@
+"""Deadline services: add, list, move and cancel deadlines, and what transitions do to them.
+
+Every change is recorded in the plan's history and re-syncs the plan's reminders in the same
+transaction, so a moved or cancelled deadline never leaves a stale reminder queued.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, select, update
+
+from napflow import inputs
+from napflow.definitions import WorkflowDefinition
+from napflow.errors import InputError, NotFoundError, RefusedError
+from napflow.models import Kind, Status, deadlines, plans
+from napflow.runtime import Runtime
+from napflow.schedule import due_instant
+from napflow.services.ledger import PlanHead, PlanRow, append, load_plan
+from napflow.services.outbox import cancel_deadline_rows, queue_notices, sync_reminders
+from napflow.timezones import to_local
+
+
+@dataclass(frozen=True)
+class DeadlineView:
+    """A deadline as shown to people and scripts; ``status`` says missed/passed when late."""
+
+    id: int
+    plan: str
+    kind: str
+    title: str
+    location: str | None
+    due_on: date
+    ends_on: date | None
+    at_time: str | None
+    timezone: str
+    due_at: datetime
+    status: str
+    sequence: int
+
+
+def _status(row: Row[Any], definition: WorkflowDefinition | None, now: datetime) -> str:
+    if row.status != Status.PENDING or row.due_at >= now:
+        return str(row.status)
+    kind = definition.deadline_kind(row.kind) if definition else None
+    return "passed" if kind is not None and kind.type == "event" else "missed"
+
+
+def _view(
+    row: Row[Any], key: str, definition: WorkflowDefinition | None, now: datetime
+) -> DeadlineView:
+    return DeadlineView(
+        id=row.id,
+        plan=key,
+        kind=row.kind,
+        title=row.title,
+        location=row.location,
+        due_on=row.due_on,
+        ends_on=row.ends_on,
+        at_time=row.at_time,
+        timezone=row.timezone,
+        due_at=row.due_at,
+        status=_status(row, definition, now),
+        sequence=row.sequence,
+    )
+
+
+def _parse_time(value: str | None) -> time | None:
+    if value is None:
+        return None
+    try:
+        parsed = time.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise InputError(f"{value!r} is not a time of day; write it as HH:MM.") from exc
+    return parsed.replace(second=0, microsecond=0, tzinfo=None)
+
+
+def _parse_date(value: str, what: str = "date") -> date:
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise InputError(f"The {what} {value!r} is not a date; write it as YYYY-MM-DD.") from exc
+
+
+def _record(
+    conn: Connection,
+    plan: PlanRow,
+    kind: str,
+    row: Row[Any] | dict[str, Any],
+    now: datetime,
+    actor: str | None = None,
+) -> PlanHead:
+    get = row.get if isinstance(row, dict) else row._mapping.get
+    payload = {
+        "deadline": get("id"),
+        "kind": get("kind"),
+        "title": get("title"),
+        "due_on": str(get("due_on")),
+        "at_time": get("at_time"),
+        "timezone": get("timezone"),
+        "sequence": get("sequence"),
+    }
+    if get("ends_on") is not None:
+        payload["ends_on"] = str(get("ends_on"))
+    if get("location"):
+        payload["location"] = get("location")
+    return append(conn, plan, kind=kind, at=now, actor=actor, payload=payload)
+
+
+def add_deadline(
+    rt: Runtime,
+    key: str,
+    kind: str,
+    on: str,
+    *,
+    end: str | None = None,
+    at: str | None = None,
+    timezone: str | None = None,
+    title: str | None = None,
+    location: str | None = None,
+) -> DeadlineView:
+    """Give plan ``key`` a deadline of a kind its workflow declares, with its reminders."""
+    key = inputs.plan_key(key)
+    due_on, ends_on, at_time = _parse_date(on), None, _parse_time(at)
+    if end is not None:
+        ends_on = _parse_date(end, "end date")
+        if ends_on < due_on:
+            raise InputError(f"The end date {end} is before the start date {on}.")
+    now = rt.clock.now()
+    with rt.db.write() as conn:
+        plan = load_plan(conn, key)
+        definition = rt.catalog.get(plan.workflow)
+        kind_def = definition.deadline_kind(kind)
+        if kind_def is None or kind_def.relative:
+            allowed = [k.name for k in definition.deadlines if not k.relative]
+            raise InputError(
+                f"Workflow {definition.name} has no deadline kind {kind!r} to add by hand; "
+                f"kinds: {', '.join(allowed) or 'none'}."
+            )
+        zone = inputs.timezone(timezone) if timezone else plan.timezone
+        values = {
+            "plan_id": plan.id,
+            "kind": kind,
+            "title": inputs.plan_title(title) if title else kind_def.title,
+            "location": inputs.plan_title(location) if location else None,
+            "due_on": due_on,
+            "ends_on": ends_on,
+            "at_time": at_time.strftime("%H:%M") if at_time else None,
+            "timezone": zone,
+            "due_at": due_instant(due_on, at_time, zone),
+            "status": Status.PENDING,
+            "sequence": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        values["id"] = _insert(conn, values)
+        after = _record(conn, plan, Kind.DEADLINE_ADDED, values, now)
+        sync_reminders(conn, definition, after, now)
+    return _view_by_id(rt, values["id"])
+
+
+def _load_deadline(conn: Connection, deadline_id: int) -> tuple[Row[Any], Row[Any]]:
+    row = conn.execute(select(deadlines).where(deadlines.c.id == deadline_id)).first()
+    if row is None:
+        raise NotFoundError(
+            f"There is no deadline {deadline_id}; `napflow deadline list` shows them."
+        )
+    plan = conn.execute(select(plans).where(plans.c.id == row.plan_id)).one()
+    return row, plan
+
+
+def _view_by_id(rt: Runtime, deadline_id: int) -> DeadlineView:
+    with rt.db.read() as conn:
+        row, plan = _load_deadline(conn, deadline_id)
+    return _view(row, plan.key, _definition(rt, plan.workflow), rt.clock.now())
+
+
+def _definition(rt: Runtime, name: str) -> WorkflowDefinition | None:
+    return rt.catalog.get(name) if name in rt.catalog.names() else None
+
+
+def move_deadline(rt: Runtime, deadline_id: int, on: str, at: str | None = None) -> DeadlineView:
+    """Move a pending deadline to another date (and time); its reminders move with it."""
+    due_on, at_time = _parse_date(on), _parse_time(at)
+    now = rt.clock.now()
+    with rt.db.write() as conn:
+        row, plan = _load_deadline(conn, deadline_id)
+        if row.status != Status.PENDING:
+            raise RefusedError(f"Deadline {deadline_id} is {row.status}; only a pending one moves.")
+        keep_time = at_time or (_parse_time(row.at_time) if row.at_time else None)
+        ends_on = row.ends_on + (due_on - row.due_on) if row.ends_on else None
+        changes = {
+            "due_on": due_on,
+            "ends_on": ends_on,
+            "at_time": keep_time.strftime("%H:%M") if keep_time else None,
+            "due_at": due_instant(due_on, keep_time, row.timezone),
+            "sequence": row.sequence + 1,
+            "updated_at": now,
+        }
+        conn.execute(update(deadlines).where(deadlines.c.id == row.id).values(**changes))
+        cancel_deadline_rows(conn, row.id)
+        after = _record(conn, plan, Kind.DEADLINE_MOVED, {**row._asdict(), **changes}, now)
+        sync_reminders(conn, rt.catalog.get(plan.workflow), after, now)
+    return _view_by_id(rt, deadline_id)
+
+
+def cancel_deadline(rt: Runtime, deadline_id: int) -> DeadlineView:
+    """Cancel a pending deadline and every message still queued for it."""
+    now = rt.clock.now()
+    with rt.db.write() as conn:
+        row, plan = _load_deadline(conn, deadline_id)
+        if row.status != Status.PENDING:
+            raise RefusedError(f"Deadline {deadline_id} is {row.status} already.")
+        _end(conn, row.id, Status.CANCELLED, now)
+        _record(conn, plan, Kind.DEADLINE_CANCELLED, row, now)
+    return _view_by_id(rt, deadline_id)
+
+
+def _insert(conn: Connection, values: dict[str, Any]) -> int:
+    inserted = conn.execute(insert(deadlines).values(**values)).inserted_primary_key
+    assert inserted is not None
+    return int(inserted[0])
+
+
+def _end(conn: Connection, deadline_id: int, status: str, now: datetime) -> None:
+    conn.execute(
+        update(deadlines).where(deadlines.c.id == deadline_id).values(status=status, updated_at=now)
+    )
+    cancel_deadline_rows(conn, deadline_id)
+
+
+def list_deadlines(rt: Runtime, key: str | None = None) -> list[DeadlineView]:
+    """Return the deadlines of plan ``key`` (or of every plan), soonest first."""
+    query = (
+        select(deadlines, plans.c.key.label("plan_key"), plans.c.workflow)
+        .join(plans, plans.c.id == deadlines.c.plan_id)
+        .order_by(deadlines.c.due_at, deadlines.c.id)
+    )
+    with rt.db.read() as conn:
+        if key is not None:
+            query = query.where(plans.c.id == load_plan(conn, inputs.plan_key(key)).id)
+        rows = conn.execute(query).all()
+    now = rt.clock.now()
+    return [_view(r, r.plan_key, _definition(rt, r.workflow), now) for r in rows]
+
+
+def after_action(
+    conn: Connection,
+    definition: WorkflowDefinition,
+    plan: PlanHead,
+    record: dict[str, Any],
+    now: datetime,
+) -> PlanHead:
+    """Apply what an action does to deadlines and messages; return the plan after it.
+
+    Entering a state meets the deadlines it meets (``met_by_state``) and starts relative
+    ones (``start_on_entering``); leaving a state meets the relative deadlines it started.
+    Then the transition's notices are queued and the reminders re-synced.
+    """
+    if not definition.deadlines and not definition.notices:
+        return plan
+    entered = record["to_state"] if record["from_state"] != record["to_state"] else None
+    if entered is not None:
+        for row in conn.execute(
+            select(deadlines).where(
+                deadlines.c.plan_id == plan.id, deadlines.c.status == Status.PENDING
+            )
+        ).all():
+            kind = definition.deadline_kind(row.kind)
+            if kind is None:
+                continue
+            left_start = kind.relative and kind.start_on_entering == record["from_state"]
+            if kind.met_by_state == entered or left_start:
+                _end(conn, row.id, Status.MET, now)
+                plan = _record(conn, plan, Kind.DEADLINE_MET, row, now)
+        for kind in definition.deadlines:
+            if kind.relative and kind.start_on_entering == entered and kind.days:
+                due_on = to_local(now, plan.timezone).date() + timedelta(days=kind.days)
+                values = {
+                    "plan_id": plan.id,
+                    "kind": kind.name,
+                    "title": kind.title,
+                    "location": None,
+                    "due_on": due_on,
+                    "ends_on": None,
+                    "at_time": None,
+                    "timezone": plan.timezone,
+                    "due_at": due_instant(due_on, None, plan.timezone),
+                    "status": Status.PENDING,
+                    "sequence": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                values["id"] = _insert(conn, values)
+                plan = _record(conn, plan, Kind.DEADLINE_ADDED, values, now)
+    queue_notices(conn, definition, plan, record, now)
+    sync_reminders(conn, definition, plan, now)
+    return plan
