@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -160,6 +161,8 @@ outbox = Table(
     Column("last_error", Text),
     Column("sent_at", UTCDateTime),
     Column("message_id", String(255)),
+    # sent well after its time (the daemon was down): said in the message
+    Column("late", Boolean, nullable=False),
     Column("payload", JSON(none_as_null=True)),
     Column("created_at", UTCDateTime, nullable=False),
 )

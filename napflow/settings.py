@@ -29,6 +29,20 @@ class Settings:
     busy_timeout_ms: int = 10_000
     workflow_dirs: tuple[Path, ...] = ()
     default_timezone: str = "UTC"
+    # [mail]: how messages leave. "file" writes .eml files (the embedded default).
+    mail_transport: str = "file"
+    mail_dir: str = "var/mail"
+    mail_from: str = "napflow@localhost.localdomain"
+    mail_from_name: str = "napflow"
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_security: str = "none"
+    smtp_username: str | None = None
+    smtp_timeout_s: int = 30
+    # [scheduler]
+    poll_seconds: int = 30
+    batch_size: int = 100
+    max_attempts: int = 10
 
 
 def _positive_int(value: Any, where: str) -> int:
@@ -51,6 +65,25 @@ def _timezone(value: Any, where: str) -> str:
         raise ConfigError(f"{where}: {exc}") from exc
 
 
+def _choice(*allowed: str) -> Callable[[Any, str], str]:
+    def check(value: Any, where: str) -> str:
+        if value not in allowed:
+            raise ConfigError(f"{where} must be one of {', '.join(allowed)}, not {value!r}.")
+        return str(value)
+
+    return check
+
+
+def _address(value: Any, where: str) -> str:
+    from napflow.errors import InputError
+    from napflow.inputs import email_address
+
+    try:
+        return email_address(_string(value, where))
+    except InputError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
 # (section, key) -> (settings field, validator, environment variable)
 _Validator = Callable[[Any, str], Any]
 CONFIG_KEYS: dict[tuple[str, str], tuple[str, _Validator, str]] = {
@@ -61,7 +94,25 @@ CONFIG_KEYS: dict[tuple[str, str], tuple[str, _Validator, str]] = {
         "NAPFLOW_BUSY_TIMEOUT_MS",
     ),
     ("plans", "default_timezone"): ("default_timezone", _timezone, "NAPFLOW_DEFAULT_TIMEZONE"),
+    ("mail", "transport"): ("mail_transport", _choice("file", "smtp"), "NAPFLOW_MAIL_TRANSPORT"),
+    ("mail", "dir"): ("mail_dir", _string, "NAPFLOW_MAIL_DIR"),
+    ("mail", "from"): ("mail_from", _address, "NAPFLOW_MAIL_FROM"),
+    ("mail", "from_name"): ("mail_from_name", _string, "NAPFLOW_MAIL_FROM_NAME"),
+    ("mail", "smtp_host"): ("smtp_host", _string, "NAPFLOW_SMTP_HOST"),
+    ("mail", "smtp_port"): ("smtp_port", _positive_int, "NAPFLOW_SMTP_PORT"),
+    ("mail", "smtp_security"): (
+        "smtp_security",
+        _choice("none", "starttls", "ssl"),
+        "NAPFLOW_SMTP_SECURITY",
+    ),
+    ("mail", "smtp_username"): ("smtp_username", _string, "NAPFLOW_SMTP_USERNAME"),
+    ("mail", "smtp_timeout_s"): ("smtp_timeout_s", _positive_int, "NAPFLOW_SMTP_TIMEOUT_S"),
+    ("scheduler", "poll_seconds"): ("poll_seconds", _positive_int, "NAPFLOW_POLL_SECONDS"),
+    ("scheduler", "batch_size"): ("batch_size", _positive_int, "NAPFLOW_BATCH_SIZE"),
+    ("scheduler", "max_attempts"): ("max_attempts", _positive_int, "NAPFLOW_MAX_ATTEMPTS"),
 }
+#: The SMTP password is a secret: only ever read from the environment, never config.toml.
+SMTP_PASSWORD_ENV = "NAPFLOW_SMTP_PASSWORD"  # noqa: S105 - a variable name, not a secret
 WORKFLOW_DIRS_ENV = "NAPFLOW_WORKFLOW_DIRS"
 
 

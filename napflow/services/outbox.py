@@ -200,6 +200,7 @@ def _row(
         "status": Status.PENDING,
         "attempts": 0,
         "next_attempt_at": w.send_at,
+        "late": False,
         "payload": payload,
         "created_at": now,
     }

@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("sent_at", UTCDateTime(), nullable=True),
         sa.Column("message_id", sa.String(255), nullable=True),
+        sa.Column("late", sa.Boolean(), nullable=False),
         sa.Column("payload", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["plan_id"], ["plans.id"], name=op.f("fk_outbox_plan_id_plans")),

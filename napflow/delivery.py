@@ -1,0 +1,71 @@
+"""What the dispatcher needs from the edges: render a message, hand it to a transport.
+
+The implementations live in the ``notifications`` package (Jinja2 templates, .ics files, SMTP
+and file transports); :mod:`napflow.bootstrap` wires them in. Keeping the contract here lets
+the services stay free of e-mail details and lets tests use the real implementations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any, Protocol
+
+
+class DeliveryError(Exception):
+    """A transport could not deliver a message; ``answer`` is the server's own words."""
+
+    permanent = False
+
+    def __init__(self, answer: str) -> None:
+        super().__init__(answer)
+        self.answer = answer
+
+
+class TemporaryFailure(DeliveryError):
+    """Try again later: connection refused or dropped, a 4xx answer, a time-out."""
+
+
+class PermanentFailure(DeliveryError):
+    """Do not try again: a 5xx answer, an address the server refuses."""
+
+    permanent = True
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A message's subject (one line), plain-text body and HTML body."""
+
+    subject: str
+    text: str
+    html: str
+
+
+class Renderer(Protocol):
+    """Turns a message kind and its context into subject and bodies."""
+
+    def render(self, kind: str, context: dict[str, Any]) -> Rendered:
+        """Render the templates of ``kind`` with ``context``."""
+        ...
+
+
+class Transport(Protocol):
+    """Delivers finished messages."""
+
+    def send(self, message: EmailMessage) -> None:
+        """Deliver ``message``; raise TemporaryFailure or PermanentFailure if it cannot."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+@dataclass
+class Mailer:
+    """Everything needed to turn outbox rows into delivered mail."""
+
+    renderer: Renderer
+    transport: Transport
+    sender: str
+    sender_name: str

@@ -1,0 +1,41 @@
+"""Rendering messages from the Jinja2 templates in ``notifications/templates``.
+
+Two environments, both StrictUndefined so a missing value is an error, never an empty
+hole: HTML bodies are autoescaped (a comment with ``<script>`` shows as text), plain-text
+bodies and subjects are not (``&`` stays ``&``). Subjects are folded to one line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from napflow.delivery import Rendered
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+class JinjaRenderer:
+    """Renders ``<kind>.subject.txt``, ``<kind>.txt`` and ``<kind>.html``."""
+
+    def __init__(self, directory: Path = TEMPLATES) -> None:
+        loader = FileSystemLoader(directory)
+        # plain text is not HTML: escaping would turn "&" into "&amp;" in the mail
+        self.text = Environment(
+            loader=loader,
+            autoescape=False,  # noqa: S701
+            undefined=StrictUndefined,
+            keep_trailing_newline=True,
+        )
+        self.html = Environment(loader=loader, autoescape=True, undefined=StrictUndefined)
+
+    def render(self, kind: str, context: dict[str, Any]) -> Rendered:
+        """Render the three templates of ``kind``."""
+        subject = self.text.get_template(f"{kind}.subject.txt").render(context)
+        return Rendered(
+            subject=" ".join(subject.split()),  # no CR/LF can reach the header
+            text=self.text.get_template(f"{kind}.txt").render(context),
+            html=self.html.get_template(f"{kind}.html").render(context),
+        )

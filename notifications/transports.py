@@ -1,0 +1,112 @@
+"""Transports: SMTP to a real server, or .eml files in a folder (the embedded default).
+
+The SMTP transport keeps one connection open across messages and maps every way a send can
+fail to a temporary failure (connection refused or dropped, time-out, a 4xx answer: try
+again later) or a permanent one (a 5xx answer: give up and show the server's words).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+
+from napflow.delivery import PermanentFailure, TemporaryFailure
+
+
+class FileTransport:
+    """Writes each message to ``directory`` as ``<date>-<hash of Message-ID>.eml``.
+
+    The name depends only on the message, so a message written twice (the one in flight
+    when the dispatcher was killed) lands in the same file.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def send(self, message: EmailMessage) -> None:
+        """Write the message atomically (a temporary file renamed into place)."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            digest = hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:16]
+            stamp = message["Date"].datetime.strftime("%Y%m%dT%H%M%SZ")
+            target = self.directory / f"{stamp}-{digest}.eml"
+            partial = target.with_suffix(".part")
+            partial.write_bytes(message.as_bytes(policy=SMTP))
+            partial.replace(target)
+        except OSError as exc:
+            raise TemporaryFailure(f"cannot write to {self.directory}: {exc.strerror}") from exc
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class SmtpTransport:
+    """Sends through one SMTP server, reusing the connection between messages."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        security: str = "none",
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 30,
+    ) -> None:
+        self.host, self.port, self.security = host, port, security
+        self.username, self.password, self.timeout = username, password, timeout
+        self._conn: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        if self.security == "ssl":
+            conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
+            )
+        else:
+            conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            if self.security == "starttls":
+                conn.starttls(context=ssl.create_default_context())
+        if self.username:
+            conn.login(self.username, self.password or "")
+        return conn
+
+    def send(self, message: EmailMessage) -> None:
+        """Send one message; raise TemporaryFailure or PermanentFailure with the answer."""
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+            refused = self._conn.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            self._reset()
+            code, answer = next(iter(exc.recipients.values()))
+            raise _failure(code, answer) from exc
+        except smtplib.SMTPResponseException as exc:
+            self._reset()
+            raise _failure(exc.smtp_code, exc.smtp_error) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            self._reset()
+            raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from exc
+        if refused:
+            code, answer = next(iter(refused.values()))
+            raise _failure(code, answer)
+
+    def _reset(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.quit()
+            except (smtplib.SMTPException, OSError):
+                conn.close()
+
+    def close(self) -> None:
+        """Say goodbye to the server."""
+        self._reset()
+
+
+def _failure(code: int, answer: bytes | str) -> TemporaryFailure | PermanentFailure:
+    text = answer.decode("utf-8", "replace") if isinstance(answer, bytes) else str(answer)
+    words = f"{code} {' '.join(text.split())}"
+    return PermanentFailure(words) if 500 <= code < 600 else TemporaryFailure(words)
