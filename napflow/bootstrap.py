@@ -6,14 +6,17 @@ what it needs from the Runtime.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
 
 from napflow.catalog import WorkflowCatalog
 from napflow.clock import Clock, SystemClock
 from napflow.db import Database
+from napflow.delivery import Mailer, Transport
 from napflow.runtime import Runtime
-from napflow.settings import Settings
+from napflow.settings import SMTP_PASSWORD_ENV, Settings
 
 
 def builtin_workflow_dir() -> Path:
@@ -21,8 +24,46 @@ def builtin_workflow_dir() -> Path:
     return Path(str(files("workflows")))
 
 
-def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+def build_mailer(settings: Settings, env: Mapping[str, str] | None = None) -> Mailer:
+    """Wire the renderer and the transport [mail] names; the SMTP password from the env."""
+    from notifications.compose import build_message
+    from notifications.ics import deadline_calendar
+    from notifications.render import JinjaRenderer
+    from notifications.transports import FileTransport, SmtpTransport
+
+    env = os.environ if env is None else env
+    transport: Transport
+    if settings.mail_transport == "smtp":
+        transport = SmtpTransport(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_security,
+            settings.smtp_username,
+            env.get(SMTP_PASSWORD_ENV),
+            settings.smtp_timeout_s,
+        )
+    else:
+        transport = FileTransport(Path(settings.mail_dir))
+    return Mailer(
+        JinjaRenderer(),
+        transport,
+        settings.mail_from,
+        settings.mail_from_name,
+        build_message,
+        deadline_calendar,
+    )
+
+
+def build_runtime(
+    settings: Settings, clock: Clock | None = None, mailer: Mailer | None = None
+) -> Runtime:
     """Wire a Runtime from validated settings (the system clock unless one is given)."""
     catalog = WorkflowCatalog((builtin_workflow_dir(), *settings.workflow_dirs))
     db = Database(settings.database_url, settings.busy_timeout_ms)
-    return Runtime(settings=settings, db=db, catalog=catalog, clock=clock or SystemClock())
+    return Runtime(
+        settings=settings,
+        db=db,
+        catalog=catalog,
+        clock=clock or SystemClock(),
+        mailer=mailer or build_mailer(settings),
+    )

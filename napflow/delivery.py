@@ -7,6 +7,7 @@ the services stay free of e-mail details and lets tests use the real implementat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any, Protocol
@@ -63,9 +64,15 @@ class Transport(Protocol):
 
 @dataclass
 class Mailer:
-    """Everything needed to turn outbox rows into delivered mail."""
+    """Everything needed to turn outbox rows into delivered mail.
+
+    ``build`` assembles an EmailMessage (notifications.compose.build_message) and
+    ``calendar`` makes a deadline's .ics (notifications.ics.deadline_calendar).
+    """
 
     renderer: Renderer
     transport: Transport
     sender: str
     sender_name: str
+    build: Callable[..., EmailMessage]
+    calendar: Callable[..., bytes]

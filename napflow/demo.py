@@ -16,8 +16,11 @@ from datetime import datetime
 from functools import partial
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import update
+
 from napflow.clock import VirtualClock
 from napflow.errors import RefusedError
+from napflow.models import Status, outbox
 from napflow.runtime import Runtime
 from napflow.services import (
     add_person,
@@ -243,4 +246,11 @@ def load_demo(rt: Runtime) -> bool:
     for when, call in _steps():
         clock.set(when)
         call(demo)
+    # The notices the demo's history queued belong to years past: not for sending now.
+    with rt.db.write() as conn:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.status == Status.PENDING, outbox.c.send_at < rt.clock.now())
+            .values(status=Status.CANCELLED, last_error="demo history, not sent")
+        )
     return True

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from napflow.catalog import WorkflowCatalog
 from napflow.clock import Clock
 from napflow.db import Database
+from napflow.delivery import Mailer
 from napflow.settings import Settings
 
 
@@ -18,3 +19,5 @@ class Runtime:
     db: Database
     catalog: WorkflowCatalog
     clock: Clock
+    #: renders and delivers messages; None where nothing is sent (see bootstrap)
+    mailer: Mailer | None = None

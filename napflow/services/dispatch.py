@@ -1,0 +1,200 @@
+"""Dispatch: claim due outbox rows, render them, send them, record the outcome.
+
+One pass claims a batch atomically (a row claimed by one dispatcher is invisible to every
+other), then sends each row and marks it in its own transaction. A dispatcher killed between
+the server's acceptance and the mark leaves its row "sending"; once the lease runs out another
+pass sends it again with the same Message-ID, so a crash costs at most that one duplicate and
+never a lost message (at-least-once, with the window as small as one message).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, insert, or_, select, update
+
+from napflow.delivery import DeliveryError, Mailer
+from napflow.errors import ConfigError
+from napflow.models import Status, outbox
+from napflow.runtime import Runtime
+from napflow.schedule import escalation_instant
+from napflow.services.outbox import ESCALATION, deadline_key, escalation_rung
+from napflow.services.rendering import compose
+
+#: a claimed row not marked within this time belongs to a dispatcher that died
+LEASE = timedelta(minutes=5)
+#: a row sent this long after its time is marked (and says it is) late
+LATE_AFTER = timedelta(minutes=15)
+#: first retry after a temporary failure; doubles each time, up to the cap
+FIRST_RETRY = timedelta(minutes=1)
+RETRY_CAP = timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """What one dispatch pass did."""
+
+    claimed: int = 0
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    late: int = 0
+
+
+def message_id(key: str, sender: str) -> str:
+    """Return the Message-ID of the outbox row with ``key``: the same on every attempt."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return f"<{digest}@{sender.rpartition('@')[2]}>"
+
+
+def _claim(rt: Runtime, now: datetime, limit: int) -> list[Any]:
+    due = or_(
+        and_(outbox.c.status == Status.PENDING, outbox.c.next_attempt_at <= now),
+        and_(outbox.c.status == Status.SENDING, outbox.c.claimed_at <= now - LEASE),
+    )
+    batch = (
+        select(outbox.c.id)
+        .where(due)
+        .order_by(outbox.c.next_attempt_at, outbox.c.id)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    claim = (
+        update(outbox)
+        .where(outbox.c.id.in_(batch), due)
+        .values(status=Status.SENDING, claimed_at=now, attempts=outbox.c.attempts + 1)
+        .returning(*outbox.c)
+    )
+    with rt.db.write() as conn:
+        rows = conn.execute(claim).all()
+    return sorted(rows, key=lambda r: (r.next_attempt_at, r.id))
+
+
+def _finish(rt: Runtime, row: Any, now: datetime, **values: Any) -> None:
+    with rt.db.write() as conn:
+        conn.execute(
+            update(outbox)
+            .where(
+                outbox.c.id == row.id,
+                outbox.c.status == Status.SENDING,
+                outbox.c.claimed_at == row.claimed_at,
+            )
+            .values(**values)
+        )
+        if values.get("status") == Status.SENT and row.kind == ESCALATION:
+            _queue_next_escalation(rt, conn, row, now)
+
+
+def _queue_next_escalation(rt: Runtime, conn: Connection, row: Any, now: datetime) -> None:
+    """After escalation n went out, queue n+1 while the deadline is still not met."""
+    from napflow.models import deadlines, people, plans
+
+    found = conn.execute(
+        select(deadlines, plans.c.workflow, plans.c.timezone.label("plan_zone"))
+        .join(plans, plans.c.id == deadlines.c.plan_id)
+        .where(deadlines.c.id == row.deadline_id)
+    ).first()
+    if found is None or found.status != Status.PENDING:
+        return
+    kind = rt.catalog.get(found.workflow).deadline_kind(found.kind)
+    if kind is None or kind.escalation is None:
+        return
+    number = int(row.rung.rpartition("-")[2]) + 1
+    zone = (
+        conn.execute(select(people.c.timezone).where(people.c.email == row.recipient)).scalar()
+        or found.plan_zone
+    )
+    hour = rt.catalog.get(found.workflow).reminder_hour
+    at = escalation_instant(found.due_on, number, kind.escalation.every_days, hour, zone)
+    rung = escalation_rung(number)
+    key = deadline_key(found.id, found.sequence, rung, row.recipient)
+    if conn.execute(select(outbox.c.id).where(outbox.c.key == key)).first() is None:
+        conn.execute(
+            insert(outbox).values(
+                key=key,
+                plan_id=row.plan_id,
+                deadline_id=row.deadline_id,
+                kind=ESCALATION,
+                rung=rung,
+                recipient=row.recipient,
+                send_at=at,
+                status=Status.PENDING,
+                attempts=0,
+                next_attempt_at=at,
+                late=False,
+                created_at=now,
+            )
+        )
+
+
+def _backoff(attempts: int) -> timedelta:
+    delay: timedelta = FIRST_RETRY * (2 ** max(attempts - 1, 0))
+    return min(delay, RETRY_CAP)
+
+
+def dispatch_due(rt: Runtime, limit: int | None = None) -> PassResult:
+    """Send what is due now (one batch); return what happened."""
+    mailer = rt.mailer
+    if mailer is None:
+        raise ConfigError("No mail transport is configured; see [mail] in config.toml.")
+    now = rt.clock.now()
+    rows = _claim(rt, now, limit or rt.settings.batch_size)
+    sent = retrying = failed = late = 0
+    try:
+        for row in rows:
+            outcome = _deliver(rt, mailer, row, now)
+            sent += outcome == Status.SENT
+            failed += outcome == Status.FAILED
+            retrying += outcome == Status.PENDING
+            late += outcome == Status.SENT and now - row.send_at > LATE_AFTER
+    finally:
+        mailer.transport.close()
+    return PassResult(len(rows), sent, retrying, failed, late)
+
+
+def _deliver(rt: Runtime, mailer: Mailer, row: Any, now: datetime) -> str:
+    is_late = now - row.send_at > LATE_AFTER
+    mid = message_id(row.key, mailer.sender)
+    try:
+        message = compose(rt, mailer, row, mid, now, is_late)
+    except Exception as exc:  # a row whose message cannot be built will never send
+        _finish(rt, row, now, status=Status.FAILED, last_error=f"cannot build message: {exc}")
+        return Status.FAILED
+    try:
+        mailer.transport.send(message)
+    except DeliveryError as exc:
+        if exc.permanent or row.attempts >= rt.settings.max_attempts:
+            reason = (
+                exc.answer
+                if exc.permanent
+                else (f"gave up after {row.attempts} attempts: {exc.answer}")
+            )
+            _finish(rt, row, now, status=Status.FAILED, last_error=reason)
+            return Status.FAILED
+        _finish(
+            rt,
+            row,
+            now,
+            status=Status.PENDING,
+            last_error=exc.answer,
+            next_attempt_at=now + _backoff(row.attempts),
+        )
+        return Status.PENDING
+    _finish(
+        rt, row, now, status=Status.SENT, sent_at=now, message_id=mid, late=is_late, last_error=None
+    )
+    return Status.SENT
+
+
+def next_due(rt: Runtime) -> datetime | None:
+    """Return when the next pending row falls due (for the daemon's wake-up)."""
+    with rt.db.read() as conn:
+        return conn.execute(
+            select(outbox.c.next_attempt_at)
+            .where(outbox.c.status == Status.PENDING)
+            .order_by(outbox.c.next_attempt_at)
+            .limit(1)
+        ).scalar()

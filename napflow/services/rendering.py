@@ -1,0 +1,193 @@
+"""Turning one outbox row into a finished e-mail: the context the templates get.
+
+Every reminder says which plan, what is due, when (in the deadline's zone and, when it
+differs, the reader's), what happens next and who to contact; deadline mails carry the
+deadline as an .ics file.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from email.message import EmailMessage
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from napflow.deadline_defs import DeadlineKindDef
+from napflow.definitions import WorkflowDefinition
+from napflow.delivery import Mailer
+from napflow.inputs import country_name
+from napflow.models import deadlines, people, plans, roles
+from napflow.runtime import Runtime
+from napflow.services.facts import allowed_now
+from napflow.services.outbox import ESCALATION, NOTICE, REMINDER
+from napflow.timezones import to_local
+
+
+def _day(d: date) -> str:
+    return f"{d:%A} {d.day} {d:%B %Y}"
+
+
+def _when(row: Any, event: bool) -> str:
+    """Say when a deadline is, in its own zone: 'Thursday 31 December 2015, end of day (...)'."""
+    first, last = row.due_on, row.ends_on or row.due_on
+    if last != first:
+        head = (
+            f"{first:%A} {first.day}"
+            if (first.year, first.month) == (last.year, last.month)
+            else _day(first)
+        )
+        span = f"{head} to {_day(last)}"
+    else:
+        span = _day(first)
+    if row.at_time:
+        return f"{span}, {'from' if event else 'at'} {row.at_time} ({row.timezone})"
+    return f"{span}{'' if event else ', end of day'} ({row.timezone})"
+
+
+def _for_reader(row: Any, zone: str, event: bool) -> str | None:
+    if zone == row.timezone or (event and not row.at_time):
+        return None
+    local = to_local(row.due_at, zone)
+    return f"{_day(local.date())} at {local:%H:%M} ({zone})"
+
+
+def _roles_text(names: tuple[str, ...]) -> str:
+    return " and ".join(n.replace("_", " ") for n in names)
+
+
+def _next_step(
+    definition: WorkflowDefinition, kind: DeadlineKindDef | None, key: str, escalation: bool
+) -> str:
+    if kind is None:
+        return "See the plan in napflow."
+    if escalation and kind.escalation is not None:
+        return (
+            f"Notices continue every {kind.escalation.every_days} days until the "
+            "deadline is met or cancelled."
+        )
+    parts = []
+    if kind.met_by_state:
+        state = definition.state(kind.met_by_state).title.lower()
+        parts.append(f"The deadline is met when {key} is {state}.")
+    if kind.relative and kind.start_on_entering:
+        undone = {r.unless_done for r in kind.rungs if r.unless_done}
+        if undone:
+            parts.append(f"Once you {' and '.join(sorted(undone))}, these reminders stop.")
+        parts.append("The window closes when the plan moves on.")
+    if kind.type == "event":
+        parts.append("This is a meeting on the calendar; the .ics file adds it to yours.")
+    if kind.escalation is not None:
+        parts.append(
+            f"If it is missed, the {_roles_text(kind.escalation.to)} will be told "
+            f"the morning after and every {kind.escalation.every_days} days until "
+            "it is met."
+        )
+    return " ".join(parts) or "See the plan in napflow."
+
+
+def _person(conn: Connection, email: str) -> tuple[str, str | None]:
+    row = conn.execute(
+        select(people.c.name, people.c.timezone).where(people.c.email == email)
+    ).first()
+    return (row.name, row.timezone) if row else (email, None)
+
+
+def _contacts(conn: Connection, plan_id: int) -> list[dict[str, str]]:
+    rows = conn.execute(
+        select(people.c.name, people.c.email)
+        .join(roles, roles.c.person_id == people.c.id)
+        .where(roles.c.plan_id == plan_id, roles.c.role == "coordinator")
+        .order_by(people.c.email)
+    )
+    return [{"name": r.name, "email": r.email} for r in rows]
+
+
+def compose(
+    rt: Runtime, mailer: Mailer, row: Any, message_id: str, now: datetime, late: bool
+) -> EmailMessage:
+    """Build the e-mail for outbox ``row``, dated ``now`` (the virtual time in simulations)."""
+    with rt.db.read() as conn:
+        plan = conn.execute(select(plans).where(plans.c.id == row.plan_id)).one()
+        definition = rt.catalog.get(plan.workflow)
+        name, person_zone = _person(conn, row.recipient)
+        zone = person_zone or plan.timezone
+        context: dict[str, Any] = {
+            "recipient": {"name": name, "email": row.recipient},
+            "plan": {
+                "key": plan.key,
+                "title": plan.title,
+                "country": plan.country,
+                "country_name": country_name(plan.country),
+                "state": plan.state,
+                "state_title": definition.state(plan.state).title,
+            },
+            "contacts": _contacts(conn, plan.id),
+            "late": late,
+            "scheduled": f"{to_local(row.send_at, zone):%Y-%m-%d %H:%M} ({zone})",
+        }
+        ics = None
+        if row.kind in (REMINDER, ESCALATION):
+            deadline = conn.execute(
+                select(deadlines).where(deadlines.c.id == row.deadline_id)
+            ).one()
+            kind = definition.deadline_kind(deadline.kind)
+            event = kind is not None and kind.type == "event"
+            context["deadline"] = {
+                "title": deadline.title,
+                "location": deadline.location,
+                "when": _when(deadline, event),
+                "local_for_you": _for_reader(deadline, zone, event),
+            }
+            context["next_step"] = _next_step(definition, kind, plan.key, row.kind == ESCALATION)
+            number = int("".join(ch for ch in row.rung if ch.isdigit()) or 0)
+            context["days_before" if row.kind == REMINDER else "number"] = number
+            ics = _calendar(mailer, deadline, plan.key, now, event)
+        elif row.kind == NOTICE:
+            record = row.payload or {}
+            actor_name, _ = _person(conn, record.get("actor") or "")
+            transition = next(
+                (t for t in definition.transitions if t.trigger == record.get("trigger")), None
+            )
+            context["notice"] = {
+                "title": transition.title if transition else record.get("trigger"),
+                "actor_name": actor_name,
+                "role": (record.get("role") or "").replace("_", " "),
+                "when": f"{to_local(row.send_at, zone):%Y-%m-%d %H:%M} ({zone})",
+                "from_state_title": definition.state(record["from_state"]).title,
+                "to_state_title": definition.state(record["to_state"]).title,
+                "comment": record.get("comment"),
+            }
+            open_now = allowed_now(conn, rt.catalog.engine(plan.workflow), plan, row.recipient)
+            context["next_step"] = (
+                f"You can now: {', '.join(open_now)}."
+                if open_now
+                else "Nothing is waiting for you on this plan now."
+            )
+        rendered = mailer.renderer.render(row.kind, context)
+    return mailer.build(
+        rendered,
+        sender=(mailer.sender_name, mailer.sender),
+        recipient=(name, row.recipient),
+        message_id=message_id,
+        date=now,
+        ics=ics,
+        headers={"X-Napflow-Plan": plan.key, "X-Napflow-Kind": row.kind},
+    )
+
+
+def _calendar(mailer: Mailer, deadline: Any, key: str, now: datetime, event: bool) -> bytes:
+    timed = deadline.at_time is not None
+    start: date | datetime = deadline.due_at if timed else deadline.due_on
+    end: date | datetime | None = deadline.ends_on
+    return mailer.calendar(
+        uid=f"napflow-deadline-{deadline.id}@{mailer.sender.rpartition('@')[2]}",
+        sequence=deadline.sequence,
+        title=f"[{key}] {deadline.title}",
+        description=f"{deadline.title} for plan {key}, {_when(deadline, event)}.",
+        start=start,
+        end=end,
+        location=deadline.location,
+        stamp=now,
+        cancelled=deadline.status == "cancelled",
+    )
