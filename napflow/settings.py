@@ -43,6 +43,7 @@ class Settings:
     poll_seconds: int = 30
     batch_size: int = 100
     max_attempts: int = 10
+    lease_seconds: int = 300
 
 
 def _positive_int(value: Any, where: str) -> int:
@@ -110,6 +111,7 @@ CONFIG_KEYS: dict[tuple[str, str], tuple[str, _Validator, str]] = {
     ("scheduler", "poll_seconds"): ("poll_seconds", _positive_int, "NAPFLOW_POLL_SECONDS"),
     ("scheduler", "batch_size"): ("batch_size", _positive_int, "NAPFLOW_BATCH_SIZE"),
     ("scheduler", "max_attempts"): ("max_attempts", _positive_int, "NAPFLOW_MAX_ATTEMPTS"),
+    ("scheduler", "lease_seconds"): ("lease_seconds", _positive_int, "NAPFLOW_LEASE_SECONDS"),
 }
 #: The SMTP password is a secret: only ever read from the environment, never config.toml.
 SMTP_PASSWORD_ENV = "NAPFLOW_SMTP_PASSWORD"  # noqa: S105 - a variable name, not a secret

@@ -11,7 +11,6 @@ import hashlib
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.policy import SMTP
 from pathlib import Path
 
 from napflow.delivery import PermanentFailure, TemporaryFailure
@@ -35,7 +34,7 @@ class FileTransport:
             stamp = message["Date"].datetime.strftime("%Y%m%dT%H%M%SZ")
             target = self.directory / f"{stamp}-{digest}.eml"
             partial = target.with_suffix(".part")
-            partial.write_bytes(message.as_bytes(policy=SMTP))
+            partial.write_bytes(message.as_bytes())
             partial.replace(target)
         except OSError as exc:
             raise TemporaryFailure(f"cannot write to {self.directory}: {exc.strerror}") from exc

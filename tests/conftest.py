@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from helpers import CAST, EVERYONE, START, Result
+from smtp_sink import SmtpServer
 
 from napflow import services
 from napflow.bootstrap import build_runtime
@@ -65,3 +66,28 @@ def cli(
         return Result(code, captured.out, captured.err)
 
     return invoke
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback for this test."""
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mail_rt(db_url: str, clock: VirtualClock, smtp: SmtpServer) -> Iterator[Runtime]:
+    """A runtime that sends through the test's SMTP server."""
+    settings = Settings(
+        database_url=db_url,
+        mail_transport="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_timeout_s=5,
+        mail_from="napflow@napflow.example",
+    )
+    runtime = build_runtime(settings, clock=clock)
+    services.init_database(runtime)
+    yield runtime
+    runtime.db.dispose()

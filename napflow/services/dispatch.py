@@ -24,8 +24,6 @@ from napflow.schedule import escalation_instant
 from napflow.services.outbox import ESCALATION, deadline_key, escalation_rung
 from napflow.services.rendering import compose
 
-#: a claimed row not marked within this time belongs to a dispatcher that died
-LEASE = timedelta(minutes=5)
 #: a row sent this long after its time is marked (and says it is) late
 LATE_AFTER = timedelta(minutes=15)
 #: first retry after a temporary failure; doubles each time, up to the cap
@@ -43,6 +41,12 @@ class PassResult:
     failed: int = 0
     late: int = 0
 
+    def __add__(self, other: PassResult) -> PassResult:
+        return PassResult(*(getattr(self, f) + getattr(other, f) for f in _FIELDS))
+
+
+_FIELDS = ("claimed", "sent", "retrying", "failed", "late")
+
 
 def message_id(key: str, sender: str) -> str:
     """Return the Message-ID of the outbox row with ``key``: the same on every attempt."""
@@ -53,7 +57,11 @@ def message_id(key: str, sender: str) -> str:
 def _claim(rt: Runtime, now: datetime, limit: int) -> list[Any]:
     due = or_(
         and_(outbox.c.status == Status.PENDING, outbox.c.next_attempt_at <= now),
-        and_(outbox.c.status == Status.SENDING, outbox.c.claimed_at <= now - LEASE),
+        # claimed, but not marked within the lease: its dispatcher died (or hangs)
+        and_(
+            outbox.c.status == Status.SENDING,
+            outbox.c.claimed_at <= now - timedelta(seconds=rt.settings.lease_seconds),
+        ),
     )
     batch = (
         select(outbox.c.id)
@@ -153,6 +161,16 @@ def dispatch_due(rt: Runtime, limit: int | None = None) -> PassResult:
     finally:
         mailer.transport.close()
     return PassResult(len(rows), sent, retrying, failed, late)
+
+
+def send_due(rt: Runtime) -> PassResult:
+    """Send everything due now, batch after batch, until a batch comes back short."""
+    total = PassResult()
+    while True:
+        result = dispatch_due(rt)
+        total += result
+        if result.claimed < rt.settings.batch_size:
+            return total
 
 
 def _deliver(rt: Runtime, mailer: Mailer, row: Any, now: datetime) -> str:

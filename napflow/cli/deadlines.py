@@ -1,0 +1,162 @@
+"""``napflow deadline ...`` and ``napflow reminders ...``: parse, call a service, present."""
+
+from __future__ import annotations
+
+import click
+
+from napflow import services
+from napflow.cli import AppState, pass_state
+from napflow.cli.output import emit_json, emit_table, local_time
+from napflow.services.dispatch import send_due
+
+FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+
+
+@click.group("deadline")
+def deadline_group() -> None:
+    """Add, list, move and cancel deadlines (and with them their reminders)."""
+
+
+@deadline_group.command("add")
+@click.argument("key")
+@click.argument("kind")
+@click.argument("date")
+@click.option("--end", metavar="DATE", help="Last day of an event (YYYY-MM-DD).")
+@click.option("--time", "at", metavar="HH:MM", help="A time of day; else the end of the day.")
+@click.option("--timezone", metavar="ZONE", help="The deadline's zone; else the plan's.")
+@click.option("--title", help="Title; else the kind's title from the workflow.")
+@click.option("--location", help="Where, for a meeting.")
+@pass_state
+def deadline_add(
+    state: AppState,
+    key: str,
+    kind: str,
+    date: str,
+    end: str | None,
+    at: str | None,
+    timezone: str | None,
+    title: str | None,
+    location: str | None,
+) -> None:
+    """Give plan KEY a deadline of KIND on DATE (YYYY-MM-DD); print its id."""
+    found = services.add_deadline(
+        state.runtime(),
+        key,
+        kind,
+        date,
+        end=end,
+        at=at,
+        timezone=timezone,
+        title=title,
+        location=location,
+    )
+    click.echo(
+        f"Deadline {found.id}: {found.title} for {found.plan}, due "
+        f"{local_time(found.due_at, found.timezone)} ({found.timezone})."
+    )
+
+
+@deadline_group.command("list")
+@click.argument("key", required=False)
+@FORMAT
+@pass_state
+def deadline_list(state: AppState, key: str | None, fmt: str) -> None:
+    """List deadlines (of plan KEY), soonest first."""
+    found = services.list_deadlines(state.runtime(), key)
+    if fmt == "json":
+        emit_json(found)
+        return
+    emit_table(
+        "Deadlines",
+        ["id", "plan", "kind", "title", "due (local)", "zone", "status"],
+        [
+            [d.id, d.plan, d.kind, d.title, local_time(d.due_at, d.timezone), d.timezone, d.status]
+            for d in found
+        ],
+    )
+
+
+@deadline_group.command("move")
+@click.argument("deadline_id", metavar="ID", type=int)
+@click.argument("date")
+@click.option("--time", "at", metavar="HH:MM", help="A new time of day.")
+@pass_state
+def deadline_move(state: AppState, deadline_id: int, date: str, at: str | None) -> None:
+    """Move deadline ID to DATE; its reminders move with it."""
+    found = services.move_deadline(state.runtime(), deadline_id, date, at)
+    click.echo(
+        f"Deadline {found.id} now due {local_time(found.due_at, found.timezone)} "
+        f"({found.timezone})."
+    )
+
+
+@deadline_group.command("cancel")
+@click.argument("deadline_id", metavar="ID", type=int)
+@pass_state
+def deadline_cancel(state: AppState, deadline_id: int) -> None:
+    """Cancel deadline ID and every message still queued for it."""
+    found = services.cancel_deadline(state.runtime(), deadline_id)
+    click.echo(f"Deadline {found.id} ({found.title}, {found.plan}) cancelled.")
+
+
+@click.group("reminders")
+def reminders_group() -> None:
+    """See and send reminders, escalations and notices."""
+
+
+MESSAGE_COLUMNS = ["id", "plan", "kind", "rung", "to", "send at (their time)", "status"]
+
+
+def _rows(found: list[services.MessageView]) -> list[list[object]]:
+    return [
+        [
+            m.id,
+            m.plan,
+            m.kind,
+            m.rung,
+            m.recipient,
+            m.local_send_at,
+            m.status + (f": {m.last_error}" if m.last_error else ""),
+        ]
+        for m in found
+    ]
+
+
+@reminders_group.command("list")
+@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed", "cancelled"]))
+@click.option("--plan", "key", metavar="KEY", help="Only this plan's messages.")
+@FORMAT
+@pass_state
+def reminders_list(state: AppState, status: str | None, key: str | None, fmt: str) -> None:
+    """List messages in the outbox, in send order."""
+    found = services.list_messages(state.runtime(), status, key)
+    if fmt == "json":
+        emit_json(found)
+    else:
+        emit_table("Messages", MESSAGE_COLUMNS, _rows(found))
+
+
+@reminders_group.command("preview")
+@click.option("--days", type=click.IntRange(min=0), default=7, show_default=True)
+@FORMAT
+@pass_state
+def reminders_preview(state: AppState, days: int, fmt: str) -> None:
+    """Show what will go out in the next N days, to whom, in their local time."""
+    found = services.preview_messages(state.runtime(), days)
+    if fmt == "json":
+        emit_json(found)
+    else:
+        emit_table(f"Going out in the next {days} days", MESSAGE_COLUMNS, _rows(found))
+
+
+@reminders_group.command("send-due")
+@pass_state
+def reminders_send_due(state: AppState) -> None:
+    """Send everything due now, in one pass (for cron instead of the scheduler daemon)."""
+    total = send_due(state.runtime())
+    click.echo(
+        f"Sent {total.sent} ({total.late} late), {total.retrying} to retry, {total.failed} failed."
+    )
+
+
+COMMANDS = [deadline_group, reminders_group]

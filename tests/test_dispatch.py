@@ -1,0 +1,270 @@
+"""Delivery through a real SMTP server on loopback: ladders, DST, escalation, retries, faults."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
+from zoneinfo import ZoneInfo
+
+import pytest
+from icalendar import Calendar
+from smtp_sink import SmtpServer
+from sqlalchemy import text
+
+from napflow import services
+from napflow.clock import VirtualClock
+from napflow.runtime import Runtime
+from napflow.services.dispatch import dispatch_due, send_due
+
+PEOPLE = {
+    "coord@mfa.tj.example": ("Farrukh Rahimov", "coordinator", "Asia/Dushanbe"),
+    "chair@president.tj.example": ("Sitora Nazarova", "wg_chair", "Asia/Dushanbe"),
+    "member@customs.tj.example": ("Alisher Sharipov", "wg_member", "Asia/Dushanbe"),
+    "expert@osce.example": ("Eva Huber", "expert", "Europe/Vienna"),
+    "minister@mfa.tj.example": ("Министр иностранных дел", "approver", "Asia/Dushanbe"),
+}
+COORD, CHAIR, MEMBER, EXPERT, MINISTER = PEOPLE
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.fixture
+def plan(mail_rt: Runtime) -> str:
+    for email, (name, _role, zone) in PEOPLE.items():
+        services.add_person(mail_rt, email, name, zone)
+    key = services.create_plan(
+        mail_rt, "TJK", "National Action Plan (2016-2021)", timezone="Asia/Dushanbe", key="TJK-2015"
+    ).key
+    for email, (_name, role, _zone) in PEOPLE.items():
+        services.grant_role(mail_rt, key, email, role)
+    return key
+
+
+def received(smtp: SmtpServer, to: str | None = None) -> list[EmailMessage]:
+    return [m for m in smtp.sink.messages if to is None or to in str(m["To"])]
+
+
+def calendar_of(message: EmailMessage) -> Calendar:
+    part = next(p for p in message.iter_attachments() if p.get_content_type() == "text/calendar")
+    return Calendar.from_ical(part.get_payload(decode=True))
+
+
+def run_until(rt: Runtime, clock: VirtualClock, until: datetime) -> None:
+    """Let the dispatcher run at every due moment up to ``until``, like the daemon would."""
+    while True:
+        upcoming = [m.next_attempt_at for m in services.list_messages(rt, "pending")]
+        upcoming = [t for t in upcoming if t <= until]
+        if not upcoming:
+            clock.set(until)
+            return
+        clock.set(max(min(upcoming), clock.now()))
+        send_due(rt)
+
+
+def test_approval_ladder_arrives_on_the_right_days_at_nine_local(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    clock.set(utc(2015, 11, 1))
+    services.add_deadline(mail_rt, plan, "approval", "2015-12-31")
+    run_until(mail_rt, clock, utc(2015, 12, 31, 12))
+    to_minister = received(smtp, MINISTER)
+    assert [m["Date"].datetime for m in to_minister] == [
+        utc(2015, 12, 1, 4),
+        utc(2015, 12, 17, 4),
+        utc(2015, 12, 24, 4),
+        utc(2015, 12, 30, 4),
+    ]
+    last = to_minister[-1]
+    assert str(last["Subject"]) == (
+        "[TJK-2015] Ministerial approval: Thursday 31 December 2015, end of day "
+        "(Asia/Dushanbe), tomorrow"
+    )
+    body = last.get_body(("plain",)).get_content()
+    for fact in (
+        "National Action Plan (2016-2021) (TJK-2015, Tajikistan)",
+        "Thursday 31 December 2015, end of day (Asia/Dushanbe)",
+        "The deadline is met when TJK-2015 is approved.",
+        "Farrukh Rahimov <coord@mfa.tj.example>",
+    ):
+        assert fact in body, fact
+    event = calendar_of(last).walk("VEVENT")[0]
+    assert event.decoded("dtstart") == date(2015, 12, 31)
+    assert int(event["sequence"]) == 0
+    assert str(event["uid"]).startswith("napflow-deadline-")
+    assert len({str(calendar_of(m).walk("VEVENT")[0]["uid"]) for m in to_minister}) == 1
+    assert len(received(smtp, COORD)) == 4 and not received(smtp, EXPERT)
+
+
+def test_follow_up_session_in_vienna_across_the_dst_change(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    """Vienna left summer time on 25 October 2015: 09:00 was 07:00 UTC before, 08:00 after."""
+    clock.set(utc(2015, 10, 12))  # after the 21-days-before rung: only 7 and 1 days remain
+    services.add_deadline(
+        mail_rt,
+        plan,
+        "follow_up_session",
+        "2015-11-01",
+        timezone="Europe/Vienna",
+        location="Vienna",
+    )
+    clock.set(utc(2015, 10, 25, 7, 30))  # 08:30 in Vienna: not yet
+    send_due(mail_rt)
+    assert received(smtp, EXPERT) == []
+    run_until(mail_rt, clock, utc(2015, 11, 1))
+    dates = [m["Date"].datetime for m in received(smtp, EXPERT)]
+    assert dates == [utc(2015, 10, 25, 8), utc(2015, 10, 31, 8)]
+    assert [d.astimezone(ZoneInfo("Europe/Vienna")).hour for d in dates] == [9, 9]
+
+
+def test_met_deadline_sends_nothing_more(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    clock.set(utc(2015, 11, 1))
+    services.add_deadline(mail_rt, plan, "approval", "2015-12-31")
+    for trigger, actor in [
+        ("submit_for_review", COORD),
+        ("endorse", MEMBER),
+        ("send_to_experts", CHAIR),
+        ("endorse", EXPERT),
+        ("submit_for_approval", COORD),
+        ("approve", MINISTER),
+    ]:
+        services.advance_plan(mail_rt, plan, trigger, actor)
+    run_until(mail_rt, clock, utc(2016, 2, 1))
+    assert all(m["X-Napflow-Kind"] == "notice" for m in smtp.sink.messages)
+
+
+def test_moved_deadline_sends_a_new_sequence(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    clock.set(utc(2015, 11, 1))
+    deadline = services.add_deadline(mail_rt, plan, "approval", "2015-12-31")
+    services.move_deadline(mail_rt, deadline.id, "2016-01-15")
+    run_until(mail_rt, clock, utc(2015, 12, 18))
+    [first] = received(smtp, MINISTER)
+    assert first["Date"].datetime == utc(2015, 12, 16, 4)  # 30 days before 15 January
+    event = calendar_of(first).walk("VEVENT")[0]
+    assert (int(event["sequence"]), event.decoded("dtstart")) == (1, date(2016, 1, 15))
+
+
+def test_escalation_the_morning_after_then_every_seven_days(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    clock.set(utc(2015, 12, 29))
+    services.add_deadline(mail_rt, plan, "approval", "2015-12-31")
+    run_until(mail_rt, clock, utc(2016, 1, 16))
+    escalations = [m for m in received(smtp, CHAIR) if m["X-Napflow-Kind"] == "escalation"]
+    assert [m["Date"].datetime for m in escalations] == [
+        utc(2016, 1, 1, 4),
+        utc(2016, 1, 8, 4),
+        utc(2016, 1, 15, 4),
+    ]
+    assert str(escalations[0]["Subject"]).startswith("[TJK-2015] Missed: Ministerial approval")
+    assert "Notices continue every 7 days" in escalations[0].get_body(("plain",)).get_content()
+    assert not [m for m in received(smtp, MINISTER) if m["X-Napflow-Kind"] == "escalation"]
+
+
+def test_after_downtime_everything_due_goes_out_once_marked_late(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    clock.set(utc(2015, 11, 1))
+    services.add_deadline(mail_rt, plan, "approval", "2015-12-31")
+    clock.set(utc(2015, 12, 25))  # down since 1 November
+    result = send_due(mail_rt)
+    assert (result.sent, result.late) == (6, 6)  # 30, 14, 7 days before, to two people
+    assert "is sent late" in received(smtp, COORD)[0].get_body(("plain",)).get_content()
+    assert send_due(mail_rt).sent == 0
+    assert len(set(smtp.sink.ids())) == len(smtp.sink.ids()) == 6
+
+
+def test_temporary_failure_is_retried_with_backoff(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    clock.set(utc(2015, 12, 30, 4))
+    services.add_deadline(mail_rt, plan, "approval", "2015-12-31")
+    smtp.sink.data_replies = ["451 4.3.0 Try again later", "452 4.3.1 Insufficient storage"]
+    first = dispatch_due(mail_rt)
+    assert (first.sent, first.retrying) == (0, 2)
+    waiting = services.list_messages(mail_rt, "pending")
+    assert {m.last_error for m in waiting if m.rung == "before-1d"} == {
+        "451 4.3.0 Try again later",
+        "452 4.3.1 Insufficient storage",
+    }
+    assert all(
+        m.next_attempt_at == utc(2015, 12, 30, 4, 1) for m in waiting if m.rung == "before-1d"
+    )
+    clock.advance(timedelta(minutes=1))
+    assert dispatch_due(mail_rt).sent == 2
+    assert len(received(smtp)) == 2
+
+
+def test_permanent_failure_keeps_the_servers_answer(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    smtp.sink.refuse[MINISTER] = "550 5.1.1 Mailbox unavailable"
+    clock.set(utc(2015, 12, 30, 4))
+    services.add_deadline(mail_rt, plan, "approval", "2015-12-31")
+    result = dispatch_due(mail_rt)
+    assert (result.sent, result.failed) == (1, 1)
+    [failed] = services.list_messages(mail_rt, "failed")
+    assert (failed.recipient, failed.last_error) == (MINISTER, "550 5.1.1 Mailbox unavailable")
+    clock.advance(timedelta(days=1))
+    dispatch_due(mail_rt)
+    assert len(received(smtp, MINISTER)) == 0
+
+
+def test_no_header_injection_even_from_the_database(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    with mail_rt.db.write() as conn:  # as if written by hand, past every input check
+        conn.execute(
+            text("UPDATE people SET name = :n WHERE email = :e"),
+            {"n": "Evil\r\nBcc: spy@evil.example\r\nX-Injected: yes", "e": MINISTER},
+        )
+        conn.execute(text("UPDATE plans SET title = :t"), {"t": "Plan\r\nBcc: spy@evil.example"})
+    clock.set(utc(2015, 12, 30, 4))
+    services.add_deadline(mail_rt, plan, "approval", "2015-12-31")
+    send_due(mail_rt)
+    assert all(rcpts != ["spy@evil.example"] for _, rcpts in smtp.sink.envelopes)
+    assert {r for _, rcpts in smtp.sink.envelopes for r in rcpts} == {COORD, MINISTER}
+    for message in smtp.sink.messages:
+        assert message["Bcc"] is None and message["X-Injected"] is None
+
+
+def test_non_ascii_names_are_encoded_and_read_back(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    clock.set(utc(2015, 12, 30, 4))
+    services.add_deadline(
+        mail_rt, plan, "approval", "2015-12-31", title="Утверждение плана — Душанбе"
+    )
+    send_due(mail_rt)
+    [message] = received(smtp, MINISTER)
+    assert message["To"].addresses[0].display_name == "Министр иностранных дел"
+    assert "Утверждение плана — Душанбе" in str(message["Subject"])
+    raw = message.as_bytes()
+    assert "Министр".encode() not in raw.split(b"\n\n", 1)[0]  # headers are RFC 2047-encoded
+
+
+def test_notice_carries_the_comment_escaped_in_html(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    clock.set(utc(2015, 7, 30, 7))
+    services.advance_plan(mail_rt, plan, "submit_for_review", COORD)
+    services.advance_plan(
+        mail_rt,
+        plan,
+        "request_changes",
+        CHAIR,
+        "Revise section III & the <script>alert(1)</script> annex.",
+    )
+    send_due(mail_rt)
+    [notice] = [m for m in received(smtp, COORD) if m["X-Napflow-Kind"] == "notice"]
+    assert "Return the draft for changes by Sitora Nazarova" in str(notice["Subject"])
+    assert "Revise section III & the <script>" in notice.get_body(("plain",)).get_content()
+    html = notice.get_body(("html",)).get_content()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
+    assert "&amp; the" in html
