@@ -49,6 +49,10 @@ def test_wheel_holds_workflows_migrations_and_the_console_command(tmp_path: Path
         "napflow/migrations/script.py.mako",
         "napflow/migrations/versions/0001_initial.py",
         "notifications/__init__.py",
+        "notifications/templates/reminder.subject.txt",
+        "notifications/templates/escalation.html",
+        "notifications/templates/notice.txt",
+        "napflow/migrations/versions/0002_deadlines_outbox.py",
         "napflow/py.typed",
     ):
         assert expected in names
