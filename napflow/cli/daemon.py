@@ -1,13 +1,17 @@
-"""``napflow scheduler``: the reminder daemon."""
+"""``napflow scheduler`` (the reminder daemon) and ``napflow simulate``."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import click
 
+from napflow.bootstrap import build_runtime
 from napflow.cli import AppState, pass_state
+from napflow.cli.output import emit_json, emit_table
 from napflow.scheduler import run_scheduler
+from napflow.services.simulate import simulate
 
 
 @click.command("scheduler")
@@ -26,4 +30,36 @@ def scheduler_command(state: AppState, poll_seconds: int | None) -> None:
     run_scheduler(rt, poll_seconds or rt.settings.poll_seconds)
 
 
-COMMANDS = [scheduler_command]
+@click.command("simulate")
+@click.option("--from", "start", required=True, metavar="DATE", help="First day (YYYY-MM-DD).")
+@click.option("--to", "end", required=True, metavar="DATE", help="Last day (YYYY-MM-DD).")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the .eml files.",
+)
+@click.option(
+    "--scenario",
+    metavar="FILE|NAME",
+    help="A scenario file, or a shipped one by name (tajikistan-2015); without "
+    "it, a forecast from a copy of the current database.",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@pass_state
+def simulate_command(
+    state: AppState, start: str, end: str, out: Path, scenario: str | None, fmt: str
+) -> None:
+    """Run the reminders on a virtual clock and write every e-mail they send to --out."""
+    sent = simulate(state.runtime(), build_runtime, start, end, out, scenario)
+    if fmt == "json":
+        emit_json(sent)
+        return
+    emit_table(
+        f"{len(sent)} messages, written to {out}",
+        ["sent (recipient's time)", "to", "kind", "plan", "subject"],
+        [[m.local_time, m.recipient, m.kind, m.plan, m.subject] for m in sent],
+    )
+
+
+COMMANDS = [scheduler_command, simulate_command]

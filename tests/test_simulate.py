@@ -1,0 +1,147 @@
+"""`napflow simulate`: the Tajikistan 2015 scenario on a virtual clock, and forecasts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from email import message_from_bytes, policy
+from pathlib import Path
+
+from helpers import Result
+
+Cli = Callable[..., Result]
+VIENNA = "e.huber@osce.example"
+NEW_YORK = "j.okafor@un1540.example"
+COORD = "f.rahimov@cbrn.tj.example"
+MINISTER = "minister@mfa.tj.example"
+
+
+def test_tajikistan_2015_reminders_on_the_right_local_days_and_hours(
+    cli: Cli, tmp_path: Path
+) -> None:
+    out = tmp_path / "mail"
+    result = cli(
+        "simulate",
+        "--from",
+        "2015-07-01",
+        "--to",
+        "2016-01-31",
+        "--scenario",
+        "tajikistan-2015",
+        "--out",
+        str(out),
+        "--format",
+        "json",
+    )
+    assert result.code == 0, result.err
+    sent = result.json()
+    assert isinstance(sent, list)
+
+    def times(to: str, words: str) -> list[tuple[str, str]]:
+        return [
+            (m["sent_at"], m["local_time"])
+            for m in sent
+            if m["recipient"] == to and words in m["subject"]
+        ]
+
+    # The Vienna follow-up session of 8-9 October: 21, 7 and 1 days before, at 09:00 where
+    # each reader is (Vienna in summer time, New York, Dushanbe).
+    assert times(VIENNA, "OSCE follow-up session") == [
+        ("2015-09-17T07:00:00Z", "2015-09-17 09:00 CEST"),
+        ("2015-10-01T07:00:00Z", "2015-10-01 09:00 CEST"),
+        ("2015-10-07T07:00:00Z", "2015-10-07 09:00 CEST"),
+    ]
+    assert times(NEW_YORK, "OSCE follow-up session")[0] == (
+        "2015-09-17T13:00:00Z",
+        "2015-09-17 09:00 EDT",
+    )
+    assert times(COORD, "OSCE follow-up session")[0] == (
+        "2015-09-17T04:00:00Z",
+        "2015-09-17 09:00 +05",
+    )
+    # The 31 December deadline: 30, 14, 7 and 1 days before, then escalations.
+    assert [t for t, _ in times(MINISTER, "Ministerial approval")] == [
+        "2015-12-01T04:00:00Z",
+        "2015-12-17T04:00:00Z",
+        "2015-12-24T04:00:00Z",
+        "2015-12-30T04:00:00Z",
+    ]
+    assert [t for t, _ in times(COORD, "Missed: Ministerial approval")] == [
+        "2016-01-01T04:00:00Z",
+        "2016-01-08T04:00:00Z",
+        "2016-01-15T04:00:00Z",
+        "2016-01-22T04:00:00Z",
+        "2016-01-29T04:00:00Z",
+    ]
+    # Every message is a file whose Date header is the virtual time it was sent.
+    files = sorted(out.glob("*.eml"))
+    assert len(files) == len(sent)
+    for m in sent:
+        message = message_from_bytes((out / m["file"]).read_bytes(), policy=policy.default)
+        assert message["Date"].datetime.isoformat().replace("+00:00", "Z") == m["sent_at"]
+    table = cli(
+        "simulate",
+        "--from",
+        "2015-09-01",
+        "--to",
+        "2015-09-30",
+        "--scenario",
+        "tajikistan-2015",
+        "--out",
+        str(tmp_path / "september"),
+    )
+    assert "written to" in table.out and "OSCE follow-up" in table.out
+
+
+def test_forecast_runs_on_a_copy_and_leaves_the_database_alone(cli: Cli, tmp_path: Path) -> None:
+    assert cli("init").code == 0
+    cli(
+        "person", "add", "coord@example.org", "--name", "Coordinator", "--timezone", "Asia/Dushanbe"
+    )
+    cli("plan", "create", "--country", "TJK", "--title", "Plan", "--key", "TJK-F")
+    cli("role", "grant", "TJK-F", "coord@example.org", "coordinator")
+    assert cli("deadline", "add", "TJK-F", "approval", "2099-12-31").code == 0
+    before = cli("reminders", "list", "--format", "json").json()
+    result = cli(
+        "simulate",
+        "--from",
+        "2099-11-01",
+        "--to",
+        "2100-01-02",
+        "--out",
+        str(tmp_path / "forecast"),
+        "--format",
+        "json",
+    )
+    assert result.code == 0, result.err
+    assert [m["recipient"] for m in result.json()] == ["coord@example.org"] * 5
+    assert cli("reminders", "list", "--format", "json").json() == before
+    assert not (tmp_path / "var" / "mail").exists()
+
+
+def test_bad_simulation_input(cli: Cli, tmp_path: Path) -> None:
+    bad = cli(
+        "simulate",
+        "--from",
+        "2016-01-31",
+        "--to",
+        "2015-07-01",
+        "--scenario",
+        "tajikistan-2015",
+        "--out",
+        str(tmp_path / "m"),
+    )
+    assert bad.code == 2 and "--to 2015-07-01 is before --from 2016-01-31" in bad.err
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[[actions]]\nplan = "NOPE"\nat = "2015-07-01 09:00"\n')
+    result = cli(
+        "simulate",
+        "--from",
+        "2015-07-01",
+        "--to",
+        "2015-07-02",
+        "--scenario",
+        str(broken),
+        "--out",
+        str(tmp_path / "m"),
+    )
+    assert result.code == 2 and "broken.toml: actions[0].plan: unknown plan 'NOPE'" in result.err
