@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 from typing import Any, Protocol
 
 
@@ -53,7 +53,7 @@ class Renderer(Protocol):
 class Transport(Protocol):
     """Delivers finished messages."""
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         """Deliver ``message``; raise TemporaryFailure or PermanentFailure if it cannot."""
         ...
 
@@ -66,7 +66,7 @@ class Transport(Protocol):
 class Mailer:
     """Everything needed to turn outbox rows into delivered mail.
 
-    ``build`` assembles an EmailMessage (notifications.compose.build_message) and
+    ``build`` assembles an Message (notifications.compose.build_message) and
     ``calendar`` makes a deadline's .ics (notifications.ics.deadline_calendar).
     """
 
@@ -74,5 +74,5 @@ class Mailer:
     transport: Transport
     sender: str
     sender_name: str
-    build: Callable[..., EmailMessage]
+    build: Callable[..., Message]
     calendar: Callable[..., bytes]

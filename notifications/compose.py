@@ -1,30 +1,48 @@
 """Building the e-mail: headers people can trust, a text and an HTML part, an .ics file.
 
-Addresses are built with :class:`email.headerregistry.Address`, so a display name with
-non-ASCII letters (Душанбе) is encoded per RFC 2047 and nothing typed by a user can add a
-header: the default policy refuses CR and LF in any header value.
+Messages are built with the classic ``email.mime`` classes and RFC 2047 ``Header``s. The
+modern API was both slow here (a third of a dispatch) and, on Python 3.11, dropped the space
+between two encoded words when folding ("плана — Душанбе" arrived as "плана— Душанбе"). The
+classic API leaves header safety to us: every header value below is folded to one line
+first, so nothing typed by a user (or written straight into the database) can end a header
+and start another.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.utils import format_datetime, formataddr
 
 from napflow.delivery import Rendered
 
-#: CRLF line ends; headers folded only past 998 characters. Python 3.11's folder drops the
-#: space between two RFC 2047 encoded words it splits ("плана — Душанбе" arrives as
-#: "плана— Душанбе"); not folding keeps every character, at the cost of encoded words
-#: longer than RFC 2047's 75, which mail programs read without complaint.
-POLICY = SMTP.clone(max_line_length=998)
+_UTF8 = Charset("utf-8")
+_UTF8.header_encoding = QP
+_UTF8.body_encoding = QP  # readable in a text editor, safe on 7-bit hops
 
 
-def _address(name: str, email: str) -> Address:
-    username, _, domain = email.rpartition("@")
-    return Address(display_name=" ".join(name.split()), username=username, domain=domain)
+def one_line(value: str) -> str:
+    """Fold any whitespace, CR and LF included, to single spaces: safe in a header."""
+    return " ".join(value.split())
+
+
+def _address(name: str, email: str) -> str:
+    return formataddr((one_line(name), one_line(email)), charset=_UTF8)
+
+
+def _header(name: str, value: str) -> str:
+    text = one_line(value)
+    return text if text.isascii() else Header(text, _UTF8, header_name=name).encode()
+
+
+def _text(body: str, subtype: str) -> MIMEBase:
+    part = MIMEBase("text", subtype)
+    part.set_payload(body, _UTF8)  # sets the charset and a quoted-printable encoding
+    return part
 
 
 def build_message(
@@ -36,25 +54,27 @@ def build_message(
     date: datetime,
     ics: bytes | None = None,
     headers: dict[str, str] | None = None,
-) -> EmailMessage:
+) -> Message:
     """Return the finished message; ``sender`` and ``recipient`` are (name, address)."""
-    message = EmailMessage(policy=POLICY)
+    body = MIMEMultipart("alternative")
+    body.attach(_text(rendered.text, "plain"))
+    body.attach(_text(rendered.html, "html"))
+    if ics is None:
+        message: Message = body
+    else:
+        message = MIMEMultipart("mixed")
+        message.attach(body)
+        method = "CANCEL" if b"METHOD:CANCEL" in ics else "PUBLISH"
+        calendar = MIMEBase("text", "calendar", method=method, charset="utf-8")
+        calendar.set_payload(ics.decode("utf-8"), _UTF8)
+        calendar.add_header("Content-Disposition", "attachment", filename="deadline.ics")
+        message.attach(calendar)
     message["From"] = _address(*sender)
     message["To"] = _address(*recipient)
-    message["Subject"] = rendered.subject
+    message["Subject"] = _header("Subject", rendered.subject)
     message["Date"] = format_datetime(date)
-    message["Message-ID"] = message_id
+    message["Message-ID"] = one_line(message_id)
     message["Auto-Submitted"] = "auto-generated"
     for name, value in (headers or {}).items():
-        message[name] = value
-    message.set_content(rendered.text)
-    message.add_alternative(rendered.html, subtype="html")
-    if ics is not None:
-        message.add_attachment(
-            ics,
-            maintype="text",
-            subtype="calendar",
-            filename="deadline.ics",
-            params={"method": "CANCEL" if b"METHOD:CANCEL" in ics else "PUBLISH"},
-        )
+        message[name] = _header(name, value)
     return message

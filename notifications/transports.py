@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import smtplib
 import ssl
-from email.message import EmailMessage
+from email.message import Message
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from napflow.delivery import PermanentFailure, TemporaryFailure
@@ -26,12 +27,12 @@ class FileTransport:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         """Write the message atomically (a temporary file renamed into place)."""
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             digest = hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:16]
-            stamp = message["Date"].datetime.strftime("%Y%m%dT%H%M%SZ")
+            stamp = parsedate_to_datetime(str(message["Date"])).strftime("%Y%m%dT%H%M%SZ")
             target = self.directory / f"{stamp}-{digest}.eml"
             partial = target.with_suffix(".part")
             partial.write_bytes(message.as_bytes())
@@ -72,7 +73,7 @@ class SmtpTransport:
             conn.login(self.username, self.password or "")
         return conn
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         """Send one message; raise TemporaryFailure or PermanentFailure with the answer."""
         try:
             if self._conn is None:

@@ -8,7 +8,7 @@ deadline as an .ics file.
 from __future__ import annotations
 
 from datetime import date, datetime
-from email.message import EmailMessage
+from email.message import Message
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -105,7 +105,7 @@ def _contacts(conn: Connection, plan_id: int) -> list[dict[str, str]]:
 
 def compose(
     rt: Runtime, mailer: Mailer, row: Any, message_id: str, now: datetime, late: bool
-) -> EmailMessage:
+) -> Message:
     """Build the e-mail for outbox ``row``, dated ``now`` (the virtual time in simulations)."""
     with rt.db.read() as conn:
         plan = conn.execute(select(plans).where(plans.c.id == row.plan_id)).one()

@@ -1,0 +1,162 @@
+"""Dispatch benchmarks, each against a baseline measured in the same run.
+
+1. Throughput: messages per second through napflow's dispatcher (claim, render, send over
+   SMTP, mark) to a local aiosmtpd sink, next to a raw smtplib loop sending the same number
+   of pre-built messages over one connection to the same sink. Target: >= 0.8.
+2. Scale: the cost of one dispatch pass with 10 due rows among 1,000 pending rows, next to
+   the same pass among 1,000,000 pending rows. Target: within 2x.
+
+    python bench/dispatch.py [--messages 1000] [--pending 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import smtplib
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from smtp_sink import SmtpServer
+
+from napflow import services
+from napflow.bootstrap import build_runtime
+from napflow.clock import VirtualClock
+from napflow.runtime import Runtime
+from napflow.services.dispatch import dispatch_due, send_due
+from napflow.settings import Settings
+
+START = datetime(2015, 7, 1, tzinfo=UTC)
+
+
+def runtime(path: Path, port: int) -> Runtime:
+    settings = Settings(
+        database_url=f"sqlite:///{path}",
+        mail_transport="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        batch_size=200,
+        mail_from="napflow@napflow.example",
+    )
+    rt = build_runtime(settings, clock=VirtualClock(START))
+    services.init_database(rt)
+    return rt
+
+
+def queue(rt: Runtime, count: int, key: str = "TJK-B") -> None:
+    """``count`` notices due now: a plan with ``count`` experts is sent to them."""
+    for email in ("coord@example.org", "chair@example.org", "member@example.org"):
+        services.add_person(rt, email, email)
+    services.create_plan(rt, "TJK", "Bench", key=key)
+    for email, role in (
+        ("coord@example.org", "coordinator"),
+        ("chair@example.org", "wg_chair"),
+        ("member@example.org", "wg_member"),
+    ):
+        services.grant_role(rt, key, email, role)
+    with rt.db.write() as conn:  # people in bulk; the services would take minutes here
+        conn.exec_driver_sql(
+            "INSERT INTO people (email, name, created_at) VALUES (?, ?, ?)",
+            [
+                (f"expert{i}@example.org", f"Expert {i}", "2015-07-01 00:00:00.000000")
+                for i in range(count)
+            ],
+        )
+    for i in range(count):
+        services.grant_role(rt, key, f"expert{i}@example.org", "expert")
+    services.advance_plan(rt, key, "submit_for_review", "coord@example.org")
+    services.advance_plan(rt, key, "endorse", "member@example.org")
+    services.advance_plan(rt, key, "send_to_experts", "chair@example.org")
+
+
+def throughput(tmp: Path, server: SmtpServer, count: int) -> dict[str, float]:
+    rt = runtime(tmp / "throughput.db", server.port)
+    queue(rt, count)
+    start = time.perf_counter()
+    result = send_due(rt)
+    napflow_rate = result.sent / (time.perf_counter() - start)
+    assert result.sent == count, result
+    template = server.sink.messages[0]
+    start = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", server.port) as conn:
+        for i in range(count):
+            del template["To"]
+            template["To"] = f"expert{i}@example.org"
+            conn.send_message(template)
+    raw_rate = count / (time.perf_counter() - start)
+    rt.db.dispose()
+    return {
+        "napflow_per_s": napflow_rate,
+        "raw_smtplib_per_s": raw_rate,
+        "ratio": napflow_rate / raw_rate,
+    }
+
+
+def pass_cost(tmp: Path, server: SmtpServer, pending: int, rounds: int = 7) -> float:
+    """Median seconds of one pass sending 10 due rows among ``pending`` future ones."""
+    path = tmp / f"scale-{pending}.db"
+    rt = runtime(path, server.port)
+    queue(rt, 10, key="TJK-S")
+    far = (START + timedelta(days=3650)).replace(tzinfo=None).isoformat(" ")
+    raw = sqlite3.connect(path)
+    raw.executemany(
+        "INSERT INTO outbox (key, plan_id, kind, rung, recipient, send_at, status, attempts, "
+        "next_attempt_at, late, created_at) VALUES (?, 1, 'notice', 'x', 'x@example.org', ?, "
+        "'pending', 0, ?, 0, ?)",
+        ((f"future-{i}", far, far, far) for i in range(pending)),
+    )
+    raw.commit()
+    times = []
+    for _ in range(rounds):
+        raw.execute("UPDATE outbox SET status = 'pending' WHERE key LIKE 'n%'")
+        raw.commit()
+        start = time.perf_counter()
+        result = dispatch_due(rt)
+        times.append(time.perf_counter() - start)
+        assert result.sent == 10, result
+    raw.close()
+    rt.db.dispose()
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--pending", type=int, default=1_000_000)
+    args = parser.parse_args()
+    server = SmtpServer().start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            speed = throughput(Path(tmp), server, args.messages)
+            print(
+                f"throughput: napflow {speed['napflow_per_s']:.0f}/s, raw smtplib "
+                f"{speed['raw_smtplib_per_s']:.0f}/s, ratio {speed['ratio']:.2f} (target 0.8)"
+            )
+            small = pass_cost(Path(tmp), server, 1000)
+            large = pass_cost(Path(tmp), server, args.pending)
+            print(
+                f"one pass, 10 due: among 1,000 pending {small * 1000:.1f} ms, among "
+                f"{args.pending:,} pending {large * 1000:.1f} ms, ratio {large / small:.2f} "
+                "(target <= 2)"
+            )
+            print(
+                json.dumps(
+                    {
+                        "benchmark": "dispatch",
+                        "throughput_ratio": round(speed["ratio"], 3),
+                        "scale_ratio": round(large / small, 3),
+                    }
+                )
+            )
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
