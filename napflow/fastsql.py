@@ -27,6 +27,8 @@ class _Compiled:
     positional: bool
     # (parameter name, bind processor or None), in the order the SQL takes them
     params: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    # values of the literals written into the statement (status == "sending", say)
+    literals: Mapping[str, Any]
 
 
 class FastStatement:
@@ -44,13 +46,18 @@ class FastStatement:
             (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
             for name in names or ()
         )
-        entry = _Compiled(compiled.string, compiled.positional, params)
+        literals = {
+            name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
+        }
+        entry = _Compiled(compiled.string, compiled.positional, params, literals)
         self._compiled[dialect.name] = entry
         return entry
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """Run the statement in ``conn``'s current transaction; return the DBAPI cursor."""
         entry = self._compiled.get(conn.dialect.name) or self._compile(conn)
+        if entry.literals:
+            params = {**entry.literals, **params}
         values = [
             params[name] if process is None else process(params[name])
             for name, process in entry.params

@@ -32,6 +32,8 @@ class Sink:
     data_replies: list[str] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    keep: bool = True  # False: count only (a benchmark's sink must not slow down as it fills)
+    count: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(
@@ -48,6 +50,9 @@ class Sink:
         with self.lock:
             if self.data_replies:
                 return self.data_replies.pop(0)
+            self.count += 1
+            if not self.keep:
+                return "250 2.0.0 accepted"
             message = message_from_bytes(envelope.content, policy=policy.default)
             self.messages.append(message)  # type: ignore[arg-type]
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
@@ -72,3 +77,23 @@ class SmtpServer:
 
     def stop(self) -> None:
         self.controller.stop()
+
+
+def serve_until_stdin_closes(port: int) -> None:
+    """Run a sink in this process (for benchmarks: its own process, its own GIL)."""
+    import sys
+
+    server = SmtpServer()
+    server.sink.keep = False
+    server.controller = Controller(server.sink, hostname="127.0.0.1", port=port)
+    server.start()
+    print("ready", flush=True)
+    sys.stdin.read()
+    server.stop()
+    print(server.sink.count, flush=True)
+
+
+if __name__ == "__main__":
+    import sys
+
+    serve_until_stdin_closes(int(sys.argv[1]))

@@ -10,19 +10,22 @@ never a lost message (at-least-once, with the window as small as one message).
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.message import Message
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
 from napflow.delivery import DeliveryError, Mailer
 from napflow.errors import ConfigError
+from napflow.fastsql import FastStatement
 from napflow.models import Status, outbox
 from napflow.runtime import Runtime
 from napflow.schedule import escalation_instant
 from napflow.services.outbox import ESCALATION, deadline_key, escalation_rung
-from napflow.services.rendering import compose
+from napflow.services.rendering import PassCache, compose
 
 #: a row sent this long after its time is marked (and says it is) late
 LATE_AFTER = timedelta(minutes=15)
@@ -81,8 +84,41 @@ def _claim(rt: Runtime, now: datetime, limit: int) -> list[Any]:
     return sorted(rows, key=lambda r: (r.next_attempt_at, r.id))
 
 
+# Marking a row sent runs once per message: built once (see napflow.fastsql).
+_MARK_SENT = FastStatement(
+    update(outbox)
+    .where(
+        outbox.c.id == bindparam("row_id"),
+        outbox.c.status == Status.SENDING,
+        outbox.c.claimed_at == bindparam("claimed"),
+    )
+    .values(
+        status=Status.SENT,
+        sent_at=bindparam("sent"),
+        message_id=bindparam("mid"),
+        late=bindparam("is_late"),
+        last_error=None,
+    )
+)
+
+
 def _finish(rt: Runtime, row: Any, now: datetime, **values: Any) -> None:
+    """Record a row's outcome, if this dispatcher still holds its claim."""
     with rt.db.write() as conn:
+        if values.get("status") == Status.SENT:
+            _MARK_SENT.execute(
+                conn,
+                {
+                    "row_id": row.id,
+                    "claimed": row.claimed_at,
+                    "sent": values["sent_at"],
+                    "mid": values["message_id"],
+                    "is_late": values["late"],
+                },
+            )
+            if row.kind == ESCALATION:
+                _queue_next_escalation(rt, conn, row, now)
+            return
         conn.execute(
             update(outbox)
             .where(
@@ -92,8 +128,6 @@ def _finish(rt: Runtime, row: Any, now: datetime, **values: Any) -> None:
             )
             .values(**values)
         )
-        if values.get("status") == Status.SENT and row.kind == ESCALATION:
-            _queue_next_escalation(rt, conn, row, now)
 
 
 def _queue_next_escalation(rt: Runtime, conn: Connection, row: Any, now: datetime) -> None:
@@ -150,17 +184,32 @@ def dispatch_due(rt: Runtime, limit: int | None = None) -> PassResult:
         raise ConfigError("No mail transport is configured; see [mail] in config.toml.")
     now = rt.clock.now()
     rows = _claim(rt, now, limit or rt.settings.batch_size)
+    if not rows:
+        return PassResult()
     sent = retrying = failed = late = 0
+    # Messages are composed in a second thread while this one waits on the mail server,
+    # which is most of the time; sending and marking stay in order, one at a time, so a
+    # crash still leaves at most one message sent but not marked.
+    cache = PassCache()
+    composer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="napflow-compose")
     try:
-        for row in rows:
-            outcome = _deliver(rt, mailer, row, now)
+        built = [composer.submit(_build, rt, mailer, row, now, cache) for row in rows]
+        composer.submit(rt.db.dispose_thread)
+        for row, message in zip(rows, built, strict=True):
+            outcome = _deliver(rt, mailer, row, now, message)
             sent += outcome == Status.SENT
             failed += outcome == Status.FAILED
             retrying += outcome == Status.PENDING
             late += outcome == Status.SENT and now - row.send_at > LATE_AFTER
     finally:
+        composer.shutdown(wait=True, cancel_futures=True)
         mailer.transport.close()
     return PassResult(len(rows), sent, retrying, failed, late)
+
+
+def _build(rt: Runtime, mailer: Mailer, row: Any, now: datetime, cache: PassCache) -> Message:
+    mid = message_id(row.key, mailer.sender)
+    return compose(rt, mailer, row, mid, now, now - row.send_at > LATE_AFTER, cache)
 
 
 def send_due(rt: Runtime) -> PassResult:
@@ -173,11 +222,11 @@ def send_due(rt: Runtime) -> PassResult:
             return total
 
 
-def _deliver(rt: Runtime, mailer: Mailer, row: Any, now: datetime) -> str:
+def _deliver(rt: Runtime, mailer: Mailer, row: Any, now: datetime, built: Future[Message]) -> str:
     is_late = now - row.send_at > LATE_AFTER
     mid = message_id(row.key, mailer.sender)
     try:
-        message = compose(rt, mailer, row, mid, now, is_late)
+        message = built.result()
     except Exception as exc:  # a row whose message cannot be built will never send
         _finish(rt, row, now, status=Status.FAILED, last_error=f"cannot build message: {exc}")
         return Status.FAILED
@@ -201,9 +250,7 @@ def _deliver(rt: Runtime, mailer: Mailer, row: Any, now: datetime) -> str:
             next_attempt_at=now + _backoff(row.attempts),
         )
         return Status.PENDING
-    _finish(
-        rt, row, now, status=Status.SENT, sent_at=now, message_id=mid, late=is_late, last_error=None
-    )
+    _finish(rt, row, now, status=Status.SENT, sent_at=now, message_id=mid, late=is_late)
     return Status.SENT
 
 

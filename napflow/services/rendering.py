@@ -7,6 +7,7 @@ deadline as an .ics file.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
 from email.message import Message
 from typing import Any
@@ -16,10 +17,11 @@ from sqlalchemy import Connection, select
 from napflow.deadline_defs import DeadlineKindDef
 from napflow.definitions import WorkflowDefinition
 from napflow.delivery import Mailer
+from napflow.facts import HOLDERS, PlanFacts
 from napflow.inputs import country_name
 from napflow.models import deadlines, people, plans, roles
 from napflow.runtime import Runtime
-from napflow.services.facts import allowed_now
+from napflow.services.facts import load_facts
 from napflow.services.outbox import ESCALATION, NOTICE, REMINDER
 from napflow.timezones import to_local
 
@@ -103,14 +105,64 @@ def _contacts(conn: Connection, plan_id: int) -> list[dict[str, str]]:
     return [{"name": r.name, "email": r.email} for r in rows]
 
 
+class PassCache:
+    """What one dispatch pass reads once for the many messages of the same plans.
+
+    A pass lasts seconds; a plan changed meanwhile by another process is shown as it was
+    when the pass began, like any message composed a moment before it is sent.
+    """
+
+    def __init__(self) -> None:
+        self._plans: dict[int, Any] = {}
+        self._contacts: dict[int, list[dict[str, str]]] = {}
+        self._facts: dict[int, PlanFacts] = {}
+        self._people: dict[str, tuple[str, str | None]] = {}
+
+    def person(self, conn: Connection, email: str) -> tuple[str, str | None]:
+        """Return a person's name and zone (the address itself for someone unknown)."""
+        if email not in self._people:
+            self._people[email] = _person(conn, email)
+        return self._people[email]
+
+    def plan(self, conn: Connection, plan_id: int) -> Any:
+        """Return the plan row."""
+        if plan_id not in self._plans:
+            self._plans[plan_id] = conn.execute(select(plans).where(plans.c.id == plan_id)).one()
+        return self._plans[plan_id]
+
+    def contacts(self, conn: Connection, plan_id: int) -> list[dict[str, str]]:
+        """Return the plan's coordinators, to name as contacts."""
+        if plan_id not in self._contacts:
+            self._contacts[plan_id] = _contacts(conn, plan_id)
+        return self._contacts[plan_id]
+
+    def allowed(self, conn: Connection, rt: Runtime, plan: Any, email: str) -> list[str]:
+        """Return the triggers ``email`` may fire on the plan now."""
+        engine = rt.catalog.engine(plan.workflow)
+        base = self._facts.get(plan.id)
+        if base is None:
+            base = self._facts[plan.id] = load_facts(
+                conn, plan, engine.needs(plan.state) | {HOLDERS}, listing=True
+            )
+        held = frozenset(role for role, who in base.holders.items() if email in who)
+        return engine.allowed(dataclasses.replace(base, actor=email, actor_roles=held))
+
+
 def compose(
-    rt: Runtime, mailer: Mailer, row: Any, message_id: str, now: datetime, late: bool
+    rt: Runtime,
+    mailer: Mailer,
+    row: Any,
+    message_id: str,
+    now: datetime,
+    late: bool,
+    cache: PassCache | None = None,
 ) -> Message:
     """Build the e-mail for outbox ``row``, dated ``now`` (the virtual time in simulations)."""
+    cache = cache or PassCache()
     with rt.db.read() as conn:
-        plan = conn.execute(select(plans).where(plans.c.id == row.plan_id)).one()
+        plan = cache.plan(conn, row.plan_id)
         definition = rt.catalog.get(plan.workflow)
-        name, person_zone = _person(conn, row.recipient)
+        name, person_zone = cache.person(conn, row.recipient)
         zone = person_zone or plan.timezone
         context: dict[str, Any] = {
             "recipient": {"name": name, "email": row.recipient},
@@ -122,7 +174,7 @@ def compose(
                 "state": plan.state,
                 "state_title": definition.state(plan.state).title,
             },
-            "contacts": _contacts(conn, plan.id),
+            "contacts": cache.contacts(conn, plan.id),
             "late": late,
             "scheduled": f"{to_local(row.send_at, zone):%Y-%m-%d %H:%M} ({zone})",
         }
@@ -145,7 +197,7 @@ def compose(
             ics = _calendar(mailer, deadline, plan.key, now, event)
         elif row.kind == NOTICE:
             record = row.payload or {}
-            actor_name, _ = _person(conn, record.get("actor") or "")
+            actor_name, _ = cache.person(conn, record.get("actor") or "")
             transition = next(
                 (t for t in definition.transitions if t.trigger == record.get("trigger")), None
             )
@@ -158,7 +210,7 @@ def compose(
                 "to_state_title": definition.state(record["to_state"]).title,
                 "comment": record.get("comment"),
             }
-            open_now = allowed_now(conn, rt.catalog.engine(plan.workflow), plan, row.recipient)
+            open_now = cache.allowed(conn, rt, plan, row.recipient)
             context["next_step"] = (
                 f"You can now: {', '.join(open_now)}."
                 if open_now
