@@ -268,3 +268,55 @@ def test_notice_carries_the_comment_escaped_in_html(
     html = notice.get_body(("html",)).get_content()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
     assert "&amp; the" in html
+
+
+def test_people_reminded_hear_of_a_move_and_of_a_cancellation(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    clock.set(utc(2015, 11, 1))
+    deadline = services.add_deadline(mail_rt, plan, "approval", "2015-12-31")
+    run_until(mail_rt, clock, utc(2015, 12, 2))  # the 30-days-before reminder went out
+    services.move_deadline(mail_rt, deadline.id, "2016-01-15")
+    send_due(mail_rt)
+    moved = [m for m in received(smtp, MINISTER) if m["X-Napflow-Kind"] == "change"]
+    assert [str(m["Subject"]) for m in moved] == [
+        "[TJK-2015] Moved: Ministerial approval is now Friday 15 January 2016, end of day "
+        "(Asia/Dushanbe)"
+    ]
+    event = calendar_of(moved[0]).walk("VEVENT")[0]
+    assert (int(event["sequence"]), event.decoded("dtstart")) == (1, date(2016, 1, 15))
+    services.cancel_deadline(mail_rt, deadline.id)
+    send_due(mail_rt)
+    [cancelled] = [
+        m for m in received(smtp, MINISTER) if str(m["Subject"]).startswith("[TJK-2015] Cancelled")
+    ]
+    calendar = calendar_of(cancelled)
+    assert str(calendar["method"]) == "CANCEL"
+    assert str(calendar.walk("VEVENT")[0]["status"]) == "CANCELLED"
+    assert str(calendar.walk("VEVENT")[0]["uid"]) == str(event["uid"])
+    assert not received(smtp, EXPERT)  # never reminded, so not told either
+    run_until(mail_rt, clock, utc(2016, 2, 1))
+    assert not [
+        m
+        for m in received(smtp)
+        if m["Date"].datetime > utc(2015, 12, 3) and m["X-Napflow-Kind"] != "change"
+    ]
+
+
+def test_review_window_ladder_reaches_only_members_who_have_not_endorsed(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    services.add_person(mail_rt, "member2@medt.tj.example", "Davron Saidov", "Asia/Dushanbe")
+    services.grant_role(mail_rt, plan, "member2@medt.tj.example", "wg_member")
+    clock.set(utc(2015, 9, 21, 4, 30))  # 09:30 in Dushanbe
+    services.advance_plan(mail_rt, plan, "submit_for_review", COORD)
+    clock.set(utc(2015, 10, 9, 5))
+    services.advance_plan(mail_rt, plan, "endorse", MEMBER)
+    run_until(mail_rt, clock, utc(2015, 10, 22))
+    window = [m for m in smtp.sink.messages if m["X-Napflow-Kind"] == "reminder"]
+    assert [(str(m["To"].addresses[0].addr_spec), m["Date"].datetime) for m in window] == [
+        ("member2@medt.tj.example", utc(2015, 10, 14, 4)),
+        ("member2@medt.tj.example", utc(2015, 10, 20, 4)),
+    ]
+    assert "Working-group review: Wednesday 21 October 2015" in str(window[0]["Subject"])
+    assert "Once you endorse, these reminders stop." in window[0].get_body(("plain",)).get_content()

@@ -52,6 +52,8 @@ def test_wheel_holds_workflows_migrations_and_the_console_command(tmp_path: Path
         "notifications/templates/reminder.subject.txt",
         "notifications/templates/escalation.html",
         "notifications/templates/notice.txt",
+        "notifications/templates/change.html",
+        "napflow/scenarios/tajikistan-2015.toml",
         "napflow/migrations/versions/0002_deadlines_outbox.py",
         "napflow/py.typed",
     ):

@@ -19,7 +19,12 @@ from napflow.models import Kind, Status, deadlines, plans
 from napflow.runtime import Runtime
 from napflow.schedule import due_instant
 from napflow.services.ledger import PlanHead, PlanRow, append, load_plan
-from napflow.services.outbox import cancel_deadline_rows, queue_notices, sync_reminders
+from napflow.services.outbox import (
+    cancel_deadline_rows,
+    queue_change_notices,
+    queue_notices,
+    sync_reminders,
+)
 from napflow.timezones import to_local
 
 
@@ -201,6 +206,8 @@ def move_deadline(rt: Runtime, deadline_id: int, on: str, at: str | None = None)
         }
         conn.execute(update(deadlines).where(deadlines.c.id == row.id).values(**changes))
         cancel_deadline_rows(conn, row.id)
+        moved = conn.execute(select(deadlines).where(deadlines.c.id == row.id)).one()
+        queue_change_notices(conn, moved, "moved", now)
         after = _record(conn, plan, Kind.DEADLINE_MOVED, {**row._asdict(), **changes}, now)
         sync_reminders(conn, rt.catalog.get(plan.workflow), after, now)
     return _view_by_id(rt, deadline_id)
@@ -214,6 +221,7 @@ def cancel_deadline(rt: Runtime, deadline_id: int) -> DeadlineView:
         if row.status != Status.PENDING:
             raise RefusedError(f"Deadline {deadline_id} is {row.status} already.")
         _end(conn, row.id, Status.CANCELLED, now)
+        queue_change_notices(conn, row, "cancelled", now)
         _record(conn, plan, Kind.DEADLINE_CANCELLED, row, now)
     return _view_by_id(rt, deadline_id)
 

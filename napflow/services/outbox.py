@@ -27,6 +27,7 @@ from napflow.services.ledger import PlanRow
 REMINDER = "reminder"
 ESCALATION = "escalation"
 NOTICE = "notice"
+CHANGE = "change"  # a deadline people were reminded of was moved or cancelled
 
 
 @dataclass(frozen=True)
@@ -233,5 +234,42 @@ def queue_notices(
             continue
         key = f"n{plan.id}.{record['seq']}:{email}"
         rows.append(_row(plan.id, Wanted(key, 0, NOTICE, trigger, email, now), now, record))
+    if rows:
+        conn.execute(insert(outbox), rows)
+
+
+def queue_change_notices(conn: Connection, deadline: Any, change: str, now: datetime) -> None:
+    """Tell everyone already reminded of a deadline that it was moved or cancelled.
+
+    ``deadline`` is the row as it is after the change; ``change`` is "moved" or "cancelled".
+    """
+    reminded = (
+        conn.execute(
+            select(outbox.c.recipient)
+            .distinct()
+            .where(
+                outbox.c.deadline_id == deadline.id,
+                outbox.c.status == Status.SENT,
+                outbox.c.kind.in_((REMINDER, ESCALATION)),
+            )
+        )
+        .scalars()
+        .all()
+    )
+    rows = [
+        _row(
+            deadline.plan_id,
+            Wanted(
+                deadline_key(deadline.id, deadline.sequence, change, email),
+                deadline.id,
+                CHANGE,
+                change,
+                email,
+                now,
+            ),
+            now,
+        )
+        for email in sorted(reminded)
+    ]
     if rows:
         conn.execute(insert(outbox), rows)

@@ -22,7 +22,7 @@ from napflow.inputs import country_name
 from napflow.models import deadlines, people, plans, roles
 from napflow.runtime import Runtime
 from napflow.services.facts import load_facts
-from napflow.services.outbox import ESCALATION, NOTICE, REMINDER
+from napflow.services.outbox import CHANGE, ESCALATION, NOTICE, REMINDER
 from napflow.timezones import to_local
 
 
@@ -179,7 +179,7 @@ def compose(
             "scheduled": f"{to_local(row.send_at, zone):%Y-%m-%d %H:%M} ({zone})",
         }
         ics = None
-        if row.kind in (REMINDER, ESCALATION):
+        if row.kind in (REMINDER, ESCALATION, CHANGE):
             deadline = conn.execute(
                 select(deadlines).where(deadlines.c.id == row.deadline_id)
             ).one()
@@ -194,6 +194,7 @@ def compose(
             context["next_step"] = _next_step(definition, kind, plan.key, row.kind == ESCALATION)
             number = int("".join(ch for ch in row.rung if ch.isdigit()) or 0)
             context["days_before" if row.kind == REMINDER else "number"] = number
+            context["change"] = row.rung
             ics = _calendar(mailer, deadline, plan.key, now, event)
         elif row.kind == NOTICE:
             record = row.payload or {}
