@@ -10,6 +10,7 @@ never a lost message (at-least-once, with the window as small as one message).
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +30,8 @@ from napflow.services.rendering import PassCache, compose
 
 #: a row sent this long after its time is marked (and says it is) late
 LATE_AFTER = timedelta(minutes=15)
+#: how many messages are composed ahead of the one being sent
+COMPOSE_AHEAD = 2
 #: first retry after a temporary failure; doubles each time, up to the cap
 FIRST_RETRY = timedelta(minutes=1)
 RETRY_CAP = timedelta(hours=6)
@@ -192,17 +195,30 @@ def dispatch_due(rt: Runtime, limit: int | None = None) -> PassResult:
     # crash still leaves at most one message sent but not marked.
     cache = PassCache()
     composer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="napflow-compose")
+    upcoming = iter(rows)
+    built: deque[Future[Message]] = deque()
+
+    def compose_next() -> None:
+        row = next(upcoming, None)
+        if row is not None:
+            built.append(composer.submit(_build, rt, mailer, row, now, cache))
+
     try:
-        built = [composer.submit(_build, rt, mailer, row, now, cache) for row in rows]
-        composer.submit(rt.db.dispose_thread)
-        for row, message in zip(rows, built, strict=True):
+        # Only a couple ahead: a composer racing through the whole batch would hold the GIL
+        # just when the sender's reply arrives, and slow the sending down.
+        for _ in range(COMPOSE_AHEAD):
+            compose_next()
+        for row in rows:
+            message = built.popleft()
+            compose_next()
             outcome = _deliver(rt, mailer, row, now, message)
             sent += outcome == Status.SENT
             failed += outcome == Status.FAILED
             retrying += outcome == Status.PENDING
             late += outcome == Status.SENT and now - row.send_at > LATE_AFTER
     finally:
-        composer.shutdown(wait=True, cancel_futures=True)
+        composer.submit(rt.db.dispose_thread)
+        composer.shutdown(wait=True, cancel_futures=False)
         mailer.transport.close()
     return PassResult(len(rows), sent, retrying, failed, late)
 
