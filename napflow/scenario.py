@@ -116,7 +116,13 @@ def load_scenario(path: Path) -> Scenario:
                 ),
             )
         )
-        for role, emails in (plan.get("roles") or {}).items():
+        roles = plan.get("roles") or {}
+        if not isinstance(roles, dict) or not all(
+            isinstance(v, list) and all(isinstance(e, str) for e in v) for v in roles.values()
+        ):
+            problems.add(f"plans[{i}].roles", 'must be a table like { coordinator = ["a@b.org"] }')
+            continue
+        for role, emails in roles.items():
             steps.extend(
                 Step(opened, 1, partial(grant_role, key=key, email=e, role=role)) for e in emails
             )

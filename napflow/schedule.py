@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from napflow.errors import InputError
+
 END_OF_DAY = time(23, 59, 59)
 
 
@@ -39,11 +41,38 @@ def reminder_instant(due_day: date, days_before: int, hour: int, zone: str) -> d
 
 
 def escalation_instant(
-    due_day: date, number: int, every_days: int, hour: int, zone: str
+    due_day: date,
+    number: int,
+    every_days: int,
+    hour: int,
+    zone: str,
+    not_before: datetime | None = None,
 ) -> datetime:
     """Return when escalation ``number`` (1, 2, ...) for a deadline missed on ``due_day`` goes.
 
-    The first goes the morning after the missed day, each next one ``every_days`` later.
+    The first goes the morning after the missed day, each next one ``every_days`` later, at
+    ``hour`` in the reader's ``zone``. A reader far east of the deadline's zone can reach
+    that morning before the deadline has passed: then it goes the moment it has
+    (``not_before``, the deadline's due instant).
     """
     day = due_day + timedelta(days=1 + (number - 1) * every_days)
-    return local_to_utc(day, time(hour), zone)
+    at = local_to_utc(day, time(hour), zone)
+    if not_before is not None and at <= not_before:
+        return not_before + timedelta(seconds=1)
+    return at
+
+
+#: the calendar napflow plans on: wide enough for any plan, narrow enough that every date
+#: converts to UTC and back without overflow
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+
+
+def parse_day(value: str, what: str) -> date:
+    """Return the date written as YYYY-MM-DD; ``what`` names it in the error."""
+    try:
+        day = date.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise InputError(f"{what} {value!r} is not a date; write it as YYYY-MM-DD.") from exc
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise InputError(f"{what} {value} is out of range: years {FIRST_YEAR}-{LAST_YEAR}.")
+    return day

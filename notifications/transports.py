@@ -18,10 +18,11 @@ from napflow.delivery import PermanentFailure, TemporaryFailure
 
 
 class FileTransport:
-    """Writes each message to ``directory`` as ``<date>-<hash of Message-ID>.eml``.
+    """Writes each message to ``directory`` as ``<Date header>-<hash of Message-ID>.eml``.
 
-    The name depends only on the message, so a message written twice (the one in flight
-    when the dispatcher was killed) lands in the same file.
+    Files sort by the time they were sent. A message sent again (the one in flight when a
+    dispatcher was killed) gets a second file with the later date, as a mailbox would show
+    it twice; within the same second it overwrites the first.
     """
 
     def __init__(self, directory: Path) -> None:

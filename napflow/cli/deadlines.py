@@ -137,7 +137,7 @@ def reminders_list(state: AppState, status: str | None, key: str | None, fmt: st
 
 
 @reminders_group.command("preview")
-@click.option("--days", type=click.IntRange(min=0), default=7, show_default=True)
+@click.option("--days", type=click.IntRange(min=0, max=3660), default=7, show_default=True)
 @FORMAT
 @pass_state
 def reminders_preview(state: AppState, days: int, fmt: str) -> None:

@@ -17,7 +17,7 @@ from napflow.definitions import WorkflowDefinition
 from napflow.errors import InputError, NotFoundError, RefusedError
 from napflow.models import Kind, Status, deadlines, plans
 from napflow.runtime import Runtime
-from napflow.schedule import due_instant
+from napflow.schedule import due_instant, parse_day
 from napflow.services.ledger import PlanHead, PlanRow, append, load_plan
 from napflow.services.outbox import (
     cancel_deadline_rows,
@@ -79,14 +79,16 @@ def _parse_time(value: str | None) -> time | None:
         parsed = time.fromisoformat(value.strip())
     except ValueError as exc:
         raise InputError(f"{value!r} is not a time of day; write it as HH:MM.") from exc
-    return parsed.replace(second=0, microsecond=0, tzinfo=None)
+    if parsed.tzinfo is not None:
+        raise InputError(
+            f"{value!r} carries an offset; give the local time as HH:MM and the zone with "
+            "--timezone."
+        )
+    return parsed.replace(second=0, microsecond=0)
 
 
 def _parse_date(value: str, what: str = "date") -> date:
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError as exc:
-        raise InputError(f"The {what} {value!r} is not a date; write it as YYYY-MM-DD.") from exc
+    return parse_day(value, f"The {what}")
 
 
 def _record(
@@ -137,6 +139,8 @@ def add_deadline(
     with rt.db.write() as conn:
         plan = load_plan(conn, key)
         definition = rt.catalog.get(plan.workflow)
+        if definition.is_final(plan.state):
+            raise RefusedError(f"{key} is {plan.state}, a final state: it takes no new deadlines.")
         kind_def = definition.deadline_kind(kind)
         if kind_def is None or kind_def.relative:
             allowed = [k.name for k in definition.deadlines if not k.relative]
@@ -283,6 +287,10 @@ def after_action(
             if kind.met_by_state == entered or left_start:
                 _end(conn, row.id, Status.MET, now)
                 plan = _record(conn, plan, Kind.DEADLINE_MET, row, now)
+            elif definition.is_final(entered):
+                # a withdrawn plan has nothing left to be late for
+                _end(conn, row.id, Status.CANCELLED, now)
+                plan = _record(conn, plan, Kind.DEADLINE_CANCELLED, row, now)
         for kind in definition.deadlines:
             if kind.relative and kind.start_on_entering == entered and kind.days:
                 due_on = to_local(now, plan.timezone).date() + timedelta(days=kind.days)

@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import Message
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
@@ -30,6 +31,8 @@ from napflow.services.rendering import PassCache, compose
 
 #: a row sent this long after its time is marked (and says it is) late
 LATE_AFTER = timedelta(minutes=15)
+#: the outcome of a row another dispatcher took over (its lease ran out)
+LOST = "lost"
 #: how many messages are composed ahead of the one being sent
 COMPOSE_AHEAD = 2
 #: first retry after a temporary failure; doubles each time, up to the cap
@@ -83,7 +86,7 @@ def _claim(rt: Runtime, now: datetime, limit: int) -> list[Any]:
         .returning(*outbox.c)
     )
     with rt.db.write() as conn:
-        rows = conn.execute(claim).all()
+        rows = [SimpleNamespace(**r._mapping) for r in conn.execute(claim)]
     return sorted(rows, key=lambda r: (r.next_attempt_at, r.id))
 
 
@@ -105,11 +108,15 @@ _MARK_SENT = FastStatement(
 )
 
 
-def _finish(rt: Runtime, row: Any, now: datetime, **values: Any) -> None:
-    """Record a row's outcome, if this dispatcher still holds its claim."""
+def _finish(rt: Runtime, row: Any, now: datetime, **values: Any) -> bool:
+    """Record a row's outcome if this dispatcher still holds its claim; say whether it did.
+
+    An escalation, sent or failed for good, queues the next one: a bad address this week
+    must not end the chain for the others.
+    """
     with rt.db.write() as conn:
         if values.get("status") == Status.SENT:
-            _MARK_SENT.execute(
+            marked = _MARK_SENT.execute(
                 conn,
                 {
                     "row_id": row.id,
@@ -119,18 +126,42 @@ def _finish(rt: Runtime, row: Any, now: datetime, **values: Any) -> None:
                     "is_late": values["late"],
                 },
             )
-            if row.kind == ESCALATION:
-                _queue_next_escalation(rt, conn, row, now)
-            return
-        conn.execute(
+        else:
+            marked = conn.execute(
+                update(outbox)
+                .where(
+                    outbox.c.id == row.id,
+                    outbox.c.status == Status.SENDING,
+                    outbox.c.claimed_at == row.claimed_at,
+                )
+                .values(**values)
+            )
+        held = bool(marked.rowcount == 1)
+        if held and row.kind == ESCALATION and values.get("status") in (Status.SENT, Status.FAILED):
+            _queue_next_escalation(rt, conn, row, now)
+    return held
+
+
+def _still_ours(rt: Runtime, row: Any) -> Any | None:
+    """Renew the claim on a row claimed a while ago; None if another dispatcher took it.
+
+    A pass slower than the lease (a slow server, long time-outs) would otherwise send rows
+    that another dispatcher has taken over and is sending too.
+    """
+    now = rt.clock.now()
+    if now - row.claimed_at < timedelta(seconds=rt.settings.lease_seconds / 2):
+        return row
+    with rt.db.write() as conn:
+        renewed = conn.execute(
             update(outbox)
             .where(
                 outbox.c.id == row.id,
                 outbox.c.status == Status.SENDING,
                 outbox.c.claimed_at == row.claimed_at,
             )
-            .values(**values)
+            .values(claimed_at=now)
         )
+    return SimpleNamespace(**{**vars(row), "claimed_at": now}) if renewed.rowcount == 1 else None
 
 
 def _queue_next_escalation(rt: Runtime, conn: Connection, row: Any, now: datetime) -> None:
@@ -153,7 +184,9 @@ def _queue_next_escalation(rt: Runtime, conn: Connection, row: Any, now: datetim
         or found.plan_zone
     )
     hour = rt.catalog.get(found.workflow).reminder_hour
-    at = escalation_instant(found.due_on, number, kind.escalation.every_days, hour, zone)
+    at = escalation_instant(
+        found.due_on, number, kind.escalation.every_days, hour, zone, not_before=found.due_at
+    )
     rung = escalation_rung(number)
     key = deadline_key(found.id, found.sequence, rung, row.recipient)
     if conn.execute(select(outbox.c.id).where(outbox.c.key == key)).first() is None:
@@ -246,6 +279,10 @@ def _deliver(rt: Runtime, mailer: Mailer, row: Any, now: datetime, built: Future
     except Exception as exc:  # a row whose message cannot be built will never send
         _finish(rt, row, now, status=Status.FAILED, last_error=f"cannot build message: {exc}")
         return Status.FAILED
+    current = _still_ours(rt, row)
+    if current is None:
+        return LOST
+    row = current
     try:
         mailer.transport.send(message)
     except DeliveryError as exc:
@@ -266,7 +303,8 @@ def _deliver(rt: Runtime, mailer: Mailer, row: Any, now: datetime, built: Future
             next_attempt_at=now + _backoff(row.attempts),
         )
         return Status.PENDING
-    _finish(rt, row, now, status=Status.SENT, sent_at=now, message_id=mid, late=is_late)
+    if not _finish(rt, row, now, status=Status.SENT, sent_at=now, message_id=mid, late=is_late):
+        return LOST  # sent, but meanwhile taken over: the other dispatcher counts it
     return Status.SENT
 
 

@@ -106,7 +106,12 @@ def wanted_rows(
         if kind.escalation is not None:
             for email, holder in _recipients(found, kind.escalation.to).items():
                 at = escalation_instant(
-                    d.due_on, 1, kind.escalation.every_days, hour, holder.timezone
+                    d.due_on,
+                    1,
+                    kind.escalation.every_days,
+                    hour,
+                    holder.timezone,
+                    not_before=d.due_at,
                 )
                 rung_name = escalation_rung(1)
                 key = deadline_key(d.id, d.sequence, rung_name, email)
@@ -118,6 +123,17 @@ _CANCEL = (
     update(outbox)
     .where(outbox.c.id == bindparam("row_id"), outbox.c.status == Status.PENDING)
     .values(status=Status.CANCELLED)
+)
+_REVIVE = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("row_id"), outbox.c.status == Status.CANCELLED)
+    .values(
+        status=Status.PENDING,
+        send_at=bindparam("at"),
+        next_attempt_at=bindparam("at"),
+        attempts=0,
+        last_error=None,
+    )
 )
 _RETIME = (
     update(outbox)
@@ -173,6 +189,11 @@ def sync_reminders(
             conn.execute(_CANCEL, {"row_id": row.id})
         elif row.key in wanted and wanted[row.key].send_at != row.send_at:
             conn.execute(_RETIME, {"row_id": row.id, "at": wanted[row.key].send_at})
+    for key, w in wanted.items():
+        old = by_key.get(key)
+        if old is not None and old.status == Status.CANCELLED and w.send_at >= now:
+            # wanted again (a role given back, say) and still ahead: queue it again
+            conn.execute(_REVIVE, {"row_id": old.id, "at": w.send_at})
     new = [
         w
         for w in wanted.values()

@@ -21,6 +21,7 @@ from napflow.facts import HOLDERS, PlanFacts
 from napflow.inputs import country_name
 from napflow.models import deadlines, people, plans, roles
 from napflow.runtime import Runtime
+from napflow.schedule import due_instant
 from napflow.services.facts import load_facts
 from napflow.services.outbox import CHANGE, ESCALATION, NOTICE, REMINDER
 from napflow.timezones import to_local
@@ -233,6 +234,8 @@ def _calendar(mailer: Mailer, deadline: Any, key: str, now: datetime, event: boo
     timed = deadline.at_time is not None
     start: date | datetime = deadline.due_at if timed else deadline.due_on
     end: date | datetime | None = deadline.ends_on
+    if timed and deadline.ends_on is not None:  # a timed event runs to its last day's end
+        end = due_instant(deadline.ends_on, None, deadline.timezone)
     return mailer.calendar(
         uid=f"napflow-deadline-{deadline.id}@{mailer.sender.rpartition('@')[2]}",
         sequence=deadline.sequence,

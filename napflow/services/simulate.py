@@ -15,15 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from email import message_from_bytes, policy
+from email.message import Message
 from pathlib import Path
-
-from sqlalchemy import update
 
 from napflow.clock import Clock, VirtualClock
 from napflow.errors import InputError, NotFoundError
-from napflow.models import Status, outbox
 from napflow.runtime import Runtime
 from napflow.scenario import Step, add_people, load_scenario, scenario_path
+from napflow.schedule import parse_day
 from napflow.services.dispatch import next_due, send_due
 from napflow.services.people import list_people
 from napflow.services.reminders import list_messages
@@ -45,10 +44,7 @@ class SimulatedMessage:
 
 
 def _day(value: str, what: str) -> date:
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError as exc:
-        raise InputError(f"{what} {value!r} is not a date; write it as YYYY-MM-DD.") from exc
+    return parse_day(value, what)
 
 
 def _copy_database(rt: Runtime, target: Path) -> None:
@@ -113,43 +109,54 @@ def simulate(
                 add_people(sim, loaded, {p.email for p in list_people(sim)})
                 steps = list(loaded.steps)
             _run(sim, clock, steps, window_start, window_end)
-            return _summary(sim, out)
+            return _summary(sim, out, window_start)
         finally:
             sim.db.dispose()
+
+
+class _Discard:
+    """The transport of the time before the window: mail goes nowhere."""
+
+    def send(self, message: Message) -> None:
+        """Drop the message."""
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 def _run(
     sim: Runtime, clock: VirtualClock, steps: list[Step], start: datetime, end: datetime
 ) -> None:
-    while steps and steps[0].at < start:  # the scenario's past: happens, sends nothing
-        step = steps.pop(0)
-        clock.set(step.at)
-        step.call(sim)
-    clock.set(start)
-    with sim.db.write() as conn:  # what fell due before the window is not part of it
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.status == Status.PENDING, outbox.c.next_attempt_at < start)
-            .values(status=Status.CANCELLED, last_error="due before the simulated window")
-        )
+    # Before the window everything happens as it would (an escalation chain keeps going),
+    # but its mail is dropped; from the window on, mail is written.
+    assert sim.mailer is not None
+    past = dataclasses.replace(sim, mailer=dataclasses.replace(sim.mailer, transport=_Discard()))
+    _play(past, clock, steps, start)
+    clock.set(max(start, clock.now()))
+    _play(sim, clock, steps, end)
+
+
+def _play(rt: Runtime, clock: VirtualClock, steps: list[Step], until: datetime) -> None:
     while True:
-        due = next_due(sim)
-        moment = min(t for t in (due, steps[0].at if steps else None, end) if t is not None)
-        if moment >= end:
+        due = next_due(rt)
+        moment = min(t for t in (due, steps[0].at if steps else None, until) if t is not None)
+        if moment >= until:
             return
         clock.set(max(moment, clock.now()))
         while steps and steps[0].at <= clock.now():
-            steps.pop(0).call(sim)
-        send_due(sim)
+            steps.pop(0).call(rt)
+        send_due(rt)
 
 
-def _summary(sim: Runtime, out: Path) -> list[SimulatedMessage]:
+def _summary(sim: Runtime, out: Path, start: datetime) -> list[SimulatedMessage]:
     files = {}
     for path in out.glob("*.eml"):
         message = message_from_bytes(path.read_bytes(), policy=policy.default)
         files[str(message["Message-ID"])] = (path.name, str(message["Subject"]))
     result = []
     for m in list_messages(sim, "sent"):
+        if (m.sent_at or m.send_at) < start:
+            continue
         name, subject = files.get(m.message_id or "", ("", ""))
         result.append(
             SimulatedMessage(
