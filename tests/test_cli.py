@@ -357,6 +357,16 @@ def test_console_command_runs_as_a_process_without_tracebacks(tmp_path: Path) ->
         (["person", "add", "a@[x", "--name", "X"], 2, "not a valid e-mail address"),
         (["plan", "show", "TJK-1", "--as", "a@[", "--format", "json"], 2, "not a valid e-mail"),
         (["plan", "list", "--state", "aproved"], 2, "There is no state 'aproved'; states:"),
+        (["deadline", "add", "TJK-1", "approval", "9999-12-31"], 2, "out of range"),
+        (["deadline", "add", "TJK-1", "approval", "2015-02-30"], 2, "is not a date"),
+        (["deadline", "move", "999", "2016-01-01"], 1, "There is no deadline 999"),
+        (["reminders", "preview", "--days", "99999999999"], 2, "--days"),
+        (["reminders", "list", "--status", "lost"], 2, "'lost' is not one of"),
+        (
+            ["simulate", "--from", "2015-07-01", "--to", "9999-12-31", "--out", "m"],
+            2,
+            "out of range",
+        ),
         (["plan", "create", "--country", "TJK", "--title", "T", "--key", "\u0131"], 2, "plan key"),
         (
             ["plan", "create", "--country", "TJK", "--title", "T", "--timezone", "localtime"],

@@ -212,3 +212,44 @@ def test_missed_and_passed_are_shown(rt: Runtime, clock: VirtualClock, tjk: str)
         "follow_up_session": "passed",
         "approval": "missed",
     }
+
+
+def test_a_role_given_back_gets_its_reminders_again(rt: Runtime, tjk: str) -> None:
+    services.add_deadline(rt, tjk, "approval", "2015-12-31")
+    services.revoke_role(rt, tjk, MINISTER, "approver")
+    assert [m for m in pending(rt) if m.recipient == MINISTER] == []
+    services.grant_role(rt, tjk, MINISTER, "approver")
+    assert sorted(m.rung for m in pending(rt) if m.recipient == MINISTER) == [
+        "before-14d",
+        "before-1d",
+        "before-30d",
+        "before-7d",
+    ]
+
+
+def test_withdrawal_ends_every_deadline_and_takes_no_new_ones(rt: Runtime, tjk: str) -> None:
+    services.add_deadline(rt, tjk, "approval", "2015-12-31")
+    services.advance_plan(rt, tjk, "withdraw", COORD, "Superseded by the 2016 draft.")
+    assert {d.status for d in services.list_deadlines(rt, tjk)} == {"cancelled"}
+    assert pending(rt) == []
+    with pytest.raises(RefusedError, match="TJK-2015 is withdrawn, a final state"):
+        services.add_deadline(rt, tjk, "approval", "2016-06-30")
+
+
+def test_escalation_far_east_of_the_deadline_waits_until_it_has_passed(rt: Runtime) -> None:
+    services.add_person(rt, "nz@example.org", "Reader in Auckland", "Pacific/Auckland")
+    services.add_person(rt, "coord@example.org", "Coordinator", "America/New_York")
+    key = services.create_plan(rt, "USA", "Plan", timezone="America/New_York", key="USA-1").key
+    services.grant_role(rt, key, "nz@example.org", "wg_chair")
+    services.grant_role(rt, key, "coord@example.org", "coordinator")
+    deadline = services.add_deadline(rt, key, "approval", "2015-12-31")
+    [nz] = [m for m in pending(rt, "escalation") if m.recipient == "nz@example.org"]
+    # 09:00 on 1 January in Auckland is still 31 December in New York: not missed yet
+    assert nz.send_at > deadline.due_at == utc(2016, 1, 1, 4, 59, 59)
+
+
+def test_dates_out_of_range_and_offsets_are_refused(rt: Runtime, tjk: str) -> None:
+    with pytest.raises(InputError, match="out of range: years 1900-2999"):
+        services.add_deadline(rt, tjk, "approval", "9999-12-31")
+    with pytest.raises(InputError, match="carries an offset"):
+        services.add_deadline(rt, tjk, "approval", "2015-12-31", at="10:00+05:00")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
@@ -134,7 +135,8 @@ def test_met_deadline_sends_nothing_more(
     ]:
         services.advance_plan(mail_rt, plan, trigger, actor)
     run_until(mail_rt, clock, utc(2016, 2, 1))
-    assert all(m["X-Napflow-Kind"] == "notice" for m in smtp.sink.messages)
+    kinds = [m["X-Napflow-Kind"] for m in smtp.sink.messages]
+    assert kinds and set(kinds) == {"notice"}  # the transitions' notices, no reminder
 
 
 def test_moved_deadline_sends_a_new_sequence(
@@ -320,3 +322,40 @@ def test_review_window_ladder_reaches_only_members_who_have_not_endorsed(
     ]
     assert "Working-group review: Wednesday 21 October 2015" in str(window[0]["Subject"])
     assert "Once you endorse, these reminders stop." in window[0].get_body(("plain",)).get_content()
+
+
+def test_a_pass_slower_than_the_lease_does_not_send_what_another_took_over(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    from napflow.services import dispatch
+
+    clock.set(utc(2015, 12, 30, 4))
+    services.add_deadline(mail_rt, plan, "approval", "2015-12-31")
+    slow = dispatch._claim(mail_rt, clock.now(), 10)  # daemon A claims, then hangs
+    assert len(slow) == 2
+    clock.advance(timedelta(seconds=mail_rt.settings.lease_seconds + 1))
+    assert dispatch_due(mail_rt).sent == 2  # daemon B takes the rows over and sends them
+    assert mail_rt.mailer is not None
+    outcomes = []
+    for row in slow:  # daemon A wakes up and carries on with its batch
+        future: Future[object] = Future()
+        future.set_result(None)
+        outcomes.append(dispatch._deliver(mail_rt, mail_rt.mailer, row, clock.now(), future))
+    assert outcomes == ["lost", "lost"]
+    assert len(smtp.sink.ids()) == len(set(smtp.sink.ids())) == 2
+
+
+def test_escalations_keep_coming_after_one_bounced(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    clock.set(utc(2015, 12, 29))
+    services.add_deadline(mail_rt, plan, "approval", "2015-12-31")
+    run_until(mail_rt, clock, utc(2015, 12, 31))
+    smtp.sink.refuse[CHAIR] = "550 5.2.1 Mailbox disabled"
+    run_until(mail_rt, clock, utc(2016, 1, 2))
+    smtp.sink.refuse.clear()
+    run_until(mail_rt, clock, utc(2016, 1, 9))
+    failed = [m for m in services.list_messages(mail_rt, "failed") if m.recipient == CHAIR]
+    assert [m.rung for m in failed] == ["escalation-1"]
+    later = [m for m in received(smtp, CHAIR) if m["X-Napflow-Kind"] == "escalation"]
+    assert [m["Date"].datetime for m in later] == [utc(2016, 1, 8, 4)]

@@ -145,3 +145,35 @@ def test_bad_simulation_input(cli: Cli, tmp_path: Path) -> None:
         str(tmp_path / "m"),
     )
     assert result.code == 2 and "broken.toml: actions[0].plan: unknown plan 'NOPE'" in result.err
+
+
+def test_a_window_starting_after_the_miss_still_shows_the_escalations(
+    cli: Cli, tmp_path: Path
+) -> None:
+    result = cli(
+        "simulate",
+        "--from",
+        "2016-01-10",
+        "--to",
+        "2016-02-28",
+        "--scenario",
+        "tajikistan-2015",
+        "--out",
+        str(tmp_path / "mail"),
+        "--format",
+        "json",
+    )
+    assert result.code == 0, result.err
+    sent = result.json()
+    assert isinstance(sent, list)
+    assert sorted({m["sent_at"][:10] for m in sent if m["recipient"] == COORD}) == [
+        "2016-01-15",
+        "2016-01-22",
+        "2016-01-29",
+        "2016-02-05",
+        "2016-02-12",
+        "2016-02-19",
+        "2016-02-26",
+    ]
+    assert all(m["kind"] == "escalation" for m in sent)
+    assert len(list((tmp_path / "mail").glob("*.eml"))) == len(sent)
