@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from email.generator import BytesGenerator
 from email.message import Message
+from io import BytesIO
 from typing import Any, Protocol
 
 
@@ -50,10 +53,30 @@ class Renderer(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """A message ready for the wire: its envelope and its bytes (CRLF line ends)."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    data: bytes
+    date: datetime
+    message_id: str
+
+    @classmethod
+    def from_message(
+        cls, message: Message, sender: str, recipient: str, date: datetime
+    ) -> Outgoing:
+        """Flatten ``message`` once, so sending is only I/O."""
+        buffer = BytesIO()
+        BytesGenerator(buffer, policy=message.policy.clone(linesep="\r\n")).flatten(message)
+        return cls(sender, (recipient,), buffer.getvalue(), date, str(message["Message-ID"]))
+
+
 class Transport(Protocol):
     """Delivers finished messages."""
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Outgoing) -> None:
         """Deliver ``message``; raise TemporaryFailure or PermanentFailure if it cannot."""
         ...
 
@@ -66,7 +89,7 @@ class Transport(Protocol):
 class Mailer:
     """Everything needed to turn outbox rows into delivered mail.
 
-    ``build`` assembles an Message (notifications.compose.build_message) and
+    ``build`` assembles a Message (notifications.compose.build_message) and
     ``calendar`` makes a deadline's .ics (notifications.ics.deadline_calendar).
     """
 

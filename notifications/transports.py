@@ -10,11 +10,10 @@ from __future__ import annotations
 import hashlib
 import smtplib
 import ssl
-from email.message import Message
-from email.utils import parsedate_to_datetime
+from datetime import UTC
 from pathlib import Path
 
-from napflow.delivery import PermanentFailure, TemporaryFailure
+from napflow.delivery import Outgoing, PermanentFailure, TemporaryFailure
 
 
 class FileTransport:
@@ -28,15 +27,15 @@ class FileTransport:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Outgoing) -> None:
         """Write the message atomically (a temporary file renamed into place)."""
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            digest = hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:16]
-            stamp = parsedate_to_datetime(str(message["Date"])).strftime("%Y%m%dT%H%M%SZ")
+            digest = hashlib.sha256(message.message_id.encode()).hexdigest()[:16]
+            stamp = message.date.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
             target = self.directory / f"{stamp}-{digest}.eml"
             partial = target.with_suffix(".part")
-            partial.write_bytes(message.as_bytes())
+            partial.write_bytes(message.data)
             partial.replace(target)
         except OSError as exc:
             raise TemporaryFailure(f"cannot write to {self.directory}: {exc.strerror}") from exc
@@ -74,12 +73,12 @@ class SmtpTransport:
             conn.login(self.username, self.password or "")
         return conn
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Outgoing) -> None:
         """Send one message; raise TemporaryFailure or PermanentFailure with the answer."""
         try:
             if self._conn is None:
                 self._conn = self._connect()
-            refused = self._conn.send_message(message)
+            refused = self._conn.sendmail(message.sender, list(message.recipients), message.data)
         except smtplib.SMTPRecipientsRefused as exc:
             self._reset()
             code, answer = next(iter(exc.recipients.values()))

@@ -14,13 +14,12 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import Message
 from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
-from napflow.delivery import DeliveryError, Mailer
+from napflow.delivery import DeliveryError, Mailer, Outgoing
 from napflow.errors import ConfigError
 from napflow.fastsql import FastStatement
 from napflow.models import Status, outbox
@@ -229,7 +228,7 @@ def dispatch_due(rt: Runtime, limit: int | None = None) -> PassResult:
     cache = PassCache()
     composer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="napflow-compose")
     upcoming = iter(rows)
-    built: deque[Future[Message]] = deque()
+    built: deque[Future[Outgoing]] = deque()
 
     def compose_next() -> None:
         row = next(upcoming, None)
@@ -256,9 +255,10 @@ def dispatch_due(rt: Runtime, limit: int | None = None) -> PassResult:
     return PassResult(len(rows), sent, retrying, failed, late)
 
 
-def _build(rt: Runtime, mailer: Mailer, row: Any, now: datetime, cache: PassCache) -> Message:
+def _build(rt: Runtime, mailer: Mailer, row: Any, now: datetime, cache: PassCache) -> Outgoing:
     mid = message_id(row.key, mailer.sender)
-    return compose(rt, mailer, row, mid, now, now - row.send_at > LATE_AFTER, cache)
+    message = compose(rt, mailer, row, mid, now, now - row.send_at > LATE_AFTER, cache)
+    return Outgoing.from_message(message, mailer.sender, row.recipient, now)
 
 
 def send_due(rt: Runtime) -> PassResult:
@@ -271,7 +271,7 @@ def send_due(rt: Runtime) -> PassResult:
             return total
 
 
-def _deliver(rt: Runtime, mailer: Mailer, row: Any, now: datetime, built: Future[Message]) -> str:
+def _deliver(rt: Runtime, mailer: Mailer, row: Any, now: datetime, built: Future[Outgoing]) -> str:
     is_late = now - row.send_at > LATE_AFTER
     mid = message_id(row.key, mailer.sender)
     try:

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from email import message_from_bytes, policy
-from email.message import Message
 from pathlib import Path
 
 from napflow.clock import Clock, VirtualClock
+from napflow.delivery import Outgoing
 from napflow.errors import InputError, NotFoundError
 from napflow.runtime import Runtime
 from napflow.scenario import Step, add_people, load_scenario, scenario_path
@@ -117,7 +117,7 @@ def simulate(
 class _Discard:
     """The transport of the time before the window: mail goes nowhere."""
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Outgoing) -> None:
         """Drop the message."""
 
     def close(self) -> None:
