@@ -156,6 +156,8 @@ def sync_reminders(
             deadlines.c.plan_id == plan.id, deadlines.c.status == Status.PENDING
         )
     ).all()
+    if not pending:
+        return  # ended deadlines cancel their own rows (cancel_deadline_rows)
     existing = conn.execute(
         select(
             outbox.c.id,
@@ -165,10 +167,11 @@ def sync_reminders(
             outbox.c.deadline_id,
             outbox.c.status,
             outbox.c.send_at,
-        ).where(outbox.c.plan_id == plan.id, outbox.c.kind.in_((REMINDER, ESCALATION)))
+        ).where(
+            outbox.c.deadline_id.in_([d.id for d in pending]),
+            outbox.c.kind.in_((REMINDER, ESCALATION)),
+        )
     ).all()
-    if not pending and not any(r.status == Status.PENDING for r in existing):
-        return
     found = holders(conn, plan)
     done: dict[str, set[str]] = {}
     if any(r.unless_done for d in pending for r in _rungs_of(definition, d.kind)):
