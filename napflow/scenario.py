@@ -9,7 +9,7 @@ step (a time and a service call). The demo loads the shipped scenario into the d
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -65,6 +65,24 @@ def _moment(problems: Problems, where: str, value: Any, zone: str) -> datetime |
         problems.add(where, f"{value!r} is not a local time; write YYYY-MM-DD HH:MM")
         return None
     return local.replace(tzinfo=ZoneInfo(zone))
+
+
+def _dated(
+    problems: Problems,
+    data: dict[str, Any],
+    section: str,
+    time_key: str,
+    zones: dict[str, str],
+) -> Iterator[tuple[str, datetime, dict[str, Any]]]:
+    """Yield (plan key, moment, entry) for the entries of ``section`` that check out."""
+    for i, entry in enumerate(x for x in data.get(section, []) if isinstance(x, dict)):
+        key = str(entry.get("plan", ""))
+        if key not in zones:
+            problems.add(f"{section}[{i}].plan", f"unknown plan {key!r}")
+            continue
+        at = _moment(problems, f"{section}[{i}].{time_key}", entry.get(time_key), zones[key])
+        if at is not None:
+            yield key, at, entry
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -126,50 +144,38 @@ def load_scenario(path: Path) -> Scenario:
             steps.extend(
                 Step(opened, 1, partial(grant_role, key=key, email=e, role=role)) for e in emails
             )
-    for i, d in enumerate(x for x in data.get("deadlines", []) if isinstance(x, dict)):
-        key = str(d.get("plan", ""))
-        if key not in zones:
-            problems.add(f"deadlines[{i}].plan", f"unknown plan {key!r}")
-            continue
-        added = _moment(problems, f"deadlines[{i}].added", d.get("added"), zones[key])
-        if added is not None:
-            steps.append(
-                Step(
-                    added,
-                    2,
-                    partial(
-                        add_deadline,
-                        key=key,
-                        kind=str(d.get("kind", "")),
-                        on=str(d.get("date", "")),
-                        end=d.get("end"),
-                        at=d.get("time"),
-                        timezone=d.get("timezone"),
-                        title=d.get("title"),
-                        location=d.get("location"),
-                    ),
-                )
+    for key, added, d in _dated(problems, data, "deadlines", "added", zones):
+        steps.append(
+            Step(
+                added,
+                2,
+                partial(
+                    add_deadline,
+                    key=key,
+                    kind=str(d.get("kind", "")),
+                    on=str(d.get("date", "")),
+                    end=d.get("end"),
+                    at=d.get("time"),
+                    timezone=d.get("timezone"),
+                    title=d.get("title"),
+                    location=d.get("location"),
+                ),
             )
-    for i, a in enumerate(x for x in data.get("actions", []) if isinstance(x, dict)):
-        key = str(a.get("plan", ""))
-        if key not in zones:
-            problems.add(f"actions[{i}].plan", f"unknown plan {key!r}")
-            continue
-        at = _moment(problems, f"actions[{i}].at", a.get("at"), zones[key])
-        if at is not None:
-            steps.append(
-                Step(
-                    at,
-                    3,
-                    partial(
-                        advance_plan,
-                        key=key,
-                        trigger=str(a.get("trigger", "")),
-                        actor=str(a.get("by", "")),
-                        comment=a.get("comment"),
-                    ),
-                )
+        )
+    for key, at, a in _dated(problems, data, "actions", "at", zones):
+        steps.append(
+            Step(
+                at,
+                3,
+                partial(
+                    advance_plan,
+                    key=key,
+                    trigger=str(a.get("trigger", "")),
+                    actor=str(a.get("by", "")),
+                    comment=a.get("comment"),
+                ),
             )
+        )
     if problems.items:
         raise InvalidDefinition(problems.items)
     steps.sort(key=lambda s: (s.at, s.order))  # stable: a file's order within one moment

@@ -149,22 +149,18 @@ def add_deadline(
                 f"kinds: {', '.join(allowed) or 'none'}."
             )
         zone = inputs.timezone(timezone) if timezone else plan.timezone
-        values = {
-            "plan_id": plan.id,
-            "kind": kind,
-            "title": inputs.plan_title(title) if title else kind_def.title,
-            "location": inputs.plan_title(location) if location else None,
-            "due_on": due_on,
-            "ends_on": ends_on,
-            "at_time": at_time.strftime("%H:%M") if at_time else None,
-            "timezone": zone,
-            "due_at": due_instant(due_on, at_time, zone),
-            "status": Status.PENDING,
-            "sequence": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
-        values["id"] = _insert(conn, values)
+        values = _insert(
+            conn,
+            plan.id,
+            kind,
+            inputs.plan_title(title) if title else kind_def.title,
+            inputs.plan_title(location) if location else None,
+            due_on,
+            ends_on,
+            at_time,
+            zone,
+            now,
+        )
         after = _record(conn, plan, Kind.DEADLINE_ADDED, values, now)
         sync_reminders(conn, definition, after, now)
     return _view_by_id(rt, values["id"])
@@ -230,10 +226,38 @@ def cancel_deadline(rt: Runtime, deadline_id: int) -> DeadlineView:
     return _view_by_id(rt, deadline_id)
 
 
-def _insert(conn: Connection, values: dict[str, Any]) -> int:
+def _insert(
+    conn: Connection,
+    plan_id: int,
+    kind: str,
+    title: str,
+    location: str | None,
+    due_on: date,
+    ends_on: date | None,
+    at_time: time | None,
+    zone: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """Insert a pending deadline; return its values, id included."""
+    values: dict[str, Any] = {
+        "plan_id": plan_id,
+        "kind": kind,
+        "title": title,
+        "location": location,
+        "due_on": due_on,
+        "ends_on": ends_on,
+        "at_time": at_time.strftime("%H:%M") if at_time else None,
+        "timezone": zone,
+        "due_at": due_instant(due_on, at_time, zone),
+        "status": Status.PENDING,
+        "sequence": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
     inserted = conn.execute(insert(deadlines).values(**values)).inserted_primary_key
     assert inserted is not None
-    return int(inserted[0])
+    values["id"] = int(inserted[0])
+    return values
 
 
 def _end(conn: Connection, deadline_id: int, status: str, now: datetime) -> None:
@@ -294,22 +318,18 @@ def after_action(
         for kind in definition.deadlines:
             if kind.relative and kind.start_on_entering == entered and kind.days:
                 due_on = to_local(now, plan.timezone).date() + timedelta(days=kind.days)
-                values = {
-                    "plan_id": plan.id,
-                    "kind": kind.name,
-                    "title": kind.title,
-                    "location": None,
-                    "due_on": due_on,
-                    "ends_on": None,
-                    "at_time": None,
-                    "timezone": plan.timezone,
-                    "due_at": due_instant(due_on, None, plan.timezone),
-                    "status": Status.PENDING,
-                    "sequence": 0,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                values["id"] = _insert(conn, values)
+                values = _insert(
+                    conn,
+                    plan.id,
+                    kind.name,
+                    kind.title,
+                    None,
+                    due_on,
+                    None,
+                    None,
+                    plan.timezone,
+                    now,
+                )
                 plan = _record(conn, plan, Kind.DEADLINE_ADDED, values, now)
     queue_notices(conn, definition, plan, record, now)
     sync_reminders(conn, definition, plan, now)
