@@ -10,6 +10,7 @@ and start another.
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from email.charset import QP, Charset
 from email.header import Header
@@ -36,7 +37,15 @@ def _address(name: str, email: str) -> str:
 
 def _header(name: str, value: str) -> str:
     text = one_line(value)
-    return text if text.isascii() else Header(text, _UTF8, header_name=name).encode()
+    if text.isascii():
+        return text
+    return Header(text, _UTF8, header_name=name).encode(linesep="\r\n")
+
+
+def _boundary() -> str:
+    # "=_" cannot occur in quoted-printable or base64 parts, so no scan of the parts is
+    # needed to make sure the boundary is not in them (the generator's scan is costly)
+    return f"=_napflow_{secrets.token_hex(12)}"
 
 
 def _text(body: str, subtype: str) -> MIMEBase:
@@ -56,13 +65,13 @@ def build_message(
     headers: dict[str, str] | None = None,
 ) -> Message:
     """Return the finished message; ``sender`` and ``recipient`` are (name, address)."""
-    body = MIMEMultipart("alternative")
+    body = MIMEMultipart("alternative", boundary=_boundary())
     body.attach(_text(rendered.text, "plain"))
     body.attach(_text(rendered.html, "html"))
     if ics is None:
         message: Message = body
     else:
-        message = MIMEMultipart("mixed")
+        message = MIMEMultipart("mixed", boundary=_boundary())
         message.attach(body)
         method = "CANCEL" if b"METHOD:CANCEL" in ics else "PUBLISH"
         calendar = MIMEBase("text", "calendar", method=method, charset="utf-8")
