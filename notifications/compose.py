@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from email.charset import QP, Charset
+from email.charset import BASE64, QP, Charset
 from email.header import Header
 from email.message import Message
 from email.mime.base import MIMEBase
@@ -23,7 +23,7 @@ from napflow.delivery import Rendered
 
 _UTF8 = Charset("utf-8")
 _UTF8.header_encoding = QP
-_UTF8.body_encoding = QP  # readable in a text editor, safe on 7-bit hops
+_UTF8.body_encoding = BASE64  # safe on 7-bit hops; quoted-printable cost 5x more to encode
 
 
 def one_line(value: str) -> str:
@@ -43,7 +43,7 @@ def _header(name: str, value: str) -> str:
 
 
 def _boundary() -> str:
-    # "=_" cannot occur in quoted-printable or base64 parts, so no scan of the parts is
+    # "=_" cannot occur in base64 (nor quoted-printable) parts, so no scan of the parts is
     # needed to make sure the boundary is not in them (the generator's scan is costly)
     return f"=_napflow_{secrets.token_hex(12)}"
 

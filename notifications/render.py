@@ -23,13 +23,18 @@ class JinjaRenderer:
     def __init__(self, directory: Path = TEMPLATES) -> None:
         loader = FileSystemLoader(directory)
         # plain text is not HTML: escaping would turn "&" into "&amp;" in the mail
+        # Templates are read once per process (auto_reload off): a dispatcher renders
+        # thousands of messages and must not stat three files for each.
         self.text = Environment(
             loader=loader,
             autoescape=False,  # noqa: S701
             undefined=StrictUndefined,
             keep_trailing_newline=True,
+            auto_reload=False,
         )
-        self.html = Environment(loader=loader, autoescape=True, undefined=StrictUndefined)
+        self.html = Environment(
+            loader=loader, autoescape=True, undefined=StrictUndefined, auto_reload=False
+        )
 
     def render(self, kind: str, context: dict[str, Any]) -> Rendered:
         """Render the three templates of ``kind``."""

@@ -238,6 +238,7 @@ def dispatch_due(rt: Runtime, limit: int | None = None) -> PassResult:
     try:
         # Only a couple ahead: a composer racing through the whole batch would hold the GIL
         # just when the sender's reply arrives, and slow the sending down.
+        composer.submit(cache.prefetch, rt, {row.recipient for row in rows})
         for _ in range(COMPOSE_AHEAD):
             compose_next()
         for row in rows:

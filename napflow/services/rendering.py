@@ -119,6 +119,16 @@ class PassCache:
         self._facts: dict[int, PlanFacts] = {}
         self._people: dict[str, tuple[str, str | None]] = {}
 
+    def prefetch(self, rt: Runtime, emails: set[str]) -> None:
+        """Read the names and zones of a batch's recipients in one query."""
+        with rt.db.read() as conn:
+            rows = conn.execute(
+                select(people.c.email, people.c.name, people.c.timezone).where(
+                    people.c.email.in_(sorted(emails))
+                )
+            )
+            self._people.update({r.email: (r.name, r.timezone) for r in rows})
+
     def person(self, conn: Connection, email: str) -> tuple[str, str | None]:
         """Return a person's name and zone (the address itself for someone unknown)."""
         if email not in self._people:
