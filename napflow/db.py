@@ -29,6 +29,7 @@ from napflow.errors import ConfigError, ConflictError, NotFoundError
 from napflow.fastsql import driver_execute
 
 _WRITE = "napflow_write"
+_RELAXED = "write-relaxed"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -94,16 +95,21 @@ class Database:
         conn: Connection | None = getattr(self._held, kind, None)
         if conn is None or conn.closed or conn.invalidated:
             conn = self._services.connect()
+            if kind == _RELAXED and self._manual_begin:
+                driver_execute(conn, "PRAGMA synchronous = NORMAL")
             setattr(self._held, kind, conn)
         return conn
 
-    def write(self) -> AbstractContextManager[Connection]:
+    def write(self, durable: bool = True) -> AbstractContextManager[Connection]:
         """Run a write transaction: commit if the block succeeds, roll back everything if not.
 
         On SQLite it starts with BEGIN IMMEDIATE, so a read-then-write never fails half-way
-        with "database is locked" (see docs/pitfalls).
+        with "database is locked" (see docs/pitfalls). ``durable=False`` (SQLite: no fsync
+        at commit, synchronous=NORMAL) still survives a crash of the process, but a power
+        cut may undo the last such commits: only for writes whose loss merely repeats work,
+        like marking a message sent (at worst it is sent again).
         """
-        return _Transaction(self, "write", "BEGIN IMMEDIATE")
+        return _Transaction(self, "write" if durable else _RELAXED, "BEGIN IMMEDIATE")
 
     def read(self) -> AbstractContextManager[Connection]:
         """Run a read-only transaction: one consistent snapshot for the whole block."""
@@ -153,7 +159,7 @@ class Database:
 
     def dispose_thread(self) -> None:
         """Close the connections this thread holds (call it when a worker thread ends)."""
-        for kind in ("read", "write"):
+        for kind in ("read", "write", _RELAXED):
             conn = getattr(self._held, kind, None)
             if conn is not None:
                 conn.close()

@@ -30,3 +30,11 @@ def test_sqlite_connections_are_durable_and_enforce_foreign_keys(rt: Runtime) ->
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+
+
+def test_only_the_relaxed_connection_skips_the_fsync(rt: Runtime) -> None:
+    """Marking messages sent may skip fsync (at worst a resend); nothing else may."""
+    with rt.db.write(durable=False) as relaxed:
+        assert relaxed.exec_driver_sql("PRAGMA synchronous").scalar_one() == 1  # NORMAL
+    with rt.db.write() as durable:
+        assert durable.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
