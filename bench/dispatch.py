@@ -144,7 +144,7 @@ def throughput(tmp: Path, server: Sink, count: int, rounds: int) -> dict[str, fl
 
 def pass_cost(tmp: Path, server: Sink, pending: int, rounds: int = 7) -> float:
     """Median seconds of one pass sending 10 due rows among ``pending`` future ones."""
-    path = tmp / f"scale-{pending}.db"
+    path = tmp / f"scale-{pending}-{time.monotonic_ns()}.db"
     rt = runtime(path, server.port)
     queue(rt, 10, key="TJK-S")
     far = (START + timedelta(days=3650)).replace(tzinfo=None).isoformat(" ")
