@@ -62,8 +62,15 @@ class _Wire(Compat32):
     """
 
     def fold(self, name: str, value: str) -> str:
-        """Write the header as set, its line breaks made CRLF."""
-        return f"{name}: " + self.linesep.join(str(value).splitlines()) + self.linesep
+        """Write the header as set, its line breaks made CRLF; fold lines that are too long.
+
+        SMTP servers refuse lines over 998 characters; a long plain-ASCII subject (a long
+        deadline title and location) is folded at its spaces like the classic policy does.
+        """
+        lines = str(value).splitlines()
+        if any(len(line) > 76 for line in lines):
+            return super().fold(name, value)
+        return f"{name}: " + self.linesep.join(lines) + self.linesep
 
     def fold_binary(self, name: str, value: str) -> bytes:
         """As fold, in ASCII bytes (headers are encoded per RFC 2047 before this)."""

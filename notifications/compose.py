@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from email.charset import BASE64, QP, Charset
+from email.charset import BASE64, Charset
 from email.header import Header
 from email.message import Message
 from email.mime.base import MIMEBase
@@ -21,8 +21,9 @@ from email.utils import format_datetime, formataddr
 
 from napflow.delivery import Rendered
 
+CRLF = "\r\n"
 _UTF8 = Charset("utf-8")
-_UTF8.header_encoding = QP
+_UTF8.header_encoding = BASE64
 _UTF8.body_encoding = BASE64  # safe on 7-bit hops; quoted-printable cost 5x more to encode
 
 
@@ -32,6 +33,9 @@ def one_line(value: str) -> str:
 
 
 def _address(name: str, email: str) -> str:
+    # A non-ASCII name becomes one base64 RFC 2047 word: readers split a display name
+    # across several words with stray spaces; base64 keeps even a 200-letter Cyrillic
+    # name well under SMTP's 998-character line.
     return formataddr((one_line(name), one_line(email)), charset=_UTF8)
 
 
@@ -39,11 +43,11 @@ def _header(name: str, value: str) -> str:
     text = one_line(value)
     if text.isascii():
         return text
-    return Header(text, _UTF8, header_name=name).encode(linesep="\r\n")
+    return Header(text, _UTF8, header_name=name).encode(linesep=CRLF)
 
 
 def _boundary() -> str:
-    # "=_" cannot occur in base64 (nor quoted-printable) parts, so no scan of the parts is
+    # "=_" cannot occur in base64 parts, so no scan of the parts is
     # needed to make sure the boundary is not in them (the generator's scan is costly)
     return f"=_napflow_{secrets.token_hex(12)}"
 

@@ -359,3 +359,26 @@ def test_escalations_keep_coming_after_one_bounced(
     assert [m.rung for m in failed] == ["escalation-1"]
     later = [m for m in received(smtp, CHAIR) if m["X-Napflow-Kind"] == "escalation"]
     assert [m["Date"].datetime for m in later] == [utc(2016, 1, 8, 4)]
+
+
+def test_long_titles_and_names_are_folded_and_delivered(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    """SMTP refuses lines over 998 characters; long headers must be folded, not lost."""
+    long_name = "Министерство иностранных дел Республики Таджикистан " * 4
+    with mail_rt.db.write() as conn:
+        conn.execute(
+            text("UPDATE people SET name = :n WHERE email = :e"),
+            {"n": long_name.strip(), "e": MINISTER},
+        )
+    title = ("Approval of the National Action Plan by the Government " * 9).strip()[:490]
+    location = ("Dushanbe, Executive Office of the President, hall " * 10).strip()[:490]
+    clock.set(utc(2015, 12, 30, 4))
+    services.add_deadline(
+        mail_rt, plan, "approval", "2015-12-31", title=title, location=location
+    )
+    result = send_due(mail_rt)
+    assert result.failed == 0 and result.sent == 2, services.list_messages(mail_rt, "failed")
+    [message] = received(smtp, MINISTER)
+    assert message["To"].addresses[0].display_name == long_name.strip()
+    assert title in str(message["Subject"]) and location in str(message["Subject"])

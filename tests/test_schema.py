@@ -33,7 +33,7 @@ def test_sqlite_connections_are_durable_and_enforce_foreign_keys(rt: Runtime) ->
 
 
 def test_only_the_relaxed_connection_skips_the_fsync(rt: Runtime) -> None:
-    """Marking messages sent may skip fsync (at worst a resend); nothing else may."""
+    """Recording send outcomes may skip fsync (at worst a resend); other writes may not."""
     with rt.db.write(durable=False) as relaxed:
         assert relaxed.exec_driver_sql("PRAGMA synchronous").scalar_one() == 1  # NORMAL
     with rt.db.write() as durable:

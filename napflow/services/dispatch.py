@@ -113,8 +113,8 @@ def _finish(rt: Runtime, row: Any, now: datetime, **values: Any) -> bool:
     An escalation, sent or failed for good, queues the next one: a bad address this week
     must not end the chain for the others.
     """
-    # not fsynced: a power cut may forget the last marks, and those messages go out again
-    # (at-least-once); a crash of napflow itself forgets nothing
+    # not fsynced: a power cut may forget up to a batch of these records, and those messages
+    # go out again (at-least-once); a crash of napflow itself forgets nothing
     with rt.db.write(durable=False) as conn:
         if values.get("status") == Status.SENT:
             marked = _MARK_SENT.execute(
