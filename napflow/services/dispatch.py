@@ -128,19 +128,20 @@ def _finish(rt: Runtime, row: Any, now: datetime, **values: Any) -> bool:
                 },
             )
         else:
-            marked = conn.execute(
-                update(outbox)
-                .where(
-                    outbox.c.id == row.id,
-                    outbox.c.status == Status.SENDING,
-                    outbox.c.claimed_at == row.claimed_at,
-                )
-                .values(**values)
-            )
+            marked = conn.execute(update(outbox).where(_still_claimed(row)).values(**values))
         held = bool(marked.rowcount == 1)
         if held and row.kind == ESCALATION and values.get("status") in (Status.SENT, Status.FAILED):
             _queue_next_escalation(rt, conn, row, now)
     return held
+
+
+def _still_claimed(row: Any) -> Any:
+    """Match ``row`` only while it carries this dispatcher's claim."""
+    return and_(
+        outbox.c.id == row.id,
+        outbox.c.status == Status.SENDING,
+        outbox.c.claimed_at == row.claimed_at,
+    )
 
 
 def _still_ours(rt: Runtime, row: Any) -> Any | None:
@@ -153,15 +154,7 @@ def _still_ours(rt: Runtime, row: Any) -> Any | None:
     if now - row.claimed_at < timedelta(seconds=rt.settings.lease_seconds / 2):
         return row
     with rt.db.write() as conn:
-        renewed = conn.execute(
-            update(outbox)
-            .where(
-                outbox.c.id == row.id,
-                outbox.c.status == Status.SENDING,
-                outbox.c.claimed_at == row.claimed_at,
-            )
-            .values(claimed_at=now)
-        )
+        renewed = conn.execute(update(outbox).where(_still_claimed(row)).values(claimed_at=now))
     return SimpleNamespace(**{**vars(row), "claimed_at": now}) if renewed.rowcount == 1 else None
 
 
