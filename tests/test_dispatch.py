@@ -374,9 +374,7 @@ def test_long_titles_and_names_are_folded_and_delivered(
     title = ("Approval of the National Action Plan by the Government " * 9).strip()[:490]
     location = ("Dushanbe, Executive Office of the President, hall " * 10).strip()[:490]
     clock.set(utc(2015, 12, 30, 4))
-    services.add_deadline(
-        mail_rt, plan, "approval", "2015-12-31", title=title, location=location
-    )
+    services.add_deadline(mail_rt, plan, "approval", "2015-12-31", title=title, location=location)
     result = send_due(mail_rt)
     assert result.failed == 0 and result.sent == 2, services.list_messages(mail_rt, "failed")
     [message] = received(smtp, MINISTER)
