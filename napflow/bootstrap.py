@@ -41,6 +41,7 @@ def build_mailer(settings: Settings, env: Mapping[str, str] | None = None) -> Ma
             settings.smtp_username,
             env.get(SMTP_PASSWORD_ENV),
             settings.smtp_timeout_s,
+            settings.smtp_ca_file,
         )
     else:
         transport = FileTransport(Path(settings.mail_dir))

@@ -38,6 +38,7 @@ class Settings:
     smtp_port: int = 25
     smtp_security: str = "none"
     smtp_username: str | None = None
+    smtp_ca_file: str | None = None
     smtp_timeout_s: int = 30
     # [scheduler]
     poll_seconds: int = 30
@@ -107,6 +108,7 @@ CONFIG_KEYS: dict[tuple[str, str], tuple[str, _Validator, str]] = {
         "NAPFLOW_SMTP_SECURITY",
     ),
     ("mail", "smtp_username"): ("smtp_username", _string, "NAPFLOW_SMTP_USERNAME"),
+    ("mail", "smtp_ca_file"): ("smtp_ca_file", _string, "NAPFLOW_SMTP_CA_FILE"),
     ("mail", "smtp_timeout_s"): ("smtp_timeout_s", _positive_int, "NAPFLOW_SMTP_TIMEOUT_S"),
     ("scheduler", "poll_seconds"): ("poll_seconds", _positive_int, "NAPFLOW_POLL_SECONDS"),
     ("scheduler", "batch_size"): ("batch_size", _positive_int, "NAPFLOW_BATCH_SIZE"),

@@ -55,20 +55,25 @@ class SmtpTransport:
         username: str | None = None,
         password: str | None = None,
         timeout: float = 30,
+        ca_file: str | None = None,
     ) -> None:
         self.host, self.port, self.security = host, port, security
         self.username, self.password, self.timeout = username, password, timeout
+        self.ca_file = ca_file  # a private CA for an internal relay; else the system's
         self._conn: smtplib.SMTP | None = None
 
     def _connect(self) -> smtplib.SMTP:
         if self.security == "ssl":
             conn: smtplib.SMTP = smtplib.SMTP_SSL(
-                self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
+                self.host,
+                self.port,
+                timeout=self.timeout,
+                context=ssl.create_default_context(cafile=self.ca_file),
             )
         else:
             conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
             if self.security == "starttls":
-                conn.starttls(context=ssl.create_default_context())
+                conn.starttls(context=ssl.create_default_context(cafile=self.ca_file))
         if self.username:
             conn.login(self.username, self.password or "")
         return conn
@@ -106,7 +111,14 @@ class SmtpTransport:
         self._reset()
 
 
+#: 5xx answers about our own setup, not the message: TLS or authentication required (530,
+#: 538) or refused (535). Every message would fail alike; retrying gives time to fix it.
+SETUP_CODES = frozenset({530, 535, 538})
+
+
 def _failure(code: int, answer: bytes | str) -> TemporaryFailure | PermanentFailure:
     text = answer.decode("utf-8", "replace") if isinstance(answer, bytes) else str(answer)
     words = f"{code} {' '.join(text.split())}"
-    return PermanentFailure(words) if 500 <= code < 600 else TemporaryFailure(words)
+    if 500 <= code < 600 and code not in SETUP_CODES:
+        return PermanentFailure(words)
+    return TemporaryFailure(words)
