@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from napflow.errors import ConfigError
+from napflow.errors import ConfigError, InputError
+from napflow.inputs import email_address
 from napflow.timezones import validate_timezone
 
 DEFAULT_DATABASE_URL = "sqlite:///var/napflow.db"
@@ -77,9 +78,6 @@ def _choice(*allowed: str) -> Callable[[Any, str], str]:
 
 
 def _address(value: Any, where: str) -> str:
-    from napflow.errors import InputError
-    from napflow.inputs import email_address
-
     try:
         return email_address(_string(value, where))
     except InputError as exc:

@@ -14,6 +14,9 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from napflow.timezones import to_local
 
 
 def jsonable(value: Any) -> Any:
@@ -61,8 +64,6 @@ def emit_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequenc
 
 
 def _cell(value: Any) -> Any:
-    from rich.text import Text
-
     if value is None:
         return Text("")
     if isinstance(value, datetime):
@@ -72,6 +73,4 @@ def _cell(value: Any) -> Any:
 
 def local_time(value: datetime, zone: str) -> str:
     """Format an aware time in ``zone``, with the zone's abbreviation or offset."""
-    from napflow.timezones import to_local
-
     return to_local(value, zone).strftime("%Y-%m-%d %H:%M %z")

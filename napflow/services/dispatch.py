@@ -22,7 +22,7 @@ from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 from napflow.delivery import DeliveryError, Mailer, Outgoing
 from napflow.errors import ConfigError
 from napflow.fastsql import FastStatement
-from napflow.models import Status, outbox
+from napflow.models import Status, deadlines, outbox, people, plans
 from napflow.runtime import Runtime
 from napflow.schedule import escalation_instant
 from napflow.services.outbox import ESCALATION, deadline_key, escalation_rung
@@ -160,8 +160,6 @@ def _still_ours(rt: Runtime, row: Any) -> Any | None:
 
 def _queue_next_escalation(rt: Runtime, conn: Connection, row: Any, now: datetime) -> None:
     """After escalation n went out, queue n+1 while the deadline is still not met."""
-    from napflow.models import deadlines, people, plans
-
     found = conn.execute(
         select(deadlines, plans.c.workflow, plans.c.timezone.label("plan_zone"))
         .join(plans, plans.c.id == deadlines.c.plan_id)
