@@ -29,6 +29,8 @@ from napflow.errors import ConfigError, ConflictError, NotFoundError
 from napflow.fastsql import driver_execute
 
 _WRITE = "napflow_write"
+#: where a service connection carries the audit key (Connection.info)
+AUDIT_KEY = "napflow_audit_key"
 _RELAXED = "write-relaxed"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -42,8 +44,12 @@ def _sqlite_path(parsed: URL) -> Path | None:
 class Database:
     """One database: a SQLAlchemy engine plus napflow's transaction rules."""
 
-    def __init__(self, url: str, busy_timeout_ms: int = 10_000) -> None:
+    def __init__(
+        self, url: str, busy_timeout_ms: int = 10_000, audit_key: bytes | None = None
+    ) -> None:
         self.url = url
+        #: seals the history records written through this database (napflow.chain)
+        self.audit_key = audit_key
         try:
             parsed = make_url(url)
         except (ArgumentError, ValueError) as exc:
@@ -97,6 +103,7 @@ class Database:
             conn = self._services.connect()
             if kind == _RELAXED and self._manual_begin:
                 driver_execute(conn, "PRAGMA synchronous = NORMAL")
+            conn.info[AUDIT_KEY] = self.audit_key
             setattr(self._held, kind, conn)
         return conn
 

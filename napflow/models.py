@@ -90,6 +90,8 @@ plans = Table(
     Column("timezone", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # digest of the plan's latest history record: where its chain continues (napflow.chain)
+    Column("head_hash", String(80), nullable=False, server_default=""),
 )
 
 roles = Table(
@@ -118,6 +120,8 @@ history = Table(
     Column("workflow", String(63), nullable=False),
     Column("workflow_version", Integer, nullable=False),
     Column("payload", JSON(none_as_null=True)),
+    Column("prev_hash", String(80), nullable=False, server_default=""),
+    Column("hash", String(80), nullable=False, server_default=""),
     UniqueConstraint("plan_id", "seq", name="uq_history_plan_id_seq"),
 )
 

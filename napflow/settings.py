@@ -115,6 +115,8 @@ CONFIG_KEYS: dict[tuple[str, str], tuple[str, _Validator, str]] = {
 }
 #: The SMTP password is a secret: only ever read from the environment, never config.toml.
 SMTP_PASSWORD_ENV = "NAPFLOW_SMTP_PASSWORD"  # noqa: S105 - a variable name, not a secret
+#: The audit key (an HMAC key sealing the history) is a secret too: environment only.
+AUDIT_KEY_ENV = "NAPFLOW_AUDIT_KEY"
 WORKFLOW_DIRS_ENV = "NAPFLOW_WORKFLOW_DIRS"
 
 

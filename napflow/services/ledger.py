@@ -17,6 +17,8 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
 
+from napflow.chain import seal
+from napflow.db import AUDIT_KEY
 from napflow.errors import ConflictError, NotFoundError
 from napflow.fastsql import FastStatement
 from napflow.models import Kind, history, people, plans, roles
@@ -35,6 +37,7 @@ class PlanHead(NamedTuple):
     workflow: str
     workflow_version: int
     timezone: str
+    head_hash: str
 
 
 #: A plan as read for an action (PlanHead) or whole (a Row of the plans table).
@@ -49,6 +52,7 @@ _HEAD = (
     plans.c.workflow,
     plans.c.workflow_version,
     plans.c.timezone,
+    plans.c.head_hash,
 )
 
 # The plan, and the roles one person holds on it, in one round trip: no row if the plan is
@@ -71,6 +75,7 @@ _MOVE_PLAN = FastStatement(
         updated_at=bindparam("b_at"),
         state=bindparam("b_state"),
         entered_seq=bindparam("b_entered_seq"),
+        head_hash=bindparam("b_head"),
     )
 )
 
@@ -143,6 +148,24 @@ def append(
     seq = plan.version + 1
     moves = kind == Kind.TRANSITION
     new_state = to_state if moves and to_state is not None else plan.state
+    record: dict[str, Any] = {
+        "plan_id": plan.id,
+        "seq": seq,
+        "kind": kind,
+        "trigger": trigger,
+        "from_state": plan.state,
+        "to_state": new_state,
+        "actor": actor,
+        "role": role,
+        "comment": comment,
+        "at": at,
+        "workflow": plan.workflow,
+        "workflow_version": plan.workflow_version,
+        "payload": payload,
+        "prev_hash": plan.head_hash,
+    }
+    sealed = seal({**record, "plan": plan.key}, plan.head_hash, conn.info.get(AUDIT_KEY))
+    record["hash"] = sealed
     moved = _MOVE_PLAN.execute(
         conn,
         {
@@ -152,6 +175,7 @@ def append(
             "b_at": at,
             "b_state": new_state,
             "b_entered_seq": seq if moves else plan.entered_seq,
+            "b_head": record["hash"],
         },
     )
     if moved.rowcount != 1:
@@ -159,24 +183,7 @@ def append(
             f"{plan.key} changed while this action was being recorded; nothing was written. "
             f"See `napflow history {plan.key}` and try again."
         )
-    _ADD_RECORD.execute(
-        conn,
-        {
-            "plan_id": plan.id,
-            "seq": seq,
-            "kind": kind,
-            "trigger": trigger,
-            "from_state": plan.state,
-            "to_state": new_state,
-            "actor": actor,
-            "role": role,
-            "comment": comment,
-            "at": at,
-            "workflow": plan.workflow,
-            "workflow_version": plan.workflow_version,
-            "payload": payload,
-        },
-    )
+    _ADD_RECORD.execute(conn, record)
     return PlanHead(
         plan.id,
         plan.key,
@@ -186,4 +193,5 @@ def append(
         plan.workflow,
         plan.workflow_version,
         plan.timezone,
+        sealed,
     )

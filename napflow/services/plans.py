@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select
+from sqlalchemy import Connection, Row, func, insert, select, update
 
 from napflow import inputs
+from napflow.chain import seal
+from napflow.db import AUDIT_KEY
 from napflow.errors import InputError, RefusedError
 from napflow.models import Kind, history, plans
 from napflow.runtime import Runtime
@@ -98,18 +100,20 @@ def create_plan(
         inserted = conn.execute(insert(plans).values(**values)).inserted_primary_key
         assert inserted is not None
         plan_id = inserted[0]
-        conn.execute(
-            insert(history).values(
-                plan_id=plan_id,
-                seq=1,
-                kind=Kind.CREATED,
-                to_state=definition.initial,
-                at=now,
-                workflow=definition.name,
-                workflow_version=definition.version,
-                payload={"title": title, "country": country, "timezone": zone},
-            )
-        )
+        first = {
+            "plan_id": plan_id,
+            "seq": 1,
+            "kind": Kind.CREATED,
+            "to_state": definition.initial,
+            "at": now,
+            "workflow": definition.name,
+            "workflow_version": definition.version,
+            "payload": {"title": title, "country": country, "timezone": zone},
+            "prev_hash": "",
+        }
+        first["hash"] = seal({**first, "plan": plan_key}, "", conn.info.get(AUDIT_KEY))
+        conn.execute(insert(history).values(**first))
+        conn.execute(update(plans).where(plans.c.id == plan_id).values(head_hash=first["hash"]))
         row = load_plan(conn, plan_key)
     return _view(row)
 
