@@ -3,7 +3,8 @@
 Both run in this process, on SQLite files with the same durable settings napflow uses (WAL,
 synchronous=FULL, BEGIN IMMEDIATE), and the same schema (created by napflow's migrations).
 The plan is on the national_report workflow, which declares no deadlines or notices, so an
-advance is exactly a state change plus its history record, the writes the raw loop does.
+advance is exactly a state change plus its history record (with its chain digests), the
+writes the raw loop does.
 Rounds alternate between the two so machine noise hits both alike; the result is the ratio
 (service rate / raw rate) per round and its median. Target: >= 0.5.
 
@@ -27,6 +28,8 @@ from napflow.clock import SystemClock
 from napflow.runtime import Runtime
 from napflow.settings import Settings
 
+# The same bytes napflow writes for its hash chain (computing them is napflow's own work)
+DIGEST = "sha256:" + "0" * 64
 COORD = "coord@example.org"
 CHAIR = "chair@example.org"
 
@@ -74,15 +77,15 @@ def run_raw(conn: sqlite3.Connection, n: int) -> float:
         comment = f"Round {i // 2}: please revise." if i % 2 else None
         conn.execute("BEGIN IMMEDIATE")
         conn.execute(
-            "UPDATE plans SET version = ?, updated_at = ?, state = ?, entered_seq = ? "
-            "WHERE id = ? AND version = ?",
-            (version + 1, now, dest, version + 1, plan_id, version),
+            "UPDATE plans SET version = ?, updated_at = ?, state = ?, entered_seq = ?, "
+            "head_hash = ? WHERE id = ? AND version = ?",
+            (version + 1, now, dest, version + 1, DIGEST, plan_id, version),
         )
         conn.execute(
             'INSERT INTO history (plan_id, seq, kind, "trigger", from_state, to_state, actor, '
-            "role, comment, at, workflow, workflow_version, payload) "
-            "VALUES (?, ?, 'transition', ?, ?, ?, ?, ?, ?, ?, 'national_report', 1, NULL)",
-            (plan_id, version + 1, trigger, src, dest, actor, role, comment, now),
+            "role, comment, at, workflow, workflow_version, payload, prev_hash, hash) "
+            "VALUES (?, ?, 'transition', ?, ?, ?, ?, ?, ?, ?, 'national_report', 1, NULL, ?, ?)",
+            (plan_id, version + 1, trigger, src, dest, actor, role, comment, now, DIGEST, DIGEST),
         )
         conn.execute("COMMIT")
         version += 1
