@@ -1,9 +1,18 @@
-"""The hash chain of a plan's history: a canonical encoding of each record and its digest.
+"""The hash chain of a plan's history: the canonical bytes of a record and their digest.
 
-Each record's digest covers its own fields and the digest of the record before it, so
-editing, removing, inserting or reordering records breaks the chain from that point on.
-With ``NAPFLOW_AUDIT_KEY`` set the digest is an HMAC: someone who can write to the database
-but lacks the key cannot forge a chain that verifies.
+Each record's digest covers its own fields and the digest of the record before it (for a
+plan's first record, ``plan:<KEY>``, which binds the chain to its plan). Editing, removing,
+inserting or reordering records therefore breaks the chain at that point. With
+``NAPFLOW_AUDIT_KEY`` set the digest is an HMAC: someone who can write to the database but
+lacks the key cannot seal a record that verifies.
+
+The canonical bytes are the record's fields in :data:`FIELDS` order, as UTF-8 text joined
+by the unit separator U+001F, with U+0000 for NULL. napflow never stores either character
+in a record (inputs refuse control characters; payloads are JSON, which escapes them), so
+the encoding is unambiguous. Times are UTC ``YYYY-MM-DD HH:MM:SS.ffffff``; payloads are
+stored as canonical JSON text (sorted keys, no spaces) and hashed exactly as stored. These
+choices let the verifier take the bytes from the database nearly as they are (see
+napflow.verify), which is what makes checking a million records quick.
 """
 
 from __future__ import annotations
@@ -11,15 +20,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 SHA256 = "sha256"
 HMAC = "hmac-sha256"
-#: the fields of a record that its digest covers, in the canonical encoding
+SEPARATOR = "\x1f"
+NULL = "\x00"
+#: the fields of a record that its digest covers, in the order they are encoded
 FIELDS = (
-    "plan",
     "seq",
     "kind",
     "trigger",
@@ -32,55 +42,63 @@ FIELDS = (
     "workflow",
     "workflow_version",
     "payload",
+    "prev_hash",
 )
+_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
-def _at(value: datetime) -> str:
+def genesis(plan_key: str) -> str:
+    """Return what a plan's first record chains to: its key, so chains cannot swap plans."""
+    return f"plan:{plan_key}"
+
+
+def payload_text(payload: Mapping[str, Any] | None) -> str | None:
+    """Return a payload as the canonical JSON text napflow stores and hashes."""
+    return None if payload is None else _JSON(payload)
+
+
+def at_text(value: datetime) -> str:
+    """Return a time as the chain encodes it: UTC, microseconds, a space before the hour."""
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return value.isoformat(timespec="microseconds")
+    return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
 
 
-_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
-_AT = FIELDS.index("at")
+def canonical(values: Sequence[str | int | None]) -> bytes:
+    """Return the bytes a record's digest covers, from its FIELDS values in order.
 
-
-def canonical(record: Mapping[str, Any], prev: str) -> bytes:
-    """Return the bytes a record's digest is taken over.
-
-    A compact JSON array of the FIELDS in order (the time as UTC ISO 8601 with
-    microseconds, a payload's keys sorted), then the previous record's digest.
+    ``at`` must already be :func:`at_text` and ``payload`` :func:`payload_text`.
     """
-    values = [record.get(name) for name in FIELDS]
-    values[_AT] = _at(record["at"])
-    values.append(prev)
-    return _ENCODE(values).encode("utf-8")
+    return SEPARATOR.join([NULL if v is None else str(v) for v in values]).encode("utf-8")
 
 
 def digest(data: bytes, key: bytes | None) -> str:
-    """Return ``"<algorithm>:<hex>"``: an HMAC with ``key``, else a plain SHA-256."""
+    """Return ``"<algorithm>:<hex>"``: an HMAC-SHA256 with ``key``, else a plain SHA-256."""
     if key:
-        return f"{HMAC}:{hmac.new(key, data, hashlib.sha256).hexdigest()}"
+        return f"{HMAC}:{hmac.digest(key, data, 'sha256').hex()}"
     return f"{SHA256}:{hashlib.sha256(data).hexdigest()}"
 
 
-def seal(record: Mapping[str, Any], prev: str, key: bytes | None) -> str:
-    """Return the digest of ``record`` chained to ``prev`` (empty for a plan's first)."""
-    return digest(canonical(record, prev), key)
+def algorithm(stored: str) -> str:
+    """Return the algorithm a stored digest names (``sha256`` or ``hmac-sha256``)."""
+    return stored.partition(":")[0]
 
 
-def check(record: Mapping[str, Any], prev: str, stored: str, key: bytes | None) -> str | None:
-    """Return None if ``stored`` is the right digest, else what is wrong with it."""
-    algorithm = stored.partition(":")[0]
-    if algorithm == HMAC and not key:
-        return "it is sealed with the audit key, and NAPFLOW_AUDIT_KEY is not set"
-    expected = digest(canonical(record, prev), key if algorithm == HMAC else None)
-    if not hmac.compare_digest(expected, stored):
-        return "its content does not match its digest"
-    return None
+def seal(record: Mapping[str, Any], key: bytes | None) -> str:
+    """Return the digest of a record given as a mapping of FIELDS (``at`` a datetime).
+
+    ``payload`` is the stored text (:func:`payload_text`), ``prev_hash`` the digest of the
+    record before, or :func:`genesis` for a plan's first record.
+    """
+    values = [record.get(name) for name in FIELDS]
+    values[_AT] = at_text(record["at"])
+    return digest(canonical(values), key)
 
 
 def head_digest(heads: Mapping[str, str]) -> str:
-    """Return one digest over every plan's latest record digest (plans by key)."""
-    text = "\n".join(f"{key} {heads[key]}" for key in sorted(heads))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """Return one digest over every plan's latest record digest (plans in key order)."""
+    text = "".join(f"{key}{SEPARATOR}{heads[key]}\n" for key in sorted(heads))
+    return f"{SHA256}:{hashlib.sha256(text.encode('utf-8')).hexdigest()}"
+
+
+_AT = FIELDS.index("at")

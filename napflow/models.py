@@ -1,12 +1,15 @@
 """The database schema (SQLAlchemy Core tables). Alembic migrations create and evolve it.
 
-Plans carry a ``version`` that goes up by one with every change recorded in their history;
-a history record's ``seq`` is the version the plan reached with it, so the pair
-(plan_id, seq) is unique and the last record's seq always equals the plan's version.
+A plan's history is a hash chain (napflow.chain): record ``seq`` N carries the digest of
+record N-1 and its own; the plan row keeps the last ``seq`` and ``head_hash``, where the chain
+continues. A plan's ``version`` counts the actions taken on it (every record but the
+bookkeeping of mail deliveries), so a form or ``--expect-version`` is not outdated by a
+reminder going out.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +30,28 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.types import TypeDecorator
+
+from napflow.chain import payload_text
+
+
+class LedgerJSON(TypeDecorator[Any]):
+    """JSON stored as the canonical text the history's digests cover (napflow.chain).
+
+    Kept as text on every engine (PostgreSQL's jsonb would reorder it). Writers that
+    seal a record pass the text they hashed, a ``str``; a dict is encoded here.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        """Store a payload's canonical text (a str is taken as already canonical)."""
+        return value if value is None or isinstance(value, str) else payload_text(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        """Return the payload as Python values."""
+        return None if value is None else json.loads(value)
+
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -84,14 +109,16 @@ plans = Table(
     Column("workflow", String(63), nullable=False),
     Column("workflow_version", Integer, nullable=False),
     Column("state", String(63), nullable=False),
+    # the number of actions recorded (what --expect-version and forms compare)
     Column("version", Integer, nullable=False),
+    # the seq of the plan's last history record, and its digest (napflow.chain)
+    Column("seq", Integer, nullable=False),
+    Column("head_hash", String(80), nullable=False),
     # seq of the history record with which the plan entered its state: a round's start
     Column("entered_seq", Integer, nullable=False),
     Column("timezone", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    # digest of the plan's latest history record: where its chain continues (napflow.chain)
-    Column("head_hash", String(80), nullable=False, server_default=""),
 )
 
 roles = Table(
@@ -119,9 +146,9 @@ history = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("workflow", String(63), nullable=False),
     Column("workflow_version", Integer, nullable=False),
-    Column("payload", JSON(none_as_null=True)),
-    Column("prev_hash", String(80), nullable=False, server_default=""),
-    Column("hash", String(80), nullable=False, server_default=""),
+    Column("payload", LedgerJSON()),
+    Column("prev_hash", String(80), nullable=False),
+    Column("hash", String(80), nullable=False),
     UniqueConstraint("plan_id", "seq", name="uq_history_plan_id_seq"),
 )
 
@@ -189,6 +216,14 @@ class Kind:
     DEADLINE_MOVED = "deadline_moved"
     DEADLINE_CANCELLED = "deadline_cancelled"
     DEADLINE_MET = "deadline_met"
+    MAIL_SENT = "mail_sent"  # a reminder, escalation or notice was accepted by the server
+    MAIL_FAILED = "mail_failed"  # the server refused it for good, or retries ran out
+
+
+#: records that are bookkeeping, not actions: they do not change a plan's version
+UNVERSIONED_KINDS = frozenset({Kind.MAIL_SENT, Kind.MAIL_FAILED})
+#: records that set the state a plan is in
+STATE_KINDS = frozenset({Kind.CREATED, Kind.TRANSITION})
 
 
 class Status:

@@ -89,7 +89,7 @@ def advance_plan(
             comment=comment,
         )
         record = {
-            "seq": after.version,
+            "seq": after.seq,
             "trigger": trigger,
             "from_state": plan.state,
             "to_state": to_state,

@@ -1,8 +1,9 @@
 """Reading a plan for change, and appending to its history together with the change.
 
-Every change to a plan goes through :func:`append`: it moves the plan's version on by one
-with a compare-and-swap and writes the history record carrying that version as its seq, in
-the caller's transaction. A lost race changes no row and raises ConflictError, so the whole
+Every change to a plan goes through :func:`append` (a new plan's first record through
+:func:`start`): it moves the plan's seq on by one with a compare-and-swap and writes the
+history record with that seq, sealed onto the plan's hash chain (napflow.chain), in the
+caller's transaction. A lost race changes no row and raises ConflictError, so the whole
 transaction rolls back and nothing half-done is left.
 
 The statements of an advance are built once and run as FastStatements (see
@@ -15,13 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, and_, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, Text, and_, bindparam, insert, select, update
 
-from napflow.chain import seal
+from napflow import chain
 from napflow.db import AUDIT_KEY
 from napflow.errors import ConflictError, NotFoundError
 from napflow.fastsql import FastStatement
-from napflow.models import Kind, history, people, plans, roles
+from napflow.models import UNVERSIONED_KINDS, Kind, history, people, plans, roles
 
 _PLAN_BY_KEY = select(plans).where(plans.c.key == bindparam("key"))
 
@@ -37,6 +38,7 @@ class PlanHead(NamedTuple):
     workflow: str
     workflow_version: int
     timezone: str
+    seq: int
     head_hash: str
 
 
@@ -52,6 +54,7 @@ _HEAD = (
     plans.c.workflow,
     plans.c.workflow_version,
     plans.c.timezone,
+    plans.c.seq,
     plans.c.head_hash,
 )
 
@@ -69,19 +72,25 @@ _PLAN_FOR_ACTOR = FastStatement(
 
 _MOVE_PLAN = FastStatement(
     update(plans)
-    .where(plans.c.id == bindparam("b_id"), plans.c.version == bindparam("b_version"))
+    .where(plans.c.id == bindparam("b_id"), plans.c.seq == bindparam("b_seq"))
     .values(
-        version=bindparam("b_new_version"),
+        version=bindparam("b_version"),
+        seq=bindparam("b_new_seq"),
+        head_hash=bindparam("b_head_hash"),
         updated_at=bindparam("b_at"),
         state=bindparam("b_state"),
         entered_seq=bindparam("b_entered_seq"),
-        head_hash=bindparam("b_head"),
     )
 )
 
+# The payload is bound as the text that was sealed, not encoded again.
 _ADD_RECORD = FastStatement(
     insert(history).values(
-        {c.name: bindparam(c.name, type_=c.type) for c in history.columns if c.name != "id"}
+        {
+            c.name: bindparam(c.name, type_=Text() if c.name == "payload" else c.type)
+            for c in history.columns
+            if c.name != "id"
+        }
     )
 )
 
@@ -127,6 +136,38 @@ def load_plan_for_actor(conn: Connection, key: str, email: str) -> PlanForActor:
     return PlanForActor(PlanHead(*head), held)
 
 
+def _seal(conn: Connection, record: dict[str, Any]) -> dict[str, Any]:
+    """Encode the record's payload as stored and add its digest; return the record."""
+    record["payload"] = chain.payload_text(record["payload"])
+    record["hash"] = chain.seal(record, conn.info.get(AUDIT_KEY))
+    return record
+
+
+def start(conn: Connection, plan: dict[str, Any], **first: Any) -> int:
+    """Insert a new plan (the ``plans`` columns in ``plan``) with its first record.
+
+    ``first`` holds the record's columns (kind, to_state, payload...); it gets seq 1, the
+    plan's creation time and workflow, and is chained to the plan's key. Return the plan id.
+    """
+    record = _seal(
+        conn,
+        {
+            **dict.fromkeys(("trigger", "from_state", "actor", "role", "comment", "payload")),
+            **first,
+            "seq": 1,
+            "at": plan["created_at"],
+            "workflow": plan["workflow"],
+            "workflow_version": plan["workflow_version"],
+            "prev_hash": chain.genesis(plan["key"]),
+        },
+    )
+    values = {**plan, "version": 1, "seq": 1, "entered_seq": 1, "head_hash": record["hash"]}
+    inserted = conn.execute(insert(plans).values(**values)).inserted_primary_key
+    assert inserted is not None
+    _ADD_RECORD.execute(conn, {**record, "plan_id": inserted[0]})
+    return int(inserted[0])
+
+
 def append(
     conn: Connection,
     plan: PlanRow,
@@ -142,40 +183,45 @@ def append(
 ) -> PlanHead:
     """Record one change of ``plan`` (read in this transaction); return the plan after it.
 
-    For a transition, ``to_state`` becomes the plan's state and starts a new round. Several
-    changes in one transaction chain: pass each call the plan the previous one returned.
+    For a transition, ``to_state`` becomes the plan's state and starts a new round. Every
+    kind but mail bookkeeping moves the plan's version on. Several changes in one
+    transaction chain: pass each call the plan the previous one returned.
     """
-    seq = plan.version + 1
+    seq = plan.seq + 1
     moves = kind == Kind.TRANSITION
     new_state = to_state if moves and to_state is not None else plan.state
-    record: dict[str, Any] = {
-        "plan_id": plan.id,
-        "seq": seq,
-        "kind": kind,
-        "trigger": trigger,
-        "from_state": plan.state,
-        "to_state": new_state,
-        "actor": actor,
-        "role": role,
-        "comment": comment,
-        "at": at,
-        "workflow": plan.workflow,
-        "workflow_version": plan.workflow_version,
-        "payload": payload,
-        "prev_hash": plan.head_hash,
-    }
-    sealed = seal({**record, "plan": plan.key}, plan.head_hash, conn.info.get(AUDIT_KEY))
-    record["hash"] = sealed
+    version = plan.version if kind in UNVERSIONED_KINDS else plan.version + 1
+    entered_seq = seq if moves else plan.entered_seq
+    record = _seal(
+        conn,
+        {
+            "plan_id": plan.id,
+            "seq": seq,
+            "kind": kind,
+            "trigger": trigger,
+            "from_state": plan.state,
+            "to_state": new_state,
+            "actor": actor,
+            "role": role,
+            "comment": comment,
+            "at": at,
+            "workflow": plan.workflow,
+            "workflow_version": plan.workflow_version,
+            "payload": payload,
+            "prev_hash": plan.head_hash,
+        },
+    )
     moved = _MOVE_PLAN.execute(
         conn,
         {
             "b_id": plan.id,
-            "b_version": plan.version,
-            "b_new_version": seq,
+            "b_seq": plan.seq,
+            "b_new_seq": seq,
+            "b_version": version,
+            "b_head_hash": record["hash"],
             "b_at": at,
             "b_state": new_state,
-            "b_entered_seq": seq if moves else plan.entered_seq,
-            "b_head": record["hash"],
+            "b_entered_seq": entered_seq,
         },
     )
     if moved.rowcount != 1:
@@ -188,10 +234,11 @@ def append(
         plan.id,
         plan.key,
         new_state,
-        seq,
-        seq if moves else plan.entered_seq,
+        version,
+        entered_seq,
         plan.workflow,
         plan.workflow_version,
         plan.timezone,
-        sealed,
+        seq,
+        record["hash"],
     )

@@ -6,16 +6,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, func, select
 
 from napflow import inputs
-from napflow.chain import seal
-from napflow.db import AUDIT_KEY
 from napflow.errors import InputError, RefusedError
-from napflow.models import Kind, history, plans
+from napflow.models import Kind, plans
 from napflow.runtime import Runtime
 from napflow.services.facts import allowed_now, role_holders
-from napflow.services.ledger import load_plan
+from napflow.services.ledger import load_plan, start
 
 
 @dataclass(frozen=True)
@@ -84,36 +82,23 @@ def create_plan(
         ):
             raise RefusedError(f"A plan with key {wanted} exists already; choose another --key.")
         plan_key = wanted or _next_key(conn, country)
-        values = {
-            "key": plan_key,
-            "country": country,
-            "title": title,
-            "workflow": definition.name,
-            "workflow_version": definition.version,
-            "state": definition.initial,
-            "version": 1,
-            "entered_seq": 1,
-            "timezone": zone,
-            "created_at": now,
-            "updated_at": now,
-        }
-        inserted = conn.execute(insert(plans).values(**values)).inserted_primary_key
-        assert inserted is not None
-        plan_id = inserted[0]
-        first = {
-            "plan_id": plan_id,
-            "seq": 1,
-            "kind": Kind.CREATED,
-            "to_state": definition.initial,
-            "at": now,
-            "workflow": definition.name,
-            "workflow_version": definition.version,
-            "payload": {"title": title, "country": country, "timezone": zone},
-            "prev_hash": "",
-        }
-        first["hash"] = seal({**first, "plan": plan_key}, "", conn.info.get(AUDIT_KEY))
-        conn.execute(insert(history).values(**first))
-        conn.execute(update(plans).where(plans.c.id == plan_id).values(head_hash=first["hash"]))
+        start(
+            conn,
+            {
+                "key": plan_key,
+                "country": country,
+                "title": title,
+                "workflow": definition.name,
+                "workflow_version": definition.version,
+                "state": definition.initial,
+                "timezone": zone,
+                "created_at": now,
+                "updated_at": now,
+            },
+            kind=Kind.CREATED,
+            to_state=definition.initial,
+            payload={"title": title, "country": country, "timezone": zone},
+        )
         row = load_plan(conn, plan_key)
     return _view(row)
 

@@ -1,20 +1,25 @@
 """The history becomes a tamper-evident ledger: a hash chain per plan, append-only.
 
-Adds the digest of each record and of the record before it, and each plan's latest digest;
-seals the records written so far (with NAPFLOW_AUDIT_KEY if set); then makes the database
-refuse UPDATE and DELETE on history (and TRUNCATE on PostgreSQL).
+Adds each record's digest and the digest of the record before it (napflow.chain), and on
+each plan the seq and digest of its last record; stores payloads as the canonical JSON text
+the digests cover; seals the records written so far (with NAPFLOW_AUDIT_KEY if it is set);
+then makes the database refuse UPDATE and DELETE on history (and TRUNCATE on PostgreSQL).
+A migration that rebuilds the history table later must create the triggers again
+(:func:`create_append_only_triggers`).
 
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-28
 """
 
+import json
 import os
 
 import sqlalchemy as sa
 from alembic import op
 
-from napflow.chain import seal
+from napflow.chain import genesis, payload_text, seal
+from napflow.models import UTCDateTime
 
 revision = "0003"
 down_revision = "0002"
@@ -23,76 +28,99 @@ depends_on = None
 
 REFUSE = "history is append-only: its records cannot be changed or removed"
 
+_history = sa.table(
+    "history",
+    sa.column("id", sa.Integer),
+    sa.column("plan_id", sa.Integer),
+    sa.column("seq", sa.Integer),
+    sa.column("kind", sa.String),
+    sa.column("trigger", sa.String),
+    sa.column("from_state", sa.String),
+    sa.column("to_state", sa.String),
+    sa.column("actor", sa.String),
+    sa.column("role", sa.String),
+    sa.column("comment", sa.Text),
+    sa.column("at", UTCDateTime),
+    sa.column("workflow", sa.String),
+    sa.column("workflow_version", sa.Integer),
+    sa.column("payload", sa.Text),
+    sa.column("prev_hash", sa.String),
+    sa.column("hash", sa.String),
+)
+_plans = sa.table(
+    "plans",
+    sa.column("id", sa.Integer),
+    sa.column("key", sa.String),
+    sa.column("seq", sa.Integer),
+    sa.column("head_hash", sa.String),
+)
+
 
 def _seal_existing() -> None:
-    key = os.environ.get("NAPFLOW_AUDIT_KEY", "").encode() or None
+    """Seal every record written before the chain existed, plan by plan, in seq order."""
+    key = os.environ.get("NAPFLOW_AUDIT_KEY", "").encode("utf-8") or None
     conn = op.get_bind()
-    plans = conn.execute(sa.text("SELECT id, key FROM plans ORDER BY id")).all()
-    for plan in plans:
-        prev = ""
-        rows = (
-            conn.execute(
-                sa.text("SELECT * FROM history WHERE plan_id = :p ORDER BY seq"), {"p": plan.id}
-            )
-            .mappings()
-            .all()
-        )
-        for row in rows:
+    for plan in conn.execute(sa.select(_plans.c.id, _plans.c.key)).all():
+        prev, seq = genesis(plan.key), 0
+        rows = conn.execute(
+            sa.select(_history).where(_history.c.plan_id == plan.id).order_by(_history.c.seq)
+        ).mappings()
+        for row in rows.all():
             record = dict(row)
-            record["plan"] = plan.key
-            record["at"] = _aware(record["at"])
-            record["payload"] = _json(record["payload"])
-            digest = seal(record, prev, key)
+            if record["payload"] is not None:
+                record["payload"] = payload_text(json.loads(record["payload"]))
+            record["prev_hash"] = prev
+            digest = seal(record, key)
             conn.execute(
-                sa.text("UPDATE history SET prev_hash = :prev, hash = :h WHERE id = :id"),
-                {"prev": prev, "h": digest, "id": row["id"]},
+                sa.update(_history)
+                .where(_history.c.id == row["id"])
+                .values(payload=record["payload"], prev_hash=prev, hash=digest)
             )
-            prev = digest
+            prev, seq = digest, row["seq"]
         conn.execute(
-            sa.text("UPDATE plans SET head_hash = :h WHERE id = :id"), {"h": prev, "id": plan.id}
+            sa.update(_plans).where(_plans.c.id == plan.id).values(seq=seq, head_hash=prev)
         )
 
 
-def _aware(value):  # type: ignore[no-untyped-def]
-    from datetime import UTC, datetime
-
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def _json(value):  # type: ignore[no-untyped-def]
-    import json
-
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def upgrade() -> None:
-    op.add_column(
-        "history", sa.Column("prev_hash", sa.String(80), nullable=False, server_default="")
-    )
-    op.add_column("history", sa.Column("hash", sa.String(80), nullable=False, server_default=""))
-    op.add_column("plans", sa.Column("head_hash", sa.String(80), nullable=False, server_default=""))
-    _seal_existing()
+def create_append_only_triggers() -> None:
+    """Make the database refuse changes to history records (and emptying the table)."""
     if op.get_bind().dialect.name == "sqlite":
         for event in ("UPDATE", "DELETE"):
             op.execute(
                 f"CREATE TRIGGER history_append_only_{event.lower()} BEFORE {event} ON history "
                 f"BEGIN SELECT RAISE(ABORT, '{REFUSE}'); END"
             )
-    else:
-        op.execute(
-            "CREATE FUNCTION napflow_history_append_only() RETURNS trigger AS $$ "
-            f"BEGIN RAISE EXCEPTION '{REFUSE}'; END $$ LANGUAGE plpgsql"
-        )
-        op.execute(
-            "CREATE TRIGGER history_append_only BEFORE UPDATE OR DELETE ON history "
-            "FOR EACH ROW EXECUTE FUNCTION napflow_history_append_only()"
-        )
-        op.execute(
-            "CREATE TRIGGER history_no_truncate BEFORE TRUNCATE ON history "
-            "FOR EACH STATEMENT EXECUTE FUNCTION napflow_history_append_only()"
-        )
+        return
+    op.execute(
+        "CREATE FUNCTION napflow_history_append_only() RETURNS trigger AS $$ "
+        f"BEGIN RAISE EXCEPTION '{REFUSE}'; END $$ LANGUAGE plpgsql"
+    )
+    op.execute(
+        "CREATE TRIGGER history_append_only BEFORE UPDATE OR DELETE ON history "
+        "FOR EACH ROW EXECUTE FUNCTION napflow_history_append_only()"
+    )
+    op.execute(
+        "CREATE TRIGGER history_no_truncate BEFORE TRUNCATE ON history "
+        "FOR EACH STATEMENT EXECUTE FUNCTION napflow_history_append_only()"
+    )
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("history") as batch:
+        batch.add_column(sa.Column("prev_hash", sa.String(80), nullable=True))
+        batch.add_column(sa.Column("hash", sa.String(80), nullable=True))
+        batch.alter_column("payload", type_=sa.Text(), existing_nullable=True)
+    with op.batch_alter_table("plans") as batch:
+        batch.add_column(sa.Column("seq", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("head_hash", sa.String(80), nullable=True))
+    _seal_existing()
+    with op.batch_alter_table("history") as batch:
+        batch.alter_column("prev_hash", existing_type=sa.String(80), nullable=False)
+        batch.alter_column("hash", existing_type=sa.String(80), nullable=False)
+    with op.batch_alter_table("plans") as batch:
+        batch.alter_column("seq", existing_type=sa.Integer(), nullable=False)
+        batch.alter_column("head_hash", existing_type=sa.String(80), nullable=False)
+    create_append_only_triggers()
 
 
 def downgrade() -> None:
@@ -103,6 +131,10 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER history_no_truncate ON history")
         op.execute("DROP TRIGGER history_append_only ON history")
         op.execute("DROP FUNCTION napflow_history_append_only()")
-    op.drop_column("plans", "head_hash")
-    op.drop_column("history", "hash")
-    op.drop_column("history", "prev_hash")
+    with op.batch_alter_table("plans") as batch:
+        batch.drop_column("head_hash")
+        batch.drop_column("seq")
+    with op.batch_alter_table("history") as batch:
+        batch.drop_column("hash")
+        batch.drop_column("prev_hash")
+        batch.alter_column("payload", type_=sa.JSON(), existing_nullable=True)
