@@ -16,7 +16,7 @@ from napflow.clock import Clock, SystemClock
 from napflow.db import Database
 from napflow.delivery import Mailer, Transport
 from napflow.runtime import Runtime
-from napflow.settings import AUDIT_KEY_ENV, SMTP_PASSWORD_ENV, Settings
+from napflow.settings import SMTP_PASSWORD_ENV, Settings, audit_key
 
 
 def builtin_workflow_dir() -> Path:
@@ -60,8 +60,7 @@ def build_runtime(
 ) -> Runtime:
     """Wire a Runtime from validated settings (the system clock unless one is given)."""
     catalog = WorkflowCatalog((builtin_workflow_dir(), *settings.workflow_dirs))
-    audit_key = os.environ.get(AUDIT_KEY_ENV, "").encode("utf-8") or None
-    db = Database(settings.database_url, settings.busy_timeout_ms, audit_key)
+    db = Database(settings.database_url, settings.busy_timeout_ms, audit_key())
     return Runtime(
         settings=settings,
         db=db,

@@ -117,6 +117,12 @@ CONFIG_KEYS: dict[tuple[str, str], tuple[str, _Validator, str]] = {
 SMTP_PASSWORD_ENV = "NAPFLOW_SMTP_PASSWORD"  # noqa: S105 - a variable name, not a secret
 #: The audit key (an HMAC key sealing the history) is a secret too: environment only.
 AUDIT_KEY_ENV = "NAPFLOW_AUDIT_KEY"
+
+
+def audit_key() -> bytes | None:
+    """Return the audit key from the environment (None when unset or empty)."""
+    return os.environ.get(AUDIT_KEY_ENV, "").encode("utf-8") or None
+
 WORKFLOW_DIRS_ENV = "NAPFLOW_WORKFLOW_DIRS"
 
 

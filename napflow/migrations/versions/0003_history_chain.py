@@ -13,13 +13,13 @@ Create Date: 2026-11-28
 """
 
 import json
-import os
 
 import sqlalchemy as sa
 from alembic import op
 
 from napflow.chain import genesis, payload_text, seal
 from napflow.models import UTCDateTime
+from napflow.settings import audit_key
 
 revision = "0003"
 down_revision = "0002"
@@ -58,7 +58,7 @@ _plans = sa.table(
 
 def _seal_existing() -> None:
     """Seal every record written before the chain existed, plan by plan, in seq order."""
-    key = os.environ.get("NAPFLOW_AUDIT_KEY", "").encode("utf-8") or None
+    key = audit_key()
     conn = op.get_bind()
     for plan in conn.execute(sa.select(_plans.c.id, _plans.c.key)).all():
         prev, seq = genesis(plan.key), 0

@@ -1,0 +1,88 @@
+"""The audit commands: verify the ledger or a bundle, print its head digest, export it."""
+
+from __future__ import annotations
+
+import click
+
+from napflow.cli import AppState, pass_state
+from napflow.cli.output import emit_json
+from napflow.services import audit
+from napflow.settings import audit_key
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """Check that the history is intact; hand it to auditors."""
+
+
+@audit_group.command("verify")
+@click.argument("key", required=False)
+@click.option("--head", "head", metavar="DIGEST", help="Also prove the head digest is still this.")
+@click.option(
+    "--bundle",
+    metavar="FILE",
+    help="Check an exported bundle instead of the database (needs no database).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="text for people, json for scripts.",
+)
+@pass_state
+def audit_verify(
+    state: AppState, key: str | None, head: str | None, bundle: str | None, fmt: str
+) -> int:
+    """Check every plan's hash chain (or plan KEY's) and that each plan is where it leads.
+
+    Names each record that was edited, removed, reordered or forged, and plans whose state
+    was changed behind the ledger's back; exit 1 if anything is wrong. Records sealed with
+    an audit key need NAPFLOW_AUDIT_KEY.
+    """
+    if bundle is not None:
+        if key is not None:
+            raise click.UsageError("give either KEY or --bundle, not both")
+        report = audit.verify_bundle(bundle, audit_key(), head)
+    else:
+        report = audit.verify_ledger(state.runtime(), key, head)
+    if fmt == "json":
+        emit_json(
+            {
+                "ok": report.ok,
+                "plans": report.plans,
+                "records": report.records,
+                "head": report.head,
+                "problems": report.problems,
+            }
+        )
+    else:
+        for problem in report.problems:
+            click.echo(str(problem))
+        click.echo(report.summary())
+    return 0 if report.ok else 1
+
+
+@audit_group.command("head")
+@pass_state
+def audit_head(state: AppState) -> None:
+    """Print one digest over every plan's chain head: write it down, or send it elsewhere.
+
+    `napflow audit verify --head DIGEST` later proves nothing changed since.
+    """
+    click.echo(audit.ledger_head(state.runtime()).head)
+
+
+@audit_group.command("export")
+@click.argument("key", required=False)
+@click.option("--out", required=True, metavar="FILE", help="Where to write the JSON bundle.")
+@pass_state
+def audit_export(state: AppState, key: str | None, out: str) -> None:
+    """Write the ledger (or plan KEY's) as a self-contained JSON bundle for auditors."""
+    done = audit.export_bundle(state.runtime(), out, key)
+    click.echo(
+        f"Wrote {done.records} records of {done.plans} plans to {done.path}; head {done.head}."
+    )
+
+
+COMMANDS = [audit_group]

@@ -1,0 +1,348 @@
+"""The audit services: verify the ledger, take its head digest, export and check bundles.
+
+An export bundle is one JSON file holding the records of the exported plans exactly as they
+were sealed, what each plan's row said, the workflow files they follow (with their
+SHA-256) and the head digest, so that ``napflow audit verify --bundle FILE`` can check it
+on another machine with no database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Text, select, type_coerce
+
+from napflow import chain, inputs
+from napflow.errors import InputError, RefusedError
+from napflow.models import history, plans
+from napflow.runtime import Runtime
+from napflow.services.ledger import load_plan
+from napflow.verify import (
+    CHANGED,
+    EDITED,
+    KeyNeeded,
+    PlanState,
+    Problem,
+    Record,
+    diagnose,
+    scan_sqlite,
+)
+
+BUNDLE_FORMAT = "napflow-audit-bundle/1"
+_KEY_NEEDED = (
+    "The ledger is sealed with an audit key (HMAC); set NAPFLOW_AUDIT_KEY to the key to verify it."
+)
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The outcome of a verification: counts, the head digest, and every problem found."""
+
+    plans: int
+    records: int
+    head: str
+    problems: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        """True when no problem was found."""
+        return not self.problems
+
+    def summary(self) -> str:
+        """Say in one line what was checked and how it came out."""
+        counts = f"{self.plans} plans, {self.records} records"
+        if self.ok:
+            return f"OK: {counts}, every chain intact; head {self.head}"
+        broken = len({p.plan for p in self.problems})
+        return f"FAILED: {len(self.problems)} problems in {broken} of {counts}; head {self.head}"
+
+
+@dataclass(frozen=True)
+class HeadView:
+    """One digest over every plan's chain head."""
+
+    plans: int
+    head: str
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote."""
+
+    path: str
+    plans: int
+    records: int
+    head: str
+
+
+_RECORD_COLUMNS = (
+    history.c.seq,
+    history.c.kind,
+    history.c.trigger,
+    history.c.from_state,
+    history.c.to_state,
+    history.c.actor,
+    history.c.role,
+    history.c.comment,
+    history.c.at,
+    history.c.workflow,
+    history.c.workflow_version,
+    type_coerce(history.c.payload, Text).label("payload"),  # the text as sealed
+    history.c.prev_hash,
+    history.c.hash,
+)
+
+
+_AT = Record._fields.index("at")
+
+
+def _records(conn: Connection, plan_id: int) -> list[Record]:
+    rows = conn.execute(
+        select(*_RECORD_COLUMNS).where(history.c.plan_id == plan_id).order_by(history.c.seq)
+    )
+    records = []
+    for row in rows:
+        values = list(row)
+        values[_AT] = chain.at_text(values[_AT])
+        records.append(Record(*values))
+    return records
+
+
+def _plan_state(row: Any) -> PlanState:
+    return PlanState(row.key, row.state, row.version, row.seq, row.head_hash)
+
+
+def _check_head(report: VerifyReport, expected: str | None, what: str) -> VerifyReport:
+    if expected is None or expected.strip() == report.head:
+        return report
+    problem = Problem(
+        what,
+        None,
+        CHANGED,
+        f"the head digest is {report.head}, not {expected.strip()}: the ledger changed since "
+        "that digest was taken",
+    )
+    return VerifyReport(report.plans, report.records, report.head, [*report.problems, problem])
+
+
+def _refuse_wrong_key(key: bytes | None, keyed_ok: int, keyed_total: int) -> None:
+    if key and keyed_total and not keyed_ok:
+        raise RefusedError(
+            f"No record verifies with this NAPFLOW_AUDIT_KEY (0 of {keyed_total} sealed with "
+            "a key): it is not the key the ledger was sealed with, or every record was "
+            "replaced."
+        )
+
+
+def _keyed_counts(records: Iterable[Record], key: bytes | None) -> tuple[int, int]:
+    keyed = [r for r in records if chain.algorithm(r.hash) == chain.HMAC]
+    ok = sum(1 for r in keyed if key and chain.digest(r.canonical(), key) == r.hash)
+    return ok, len(keyed)
+
+
+def verify_ledger(
+    rt: Runtime, plan_key: str | None = None, head: str | None = None
+) -> VerifyReport:
+    """Check every plan's chain (or plan ``plan_key``'s) and that its row agrees with it.
+
+    With ``head``, also check that the head digest is still that one.
+    """
+    key = rt.db.audit_key
+    wanted = inputs.plan_key(plan_key) if plan_key is not None else None
+    try:
+        if rt.db.sqlite_path is not None:
+            report = _verify_sqlite(rt, rt.db.sqlite_path, key, wanted)
+        else:
+            report = _verify_generic(rt, key, wanted)
+    except KeyNeeded:
+        raise InputError(_KEY_NEEDED) from None
+    return _check_head(report, head, "ledger")
+
+
+def _verify_sqlite(rt: Runtime, path: Path, key: bytes | None, wanted: str | None) -> VerifyReport:
+    with rt.db.read() as conn:  # refuses a missing database or plan with the usual errors
+        if wanted is not None:
+            load_plan(conn, wanted)
+    scan = scan_sqlite(path, key, wanted)
+    _refuse_wrong_key(key, scan.keyed_ok, scan.keyed)
+    problems: list[Problem] = []
+    if scan.suspects:
+        with rt.db.read() as conn:
+            for plan_key in scan.suspects:
+                row = load_plan(conn, plan_key)
+                problems += diagnose(_plan_state(row), _records(conn, row.id), key)
+    return VerifyReport(len(scan.heads), scan.records, chain.head_digest(scan.heads), problems)
+
+
+def _verify_generic(rt: Runtime, key: bytes | None, wanted: str | None) -> VerifyReport:
+    problems: list[Problem] = []
+    heads: dict[str, str] = {}
+    count = keyed_ok = keyed_total = 0
+    with rt.db.read() as conn:
+        query = select(plans).order_by(plans.c.key)
+        rows = [load_plan(conn, wanted)] if wanted else conn.execute(query).all()
+        for row in rows:
+            records = _records(conn, row.id)
+            problems += diagnose(_plan_state(row), records, key)
+            heads[row.key] = records[-1].hash if records else ""
+            count += len(records)
+            ok, total = _keyed_counts(records, key)
+            keyed_ok, keyed_total = keyed_ok + ok, keyed_total + total
+    _refuse_wrong_key(key, keyed_ok, keyed_total)
+    return VerifyReport(len(heads), count, chain.head_digest(heads), problems)
+
+
+def ledger_head(rt: Runtime) -> HeadView:
+    """Return the digest over every plan's chain head, as the plans table records them.
+
+    ``napflow audit verify --head DIGEST`` recomputes it from the chains themselves.
+    """
+    with rt.db.read() as conn:
+        heads = dict(conn.execute(select(plans.c.key, plans.c.head_hash)).tuples().all())
+    return HeadView(len(heads), chain.head_digest(heads))
+
+
+def _workflow_entry(rt: Runtime, name: str) -> dict[str, Any]:
+    entry = next((e for e in rt.catalog.entries() if e.name == name), None)
+    if entry is None:
+        return {"version": None, "sha256": None, "source": None}
+    source = entry.path.read_text(encoding="utf-8")
+    version = entry.definition.version if entry.definition is not None else None
+    digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
+    return {"version": version, "sha256": digest, "source": source}
+
+
+def export_bundle(rt: Runtime, out: str, plan_key: str | None = None) -> ExportResult:
+    """Write the ledger (or plan ``plan_key``'s) to ``out`` as a self-contained JSON bundle.
+
+    The file appears whole or not at all (written aside, then renamed into place).
+    """
+    wanted = inputs.plan_key(plan_key) if plan_key is not None else None
+    target = Path(out)
+    if target.is_dir() or not target.parent.is_dir():
+        raise InputError(
+            f"Cannot write the bundle to {out!r}: give a file path in an existing directory."
+        )
+    exported: list[dict[str, Any]] = []
+    with rt.db.read() as conn:
+        query = select(plans).order_by(plans.c.key)
+        rows = [load_plan(conn, wanted)] if wanted else conn.execute(query).all()
+        for row in rows:
+            records = _records(conn, row.id)
+            exported.append(
+                {
+                    "key": row.key,
+                    "title": row.title,
+                    "country": row.country,
+                    "timezone": row.timezone,
+                    "workflow": row.workflow,
+                    "workflow_version": row.workflow_version,
+                    "state": row.state,
+                    "version": row.version,
+                    "seq": row.seq,
+                    "head_hash": row.head_hash,
+                    "records": [r._asdict() for r in records],
+                }
+            )
+    heads = {p["key"]: (p["records"][-1]["hash"] if p["records"] else "") for p in exported}
+    head = chain.head_digest(heads)
+    bundle = {
+        "format": BUNDLE_FORMAT,
+        "exported_at": _iso(rt.clock.now()),
+        "head": head,
+        "workflows": {
+            name: _workflow_entry(rt, name) for name in sorted({p["workflow"] for p in exported})
+        },
+        "plans": exported,
+    }
+    _write_atomically(target, json.dumps(bundle, ensure_ascii=False, indent=1) + "\n")
+    count = sum(len(p["records"]) for p in exported)
+    return ExportResult(str(target), len(exported), count, head)
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _bad_bundle(path: str, what: str) -> InputError:
+    return InputError(f"{path} is not a napflow audit bundle: {what}.")
+
+
+def _load_bundle(path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"There is no file {path!r}.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _bad_bundle(path, f"it cannot be read as JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
+        raise _bad_bundle(path, f'it lacks "format": "{BUNDLE_FORMAT}"')
+    return data
+
+
+def _bundle_plan(path: str, entry: Any) -> tuple[PlanState, list[Record]]:
+    try:
+        state = PlanState(*(entry[f] for f in PlanState._fields))
+        records = [Record(*(r[f] for f in Record._fields)) for r in entry["records"]]
+    except (KeyError, TypeError) as exc:
+        raise _bad_bundle(path, f"a plan or record lacks a field ({exc})") from None
+    return state, records
+
+
+def verify_bundle(path: str, key: bytes | None, head: str | None = None) -> VerifyReport:
+    """Check an exported bundle on its own: chains, plan rows, workflows and head digest."""
+    data = _load_bundle(path)
+    problems: list[Problem] = []
+    heads: dict[str, str] = {}
+    count = keyed_ok = keyed_total = 0
+    try:
+        for entry in data.get("plans") or []:
+            state, records = _bundle_plan(path, entry)
+            problems += diagnose(state, records, key)
+            heads[state.key] = records[-1].hash if records else ""
+            count += len(records)
+            ok, total = _keyed_counts(records, key)
+            keyed_ok, keyed_total = keyed_ok + ok, keyed_total + total
+    except KeyNeeded:
+        raise InputError(_KEY_NEEDED) from None
+    _refuse_wrong_key(key, keyed_ok, keyed_total)
+    problems += _check_workflows(data.get("workflows"), {e["workflow"] for e in data["plans"]})
+    report = VerifyReport(len(heads), count, chain.head_digest(heads), problems)
+    if data.get("head") != report.head:
+        report = _check_head(report, str(data.get("head")), "bundle")
+    return _check_head(report, head, "bundle")
+
+
+def _check_workflows(workflows: Any, used: set[str]) -> list[Problem]:
+    found: list[Problem] = []
+    entries: Mapping[str, Any] = workflows if isinstance(workflows, dict) else {}
+    for name in sorted(used):
+        entry = entries.get(name) or {}
+        source = entry.get("source")
+        where = f"workflow {name}"
+        if not isinstance(source, str):
+            found.append(Problem(where, None, EDITED, "its definition is not in the bundle"))
+        elif hashlib.sha256(source.encode("utf-8")).hexdigest() != entry.get("sha256"):
+            found.append(Problem(where, None, EDITED, "its definition does not match its SHA-256"))
+    return found

@@ -1,0 +1,328 @@
+"""Checking the history's hash chains: a quick scan, and a diagnosis naming what is wrong.
+
+:func:`diagnose` is the reference: given one plan's records and what its row in ``plans``
+says, it names every record that is wrong and how (edited, missing, reordered, forged) and
+whether the plan's state, version or head were changed behind the ledger's back. It runs on
+records from the database or from an exported bundle alike.
+
+:func:`scan_sqlite` goes through a whole SQLite ledger quickly: it reads the records as raw
+bytes (the stored form is the canonical form, see napflow.chain), hashes them and follows
+the links, and only says which plans need a diagnosis. Other engines take
+:func:`scan_rows`, the same checks on rows read through SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from napflow import chain
+from napflow.models import STATE_KINDS, UNVERSIONED_KINDS
+
+EDITED = "edited"
+MISSING = "missing"
+REORDERED = "reordered"
+FORGED = "forged"
+CHANGED = "changed"  # the plans row disagrees with what its history leads to
+
+
+class Record(NamedTuple):
+    """One history record in canonical form: ``at`` and ``payload`` as text."""
+
+    seq: int
+    kind: str
+    trigger: str | None
+    from_state: str | None
+    to_state: str | None
+    actor: str | None
+    role: str | None
+    comment: str | None
+    at: str
+    workflow: str
+    workflow_version: int
+    payload: str | None
+    prev_hash: str
+    hash: str
+
+    def canonical(self) -> bytes:
+        """Return the bytes this record's digest covers."""
+        return chain.canonical(self[:-1])
+
+
+class PlanState(NamedTuple):
+    """What a plan's row says: where its chain ends and the state it is in."""
+
+    key: str
+    state: str
+    version: int
+    seq: int
+    head_hash: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a plan's ledger."""
+
+    plan: str
+    seq: int | None
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"{self.plan} seq {self.seq}" if self.seq is not None else self.plan
+        return f"{where}: {self.kind}: {self.detail}"
+
+
+class KeyNeeded(Exception):
+    """Records are sealed with the audit key, and no key was given."""
+
+
+def _seal_matches(record: Record, key: bytes | None) -> bool:
+    algorithm = chain.algorithm(record.hash)
+    if algorithm == chain.HMAC:
+        if not key:
+            raise KeyNeeded
+        return hmac.compare_digest(chain.digest(record.canonical(), key), record.hash)
+    return hmac.compare_digest(chain.digest(record.canonical(), None), record.hash)
+
+
+@dataclass
+class _Walk:
+    """The state of a diagnosis as it walks one chain."""
+
+    plan: PlanState
+    key: bytes | None
+    problems: list[Problem] = field(default_factory=list)
+    sealed_with_key: bool = False
+
+    def add(self, seq: int | None, kind: str, detail: str) -> None:
+        self.problems.append(Problem(self.plan.key, seq, kind, detail))
+
+    def seal_problem(self, record: Record) -> str | None:
+        """Return why ``record``'s digest is wrong (None if it is right)."""
+        plain = chain.algorithm(record.hash) == chain.SHA256
+        if plain and self.sealed_with_key:
+            return (
+                "it is sealed with plain SHA-256 after the chain was sealed with the audit "
+                "key: it was written by someone without the key"
+            )
+        self.sealed_with_key |= not plain
+        if _seal_matches(record, self.key):
+            return None
+        if not plain and chain.digest(record.canonical(), None) == record.hash:
+            return "its digest was recomputed without the audit key"
+        return "its content no longer matches its digest"
+
+
+def diagnose(plan: PlanState, records: Sequence[Record], key: bytes | None) -> list[Problem]:
+    """Return every problem in one plan's ledger (records in seq order); [] if none."""
+    walk = _Walk(plan, key)
+    by_hash = {r.hash: r for r in records}
+    expected_prev = chain.genesis(plan.key)
+    previous: Record | None = None
+    for record in records:
+        expected_seq = previous.seq + 1 if previous else 1
+        gap = record.seq > expected_seq
+        if gap:
+            missing = _span(expected_seq, record.seq - 1)
+            walk.add(expected_seq, MISSING, f"{missing} removed from the history")
+        out_of_order = False
+        if record.prev_hash != expected_prev and not gap:
+            earlier = by_hash.get(record.prev_hash)
+            if earlier is not None and earlier is not previous:
+                out_of_order = True
+                walk.add(
+                    record.seq,
+                    REORDERED,
+                    f"it was written right after the record now at seq {earlier.seq}",
+                )
+            elif previous is None:
+                walk.add(
+                    record.seq,
+                    FORGED,
+                    f"the chain begins with {record.prev_hash!r}, not with this plan's key: "
+                    "the plan's key was changed, or the records come from another plan",
+                )
+            elif walk.seal_problem(previous) is None:
+                walk.add(
+                    previous.seq,
+                    FORGED,
+                    "its content and digest were both replaced: the record after it was "
+                    "sealed onto a different digest",
+                )
+            else:
+                walk.add(record.seq, EDITED, "its link to the record before it was changed")
+        if not out_of_order:
+            why = walk.seal_problem(record)
+            if why is not None:
+                kind = FORGED if "key" in why else EDITED
+                walk.add(record.seq, kind, why)
+        expected_prev, previous = record.hash, record
+    _check_plan_row(walk, records)
+    return walk.problems
+
+
+def _span(first: int, last: int) -> str:
+    return f"record seq {first} was" if first == last else f"records seq {first}-{last} were"
+
+
+def _check_plan_row(walk: _Walk, records: Sequence[Record]) -> None:
+    """Compare the plans row with the end of its chain and the state the history leads to."""
+    plan = walk.plan
+    last = records[-1] if records else None
+    last_seq = last.seq if last else 0
+    if plan.seq > last_seq:
+        walk.add(last_seq + 1, MISSING, f"{_span(last_seq + 1, plan.seq)} removed from the end")
+    elif last is not None and plan.head_hash != last.hash:
+        if plan.seq < last_seq:
+            walk.add(plan.seq, CHANGED, f"the plan says its history ends at seq {plan.seq}")
+        elif walk.seal_problem(last) is None and last.seq not in {p.seq for p in walk.problems}:
+            walk.add(
+                last.seq,
+                FORGED,
+                "its content and digest were both replaced: the plan's head remembers "
+                "another digest",
+            )
+    state = next((r.to_state for r in reversed(records) if r.kind in STATE_KINDS), None)
+    if state is not None and plan.state != state:
+        walk.add(
+            None,
+            CHANGED,
+            f"its state is {plan.state!r} but its history leads to {state!r}: "
+            "the state was changed behind the ledger's back",
+        )
+    actions = sum(1 for r in records if r.kind not in UNVERSIONED_KINDS)
+    if plan.version != actions:
+        walk.add(
+            None,
+            CHANGED,
+            f"its version is {plan.version} but its history records {actions} actions",
+        )
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What a scan found: records read, chain ends, and the plans that need a diagnosis."""
+
+    records: int
+    heads: dict[str, str]
+    suspects: list[str]
+    keyed: int  # records sealed with the audit key
+    keyed_ok: int  # those of them that verify with the key given
+
+
+def _sqlite_history_sql(where: str) -> str:
+    # the canonical encoding, NULLs as U+0000, from stored columns (napflow.chain)
+    null = "char(0)"
+    columns = (
+        "CAST(h.seq AS TEXT)",
+        "h.kind",
+        f'coalesce(h."trigger", {null})',
+        f"coalesce(h.from_state, {null})",
+        f"coalesce(h.to_state, {null})",
+        f"coalesce(h.actor, {null})",
+        f"coalesce(h.role, {null})",
+        f"coalesce(h.comment, {null})",
+        "h.at",
+        "h.workflow",
+        "CAST(h.workflow_version AS TEXT)",
+        f"coalesce(h.payload, {null})",
+        "h.prev_hash",
+    )
+    select = f"SELECT h.plan_id, {', '.join(columns)}, h.hash FROM history h"  # noqa: S608
+    return f"{select} {where} ORDER BY h.plan_id, h.seq"  # constant text, no input
+
+
+_HISTORY_SQL = _sqlite_history_sql("")
+_HISTORY_OF_PLAN_SQL = _sqlite_history_sql("WHERE h.plan_id = ?")
+_PLANS_SQL = "SELECT id, key, state, version, seq, head_hash FROM plans"
+_PLAN_SQL = f"{_PLANS_SQL} WHERE key = ?"
+_STATE_KINDS = frozenset(k.encode() for k in STATE_KINDS)
+_UNVERSIONED = frozenset(k.encode() for k in UNVERSIONED_KINDS)
+
+
+def scan_sqlite(path: Path, key: bytes | None, plan_key: str | None = None) -> Scan:
+    """Scan a SQLite ledger file in one read snapshot; see the module docstring."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    try:
+        conn.text_factory = bytes
+        conn.execute("BEGIN")
+        if plan_key:
+            plans = {row[0]: row[1:] for row in conn.execute(_PLAN_SQL, (plan_key,))}
+            cursor = conn.execute(_HISTORY_OF_PLAN_SQL, tuple(plans))
+        else:
+            plans = {row[0]: row[1:] for row in conn.execute(_PLANS_SQL)}
+            cursor = conn.execute(_HISTORY_SQL)
+        return _scan_bytes(cursor, plans, key)
+    finally:
+        conn.close()
+
+
+def _scan_bytes(rows: Iterable[Any], plans: dict[int, Any], key: bytes | None) -> Scan:
+    """Run the hot loop of scan_sqlite: hash every record, follow links, replay state.
+
+    ``rows`` are (plan_id, the FIELDS as canonical bytes, hash); ``plans`` maps plan ids to
+    (key, state, version, seq, head_hash), all bytes but the two numbers.
+    """
+    join = chain.SEPARATOR.encode().join
+    sha256 = hashlib.sha256
+    hmac_digest = hmac.digest
+    sha_prefix, hmac_prefix = f"{chain.SHA256}:".encode(), f"{chain.HMAC}:".encode()
+    heads: dict[str, str] = {}
+    suspects: list[str] = []
+    seen: set[int] = set()
+    records = keyed_total = keyed_ok = 0
+    current: int | None = None
+    count = actions = 0
+    prev = state = b""
+    intact = keyed = True
+
+    def finish() -> None:
+        if current is None:
+            return
+        seen.add(current)
+        plan_key, plan_state, version, seq, head_hash = plans[current]
+        ok = intact and count == seq and prev == head_hash
+        heads[plan_key.decode()] = prev.decode()
+        if not (ok and plan_state == state and version == actions):
+            suspects.append(plan_key.decode())
+
+    for row in rows:
+        if row[0] != current:
+            finish()
+            current = row[0]
+            records += count
+            count = actions = 0
+            prev = chain.genesis(plans[current][0].decode()).encode()
+            intact, keyed = True, False
+        fields = row[1:14]
+        stored = row[14]
+        if fields[12] != prev:
+            intact = False
+        if stored.startswith(sha_prefix):
+            ok = not keyed and sha_prefix + sha256(join(fields)).hexdigest().encode() == stored
+        elif key:
+            keyed = True
+            ok = hmac_prefix + hmac_digest(key, join(fields), "sha256").hex().encode() == stored
+            keyed_total += 1
+            keyed_ok += ok
+        else:
+            raise KeyNeeded
+        if not ok:
+            intact = False
+        kind = fields[1]
+        if kind in _STATE_KINDS:
+            state = fields[4]
+        if kind not in _UNVERSIONED:
+            actions += 1
+        count += 1
+        prev = stored
+    finish()
+    records += count
+    suspects.extend(row[0].decode() for pid, row in plans.items() if pid not in seen)
+    return Scan(records, heads, sorted(suspects), keyed_total, keyed_ok)
