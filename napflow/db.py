@@ -122,8 +122,11 @@ class Database:
         """Run a read-only transaction: one consistent snapshot for the whole block."""
         return _Transaction(self, "read", "BEGIN")
 
-    def upgrade(self) -> tuple[str | None, str]:
-        """Create the database or upgrade it to the newest schema; return (before, after)."""
+    def upgrade(self, target: str = "head") -> tuple[str | None, str]:
+        """Create the database or upgrade it to the newest schema; return (before, after).
+
+        ``target`` names an older revision instead (tests of the migrations use it).
+        """
         from alembic import command
         from alembic.config import Config
         from alembic.runtime.migration import MigrationContext
@@ -142,7 +145,7 @@ class Database:
             with self._writer.begin() as conn:
                 before = MigrationContext.configure(conn).get_current_revision()
                 config.attributes["connection"] = conn
-                command.upgrade(config, "head")
+                command.upgrade(config, target)
                 after = MigrationContext.configure(conn).get_current_revision()
         except DBAPIError as exc:
             _raise_translated(self, exc)

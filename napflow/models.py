@@ -112,8 +112,8 @@ plans = Table(
     # the number of actions recorded (what --expect-version and forms compare)
     Column("version", Integer, nullable=False),
     # the seq of the plan's last history record, and its digest (napflow.chain)
-    Column("seq", Integer, nullable=False),
-    Column("head_hash", String(80), nullable=False),
+    Column("seq", Integer, nullable=False, server_default="0"),
+    Column("head_hash", String(80), nullable=False, server_default=""),
     # seq of the history record with which the plan entered its state: a round's start
     Column("entered_seq", Integer, nullable=False),
     Column("timezone", String(64), nullable=False),

@@ -123,6 +123,7 @@ def audit_key() -> bytes | None:
     """Return the audit key from the environment (None when unset or empty)."""
     return os.environ.get(AUDIT_KEY_ENV, "").encode("utf-8") or None
 
+
 WORKFLOW_DIRS_ENV = "NAPFLOW_WORKFLOW_DIRS"
 
 

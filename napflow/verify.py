@@ -114,8 +114,6 @@ class _Walk:
         self.sealed_with_key |= not plain
         if _seal_matches(record, self.key):
             return None
-        if not plain and chain.digest(record.canonical(), None) == record.hash:
-            return "its digest was recomputed without the audit key"
         return "its content no longer matches its digest"
 
 
@@ -160,8 +158,7 @@ def diagnose(plan: PlanState, records: Sequence[Record], key: bytes | None) -> l
         if not out_of_order:
             why = walk.seal_problem(record)
             if why is not None:
-                kind = FORGED if "key" in why else EDITED
-                walk.add(record.seq, kind, why)
+                walk.add(record.seq, FORGED if "without the key" in why else EDITED, why)
         expected_prev, previous = record.hash, record
     _check_plan_row(walk, records)
     return walk.problems
@@ -178,7 +175,8 @@ def _check_plan_row(walk: _Walk, records: Sequence[Record]) -> None:
     last_seq = last.seq if last else 0
     if plan.seq > last_seq:
         walk.add(last_seq + 1, MISSING, f"{_span(last_seq + 1, plan.seq)} removed from the end")
-    elif last is not None and plan.head_hash != last.hash:
+        return  # the state and version it led to went with them
+    if last is not None and plan.head_hash != last.hash:
         if plan.seq < last_seq:
             walk.add(plan.seq, CHANGED, f"the plan says its history ends at seq {plan.seq}")
         elif walk.seal_problem(last) is None and last.seq not in {p.seq for p in walk.problems}:
@@ -197,7 +195,7 @@ def _check_plan_row(walk: _Walk, records: Sequence[Record]) -> None:
             "the state was changed behind the ledger's back",
         )
     actions = sum(1 for r in records if r.kind not in UNVERSIONED_KINDS)
-    if plan.version != actions:
+    if plan.version != actions and not any(p.kind == MISSING for p in walk.problems):
         walk.add(
             None,
             CHANGED,

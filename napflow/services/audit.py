@@ -206,7 +206,7 @@ def ledger_head(rt: Runtime) -> HeadView:
     ``napflow audit verify --head DIGEST`` recomputes it from the chains themselves.
     """
     with rt.db.read() as conn:
-        heads = dict(conn.execute(select(plans.c.key, plans.c.head_hash)).tuples().all())
+        heads = {key: head for key, head in conn.execute(select(plans.c.key, plans.c.head_hash))}
     return HeadView(len(heads), chain.head_digest(heads))
 
 

@@ -110,16 +110,14 @@ def upgrade() -> None:
         batch.add_column(sa.Column("prev_hash", sa.String(80), nullable=True))
         batch.add_column(sa.Column("hash", sa.String(80), nullable=True))
         batch.alter_column("payload", type_=sa.Text(), existing_nullable=True)
-    with op.batch_alter_table("plans") as batch:
-        batch.add_column(sa.Column("seq", sa.Integer(), nullable=True))
-        batch.add_column(sa.Column("head_hash", sa.String(80), nullable=True))
+    # plans is referenced by other tables: add its columns in place (SQLite cannot rebuild
+    # it while foreign keys are enforced); the defaults are overwritten just below
+    op.add_column("plans", sa.Column("seq", sa.Integer(), nullable=False, server_default="0"))
+    op.add_column("plans", sa.Column("head_hash", sa.String(80), nullable=False, server_default=""))
     _seal_existing()
     with op.batch_alter_table("history") as batch:
         batch.alter_column("prev_hash", existing_type=sa.String(80), nullable=False)
         batch.alter_column("hash", existing_type=sa.String(80), nullable=False)
-    with op.batch_alter_table("plans") as batch:
-        batch.alter_column("seq", existing_type=sa.Integer(), nullable=False)
-        batch.alter_column("head_hash", existing_type=sa.String(80), nullable=False)
     create_append_only_triggers()
 
 
@@ -131,9 +129,8 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER history_no_truncate ON history")
         op.execute("DROP TRIGGER history_append_only ON history")
         op.execute("DROP FUNCTION napflow_history_append_only()")
-    with op.batch_alter_table("plans") as batch:
-        batch.drop_column("head_hash")
-        batch.drop_column("seq")
+    op.drop_column("plans", "head_hash")
+    op.drop_column("plans", "seq")
     with op.batch_alter_table("history") as batch:
         batch.drop_column("hash")
         batch.drop_column("prev_hash")

@@ -1,0 +1,372 @@
+"""The tamper-evident ledger: every kind of tampering is named, and the database refuses it.
+
+The attacker here has the database file and sqlite3, as someone with access to the server
+would: they drop the append-only triggers by hand, then edit, delete, reorder and forge.
+Each test checks the quick scan of the CLI and the record-by-record path used on other
+engines, and that both name the same records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from helpers import Result, napflow_process
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from napflow import chain, services
+from napflow.bootstrap import build_runtime
+from napflow.clock import VirtualClock
+from napflow.runtime import Runtime
+from napflow.services import audit
+from napflow.settings import Settings
+
+Cli = Callable[..., Result]
+KEY = "correct horse battery staple"
+
+
+@pytest.fixture
+def demo(rt: Runtime) -> Runtime:
+    services.init_database(rt, demo=True)
+    return rt
+
+
+@pytest.fixture
+def keyed_rt(
+    db_url: str, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Runtime]:
+    """The demo, sealed with an audit key (NAPFLOW_AUDIT_KEY set for the whole test)."""
+    monkeypatch.setenv("NAPFLOW_AUDIT_KEY", KEY)
+    runtime = build_runtime(Settings(database_url=db_url), clock=clock)
+    services.init_database(runtime, demo=True)
+    yield runtime
+    runtime.db.dispose()
+
+
+def attacker(rt: Runtime) -> sqlite3.Connection:
+    """Open the database file directly and drop the append-only triggers."""
+    assert rt.db.sqlite_path is not None
+    conn = sqlite3.connect(rt.db.sqlite_path, isolation_level=None)
+    conn.execute("DROP TRIGGER history_append_only_update")
+    conn.execute("DROP TRIGGER history_append_only_delete")
+    return conn
+
+
+def plan_id(conn: sqlite3.Connection, key: str) -> int:
+    return int(conn.execute("SELECT id FROM plans WHERE key = ?", (key,)).fetchone()[0])
+
+
+def problems(rt: Runtime, cli: Cli) -> list[str]:
+    """Verify through the CLI; check the record-by-record path finds exactly the same."""
+    result = cli("audit", "verify")
+    lines = result.out.strip().splitlines()
+    generic = audit._verify_generic(rt, rt.db.audit_key, None)
+    assert [str(p) for p in generic.problems] == lines[:-1]
+    if lines[:-1]:
+        assert result.code == 1 and lines[-1].startswith("FAILED:")
+    else:
+        assert result.code == 0 and lines[-1].startswith("OK:")
+    return lines[:-1]
+
+
+def test_an_untouched_ledger_verifies_with_its_head(demo: Runtime, cli: Cli) -> None:
+    result = cli("audit", "verify")
+    head = cli("audit", "head").out.strip()
+    assert result.code == 0
+    assert result.out == f"OK: 3 plans, 59 records, every chain intact; head {head}\n"
+    assert head.startswith("sha256:") and len(head) == len("sha256:") + 64
+    assert cli("audit", "verify", "--head", head).code == 0
+    assert cli("audit", "verify", "TJK-2015").out.startswith("OK: 1 plans, ")
+
+
+def test_the_database_refuses_update_and_delete_while_the_triggers_stand(demo: Runtime) -> None:
+    assert demo.db.sqlite_path is not None
+    conn = sqlite3.connect(demo.db.sqlite_path, isolation_level=None)
+    for sql in (
+        "UPDATE history SET comment = 'rewritten'",
+        "DELETE FROM history WHERE seq = 2",
+        "DELETE FROM history",
+    ):
+        with pytest.raises(sqlite3.DatabaseError, match="history is append-only"):
+            conn.execute(sql)
+    assert conn.execute("SELECT count(*) FROM history").fetchone()[0] == 59
+
+
+def test_an_edited_record_is_named(demo: Runtime, cli: Cli) -> None:
+    conn = attacker(demo)
+    conn.execute(
+        "UPDATE history SET comment = 'Approved without reservations' "
+        "WHERE plan_id = ? AND seq = 4",
+        (plan_id(conn, "TJK-2015"),),
+    )
+    assert problems(demo, cli) == [
+        "TJK-2015 seq 4: edited: its content no longer matches its digest"
+    ]
+
+
+def test_a_deleted_record_is_named_in_the_middle_and_at_the_end(demo: Runtime, cli: Cli) -> None:
+    conn = attacker(demo)
+    tjk, kgz = plan_id(conn, "TJK-2015"), plan_id(conn, "KGZ-2021")
+    conn.execute("DELETE FROM history WHERE plan_id = ? AND seq = 5", (tjk,))
+    last = conn.execute("SELECT max(seq) FROM history WHERE plan_id = ?", (kgz,)).fetchone()[0]
+    conn.execute("DELETE FROM history WHERE plan_id = ? AND seq = ?", (kgz, last))
+    assert problems(demo, cli) == [
+        f"KGZ-2021 seq {last}: missing: record seq {last} was removed from the end",
+        "TJK-2015 seq 5: missing: record seq 5 was removed from the history",
+    ]
+
+
+def test_reordered_records_are_named(demo: Runtime, cli: Cli) -> None:
+    conn = attacker(demo)
+    tjk = plan_id(conn, "TJK-2015")
+    for old, new in ((6, -1), (7, 6), (-1, 7)):  # swap seq 6 and 7
+        conn.execute("UPDATE history SET seq = ? WHERE plan_id = ? AND seq = ?", (new, tjk, old))
+    found = problems(demo, cli)
+    assert found[:2] == [
+        "TJK-2015 seq 6: reordered: it was written right after the record now at seq 7",
+        "TJK-2015 seq 7: reordered: it was written right after the record now at seq 5",
+    ]
+    assert all(": reordered: " in line for line in found)
+
+
+def test_a_state_changed_behind_the_ledgers_back_is_named(demo: Runtime, cli: Cli) -> None:
+    conn = attacker(demo)
+    conn.execute("UPDATE plans SET state = 'approved' WHERE key = 'TKM-2018'")
+    assert problems(demo, cli) == [
+        "TKM-2018: changed: its state is 'approved' but its history leads to 'submitted': "
+        "the state was changed behind the ledger's back"
+    ]
+
+
+def _forge_last(conn: sqlite3.Connection, key: str, comment: str) -> int:
+    """Rewrite a plan's last record and recompute its digest, as far as one can without the
+    audit key; keep the plan's head pointing at it. Return its seq."""
+    pid = plan_id(conn, key)
+    row = conn.execute(
+        'SELECT seq, kind, "trigger", from_state, to_state, actor, role, comment, at, workflow, '
+        "workflow_version, payload, prev_hash FROM history WHERE plan_id = ? "
+        "ORDER BY seq DESC LIMIT 1",
+        (pid,),
+    ).fetchone()
+    values = list(row)
+    values[7] = comment
+    forged = chain.digest(chain.canonical(values), None)
+    conn.execute(
+        "UPDATE history SET comment = ?, hash = ? WHERE plan_id = ? AND seq = ?",
+        (comment, forged, pid, row[0]),
+    )
+    conn.execute("UPDATE plans SET head_hash = ? WHERE id = ?", (forged, pid))
+    return int(row[0])
+
+
+def test_a_record_resealed_without_the_key_is_forged(keyed_rt: Runtime, cli: Cli) -> None:
+    conn = attacker(keyed_rt)
+    seq = _forge_last(conn, "TJK-2015", "All ministries agree.")
+    assert problems(keyed_rt, cli) == [
+        f"TJK-2015 seq {seq}: forged: it is sealed with plain SHA-256 after the chain was "
+        "sealed with the audit key: it was written by someone without the key"
+    ]
+
+
+def test_a_record_resealed_with_a_guessed_key_is_named(keyed_rt: Runtime, cli: Cli) -> None:
+    conn = attacker(keyed_rt)
+    pid = plan_id(conn, "TJK-2015")
+    guessed = chain.digest(b"anything", b"a guessed key")
+    conn.execute(
+        "UPDATE history SET comment = 'Rewritten', hash = ? WHERE plan_id = ? AND seq = 2",
+        (guessed, pid),
+    )
+    assert problems(keyed_rt, cli) == [
+        "TJK-2015 seq 2: edited: its content no longer matches its digest",
+        "TJK-2015 seq 3: edited: its link to the record before it was changed",
+    ]
+
+
+def test_a_replaced_record_is_caught_by_the_record_after_it(demo: Runtime, cli: Cli) -> None:
+    # Without a key anyone can recompute a digest; the next record still remembers the old one.
+    conn = attacker(demo)
+    pid = plan_id(conn, "TJK-2015")
+    row = conn.execute(
+        'SELECT seq, kind, "trigger", from_state, to_state, actor, role, comment, at, workflow, '
+        "workflow_version, payload, prev_hash FROM history WHERE plan_id = ? AND seq = 3",
+        (pid,),
+    ).fetchone()
+    values = [*row[:7], "Forged remark", *row[8:]]
+    conn.execute(
+        "UPDATE history SET comment = ?, hash = ? WHERE plan_id = ? AND seq = 3",
+        ("Forged remark", chain.digest(chain.canonical(values), None), pid),
+    )
+    assert problems(demo, cli) == [
+        "TJK-2015 seq 3: forged: its content and digest were both replaced: the record after "
+        "it was sealed onto a different digest"
+    ]
+
+
+def test_a_record_appended_without_the_key_is_forged(keyed_rt: Runtime, cli: Cli) -> None:
+    conn = attacker(keyed_rt)
+    pid = plan_id(conn, "TKM-2018")
+    seq, head = conn.execute("SELECT seq, head_hash FROM plans WHERE id = ?", (pid,)).fetchone()
+    values = [seq + 1, "action", "endorse", "submitted", "submitted", "minister@example.org"]
+    values += ["approver", "Approved.", "2018-12-01 09:00:00.000000", "nap", 1, None, head]
+    digest = chain.digest(chain.canonical(values), None)
+    conn.execute(
+        'INSERT INTO history (plan_id, seq, kind, "trigger", from_state, to_state, actor, role, '
+        "comment, at, workflow, workflow_version, payload, prev_hash, hash) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (pid, *values, digest),
+    )
+    conn.execute(
+        "UPDATE plans SET seq = ?, head_hash = ?, version = version + 1 WHERE id = ?",
+        (seq + 1, digest, pid),
+    )
+    assert problems(keyed_rt, cli) == [
+        f"TKM-2018 seq {seq + 1}: forged: it is sealed with plain SHA-256 after the chain was "
+        "sealed with the audit key: it was written by someone without the key"
+    ]
+
+
+def test_a_keyed_ledger_needs_the_key_and_refuses_a_wrong_one(
+    keyed_rt: Runtime, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli("audit", "verify").code == 0
+    monkeypatch.delenv("NAPFLOW_AUDIT_KEY")
+    missing = cli("audit", "verify")
+    assert missing.code == 2 and "set NAPFLOW_AUDIT_KEY" in missing.err and not missing.out
+    monkeypatch.setenv("NAPFLOW_AUDIT_KEY", "not the key")
+    wrong = cli("audit", "verify")
+    assert wrong.code == 1 and not wrong.out
+    assert "No record verifies with this NAPFLOW_AUDIT_KEY (0 of 59" in wrong.err
+
+
+def test_verify_head_proves_nothing_changed_since(demo: Runtime, cli: Cli) -> None:
+    head = cli("audit", "head").out.strip()
+    assert cli("audit", "verify", "--head", head).code == 0
+    services.advance_plan(demo, "TJK-2015", "endorse", "n.kurbonov@kchs.tj.example")
+    later = cli("audit", "verify", "--head", head)
+    assert later.code == 1
+    assert later.out.startswith("ledger: changed: the head digest is sha256:")
+    assert f"not {head}: the ledger changed since that digest was taken" in later.out
+
+
+def test_a_bundle_verifies_on_a_machine_without_the_database(
+    demo: Runtime, cli: Cli, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "bundle.json"
+    exported = cli("audit", "export", "--out", str(bundle))
+    head = cli("audit", "head").out.strip()
+    assert exported.code == 0 and exported.out == (
+        f"Wrote 59 records of 3 plans to {bundle}; head {head}.\n"
+    )
+    elsewhere = tmp_path / "auditor"
+    elsewhere.mkdir()
+    checked = napflow_process("audit", "verify", "--bundle", str(bundle), cwd=elsewhere)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout == f"OK: 3 plans, 59 records, every chain intact; head {head}\n"
+    assert not (elsewhere / "var").exists()  # no database was created or needed
+    data = json.loads(bundle.read_text(encoding="utf-8"))
+    source = data["workflows"]["nap"]["source"]
+    assert data["workflows"]["nap"]["sha256"] == hashlib.sha256(source.encode()).hexdigest()
+
+
+def test_a_tampered_bundle_names_the_record_and_the_workflow(
+    demo: Runtime, cli: Cli, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "bundle.json"
+    assert cli("audit", "export", "TJK-2015", "--out", str(bundle)).code == 0
+    data = json.loads(bundle.read_text(encoding="utf-8"))
+    data["plans"][0]["records"][2]["actor"] = "someone.else@example.org"
+    data["workflows"]["nap"]["source"] += "\n# edited\n"
+    bundle.write_text(json.dumps(data), encoding="utf-8")
+    result = cli("audit", "verify", "--bundle", str(bundle))
+    assert result.code == 1
+    assert result.out.splitlines()[:2] == [
+        "TJK-2015 seq 3: edited: its content no longer matches its digest",
+        "workflow nap: edited: its definition does not match its SHA-256",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (None, "There is no file"),
+        ("not json", "is not a napflow audit bundle: it cannot be read as JSON"),
+        ('{"plans": []}', 'is not a napflow audit bundle: it lacks "format"'),
+        ('{"format": "napflow-audit-bundle/1", "plans": [{"key": "X"}]}', "lacks a field"),
+    ],
+)
+def test_a_bad_bundle_is_a_one_line_error(
+    cli: Cli, tmp_path: Path, content: str | None, fragment: str
+) -> None:
+    path = tmp_path / "b.json"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    result = cli("audit", "verify", "--bundle", str(path))
+    assert result.code == 2 and fragment in result.err
+    assert len(result.err.splitlines()) == 1 and not result.out
+
+
+def test_export_refuses_a_path_it_cannot_write_and_leaves_nothing(
+    demo: Runtime, cli: Cli, tmp_path: Path
+) -> None:
+    result = cli("audit", "export", "--out", str(tmp_path / "no" / "such" / "b.json"))
+    assert result.code == 2 and "give a file path in an existing directory" in result.err
+    assert cli("audit", "export", "--out", str(tmp_path)).code == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "napflow.db",
+        "napflow.db-shm",
+        "napflow.db-wal",
+    ]
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(comment=st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")), max_size=300))
+def test_any_comment_text_seals_and_verifies(nap_plan: str, rt: Runtime, comment: str) -> None:
+    """The bytes the scan reads from SQLite are the bytes the record was sealed over."""
+    services.advance_plan(rt, nap_plan, "submit_for_review", "coord@example.org")
+    services.advance_plan(rt, nap_plan, "request_changes", "chair@example.org", f"x{comment}")
+    report = audit.verify_ledger(rt)
+    assert report.ok, report.problems
+
+
+def test_upgrading_a_database_from_before_the_chain_seals_what_it_holds(
+    db_url: str, clock: VirtualClock, cli: Cli
+) -> None:
+    from napflow.db import Database
+
+    old = Database(db_url)
+    old.upgrade("0002")
+    assert old.sqlite_path is not None
+    conn = sqlite3.connect(old.sqlite_path, isolation_level=None)
+    conn.execute(
+        "INSERT INTO plans (id, key, country, title, workflow, workflow_version, state, "
+        "version, entered_seq, timezone, created_at, updated_at) VALUES (1, 'TJK-2015', 'TJK', "
+        "'Plan', 'nap', 1, 'working_group_review', 2, 2, 'Asia/Dushanbe', "
+        "'2015-07-01 04:00:00.000000', '2015-07-02 04:00:00.000000')"
+    )
+    conn.execute(
+        "INSERT INTO history (plan_id, seq, kind, to_state, at, workflow, workflow_version, "
+        "payload) VALUES (1, 1, 'created', 'drafting', '2015-07-01 04:00:00.000000', 'nap', 1, "
+        '\'{"title": "Plan", "country": "TJK", "timezone": "Asia/Dushanbe"}\')'
+    )
+    conn.execute(
+        'INSERT INTO history (plan_id, seq, kind, "trigger", from_state, to_state, actor, role, '
+        "at, workflow, workflow_version) VALUES (1, 2, 'transition', 'submit_for_review', "
+        "'drafting', 'working_group_review', 'coord@example.org', 'coordinator', "
+        "'2015-07-02 04:00:00.000000', 'nap', 1)"
+    )
+    old.dispose()
+    assert cli("init").code == 0
+    result = cli("audit", "verify")
+    assert result.code == 0 and result.out.startswith("OK: 1 plans, 2 records, ")
+    stored = conn.execute("SELECT payload FROM history WHERE seq = 1").fetchone()[0]
+    assert stored == '{"country":"TJK","timezone":"Asia/Dushanbe","title":"Plan"}'
+    assert conn.execute("SELECT version, seq FROM plans").fetchone() == (2, 2)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("DELETE FROM history")
