@@ -2,4 +2,5 @@
 
 from napflow.cli import main
 
-main()
+if __name__ == "__main__":  # not when a worker process (audit verify) imports this module
+    main()

@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import multiprocessing
+import os
 import sqlite3
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from napflow import chain
-from napflow.models import STATE_KINDS, UNVERSIONED_KINDS
+from napflow.models import UNVERSIONED_KINDS
 
 EDITED = "edited"
 MISSING = "missing"
@@ -186,7 +190,7 @@ def _check_plan_row(walk: _Walk, records: Sequence[Record]) -> None:
                 "its content and digest were both replaced: the plan's head remembers "
                 "another digest",
             )
-    state = next((r.to_state for r in reversed(records) if r.kind in STATE_KINDS), None)
+    state = last.to_state if last is not None else None
     if state is not None and plan.state != state:
         walk.add(
             None,
@@ -240,19 +244,83 @@ _HISTORY_SQL = _sqlite_history_sql("")
 _HISTORY_OF_PLAN_SQL = _sqlite_history_sql("WHERE h.plan_id = ?")
 _PLANS_SQL = "SELECT id, key, state, version, seq, head_hash FROM plans"
 _PLAN_SQL = f"{_PLANS_SQL} WHERE key = ?"
-_STATE_KINDS = frozenset(k.encode() for k in STATE_KINDS)
+_HISTORY_IN_SQL = _sqlite_history_sql("WHERE h.plan_id BETWEEN ? AND ?")
+_PLANS_IN_SQL = f"{_PLANS_SQL} WHERE id BETWEEN ? AND ?"
 _UNVERSIONED = frozenset(k.encode() for k in UNVERSIONED_KINDS)
 
 
-def scan_sqlite(path: Path, key: bytes | None, plan_key: str | None = None) -> Scan:
-    """Scan a SQLite ledger file in one read snapshot; see the module docstring."""
+#: below this many records a scan runs in this process (starting workers costs ~0.5 s)
+PARALLEL_FROM = 200_000
+
+
+def scan_sqlite(
+    path: Path, key: bytes | None, plan_key: str | None = None, workers: int | None = None
+) -> Scan:
+    """Scan a SQLite ledger file; see the module docstring.
+
+    Plans are independent chains, so a large ledger is split into ranges of plans of about
+    equal size, scanned by ``workers`` processes (default: one per CPU, at most 8), each in
+    its own read snapshot (a plan and its records are always read in one snapshot).
+    """
+    if plan_key is not None:
+        return _scan_range(path, key, plan_key=plan_key)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    try:
+        sizes = conn.execute("SELECT id, seq FROM plans ORDER BY id").fetchall()
+    finally:
+        conn.close()
+    total = sum(seq for _, seq in sizes)
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 8) if total >= PARALLEL_FROM else 1
+    workers = max(1, min(workers, len(sizes)))
+    ranges = _split(sizes, total, workers)
+    if len(ranges) <= 1:
+        return _scan_range(path, key)
+    context = multiprocessing.get_context("spawn")  # no state of this process is inherited
+    with ProcessPoolExecutor(len(ranges), mp_context=context) as pool:
+        parts = list(pool.map(partial(_scan_range, path, key, None), ranges))
+    return Scan(
+        sum(p.records for p in parts),
+        {k: v for p in parts for k, v in p.heads.items()},
+        sorted(s for p in parts for s in p.suspects),
+        sum(p.keyed for p in parts),
+        sum(p.keyed_ok for p in parts),
+    )
+
+
+def _split(sizes: list[tuple[int, int]], total: int, parts: int) -> list[tuple[int, int]]:
+    """Cut plan ids (in order, with their record counts) into ranges of about equal size."""
+    ranges: list[tuple[int, int]] = []
+    first: int | None = None
+    running = 0
+    for plan_id, seq in sizes:
+        first = plan_id if first is None else first
+        running += seq
+        if running >= total * (len(ranges) + 1) / parts and len(ranges) < parts - 1:
+            ranges.append((first, plan_id))
+            first = None
+    if first is not None:
+        ranges.append((first, sizes[-1][0]))
+    return ranges
+
+
+def _scan_range(
+    path: Path,
+    key: bytes | None,
+    plan_key: str | None = None,
+    ids: tuple[int, int] | None = None,
+) -> Scan:
+    """Scan one plan, a range of plan ids, or (neither given) every plan, in one snapshot."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
     try:
         conn.text_factory = bytes
         conn.execute("BEGIN")
-        if plan_key:
+        if plan_key is not None:
             plans = {row[0]: row[1:] for row in conn.execute(_PLAN_SQL, (plan_key,))}
             cursor = conn.execute(_HISTORY_OF_PLAN_SQL, tuple(plans))
+        elif ids is not None:
+            plans = {row[0]: row[1:] for row in conn.execute(_PLANS_IN_SQL, ids)}
+            cursor = conn.execute(_HISTORY_IN_SQL, ids)
         else:
             plans = {row[0]: row[1:] for row in conn.execute(_PLANS_SQL)}
             cursor = conn.execute(_HISTORY_SQL)
@@ -262,23 +330,30 @@ def scan_sqlite(path: Path, key: bytes | None, plan_key: str | None = None) -> S
 
 
 def _scan_bytes(rows: Iterable[Any], plans: dict[int, Any], key: bytes | None) -> Scan:
-    """Run the hot loop of scan_sqlite: hash every record, follow links, replay state.
+    """Run the hot loop of scan_sqlite: hash every record, follow links, count actions.
 
     ``rows`` are (plan_id, the FIELDS as canonical bytes, hash); ``plans`` maps plan ids to
     (key, state, version, seq, head_hash), all bytes but the two numbers.
     """
     join = chain.SEPARATOR.encode().join
-    sha256 = hashlib.sha256
-    hmac_digest = hmac.digest
     sha_prefix, hmac_prefix = f"{chain.SHA256}:".encode(), f"{chain.HMAC}:".encode()
+    sha256, hmac_digest = hashlib.sha256, hmac.digest
+
+    def plain(data: bytes) -> bytes:
+        return sha_prefix + sha256(data).hexdigest().encode()
+
+    def keyed(data: bytes) -> bytes:
+        return hmac_prefix + hmac_digest(key or b"", data, "sha256").hex().encode()
+
+    seal = keyed if key else plain
     heads: dict[str, str] = {}
     suspects: list[str] = []
     seen: set[int] = set()
     records = keyed_total = keyed_ok = 0
     current: int | None = None
-    count = actions = 0
+    count = mails = 0
     prev = state = b""
-    intact = keyed = True
+    intact = chain_keyed = True
 
     def finish() -> None:
         if current is None:
@@ -287,7 +362,7 @@ def _scan_bytes(rows: Iterable[Any], plans: dict[int, Any], key: bytes | None) -
         plan_key, plan_state, version, seq, head_hash = plans[current]
         ok = intact and count == seq and prev == head_hash
         heads[plan_key.decode()] = prev.decode()
-        if not (ok and plan_state == state and version == actions):
+        if not (ok and plan_state == state and version == count - mails):
             suspects.append(plan_key.decode())
 
     for row in rows:
@@ -295,31 +370,30 @@ def _scan_bytes(rows: Iterable[Any], plans: dict[int, Any], key: bytes | None) -
             finish()
             current = row[0]
             records += count
-            count = actions = 0
+            count = mails = 0
             prev = chain.genesis(plans[current][0].decode()).encode()
-            intact, keyed = True, False
+            intact, chain_keyed = True, False
         fields = row[1:14]
         stored = row[14]
         if fields[12] != prev:
             intact = False
-        if stored.startswith(sha_prefix):
-            ok = not keyed and sha_prefix + sha256(join(fields)).hexdigest().encode() == stored
-        elif key:
-            keyed = True
-            ok = hmac_prefix + hmac_digest(key, join(fields), "sha256").hex().encode() == stored
+        if stored == seal(join(fields)):
+            if key:
+                chain_keyed = True
+                keyed_total += 1
+                keyed_ok += 1
+        elif stored.startswith(hmac_prefix):  # sealed with a key other than the one given
+            if not key:
+                raise KeyNeeded
+            chain_keyed, intact = True, False
             keyed_total += 1
-            keyed_ok += ok
-        else:
-            raise KeyNeeded
-        if not ok:
+        elif chain_keyed or stored != plain(join(fields)):  # no key after one, or not sealed
             intact = False
-        kind = fields[1]
-        if kind in _STATE_KINDS:
-            state = fields[4]
-        if kind not in _UNVERSIONED:
-            actions += 1
+        if fields[1] in _UNVERSIONED:
+            mails += 1
         count += 1
         prev = stored
+        state = fields[4]
     finish()
     records += count
     suspects.extend(row[0].decode() for pid, row in plans.items() if pid not in seen)

@@ -25,6 +25,7 @@ from napflow.clock import VirtualClock
 from napflow.runtime import Runtime
 from napflow.services import audit
 from napflow.settings import Settings
+from napflow.verify import scan_sqlite
 
 Cli = Callable[..., Result]
 KEY = "correct horse battery staple"
@@ -370,3 +371,22 @@ def test_upgrading_a_database_from_before_the_chain_seals_what_it_holds(
     assert conn.execute("SELECT version, seq FROM plans").fetchone() == (2, 2)
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         conn.execute("DELETE FROM history")
+
+
+def test_worker_processes_find_what_one_process_finds(demo: Runtime, tmp_path: Path) -> None:
+    conn = attacker(demo)
+    conn.execute("UPDATE history SET actor = 'x@example.org' WHERE plan_id = 2 AND seq = 3")
+    path = demo.db.sqlite_path
+    assert path is not None
+    alone = scan_sqlite(path, None, workers=1)
+    shared = scan_sqlite(path, None, workers=3)
+    assert shared == alone
+    assert alone.records == 59 and alone.suspects == ["TKM-2018"] and len(alone.heads) == 3
+    # and through `python -m napflow`, whose worker processes import it again
+    result = napflow_process(
+        "--db", demo.settings.database_url, "audit", "verify", "--workers", "2", cwd=tmp_path
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines()[0] == (
+        "TKM-2018 seq 3: edited: its content no longer matches its digest"
+    )

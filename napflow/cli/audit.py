@@ -24,6 +24,12 @@ def audit_group() -> None:
     help="Check an exported bundle instead of the database (needs no database).",
 )
 @click.option(
+    "--workers",
+    type=int,
+    metavar="N",
+    help="Processes to share a large ledger (default: one per CPU from 200,000 records).",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["text", "json"]),
@@ -32,7 +38,12 @@ def audit_group() -> None:
 )
 @pass_state
 def audit_verify(
-    state: AppState, key: str | None, head: str | None, bundle: str | None, fmt: str
+    state: AppState,
+    key: str | None,
+    head: str | None,
+    bundle: str | None,
+    workers: int | None,
+    fmt: str,
 ) -> int:
     """Check every plan's hash chain (or plan KEY's) and that each plan is where it leads.
 
@@ -45,7 +56,7 @@ def audit_verify(
             raise click.UsageError("give either KEY or --bundle, not both")
         report = audit.verify_bundle(bundle, audit_key(), head)
     else:
-        report = audit.verify_ledger(state.runtime(), key, head)
+        report = audit.verify_ledger(state.runtime(), key, head, workers)
     if fmt == "json":
         emit_json(
             {

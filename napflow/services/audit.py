@@ -149,17 +149,20 @@ def _keyed_counts(records: Iterable[Record], key: bytes | None) -> tuple[int, in
 
 
 def verify_ledger(
-    rt: Runtime, plan_key: str | None = None, head: str | None = None
+    rt: Runtime, plan_key: str | None = None, head: str | None = None, workers: int | None = None
 ) -> VerifyReport:
     """Check every plan's chain (or plan ``plan_key``'s) and that its row agrees with it.
 
-    With ``head``, also check that the head digest is still that one.
+    With ``head``, also check that the head digest is still that one. ``workers`` processes
+    share a large SQLite ledger (default: one per CPU from 200,000 records on).
     """
+    if workers is not None and not 1 <= workers <= 64:
+        raise InputError(f"--workers must be a whole number from 1 to 64, not {workers}.")
     key = rt.db.audit_key
     wanted = inputs.plan_key(plan_key) if plan_key is not None else None
     try:
         if rt.db.sqlite_path is not None:
-            report = _verify_sqlite(rt, rt.db.sqlite_path, key, wanted)
+            report = _verify_sqlite(rt, rt.db.sqlite_path, key, wanted, workers)
         else:
             report = _verify_generic(rt, key, wanted)
     except KeyNeeded:
@@ -167,11 +170,13 @@ def verify_ledger(
     return _check_head(report, head, "ledger")
 
 
-def _verify_sqlite(rt: Runtime, path: Path, key: bytes | None, wanted: str | None) -> VerifyReport:
+def _verify_sqlite(
+    rt: Runtime, path: Path, key: bytes | None, wanted: str | None, workers: int | None
+) -> VerifyReport:
     with rt.db.read() as conn:  # refuses a missing database or plan with the usual errors
         if wanted is not None:
             load_plan(conn, wanted)
-    scan = scan_sqlite(path, key, wanted)
+    scan = scan_sqlite(path, key, wanted, workers)
     _refuse_wrong_key(key, scan.keyed_ok, scan.keyed)
     problems: list[Problem] = []
     if scan.suspects:

@@ -1,0 +1,166 @@
+"""Ledger verification speed, next to hashing the same bytes with hashlib alone.
+
+Builds a SQLite ledger of 1,000,000 records (1,000 plans of 1,000 records: transitions,
+endorsements with comments, mail deliveries with payloads), sealed exactly as napflow seals
+them, then in each round times
+
+- ``napflow audit verify`` (the service: read the plans, scan and hash every record, follow
+  every link, check every plan's row), with its default of one worker process per CPU, and
+  again in one process, for reference, and
+- hashlib alone: one SHA-256 per record over the same canonical bytes, already in memory.
+
+Rounds alternate between the two in this process; the result is the ratio (verify records/s
+over hashlib records/s) per round and its median. Target: >= 0.3.
+
+    python bench/verify.py [--rounds 3] [--plans 1000] [--per-plan 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sqlite3
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from napflow import chain, services
+from napflow.bootstrap import build_runtime
+from napflow.clock import SystemClock
+from napflow.runtime import Runtime
+from napflow.services import audit
+from napflow.settings import Settings
+
+START = datetime(2015, 7, 1, 4, 0, tzinfo=UTC)
+COLUMNS = (
+    'plan_id, seq, kind, "trigger", from_state, to_state, actor, role, comment, at, workflow, '
+    "workflow_version, payload, prev_hash, hash"
+)
+
+
+def _record(plan_key: str, seq: int, prev: str) -> list[str | int | None]:
+    """Return a plausible record (FIELDS values, canonical) at ``seq`` of a plan."""
+    wg = "working_group_review"
+    record: dict[str, str | int | None] = {
+        "seq": seq,
+        "at": chain.at_text(START + timedelta(minutes=seq)),
+        "workflow": "nap",
+        "workflow_version": 1,
+        "prev_hash": prev,
+        "from_state": wg,
+        "to_state": wg,
+    }
+    member = f"member{seq % 7}@mfa.tj.example"
+    if seq == 1:
+        payload = {"title": f"Plan {plan_key}", "country": "TJK"}
+        record.update(kind="created", from_state=None, payload=chain.payload_text(payload))
+    elif seq % 4 == 0:
+        payload = {"recipient": member, "rung": "7d", "attempts": 1}
+        payload["message_id"] = f"<{plan_key}.{seq}@napflow.example>"
+        record.update(kind="mail_sent", payload=chain.payload_text(payload))
+    else:
+        record.update(kind="action", trigger="endorse", actor=member, role="wg_member")
+        if seq % 4 == 1:
+            record["comment"] = "Agreed, with the changes to section 3 on export controls."
+        if seq % 4 == 3:
+            record.update(kind="transition", trigger="submit_for_review")
+    return [record.get(name) for name in chain.FIELDS]
+
+
+def build_ledger(path: Path, plans: int, per_plan: int) -> tuple[Runtime, list[bytes]]:
+    """Create the ledger with napflow's schema; return it and every record's canonical bytes."""
+    rt = build_runtime(Settings(database_url=f"sqlite:///{path}"), clock=SystemClock())
+    services.init_database(rt)
+    rt.db.dispose()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DROP TRIGGER history_append_only_update")  # only to load fast, re-created
+    conn.execute("BEGIN")
+    canonical: list[bytes] = []
+    for p in range(1, plans + 1):
+        key = f"TJK-{p}"
+        prev = chain.genesis(key)
+        rows = []
+        state, version = "drafting", 0
+        for seq in range(1, per_plan + 1):
+            values = _record(key, seq, prev)
+            data = chain.canonical(values)
+            digest = chain.digest(data, None)
+            canonical.append(data)
+            rows.append((p, *values, digest))
+            prev = digest
+            if values[1] in ("created", "transition"):
+                state = str(values[4])
+            version += values[1] != "mail_sent"
+        conn.execute(
+            "INSERT INTO plans (id, key, country, title, workflow, workflow_version, state, "
+            "version, seq, head_hash, entered_seq, timezone, created_at, updated_at) "
+            "VALUES (?, ?, 'TJK', ?, 'nap', 1, ?, ?, ?, ?, 1, 'Asia/Dushanbe', ?, ?)",
+            (p, key, f"Plan {key}", state, version, per_plan, prev, "2015-07-01", "2015-07-01"),
+        )
+        conn.executemany(f"INSERT INTO history ({COLUMNS}) VALUES ({', '.join('?' * 15)})", rows)
+    conn.execute("COMMIT")
+    conn.execute(
+        "CREATE TRIGGER history_append_only_update BEFORE UPDATE ON history "
+        "BEGIN SELECT RAISE(ABORT, 'history is append-only'); END"
+    )
+    conn.close()
+    return rt, canonical
+
+
+def run_verify(rt: Runtime, workers: int | None = None) -> tuple[float, int]:
+    start = time.perf_counter()
+    report = audit.verify_ledger(rt, workers=workers)
+    elapsed = time.perf_counter() - start
+    assert report.ok, report.problems[:3]
+    return report.records / elapsed, report.records
+
+
+def run_hashlib(canonical: list[bytes]) -> float:
+    sha256 = hashlib.sha256
+    start = time.perf_counter()
+    for data in canonical:
+        sha256(data).hexdigest()
+    return len(canonical) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--plans", type=int, default=1000)
+    parser.add_argument("--per-plan", type=int, default=1000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        rt, canonical = build_ledger(Path(tmp) / "ledger.db", args.plans, args.per_plan)
+        ratios, alone = [], []
+        for r in range(args.rounds):
+            hash_rate = run_hashlib(canonical)
+            verify_rate, records = run_verify(rt)
+            single_rate, _ = run_verify(rt, workers=1)
+            ratios.append(verify_rate / hash_rate)
+            alone.append(single_rate / hash_rate)
+            print(
+                f"round {r + 1}: hashlib {hash_rate:9.0f} records/s  napflow audit verify "
+                f"{verify_rate:9.0f} records/s  ratio {ratios[-1]:.2f}  "
+                f"(in one process {single_rate:9.0f} records/s, ratio {alone[-1]:.2f})"
+            )
+        print(
+            json.dumps(
+                {
+                    "benchmark": "verify",
+                    "records": records,
+                    "rounds": args.rounds,
+                    "median_ratio": round(statistics.median(ratios), 3),
+                    "median_ratio_one_process": round(statistics.median(alone), 3),
+                    "cpus": os.cpu_count(),
+                    "target": 0.3,
+                }
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
