@@ -26,6 +26,11 @@ def local_to_utc(day: date, at: time, zone: str) -> datetime:
     return datetime.combine(day, at, tzinfo=ZoneInfo(zone)).astimezone(UTC)
 
 
+def day_end(day: date, zone: str) -> datetime:
+    """Return the UTC instant at which ``day`` ends in ``zone`` (the next local midnight)."""
+    return local_to_utc(day + timedelta(days=1), time(0, 0), zone)
+
+
 def due_instant(day: date, at: time | None, zone: str) -> datetime:
     """Return when a deadline on ``day`` (at ``at``, else end of day) in ``zone`` falls due."""
     return local_to_utc(day, at or END_OF_DAY, zone)

@@ -217,7 +217,7 @@ def test_advance_and_history_end_to_end(ready: Cli) -> None:
     }
     assert returned["at"].endswith("Z")
     csv_lines = ready("history", "TJK-1", "--format", "csv").out.splitlines()
-    assert csv_lines[0] == "seq,at,kind,trigger,from_state,to_state,actor,role,comment"
+    assert csv_lines[0] == "seq,at,kind,trigger,from_state,to_state,actor,role,comment,detail"
     assert len(csv_lines) == 11
     table = ready("history", "TJK-1")
     assert "times in Asia/Dushanbe" in table.out and "customs annex" in table.out

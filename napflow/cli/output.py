@@ -8,7 +8,7 @@ import io
 import json
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import click
@@ -20,11 +20,13 @@ from napflow.timezones import to_local
 
 
 def jsonable(value: Any) -> Any:
-    """Turn dataclasses and datetimes into plain JSON values (times as UTC ISO 8601)."""
+    """Turn dataclasses, datetimes and dates into plain JSON values (times as UTC ISO 8601)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

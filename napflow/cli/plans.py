@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import click
@@ -9,6 +10,7 @@ import click
 from napflow import services
 from napflow.cli import AppState, pass_state
 from napflow.cli.output import emit_csv, emit_json, emit_table, local_time
+from napflow.schedule import parse_day
 
 FORMAT = click.option(
     "--format",
@@ -73,10 +75,19 @@ def plan_create(
 
 @plan_group.command("list")
 @click.option("--state", "in_state", metavar="STATE", help="Only plans in this state.")
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="DATE",
+    help="Where every plan stood at the end of this day (YYYY-MM-DD, in each plan's zone).",
+)
 @FORMAT
 @pass_state
-def plan_list(state: AppState, in_state: str | None, fmt: str) -> None:
+def plan_list(state: AppState, in_state: str | None, as_of: str | None, fmt: str) -> None:
     """Show the dashboard: every plan, its state and when it last changed."""
+    if as_of is not None:
+        _plan_list_as_of(state, parse_day(as_of, "--as-of"), in_state, fmt)
+        return
     plans = services.list_plans(state.runtime(), in_state)
     if fmt == "json":
         emit_json(plans)
@@ -95,6 +106,29 @@ def plan_list(state: AppState, in_state: str | None, fmt: str) -> None:
                 local_time(p.updated_at, p.timezone),
             ]
             for p in plans
+        ],
+    )
+
+
+def _plan_list_as_of(state: AppState, day: date, in_state: str | None, fmt: str) -> None:
+    found = services.plans_as_of(state.runtime(), day, in_state)
+    if fmt == "json":
+        emit_json(found)
+        return
+    emit_table(
+        f"Plans at the end of {day.isoformat()} (each in its own zone)",
+        ["key", "country", "title", "workflow", "state", "version", "in that state since"],
+        [
+            [
+                p.key,
+                p.country,
+                p.title,
+                p.workflow,
+                p.state,
+                p.version,
+                local_time(p.since, p.timezone),
+            ]
+            for p in found
         ],
     )
 
@@ -216,19 +250,32 @@ def advance(
 
 @click.command("history")
 @click.argument("key")
+@click.option("--since", metavar="DATE", help="From this day on (YYYY-MM-DD, the plan's zone).")
+@click.option("--until", metavar="DATE", help="Up to this day, included (YYYY-MM-DD).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
 @pass_state
-def history(state: AppState, key: str, fmt: str) -> None:
-    """Show everything that happened to plan KEY, oldest first (times in the plan's zone)."""
-    found = services.plan_history(state.runtime(), key)
+def history(state: AppState, key: str, since: str | None, until: str | None, fmt: str) -> None:
+    """Show everything that happened to plan KEY, oldest first (times in the plan's zone).
+
+    json and csv give times in UTC.
+    """
+    found = services.plan_history(
+        state.runtime(),
+        key,
+        parse_day(since, "--since") if since is not None else None,
+        parse_day(until, "--until") if until is not None else None,
+    )
     columns = ["seq", "at", "kind", "trigger", "from_state", "to_state", "actor", "role"]
     rows = [[getattr(r, c) for c in columns] for r in found.records]
     if fmt == "json":
         emit_json(found.records)
     elif fmt == "csv":
         emit_csv(
-            [*columns, "comment"],
-            [[*row, r.comment] for row, r in zip(rows, found.records, strict=True)],
+            [*columns, "comment", "detail"],
+            [
+                [*row, r.comment, "" if r.detail == (r.comment or "") else r.detail]
+                for row, r in zip(rows, found.records, strict=True)
+            ],
         )
     else:
         for row in rows:

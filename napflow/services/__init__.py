@@ -13,18 +13,29 @@ from napflow.services.deadlines import (
 )
 from napflow.services.history import HistoryRecord, PlanHistory, plan_history
 from napflow.services.people import PersonView, add_person, list_people
-from napflow.services.plans import PlanView, create_plan, list_plans, show_plan
+from napflow.services.plans import (
+    PlanAsOf,
+    PlanView,
+    create_plan,
+    list_plans,
+    plans_as_of,
+    show_plan,
+)
 from napflow.services.reminders import MessageView, list_messages, preview_messages
+from napflow.services.report import DurationsReport, PlanDurations, durations
 from napflow.services.roles import RoleChange, RoleView, grant_role, list_roles, revoke_role
 from napflow.services.setup import InitResult, init_database
 
 __all__ = [
     "AdvanceResult",
     "DeadlineView",
+    "DurationsReport",
     "HistoryRecord",
     "InitResult",
     "MessageView",
     "PersonView",
+    "PlanAsOf",
+    "PlanDurations",
     "PlanHistory",
     "PlanView",
     "RoleChange",
@@ -34,6 +45,7 @@ __all__ = [
     "advance_plan",
     "cancel_deadline",
     "create_plan",
+    "durations",
     "grant_role",
     "init_database",
     "list_deadlines",
@@ -43,6 +55,7 @@ __all__ = [
     "list_roles",
     "move_deadline",
     "plan_history",
+    "plans_as_of",
     "preview_messages",
     "revoke_role",
     "show_plan",

@@ -1,16 +1,19 @@
-"""The history service: what happened to a plan, in order."""
+"""The history service: what happened to a plan, in order, and the states it went through."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from napflow import inputs
-from napflow.models import Kind, history
+from napflow.errors import InputError
+from napflow.models import STATE_KINDS, Kind, history
 from napflow.runtime import Runtime
+from napflow.schedule import day_end, local_to_utc
 from napflow.services.ledger import load_plan
 
 
@@ -41,6 +44,11 @@ class HistoryRecord:
             return f"revoked {payload.get('role')} from {payload.get('person')}"
         if self.kind == Kind.CREATED:
             return f"created: {payload.get('title', '')}"
+        if self.kind in (Kind.MAIL_SENT, Kind.MAIL_FAILED):
+            verb = "sent" if self.kind == Kind.MAIL_SENT else "failed"
+            about = f"{payload.get('mail')} {payload.get('rung')}".strip()
+            detail = f"{about} to {payload.get('recipient')} {verb}"
+            return f"{detail}: {payload.get('error')}" if payload.get("error") else detail
         return self.comment or ""
 
 
@@ -53,14 +61,31 @@ class PlanHistory:
     records: list[HistoryRecord]
 
 
-def plan_history(rt: Runtime, key: str) -> PlanHistory:
-    """Return every history record of plan ``key``, oldest first."""
+def check_period(since: date | None, until: date | None) -> None:
+    """Refuse a period that ends before it starts."""
+    if since is not None and until is not None and until < since:
+        raise InputError(
+            f"--until {until} is before --since {since}; give a period that ends later."
+        )
+
+
+def plan_history(
+    rt: Runtime, key: str, since: date | None = None, until: date | None = None
+) -> PlanHistory:
+    """Return the history records of plan ``key``, oldest first.
+
+    ``since`` and ``until`` keep the records of those days (both included) in the plan's zone.
+    """
     key = inputs.plan_key(key)
+    check_period(since, until)
     with rt.db.read() as conn:
         plan = load_plan(conn, key)
-        rows = conn.execute(
-            select(history).where(history.c.plan_id == plan.id).order_by(history.c.seq)
-        ).all()
+        query = select(history).where(history.c.plan_id == plan.id).order_by(history.c.seq)
+        if since is not None:
+            query = query.where(history.c.at >= local_to_utc(since, time(0, 0), plan.timezone))
+        if until is not None:
+            query = query.where(history.c.at < day_end(until, plan.timezone))
+        rows = conn.execute(query).all()
     records = [
         HistoryRecord(
             seq=r.seq,
@@ -79,3 +104,24 @@ def plan_history(rt: Runtime, key: str) -> PlanHistory:
         for r in rows
     ]
     return PlanHistory(plan.key, plan.timezone, records)
+
+
+def state_changes(conn: Connection, plan_id: int, before: datetime | None = None) -> Sequence[Any]:
+    """Return a plan's creation and transitions (before ``before``), oldest first."""
+    query = (
+        select(
+            history.c.seq,
+            history.c.at,
+            history.c.kind,
+            history.c.trigger,
+            history.c.from_state,
+            history.c.to_state,
+            history.c.actor,
+            history.c.comment,
+        )
+        .where(history.c.plan_id == plan_id, history.c.kind.in_(sorted(STATE_KINDS)))
+        .order_by(history.c.seq)
+    )
+    if before is not None:
+        query = query.where(history.c.at < before)
+    return conn.execute(query).all()

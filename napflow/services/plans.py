@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, func, select
 
 from napflow import inputs
 from napflow.errors import InputError, RefusedError
-from napflow.models import Kind, plans
+from napflow.models import UNVERSIONED_KINDS, Kind, history, plans
 from napflow.runtime import Runtime
+from napflow.schedule import day_end
 from napflow.services.facts import allowed_now, role_holders
+from napflow.services.history import state_changes
 from napflow.services.ledger import load_plan, start
 
 
@@ -103,16 +105,73 @@ def create_plan(
     return _view(row)
 
 
+def _check_state(rt: Runtime, state: str) -> None:
+    known = sorted({s for n in rt.catalog.names() for s in rt.catalog.get(n).state_names})
+    if state not in known:
+        raise InputError(f"There is no state {state!r}; states: {', '.join(known)}.")
+
+
 def list_plans(rt: Runtime, state: str | None = None) -> list[PlanView]:
     """Return every plan (or those in ``state``), by key."""
     query = select(plans).order_by(plans.c.key)
     if state is not None:
-        known = sorted({s for n in rt.catalog.names() for s in rt.catalog.get(n).state_names})
-        if state not in known:
-            raise InputError(f"There is no state {state!r}; states: {', '.join(known)}.")
+        _check_state(rt, state)
         query = query.where(plans.c.state == state)
     with rt.db.read() as conn:
         return [_view(r) for r in conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class PlanAsOf:
+    """Where a plan stood at the end of a day in its zone."""
+
+    key: str
+    country: str
+    title: str
+    workflow: str
+    state: str
+    version: int
+    #: when the plan entered that state
+    since: datetime
+    timezone: str
+
+
+def plans_as_of(rt: Runtime, day: date, state: str | None = None) -> list[PlanAsOf]:
+    """Return every plan's state at the end of ``day`` in the plan's zone, from its history.
+
+    Plans created later are left out; ``state`` keeps those in that state then.
+    """
+    if state is not None:
+        _check_state(rt, state)
+    found = []
+    with rt.db.read() as conn:
+        for row in conn.execute(select(plans).order_by(plans.c.key)):
+            cutoff = day_end(day, row.timezone)
+            changes = state_changes(conn, row.id, before=cutoff)
+            if not changes:
+                continue
+            actions = conn.execute(
+                select(func.count()).where(
+                    history.c.plan_id == row.id,
+                    history.c.at < cutoff,
+                    history.c.kind.not_in(sorted(UNVERSIONED_KINDS)),
+                )
+            ).scalar_one()
+            last = changes[-1]
+            if state is None or last.to_state == state:
+                found.append(
+                    PlanAsOf(
+                        row.key,
+                        row.country,
+                        row.title,
+                        row.workflow,
+                        last.to_state,
+                        actions,
+                        last.at,
+                        row.timezone,
+                    )
+                )
+    return found
 
 
 def show_plan(rt: Runtime, key: str, as_email: str | None = None) -> PlanView:
