@@ -380,3 +380,28 @@ def test_long_titles_and_names_are_folded_and_delivered(
     [message] = received(smtp, MINISTER)
     assert message["To"].addresses[0].display_name == long_name.strip()
     assert title in str(message["Subject"]) and location in str(message["Subject"])
+
+
+def test_deliveries_and_failures_enter_the_history_without_a_new_version(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    smtp.sink.refuse[MINISTER] = "550 5.1.1 Mailbox unavailable"
+    clock.set(utc(2015, 12, 30, 4))
+    services.add_deadline(mail_rt, plan, "approval", "2015-12-31")
+    version = services.show_plan(mail_rt, plan).version
+    assert dispatch_due(mail_rt).claimed == 2
+    records = services.plan_history(mail_rt, plan).records
+    mails = {r.kind: r for r in records[-2:]}
+    sent, failed = mails["mail_sent"], mails["mail_failed"]
+    [message] = received(smtp)
+    assert sent.payload is not None and failed.payload is not None
+    assert sent.payload["message_id"] == message["Message-ID"]
+    assert (sent.payload["recipient"], sent.payload["rung"]) == (COORD, "before-1d")
+    assert (sent.payload["mail"], sent.payload["late"], sent.at) == ("reminder", False, clock.now())
+    assert failed.payload["error"] == "550 5.1.1 Mailbox unavailable"
+    assert failed.detail == f"reminder before-1d to {MINISTER} failed: 550 5.1.1 Mailbox unavailable"
+    assert sent.to_state == failed.to_state == "drafting"
+    # a form or script that read the plan before the reminders went out is not outdated
+    assert services.show_plan(mail_rt, plan).version == version
+    services.advance_plan(mail_rt, plan, "submit_for_review", COORD, expect_version=version)
+    assert services.audit.verify_ledger(mail_rt).ok

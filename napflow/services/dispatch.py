@@ -20,11 +20,12 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
 from napflow.delivery import DeliveryError, Mailer, Outgoing
-from napflow.errors import ConfigError
+from napflow.errors import ConfigError, ConflictError
 from napflow.fastsql import FastStatement
-from napflow.models import Status, deadlines, outbox, people, plans
+from napflow.models import Kind, Status, deadlines, outbox, people, plans
 from napflow.runtime import Runtime
 from napflow.schedule import escalation_instant
+from napflow.services.ledger import append, load_head
 from napflow.services.outbox import ESCALATION, deadline_key, escalation_rung
 from napflow.services.rendering import PassCache, compose
 
@@ -110,9 +111,23 @@ _MARK_SENT = FastStatement(
 def _finish(rt: Runtime, row: Any, now: datetime, **values: Any) -> bool:
     """Record a row's outcome if this dispatcher still holds its claim; say whether it did.
 
-    An escalation, sent or failed for good, queues the next one: a bad address this week
-    must not end the chain for the others.
+    A message sent or failed for good is recorded in its plan's history, in the same
+    transaction. An escalation, sent or failed for good, queues the next one: a bad address
+    this week must not end the chain for the others.
     """
+    for attempt in range(1, _FINISH_ATTEMPTS + 1):
+        try:
+            return _finish_once(rt, row, now, values)
+        except ConflictError:  # the plan moved on meanwhile (an engine without row locks)
+            if attempt == _FINISH_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+_FINISH_ATTEMPTS = 3
+
+
+def _finish_once(rt: Runtime, row: Any, now: datetime, values: dict[str, Any]) -> bool:
     # not fsynced: a power cut may forget up to a batch of these records, and those messages
     # go out again (at-least-once); a crash of napflow itself forgets nothing
     with rt.db.write(durable=False) as conn:
@@ -130,9 +145,37 @@ def _finish(rt: Runtime, row: Any, now: datetime, **values: Any) -> bool:
         else:
             marked = conn.execute(update(outbox).where(_still_claimed(row)).values(**values))
         held = bool(marked.rowcount == 1)
-        if held and row.kind == ESCALATION and values.get("status") in (Status.SENT, Status.FAILED):
+        final = values.get("status") in (Status.SENT, Status.FAILED)
+        if held and final:
+            _record_delivery(conn, row, now, values)
+        if held and row.kind == ESCALATION and final:
             _queue_next_escalation(rt, conn, row, now)
     return held
+
+
+def _record_delivery(conn: Connection, row: Any, now: datetime, values: dict[str, Any]) -> None:
+    """Append the outcome of one message to its plan's history (no new plan version)."""
+    sent = values["status"] == Status.SENT
+    payload: dict[str, Any] = {
+        "mail": row.kind,
+        "rung": row.rung,
+        "recipient": row.recipient,
+        "attempts": row.attempts,
+        "outbox": row.key,
+    }
+    if row.deadline_id is not None:
+        payload["deadline"] = row.deadline_id
+    if sent:
+        payload.update(message_id=values["message_id"], late=values["late"])
+    else:
+        payload["error"] = values["last_error"]
+    append(
+        conn,
+        load_head(conn, row.plan_id),
+        kind=Kind.MAIL_SENT if sent else Kind.MAIL_FAILED,
+        at=now,
+        payload=payload,
+    )
 
 
 def _still_claimed(row: Any) -> Any:

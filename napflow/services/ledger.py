@@ -95,6 +95,14 @@ _ADD_RECORD = FastStatement(
 )
 
 
+_HEAD_BY_ID = FastStatement(select(*_HEAD).where(plans.c.id == bindparam("plan_id")))
+
+
+def load_head(conn: Connection, plan_id: int) -> PlanHead:
+    """Return the head of the plan with id ``plan_id`` (which must exist), for an append."""
+    return PlanHead(*_HEAD_BY_ID.execute(conn, {"plan_id": plan_id}).fetchone())
+
+
 def unregistered(email: str) -> NotFoundError:
     """Return the error for a person who is not registered, saying how to register them."""
     return NotFoundError(
