@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-from napflow.chain import payload_text
+from napflow.chain import at_text, payload_text
 
 
 class LedgerJSON(TypeDecorator[Any]):
@@ -78,6 +78,24 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise ValueError("napflow stores only timezone-aware datetimes")
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        """On SQLite, write the stored text directly (what SQLite's DATETIME would write).
+
+        The same text as napflow.chain.at_text, at a third of the cost of the generic path:
+        every action writes two of these.
+        """
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("napflow stores only timezone-aware datetimes")
+            return at_text(value)
+
+        return process
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         """Return aware UTC datetimes."""
