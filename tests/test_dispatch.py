@@ -399,7 +399,9 @@ def test_deliveries_and_failures_enter_the_history_without_a_new_version(
     assert (sent.payload["recipient"], sent.payload["rung"]) == (COORD, "before-1d")
     assert (sent.payload["mail"], sent.payload["late"], sent.at) == ("reminder", False, clock.now())
     assert failed.payload["error"] == "550 5.1.1 Mailbox unavailable"
-    assert failed.detail == f"reminder before-1d to {MINISTER} failed: 550 5.1.1 Mailbox unavailable"
+    assert (
+        failed.detail == f"reminder before-1d to {MINISTER} failed: 550 5.1.1 Mailbox unavailable"
+    )
     assert sent.to_state == failed.to_state == "drafting"
     # a form or script that read the plan before the reminders went out is not outdated
     assert services.show_plan(mail_rt, plan).version == version

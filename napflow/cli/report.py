@@ -46,7 +46,8 @@ def durations(state: AppState, as_of: str | None, fmt: str) -> None:
                 [p.key, p.workflow, p.state, p.rounds, len(p.returns), *d, _reasons(p)]
                 for p, d in zip(report.plans, days, strict=True)
             ]
-            + [["median", "", "", "", "", *(report.median_days[s] for s in report.states), ""]],
+            + [["median", "", "", "", "", *(report.median_days[s] for s in report.states), ""]]
+            * bool(report.plans),
         )
         return
     until = f"the end of {report.as_of}" if report.as_of else "now"
@@ -57,7 +58,8 @@ def durations(state: AppState, as_of: str | None, fmt: str) -> None:
             [p.key, p.state, p.rounds, len(p.returns), *(_days(v) for v in d)]
             for p, d in zip(report.plans, days, strict=True)
         ]
-        + [["median", "", "", "", *(_days(report.median_days[s]) for s in report.states)]],
+        + [["median", "", "", "", *(_days(report.median_days[s]) for s in report.states)]]
+        * bool(report.plans),
     )
     returns = [(p, r) for p in report.plans for r in p.returns]
     if returns:
