@@ -101,6 +101,7 @@ class _Walk:
 
     plan: PlanState
     key: bytes | None
+    allow_unkeyed: bool = False
     problems: list[Problem] = field(default_factory=list)
     sealed_with_key: bool = False
 
@@ -110,6 +111,11 @@ class _Walk:
     def seal_problem(self, record: Record) -> str | None:
         """Return why ``record``'s digest is wrong (None if it is right)."""
         plain = chain.algorithm(record.hash) == chain.SHA256
+        if plain and self.key and not self.allow_unkeyed:
+            return (
+                "it is sealed with plain SHA-256, not with the audit key: it was written by "
+                "someone without the key"
+            )
         if plain and self.sealed_with_key:
             return (
                 "it is sealed with plain SHA-256 after the chain was sealed with the audit "
@@ -121,9 +127,16 @@ class _Walk:
         return "its content no longer matches its digest"
 
 
-def diagnose(plan: PlanState, records: Sequence[Record], key: bytes | None) -> list[Problem]:
-    """Return every problem in one plan's ledger (records in seq order); [] if none."""
-    walk = _Walk(plan, key)
+def diagnose(
+    plan: PlanState, records: Sequence[Record], key: bytes | None, allow_unkeyed: bool = False
+) -> list[Problem]:
+    """Return every problem in one plan's ledger (records in seq order); [] if none.
+
+    With a key, every record must be sealed with it; ``allow_unkeyed`` accepts plain SHA-256
+    records that come before a chain's first keyed one (a ledger keyed after it began).
+    A NULL field and a text of just U+0000 encode alike; napflow never writes the latter.
+    """
+    walk = _Walk(plan, key, allow_unkeyed)
     by_hash = {r.hash: r for r in records}
     expected_prev = chain.genesis(plan.key)
     previous: Record | None = None
@@ -175,23 +188,37 @@ def _span(first: int, last: int) -> str:
 def _check_plan_row(walk: _Walk, records: Sequence[Record]) -> None:
     """Compare the plans row with the end of its chain and the state the history leads to."""
     plan = walk.plan
-    last = records[-1] if records else None
-    last_seq = last.seq if last else 0
-    if plan.seq > last_seq:
-        walk.add(last_seq + 1, MISSING, f"{_span(last_seq + 1, plan.seq)} removed from the end")
+    if not records:
+        walk.add(
+            1,
+            MISSING,
+            "the plan has no history at all: its records were removed, or the plan was added "
+            "behind the ledger's back",
+        )
+        return
+    last = records[-1]
+    if plan.seq > last.seq:
+        walk.add(last.seq + 1, MISSING, f"{_span(last.seq + 1, plan.seq)} removed from the end")
         return  # the state and version it led to went with them
-    if last is not None and plan.head_hash != last.hash:
-        if plan.seq < last_seq:
-            walk.add(plan.seq, CHANGED, f"the plan says its history ends at seq {plan.seq}")
-        elif walk.seal_problem(last) is None and last.seq not in {p.seq for p in walk.problems}:
-            walk.add(
-                last.seq,
-                FORGED,
-                "its content and digest were both replaced: the plan's head remembers "
-                "another digest",
-            )
-    state = last.to_state if last is not None else None
-    if state is not None and plan.state != state:
+    if plan.seq < last.seq:
+        walk.add(
+            None,
+            CHANGED,
+            f"the plan says its history ends at seq {plan.seq}, but it goes on to seq {last.seq}",
+        )
+    elif (
+        plan.head_hash != last.hash
+        and walk.seal_problem(last) is None
+        and last.seq not in {p.seq for p in walk.problems}
+    ):
+        walk.add(
+            last.seq,
+            FORGED,
+            "the plan's head remembers another digest: this record was replaced, content "
+            "and digest, or the plan's head was changed",
+        )
+    state = last.to_state
+    if plan.state != state:
         walk.add(
             None,
             CHANGED,
@@ -216,6 +243,7 @@ class Scan:
     suspects: list[str]
     keyed: int  # records sealed with the audit key
     keyed_ok: int  # those of them that verify with the key given
+    orphans: dict[int, int]  # plan id -> records whose plan is not in the plans table
 
 
 def _sqlite_history_sql(where: str) -> str:
@@ -254,7 +282,11 @@ PARALLEL_FROM = 200_000
 
 
 def scan_sqlite(
-    path: Path, key: bytes | None, plan_key: str | None = None, workers: int | None = None
+    path: Path,
+    key: bytes | None,
+    plan_key: str | None = None,
+    workers: int | None = None,
+    allow_unkeyed: bool = False,
 ) -> Scan:
     """Scan a SQLite ledger file; see the module docstring.
 
@@ -263,8 +295,8 @@ def scan_sqlite(
     its own read snapshot (a plan and its records are always read in one snapshot).
     """
     if plan_key is not None:
-        return _scan_range(path, key, plan_key=plan_key)
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        return _scan_range(path, key, allow_unkeyed, plan_key=plan_key)
+    conn = sqlite3.connect(_read_only(path), uri=True, isolation_level=None)
     try:
         sizes = conn.execute("SELECT id, seq FROM plans ORDER BY id").fetchall()
     finally:
@@ -275,21 +307,30 @@ def scan_sqlite(
     workers = max(1, min(workers, len(sizes)))
     ranges = _split(sizes, total, workers)
     if len(ranges) <= 1:
-        return _scan_range(path, key)
+        return _scan_range(path, key, allow_unkeyed)
     context = multiprocessing.get_context("spawn")  # no state of this process is inherited
     with ProcessPoolExecutor(len(ranges), mp_context=context) as pool:
-        parts = list(pool.map(partial(_scan_range, path, key, None), ranges))
+        parts = list(pool.map(partial(_scan_range, path, key, allow_unkeyed, None), ranges))
     return Scan(
         sum(p.records for p in parts),
         {k: v for p in parts for k, v in p.heads.items()},
         sorted(s for p in parts for s in p.suspects),
         sum(p.keyed for p in parts),
         sum(p.keyed_ok for p in parts),
+        {k: v for p in parts for k, v in p.orphans.items()},
     )
 
 
+def _read_only(path: Path) -> str:
+    return f"{path.resolve().as_uri()}?mode=ro"
+
+
 def _split(sizes: list[tuple[int, int]], total: int, parts: int) -> list[tuple[int, int]]:
-    """Cut plan ids (in order, with their record counts) into ranges of about equal size."""
+    """Cut plan ids (in order, with their record counts) into ranges of about equal size.
+
+    The first and last ranges are open-ended, so that history rows of plan ids missing
+    from the plans table are scanned too.
+    """
     ranges: list[tuple[int, int]] = []
     first: int | None = None
     running = 0
@@ -301,17 +342,21 @@ def _split(sizes: list[tuple[int, int]], total: int, parts: int) -> list[tuple[i
             first = None
     if first is not None:
         ranges.append((first, sizes[-1][0]))
+    if ranges:
+        ranges[0] = (-(2**63), ranges[0][1])
+        ranges[-1] = (ranges[-1][0], 2**63 - 1)
     return ranges
 
 
 def _scan_range(
     path: Path,
     key: bytes | None,
+    allow_unkeyed: bool,
     plan_key: str | None = None,
     ids: tuple[int, int] | None = None,
 ) -> Scan:
     """Scan one plan, a range of plan ids, or (neither given) every plan, in one snapshot."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    conn = sqlite3.connect(_read_only(path), uri=True, isolation_level=None)
     try:
         conn.text_factory = bytes
         conn.execute("BEGIN")
@@ -324,12 +369,14 @@ def _scan_range(
         else:
             plans = {row[0]: row[1:] for row in conn.execute(_PLANS_SQL)}
             cursor = conn.execute(_HISTORY_SQL)
-        return _scan_bytes(cursor, plans, key)
+        return _scan_bytes(cursor, plans, key, allow_unkeyed)
     finally:
         conn.close()
 
 
-def _scan_bytes(rows: Iterable[Any], plans: dict[int, Any], key: bytes | None) -> Scan:
+def _scan_bytes(
+    rows: Iterable[Any], plans: dict[int, Any], key: bytes | None, allow_unkeyed: bool
+) -> Scan:
     """Run the hot loop of scan_sqlite: hash every record, follow links, count actions.
 
     ``rows`` are (plan_id, the FIELDS as canonical bytes, hash); ``plans`` maps plan ids to
@@ -349,6 +396,7 @@ def _scan_bytes(rows: Iterable[Any], plans: dict[int, Any], key: bytes | None) -
     heads: dict[str, str] = {}
     suspects: list[str] = []
     seen: set[int] = set()
+    orphans: dict[int, int] = {}
     records = keyed_total = keyed_ok = 0
     current: int | None = None
     count = mails = 0
@@ -356,7 +404,7 @@ def _scan_bytes(rows: Iterable[Any], plans: dict[int, Any], key: bytes | None) -
     intact = chain_keyed = True
 
     def finish() -> None:
-        if current is None:
+        if current is None or current not in plans:
             return
         seen.add(current)
         plan_key, plan_state, version, seq, head_hash = plans[current]
@@ -371,6 +419,10 @@ def _scan_bytes(rows: Iterable[Any], plans: dict[int, Any], key: bytes | None) -
             current = row[0]
             records += count
             count = mails = 0
+            if current not in plans:  # its plan was removed from under its history
+                orphans[current] = orphans.get(current, 0) + 1
+                current = None
+                continue
             prev = chain.genesis(plans[current][0].decode()).encode()
             intact, chain_keyed = True, False
         fields = row[1:14]
@@ -387,8 +439,8 @@ def _scan_bytes(rows: Iterable[Any], plans: dict[int, Any], key: bytes | None) -
                 raise KeyNeeded
             chain_keyed, intact = True, False
             keyed_total += 1
-        elif chain_keyed or stored != plain(join(fields)):  # no key after one, or not sealed
-            intact = False
+        elif not (allow_unkeyed or not key) or chain_keyed or stored != plain(join(fields)):
+            intact = False  # plain where the key is required, or after it, or not sealed
         if fields[1] in _UNVERSIONED:
             mails += 1
         count += 1
@@ -396,5 +448,8 @@ def _scan_bytes(rows: Iterable[Any], plans: dict[int, Any], key: bytes | None) -
         state = fields[4]
     finish()
     records += count
-    suspects.extend(row[0].decode() for pid, row in plans.items() if pid not in seen)
-    return Scan(records, heads, sorted(suspects), keyed_total, keyed_ok)
+    for plan_id, plan in plans.items():
+        if plan_id not in seen:  # no history at all
+            heads[plan[0].decode()] = ""
+            suspects.append(plan[0].decode())
+    return Scan(records, heads, sorted(suspects), keyed_total, keyed_ok, orphans)

@@ -29,6 +29,10 @@ from napflow.verify import scan_sqlite
 
 Cli = Callable[..., Result]
 KEY = "correct horse battery staple"
+UNKEYED = (
+    "it is sealed with plain SHA-256, not with the audit key: it was written by someone "
+    "without the key"
+)
 
 
 @pytest.fixture
@@ -66,7 +70,7 @@ def problems(rt: Runtime, cli: Cli) -> list[str]:
     """Verify through the CLI; check the record-by-record path finds exactly the same."""
     result = cli("audit", "verify")
     lines = result.out.strip().splitlines()
-    generic = audit._verify_generic(rt, rt.db.audit_key, None)
+    generic = audit._verify_generic(rt, rt.db.audit_key, None, False)
     assert [str(p) for p in generic.problems] == lines[:-1]
     if lines[:-1]:
         assert result.code == 1 and lines[-1].startswith("FAILED:")
@@ -168,10 +172,7 @@ def _forge_last(conn: sqlite3.Connection, key: str, comment: str) -> int:
 def test_a_record_resealed_without_the_key_is_forged(keyed_rt: Runtime, cli: Cli) -> None:
     conn = attacker(keyed_rt)
     seq = _forge_last(conn, "TJK-2015", "All ministries agree.")
-    assert problems(keyed_rt, cli) == [
-        f"TJK-2015 seq {seq}: forged: it is sealed with plain SHA-256 after the chain was "
-        "sealed with the audit key: it was written by someone without the key"
-    ]
+    assert problems(keyed_rt, cli) == [f"TJK-2015 seq {seq}: forged: {UNKEYED}"]
 
 
 def test_a_record_resealed_with_a_guessed_key_is_named(keyed_rt: Runtime, cli: Cli) -> None:
@@ -225,10 +226,7 @@ def test_a_record_appended_without_the_key_is_forged(keyed_rt: Runtime, cli: Cli
         "UPDATE plans SET seq = ?, head_hash = ?, version = version + 1 WHERE id = ?",
         (seq + 1, digest, pid),
     )
-    assert problems(keyed_rt, cli) == [
-        f"TKM-2018 seq {seq + 1}: forged: it is sealed with plain SHA-256 after the chain was "
-        "sealed with the audit key: it was written by someone without the key"
-    ]
+    assert problems(keyed_rt, cli) == [f"TKM-2018 seq {seq + 1}: forged: {UNKEYED}"]
 
 
 def test_a_keyed_ledger_needs_the_key_and_refuses_a_wrong_one(
@@ -297,7 +295,17 @@ def test_a_tampered_bundle_names_the_record_and_the_workflow(
         (None, "There is no file"),
         ("not json", "is not a napflow audit bundle: it cannot be read as JSON"),
         ('{"plans": []}', 'is not a napflow audit bundle: it lacks "format"'),
-        ('{"format": "napflow-audit-bundle/1", "plans": [{"key": "X"}]}', "lacks a field"),
+        ('{"format": "napflow-audit-bundle/1", "plans": {}}', 'needs a "plans" list'),
+        (
+            '{"format": "napflow-audit-bundle/1", "workflows": {}, "plans": [{"key": "X"}]}',
+            "a plan lacks 'state' or it has the wrong type",
+        ),
+        (
+            '{"format": "napflow-audit-bundle/1", "workflows": {"nap": 1}, "plans": [{"key": '
+            '"X", "state": "s", "version": 1, "seq": 1, "head_hash": "h", "workflow": "nap", '
+            '"records": [{"seq": "1"}]}]}',
+            "a record lacks 'seq' or it has the wrong type",
+        ),
     ],
 )
 def test_a_bad_bundle_is_a_one_line_error(
@@ -317,6 +325,10 @@ def test_export_refuses_a_path_it_cannot_write_and_leaves_nothing(
     result = cli("audit", "export", "--out", str(tmp_path / "no" / "such" / "b.json"))
     assert result.code == 2 and "give a file path in an existing directory" in result.err
     assert cli("audit", "export", "--out", str(tmp_path)).code == 2
+    unwritable = cli("audit", "export", "--out", "/proc/napflow-bundle.json")
+    assert unwritable.code == 2 and "Cannot write the bundle to '/proc/napflow-bundle.json'" in (
+        unwritable.err
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "napflow.db",
         "napflow.db-shm",
@@ -390,3 +402,132 @@ def test_worker_processes_find_what_one_process_finds(demo: Runtime, tmp_path: P
     assert result.stdout.splitlines()[0] == (
         "TKM-2018 seq 3: edited: its content no longer matches its digest"
     )
+
+
+def _reseal_plan_plain(conn: sqlite3.Connection, key: str) -> int:
+    """Rewrite a plan's whole chain with plain SHA-256 after editing one comment."""
+    pid = plan_id(conn, key)
+    rows = conn.execute(
+        'SELECT id, seq, kind, "trigger", from_state, to_state, actor, role, comment, at, '
+        "workflow, workflow_version, payload FROM history WHERE plan_id = ? ORDER BY seq",
+        (pid,),
+    ).fetchall()
+    prev = chain.genesis(key)
+    for row_id, *values in rows:
+        if values[0] == 2:
+            values[7] = "Rewritten by someone without the key"
+        digest = chain.digest(chain.canonical([*values, prev]), None)
+        conn.execute(
+            "UPDATE history SET comment = ?, prev_hash = ?, hash = ? WHERE id = ?",
+            (values[7], prev, digest, row_id),
+        )
+        prev = digest
+    conn.execute("UPDATE plans SET head_hash = ? WHERE id = ?", (prev, pid))
+    return len(rows)
+
+
+def test_a_whole_chain_resealed_without_the_key_is_forged(keyed_rt: Runtime, cli: Cli) -> None:
+    count = _reseal_plan_plain(attacker(keyed_rt), "TKM-2018")
+    found = problems(keyed_rt, cli)
+    assert found == [f"TKM-2018 seq {n}: forged: {UNKEYED}" for n in range(1, count + 1)]
+
+
+def test_a_ledger_keyed_after_it_began_verifies_with_allow_unkeyed(
+    demo: Runtime, cli: Cli, monkeypatch: pytest.MonkeyPatch, db_url: str, clock: VirtualClock
+) -> None:
+    monkeypatch.setenv("NAPFLOW_AUDIT_KEY", KEY)
+    keyed = build_runtime(Settings(database_url=db_url), clock=clock)
+    services.advance_plan(keyed, "TJK-2015", "endorse", "n.kurbonov@kchs.tj.example")
+    keyed.db.dispose()
+    strict = cli("audit", "verify")
+    assert strict.code == 1 and f"TJK-2015 seq 1: forged: {UNKEYED}" in strict.out
+    assert cli("audit", "verify", "--allow-unkeyed").code == 0
+    # a plain record after the first keyed one is still forged
+    conn = attacker(demo)
+    pid = plan_id(conn, "TJK-2015")
+    seq, head = conn.execute("SELECT seq, head_hash FROM plans WHERE id = ?", (pid,)).fetchone()
+    values = [seq + 1, "action", "endorse", "working_group_review", "working_group_review"]
+    values += ["d.saidov@medt.tj.example", "wg_member", None, "2015-10-10 05:00:00.000000"]
+    values += ["nap", 1, None, head]
+    digest = chain.digest(chain.canonical(values), None)
+    conn.execute(
+        'INSERT INTO history (plan_id, seq, kind, "trigger", from_state, to_state, actor, role, '
+        "comment, at, workflow, workflow_version, payload, prev_hash, hash) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (pid, *values, digest),
+    )
+    conn.execute(
+        "UPDATE plans SET seq = ?, head_hash = ?, version = version + 1 WHERE id = ?",
+        (seq + 1, digest, pid),
+    )
+    lenient = cli("audit", "verify", "--allow-unkeyed")
+    assert lenient.code == 1
+    assert lenient.out.startswith(f"TJK-2015 seq {seq + 1}: forged: it is sealed with plain")
+
+
+def test_plan_rows_that_disagree_with_their_history_are_named(demo: Runtime, cli: Cli) -> None:
+    conn = attacker(demo)
+    conn.execute("UPDATE plans SET seq = seq - 1 WHERE key = 'TKM-2018'")
+    conn.execute(  # a plan added behind the ledger's back: no triggers needed for this
+        "INSERT INTO plans (key, country, title, workflow, workflow_version, state, version, "
+        "seq, head_hash, entered_seq, timezone, created_at, updated_at) VALUES ('UZB-2020', "
+        "'UZB', 'Smuggled', 'nap', 1, 'approved', 0, 0, '', 0, 'UTC', '2020-01-01', '2020-01-01')"
+    )
+    found = problems(demo, cli)
+    assert found == [
+        "TKM-2018: changed: the plan says its history ends at seq 12, but it goes on to seq 13",
+        "UZB-2020 seq 1: missing: the plan has no history at all: its records were removed, "
+        "or the plan was added behind the ledger's back",
+    ]
+
+
+def test_a_rewritten_time_format_is_an_edit(demo: Runtime, cli: Cli) -> None:
+    conn = attacker(demo)
+    conn.execute(
+        "UPDATE history SET at = replace(at, ' ', 'T') WHERE plan_id = ? AND seq = 14",
+        (plan_id(conn, "TJK-2015"),),
+    )
+    assert problems(demo, cli) == [
+        "TJK-2015 seq 14: edited: its content no longer matches its digest"
+    ]
+
+
+def test_history_of_a_removed_plan_and_odd_values_are_reported(demo: Runtime, cli: Cli) -> None:
+    conn = attacker(demo)
+    conn.execute("PRAGMA foreign_keys = OFF")
+    kgz = plan_id(conn, "KGZ-2021")
+    for table in ("roles", "deadlines", "outbox", "plans"):
+        conn.execute(
+            f"DELETE FROM {table} WHERE {'id' if table == 'plans' else 'plan_id'} = ?", (kgz,)
+        )
+    conn.execute(
+        "UPDATE history SET seq = '2x' WHERE plan_id = ? AND seq = 2", (plan_id(conn, "TKM-2018"),)
+    )
+    expected = [
+        "TKM-2018: edited: its history holds values napflow never writes",
+        f"plan id {kgz}: missing: 23 history records belong to a plan that was removed",
+    ]
+    for workers in ("1", "2"):
+        result = cli("audit", "verify", "--workers", workers)
+        lines = result.out.splitlines()
+        assert result.code == 1 and len(lines) == 3
+        assert all(line.startswith(start) for line, start in zip(lines, expected, strict=False))
+
+
+def test_a_database_path_with_a_hash_sign(tmp_path: Path, clock: VirtualClock) -> None:
+    path = tmp_path / "ledger #1.db"
+    rt = build_runtime(Settings(database_url=f"sqlite:///{path}"), clock=clock)
+    services.init_database(rt, demo=True)
+    assert audit.verify_ledger(rt).ok
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("ledger #1")) == []
+    rt.db.dispose()
+
+
+def test_verify_on_a_database_before_the_ledger_says_to_upgrade(db_url: str, cli: Cli) -> None:
+    from napflow.db import Database
+
+    old = Database(db_url)
+    old.upgrade("0002")
+    old.dispose()
+    result = cli("audit", "verify")
+    assert result.code == 2 and "run `napflow init` first" in result.err

@@ -24,6 +24,12 @@ def audit_group() -> None:
     help="Check an exported bundle instead of the database (needs no database).",
 )
 @click.option(
+    "--allow-unkeyed",
+    is_flag=True,
+    help="Accept plain SHA-256 records before a chain's first keyed one "
+    "(a ledger that got its key after it began).",
+)
+@click.option(
     "--workers",
     type=int,
     metavar="N",
@@ -42,6 +48,7 @@ def audit_verify(
     key: str | None,
     head: str | None,
     bundle: str | None,
+    allow_unkeyed: bool,
     workers: int | None,
     fmt: str,
 ) -> int:
@@ -49,14 +56,14 @@ def audit_verify(
 
     Names each record that was edited, removed, reordered or forged, and plans whose state
     was changed behind the ledger's back; exit 1 if anything is wrong. Records sealed with
-    an audit key need NAPFLOW_AUDIT_KEY.
+    an audit key need NAPFLOW_AUDIT_KEY; with it set, every record must be sealed with it.
     """
     if bundle is not None:
         if key is not None:
             raise click.UsageError("give either KEY or --bundle, not both")
-        report = audit.verify_bundle(bundle, audit_key(), head)
+        report = audit.verify_bundle(bundle, audit_key(), head, allow_unkeyed)
     else:
-        report = audit.verify_ledger(state.runtime(), key, head, workers)
+        report = audit.verify_ledger(state.runtime(), key, head, workers, allow_unkeyed)
     if fmt == "json":
         emit_json(
             {

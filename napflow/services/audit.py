@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Text, select, type_coerce
+from sqlalchemy import Connection, Text, func, select, type_coerce
 
 from napflow import chain, inputs
 from napflow.errors import InputError, RefusedError
@@ -28,6 +29,7 @@ from napflow.services.ledger import load_plan
 from napflow.verify import (
     CHANGED,
     EDITED,
+    MISSING,
     KeyNeeded,
     PlanState,
     Problem,
@@ -102,18 +104,55 @@ _RECORD_COLUMNS = (
 
 
 _AT = Record._fields.index("at")
+# how the scan and the diagnosis must see a record: as stored. On SQLite the time is stored
+# as the canonical text itself; reading it parsed would hide a rewritten format.
+_RAW_AT = (*_RECORD_COLUMNS[:_AT], type_coerce(history.c.at, Text).label("at"))
+_RAW_COLUMNS = (*_RAW_AT, *_RECORD_COLUMNS[_AT + 1 :])
 
 
 def _records(conn: Connection, plan_id: int) -> list[Record]:
+    raw = conn.dialect.name == "sqlite"
     rows = conn.execute(
-        select(*_RECORD_COLUMNS).where(history.c.plan_id == plan_id).order_by(history.c.seq)
+        select(*(_RAW_COLUMNS if raw else _RECORD_COLUMNS))
+        .where(history.c.plan_id == plan_id)
+        .order_by(history.c.seq)
     )
     records = []
     for row in rows:
         values = list(row)
-        values[_AT] = chain.at_text(values[_AT])
+        if not raw:
+            values[_AT] = chain.at_text(values[_AT])
         records.append(Record(*values))
     return records
+
+
+def _diagnose(
+    state: PlanState, records: list[Record], key: bytes | None, allow_unkeyed: bool
+) -> list[Problem]:
+    """Diagnose one plan; values of the wrong type (a text seq, say) are edits too."""
+    try:
+        return diagnose(state, records, key, allow_unkeyed)
+    except (TypeError, ValueError, AttributeError) as exc:
+        return [
+            Problem(
+                state.key,
+                None,
+                EDITED,
+                f"its history holds values napflow never writes ({type(exc).__name__}: {exc})",
+            )
+        ]
+
+
+def _orphan_problems(orphans: Mapping[int, int]) -> list[Problem]:
+    return [
+        Problem(
+            f"plan id {plan_id}",
+            None,
+            MISSING,
+            f"{count} history records belong to a plan that was removed from the plans table",
+        )
+        for plan_id, count in sorted(orphans.items())
+    ]
 
 
 def _plan_state(row: Any) -> PlanState:
@@ -143,18 +182,30 @@ def _refuse_wrong_key(key: bytes | None, keyed_ok: int, keyed_total: int) -> Non
 
 
 def _keyed_counts(records: Iterable[Record], key: bytes | None) -> tuple[int, int]:
-    keyed = [r for r in records if chain.algorithm(r.hash) == chain.HMAC]
-    ok = sum(1 for r in keyed if key and chain.digest(r.canonical(), key) == r.hash)
+    keyed = [r for r in records if chain.algorithm(str(r.hash)) == chain.HMAC]
+    ok = sum(1 for r in keyed if key and _seal_ok(r, key))
     return ok, len(keyed)
 
 
+def _seal_ok(record: Record, key: bytes) -> bool:
+    try:
+        return chain.digest(record.canonical(), key) == record.hash
+    except (TypeError, ValueError, AttributeError):
+        return False
+
+
 def verify_ledger(
-    rt: Runtime, plan_key: str | None = None, head: str | None = None, workers: int | None = None
+    rt: Runtime,
+    plan_key: str | None = None,
+    head: str | None = None,
+    workers: int | None = None,
+    allow_unkeyed: bool = False,
 ) -> VerifyReport:
     """Check every plan's chain (or plan ``plan_key``'s) and that its row agrees with it.
 
     With ``head``, also check that the head digest is still that one. ``workers`` processes
-    share a large SQLite ledger (default: one per CPU from 200,000 records on).
+    share a large SQLite ledger (default: one per CPU from 200,000 records on). With
+    NAPFLOW_AUDIT_KEY set every record must be sealed with it, unless ``allow_unkeyed``.
     """
     if workers is not None and not 1 <= workers <= 64:
         raise InputError(f"--workers must be a whole number from 1 to 64, not {workers}.")
@@ -162,32 +213,46 @@ def verify_ledger(
     wanted = inputs.plan_key(plan_key) if plan_key is not None else None
     try:
         if rt.db.sqlite_path is not None:
-            report = _verify_sqlite(rt, rt.db.sqlite_path, key, wanted, workers)
+            report = _verify_sqlite(rt, rt.db.sqlite_path, key, wanted, workers, allow_unkeyed)
         else:
-            report = _verify_generic(rt, key, wanted)
+            report = _verify_generic(rt, key, wanted, allow_unkeyed)
     except KeyNeeded:
         raise InputError(_KEY_NEEDED) from None
     return _check_head(report, head, "ledger")
 
 
 def _verify_sqlite(
-    rt: Runtime, path: Path, key: bytes | None, wanted: str | None, workers: int | None
+    rt: Runtime,
+    path: Path,
+    key: bytes | None,
+    wanted: str | None,
+    workers: int | None,
+    allow_unkeyed: bool,
 ) -> VerifyReport:
     with rt.db.read() as conn:  # refuses a missing database or plan with the usual errors
         if wanted is not None:
             load_plan(conn, wanted)
-    scan = scan_sqlite(path, key, wanted, workers)
+    try:
+        scan = scan_sqlite(path, key, wanted, workers, allow_unkeyed)
+    except sqlite3.Error as exc:
+        raise InputError(
+            f"Cannot read the ledger in {path} ({exc}); if napflow was upgraded, run "
+            "`napflow init` first."
+        ) from None
     _refuse_wrong_key(key, scan.keyed_ok, scan.keyed)
     problems: list[Problem] = []
     if scan.suspects:
         with rt.db.read() as conn:
             for plan_key in scan.suspects:
                 row = load_plan(conn, plan_key)
-                problems += diagnose(_plan_state(row), _records(conn, row.id), key)
+                problems += _diagnose(_plan_state(row), _records(conn, row.id), key, allow_unkeyed)
+    problems += _orphan_problems(scan.orphans)
     return VerifyReport(len(scan.heads), scan.records, chain.head_digest(scan.heads), problems)
 
 
-def _verify_generic(rt: Runtime, key: bytes | None, wanted: str | None) -> VerifyReport:
+def _verify_generic(
+    rt: Runtime, key: bytes | None, wanted: str | None, allow_unkeyed: bool
+) -> VerifyReport:
     problems: list[Problem] = []
     heads: dict[str, str] = {}
     count = keyed_ok = keyed_total = 0
@@ -196,11 +261,18 @@ def _verify_generic(rt: Runtime, key: bytes | None, wanted: str | None) -> Verif
         rows = [load_plan(conn, wanted)] if wanted else conn.execute(query).all()
         for row in rows:
             records = _records(conn, row.id)
-            problems += diagnose(_plan_state(row), records, key)
+            problems += _diagnose(_plan_state(row), records, key, allow_unkeyed)
             heads[row.key] = records[-1].hash if records else ""
             count += len(records)
             ok, total = _keyed_counts(records, key)
             keyed_ok, keyed_total = keyed_ok + ok, keyed_total + total
+        if wanted is None:
+            orphans = conn.execute(
+                select(history.c.plan_id, func.count())
+                .where(history.c.plan_id.not_in(select(plans.c.id)))
+                .group_by(history.c.plan_id)
+            ).all()
+            problems += _orphan_problems({plan_id: n for plan_id, n in orphans})
     _refuse_wrong_key(key, keyed_ok, keyed_total)
     return VerifyReport(len(heads), count, chain.head_digest(heads), problems)
 
@@ -278,13 +350,19 @@ def _iso(value: datetime) -> str:
 
 
 def _write_atomically(target: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    except OSError as exc:
+        raise InputError(f"Cannot write the bundle to {str(target)!r}: {exc.strerror}.") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise InputError(f"Cannot write the bundle to {str(target)!r}: {exc.strerror}.") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -303,28 +381,59 @@ def _load_bundle(path: str) -> dict[str, Any]:
         raise _bad_bundle(path, f"it cannot be read as JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
         raise _bad_bundle(path, f'it lacks "format": "{BUNDLE_FORMAT}"')
+    if not isinstance(data.get("plans"), list) or not isinstance(data.get("workflows"), dict):
+        raise _bad_bundle(path, 'it needs a "plans" list and a "workflows" object')
     return data
 
 
+# the JSON types each field of a bundle may have (None where the column may be NULL)
+_PLAN_TYPES: dict[str, tuple[type, ...]] = {
+    "key": (str,),
+    "state": (str,),
+    "version": (int,),
+    "seq": (int,),
+    "head_hash": (str,),
+    "workflow": (str,),
+}
+_RECORD_TYPES: dict[str, tuple[type, ...]] = {
+    name: (int,) if name in ("seq", "workflow_version") else (str,) for name in Record._fields
+}
+for _nullable in ("trigger", "from_state", "to_state", "actor", "role", "comment", "payload"):
+    _RECORD_TYPES[_nullable] = (str, type(None))
+
+
+def _typed(path: str, entry: Any, types: Mapping[str, tuple[type, ...]], what: str) -> None:
+    if not isinstance(entry, dict):
+        raise _bad_bundle(path, f"a {what} is not an object")
+    for name, allowed in types.items():
+        value = entry.get(name, ...)
+        if value is ... or isinstance(value, bool) or not isinstance(value, allowed):
+            raise _bad_bundle(path, f"a {what} lacks {name!r} or it has the wrong type")
+
+
 def _bundle_plan(path: str, entry: Any) -> tuple[PlanState, list[Record]]:
-    try:
-        state = PlanState(*(entry[f] for f in PlanState._fields))
-        records = [Record(*(r[f] for f in Record._fields)) for r in entry["records"]]
-    except (KeyError, TypeError) as exc:
-        raise _bad_bundle(path, f"a plan or record lacks a field ({exc})") from None
-    return state, records
+    _typed(path, entry, _PLAN_TYPES, "plan")
+    records = entry.get("records")
+    if not isinstance(records, list):
+        raise _bad_bundle(path, f'plan {entry["key"]} has no "records" list')
+    for record in records:
+        _typed(path, record, _RECORD_TYPES, "record")
+    state = PlanState(*(entry[f] for f in PlanState._fields))
+    return state, [Record(*(r[f] for f in Record._fields)) for r in records]
 
 
-def verify_bundle(path: str, key: bytes | None, head: str | None = None) -> VerifyReport:
+def verify_bundle(
+    path: str, key: bytes | None, head: str | None = None, allow_unkeyed: bool = False
+) -> VerifyReport:
     """Check an exported bundle on its own: chains, plan rows, workflows and head digest."""
     data = _load_bundle(path)
     problems: list[Problem] = []
     heads: dict[str, str] = {}
     count = keyed_ok = keyed_total = 0
+    loaded = [_bundle_plan(path, entry) for entry in data["plans"]]
     try:
-        for entry in data.get("plans") or []:
-            state, records = _bundle_plan(path, entry)
-            problems += diagnose(state, records, key)
+        for state, records in loaded:
+            problems += _diagnose(state, records, key, allow_unkeyed)
             heads[state.key] = records[-1].hash if records else ""
             count += len(records)
             ok, total = _keyed_counts(records, key)
@@ -332,7 +441,7 @@ def verify_bundle(path: str, key: bytes | None, head: str | None = None) -> Veri
     except KeyNeeded:
         raise InputError(_KEY_NEEDED) from None
     _refuse_wrong_key(key, keyed_ok, keyed_total)
-    problems += _check_workflows(data.get("workflows"), {e["workflow"] for e in data["plans"]})
+    problems += _check_workflows(data["workflows"], {e["workflow"] for e in data["plans"]})
     report = VerifyReport(len(heads), count, chain.head_digest(heads), problems)
     if data.get("head") != report.head:
         report = _check_head(report, str(data.get("head")), "bundle")
@@ -343,7 +452,8 @@ def _check_workflows(workflows: Any, used: set[str]) -> list[Problem]:
     found: list[Problem] = []
     entries: Mapping[str, Any] = workflows if isinstance(workflows, dict) else {}
     for name in sorted(used):
-        entry = entries.get(name) or {}
+        entry = entries.get(name)
+        entry = entry if isinstance(entry, dict) else {}
         source = entry.get("source")
         where = f"workflow {name}"
         if not isinstance(source, str):

@@ -146,8 +146,8 @@ def _finish_once(rt: Runtime, row: Any, now: datetime, values: dict[str, Any]) -
             marked = conn.execute(update(outbox).where(_still_claimed(row)).values(**values))
         held = bool(marked.rowcount == 1)
         final = values.get("status") in (Status.SENT, Status.FAILED)
-        if held and final:
-            _record_delivery(conn, row, now, values)
+        if held and final:  # at the moment of recording, so a plan's times never go back
+            _record_delivery(conn, row, rt.clock.now(), values)
         if held and row.kind == ESCALATION and final:
             _queue_next_escalation(rt, conn, row, now)
     return held
