@@ -210,11 +210,20 @@ def test_a_replaced_record_is_caught_by_the_record_after_it(demo: Runtime, cli: 
 
 
 def test_a_record_appended_without_the_key_is_forged(keyed_rt: Runtime, cli: Cli) -> None:
-    conn = attacker(keyed_rt)
-    pid = plan_id(conn, "TKM-2018")
+    seq = append_plain(
+        attacker(keyed_rt),
+        "TKM-2018",
+        ["endorse", "submitted", "submitted", "minister@example.org", "approver", "Approved."],
+    )
+    assert problems(keyed_rt, cli) == [f"TKM-2018 seq {seq}: forged: {UNKEYED}"]
+
+
+def append_plain(conn: sqlite3.Connection, key: str, fields: list[str | None]) -> int:
+    """Append an action (trigger, from, to, actor, role, comment) sealed with plain SHA-256,
+    as someone without the key would, and move the plan's head onto it. Return its seq."""
+    pid = plan_id(conn, key)
     seq, head = conn.execute("SELECT seq, head_hash FROM plans WHERE id = ?", (pid,)).fetchone()
-    values = [seq + 1, "action", "endorse", "submitted", "submitted", "minister@example.org"]
-    values += ["approver", "Approved.", "2018-12-01 09:00:00.000000", "nap", 1, None, head]
+    values = [seq + 1, "action", *fields, "2025-12-01 09:00:00.000000", "nap", 1, None, head]
     digest = chain.digest(chain.canonical(values), None)
     conn.execute(
         'INSERT INTO history (plan_id, seq, kind, "trigger", from_state, to_state, actor, role, '
@@ -226,7 +235,7 @@ def test_a_record_appended_without_the_key_is_forged(keyed_rt: Runtime, cli: Cli
         "UPDATE plans SET seq = ?, head_hash = ?, version = version + 1 WHERE id = ?",
         (seq + 1, digest, pid),
     )
-    assert problems(keyed_rt, cli) == [f"TKM-2018 seq {seq + 1}: forged: {UNKEYED}"]
+    return int(seq + 1)
 
 
 def test_a_keyed_ledger_needs_the_key_and_refuses_a_wrong_one(
@@ -443,26 +452,15 @@ def test_a_ledger_keyed_after_it_began_verifies_with_allow_unkeyed(
     assert strict.code == 1 and f"TJK-2015 seq 1: forged: {UNKEYED}" in strict.out
     assert cli("audit", "verify", "--allow-unkeyed").code == 0
     # a plain record after the first keyed one is still forged
-    conn = attacker(demo)
-    pid = plan_id(conn, "TJK-2015")
-    seq, head = conn.execute("SELECT seq, head_hash FROM plans WHERE id = ?", (pid,)).fetchone()
-    values = [seq + 1, "action", "endorse", "working_group_review", "working_group_review"]
-    values += ["d.saidov@medt.tj.example", "wg_member", None, "2015-10-10 05:00:00.000000"]
-    values += ["nap", 1, None, head]
-    digest = chain.digest(chain.canonical(values), None)
-    conn.execute(
-        'INSERT INTO history (plan_id, seq, kind, "trigger", from_state, to_state, actor, role, '
-        "comment, at, workflow, workflow_version, payload, prev_hash, hash) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (pid, *values, digest),
-    )
-    conn.execute(
-        "UPDATE plans SET seq = ?, head_hash = ?, version = version + 1 WHERE id = ?",
-        (seq + 1, digest, pid),
+    wg = "working_group_review"
+    seq = append_plain(
+        attacker(demo),
+        "TJK-2015",
+        ["endorse", wg, wg, "d.saidov@medt.tj.example", "wg_member", None],
     )
     lenient = cli("audit", "verify", "--allow-unkeyed")
     assert lenient.code == 1
-    assert lenient.out.startswith(f"TJK-2015 seq {seq + 1}: forged: it is sealed with plain")
+    assert lenient.out.startswith(f"TJK-2015 seq {seq}: forged: it is sealed with plain")
 
 
 def test_plan_rows_that_disagree_with_their_history_are_named(demo: Runtime, cli: Cli) -> None:
