@@ -5,7 +5,7 @@ each plan the seq and digest of its last record; stores payloads as the canonica
 the digests cover; seals the records written so far (with NAPFLOW_AUDIT_KEY if it is set);
 then makes the database refuse UPDATE and DELETE on history (and TRUNCATE on PostgreSQL).
 A migration that rebuilds the history table later must create the triggers again
-(:func:`create_append_only_triggers`).
+(napflow.migrations.append_only).
 
 Revision ID: 0003
 Revises: 0002
@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from napflow.chain import genesis, payload_text, seal
+from napflow.migrations.append_only import create_append_only_triggers
 from napflow.models import UTCDateTime
 from napflow.settings import audit_key
 
@@ -25,8 +26,6 @@ revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
-
-REFUSE = "history is append-only: its records cannot be changed or removed"
 
 _history = sa.table(
     "history",
@@ -84,29 +83,6 @@ def _seal_existing() -> None:
         conn.execute(
             sa.update(_plans).where(_plans.c.id == plan_id).values(seq=seq, head_hash=prev)
         )
-
-
-def create_append_only_triggers() -> None:
-    """Make the database refuse changes to history records (and emptying the table)."""
-    if op.get_bind().dialect.name == "sqlite":
-        for event in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER history_append_only_{event.lower()} BEFORE {event} ON history "
-                f"BEGIN SELECT RAISE(ABORT, '{REFUSE}'); END"
-            )
-        return
-    op.execute(
-        "CREATE FUNCTION napflow_history_append_only() RETURNS trigger AS $$ "
-        f"BEGIN RAISE EXCEPTION '{REFUSE}'; END $$ LANGUAGE plpgsql"
-    )
-    op.execute(
-        "CREATE TRIGGER history_append_only BEFORE UPDATE OR DELETE ON history "
-        "FOR EACH ROW EXECUTE FUNCTION napflow_history_append_only()"
-    )
-    op.execute(
-        "CREATE TRIGGER history_no_truncate BEFORE TRUNCATE ON history "
-        "FOR EACH STATEMENT EXECUTE FUNCTION napflow_history_append_only()"
-    )
 
 
 def upgrade() -> None:
