@@ -64,7 +64,8 @@ class VerifyReport:
         if self.ok:
             return f"OK: {counts}, every chain intact; head {self.head}"
         broken = len({p.plan for p in self.problems})
-        return f"FAILED: {len(self.problems)} problems in {broken} of {counts}; head {self.head}"
+        found = f"{len(self.problems)} problem{'s' * (len(self.problems) != 1)}"
+        return f"FAILED: {found} in {broken} of {counts}; head {self.head}"
 
 
 @dataclass(frozen=True)
