@@ -19,9 +19,23 @@ from napflow.errors import RefusedError
 from napflow.models import Status, outbox
 from napflow.runtime import Runtime
 from napflow.scenario import SHIPPED, add_people, load_scenario, scenario_path
-from napflow.services import list_people, list_plans
+from napflow.services import list_people, list_plans, list_roles
+from napflow.services.accounts import set_demo_passwords
 
 DEMO_KEYS = ("TJK-2015", "TKM-2018", "KGZ-2021")
+
+
+#: every demo person logs in to the web app with this (demo data only)
+DEMO_PASSWORD = "napflow-demo"  # noqa: S105 - published on purpose, for the demo
+
+
+def demo_logins(rt: Runtime) -> list[tuple[str, str, str]]:
+    """Return (plan, role, e-mail) of one person per role on TJK-2015, to try the web app."""
+    return [
+        ("TJK-2015", role.role, role.email)
+        for role in list_roles(rt, "TJK-2015")
+        if role.role in ("coordinator", "wg_chair", "wg_member", "expert", "observer")
+    ]
 
 
 def load_demo(rt: Runtime) -> bool:
@@ -45,6 +59,7 @@ def load_demo(rt: Runtime) -> bool:
     for step in scenario.steps:
         clock.set(step.at)
         step.call(demo)
+    set_demo_passwords(rt, [email for email, _name, _zone in scenario.people], DEMO_PASSWORD)
     # What the demo's history queued belongs to years past: not for sending now.
     with rt.db.write() as conn:
         conn.execute(

@@ -60,3 +60,11 @@ class InvalidDefinition(InputError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
+
+
+class NotAuthenticatedError(RefusedError):
+    """No valid login, session or API token came with the request."""
+
+
+class RateLimitedError(RefusedError):
+    """Too many failed logins for one account: refused for a while, even a right password."""

@@ -62,6 +62,11 @@ def _one_line_text(value: str, what: str, limit: int) -> str:
     return text
 
 
+def token_label(value: str) -> str:
+    """Return a valid API token label: one line, at most 100 characters."""
+    return _one_line_text(value, "token label", 100)
+
+
 def person_name(value: str) -> str:
     """Return a person's display name, whitespace tidied."""
     return _one_line_text(value, "name", 200)

@@ -222,6 +222,57 @@ Index("ix_outbox_status_next_attempt_at", outbox.c.status, outbox.c.next_attempt
 Index("ix_outbox_deadline_id", outbox.c.deadline_id)
 
 
+accounts = Table(
+    "accounts",
+    metadata,
+    # a person who may log in to the web app: an argon2 hash of their password
+    Column("person_id", Integer, ForeignKey("people.id"), primary_key=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    # the SHA-256 of the cookie's random token: a stolen database yields no live session
+    Column("token_hash", String(64), primary_key=True),
+    Column("person_id", Integer, ForeignKey("people.id"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_web_sessions_person_id", "person_id"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("person_id", Integer, ForeignKey("people.id"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("label", String(100), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(254), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_login_failures_email_at", "email", "at"),
+)
+
+app_secrets = Table(
+    "app_secrets",
+    metadata,
+    # secrets napflow generates once and keeps with the database (calendar feed tokens)
+    Column("name", String(63), primary_key=True),
+    Column("value", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+
 class Kind:
     """The kinds of history record."""
 

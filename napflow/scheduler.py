@@ -13,9 +13,12 @@ import logging
 import signal
 from datetime import UTC, datetime, timedelta
 from types import FrameType
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from napflow.runtime import Runtime
@@ -25,14 +28,8 @@ log = logging.getLogger("napflow.scheduler")
 JOB_ID = "dispatch"
 
 
-def run_scheduler(rt: Runtime, poll_seconds: int) -> None:
-    """Run the daemon until SIGTERM or SIGINT."""
-    scheduler = BlockingScheduler(
-        timezone=UTC,
-        jobstores={"default": MemoryJobStore()},
-        executors={"default": ThreadPoolExecutor(1)},
-        job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
-    )
+def _configure(scheduler: BaseScheduler, rt: Runtime, poll_seconds: int) -> None:
+    """Add the one dispatch job to ``scheduler``."""
 
     def tick() -> None:
         try:
@@ -59,6 +56,22 @@ def run_scheduler(rt: Runtime, poll_seconds: int) -> None:
         tick, "interval", seconds=poll_seconds, id=JOB_ID, next_run_time=datetime.now(UTC)
     )
 
+
+_OPTIONS: dict[str, Any] = {
+    "timezone": UTC,
+    "job_defaults": {"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+}
+
+
+def run_scheduler(rt: Runtime, poll_seconds: int) -> None:
+    """Run the daemon until SIGTERM or SIGINT."""
+    scheduler = BlockingScheduler(
+        jobstores={"default": MemoryJobStore()},
+        executors={"default": ThreadPoolExecutor(1)},
+        **_OPTIONS,
+    )
+    _configure(scheduler, rt, poll_seconds)
+
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("received signal %d; stopping after the pass in progress", signum)
         scheduler.shutdown(wait=True)
@@ -68,3 +81,18 @@ def run_scheduler(rt: Runtime, poll_seconds: int) -> None:
     log.info("napflow scheduler started: polling every %ds", poll_seconds)
     scheduler.start()
     log.info("napflow scheduler stopped")
+
+
+def start_background(rt: Runtime, poll_seconds: int) -> BackgroundScheduler:
+    """Start the dispatch job in a thread of this process (``napflow serve --with-scheduler``).
+
+    Call ``shutdown()`` on the result to stop it after the pass in progress.
+    """
+    scheduler = BackgroundScheduler(
+        jobstores={"default": MemoryJobStore()},
+        executors={"default": ThreadPoolExecutor(1)},
+        **_OPTIONS,
+    )
+    _configure(scheduler, rt, poll_seconds)
+    scheduler.start()
+    return scheduler

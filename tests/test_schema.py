@@ -18,7 +18,7 @@ def test_migrated_schema_matches_the_models(rt: Runtime) -> None:
 
 def test_init_is_idempotent_and_keeps_data(rt: Runtime, nap_plan: str) -> None:
     before, after = rt.db.upgrade()
-    assert before == after == "0003"
+    assert before == after == "0004"
     with rt.db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM plans")).scalar_one() == 1
 

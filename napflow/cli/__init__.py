@@ -79,9 +79,9 @@ def cli(ctx: click.Context, db_url: str | None, config: str | None, debug: bool)
 
 
 def _register() -> None:
-    from napflow.cli import audit, daemon, deadlines, plans, report, setup, workflows
+    from napflow.cli import audit, daemon, deadlines, plans, report, setup, web, workflows
 
-    for module in (setup, plans, deadlines, daemon, workflows, audit, report):
+    for module in (setup, plans, deadlines, daemon, workflows, audit, report, web):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from napflow.cli import AppState, pass_state
+from napflow.demo import DEMO_PASSWORD, demo_logins
 from napflow.services import init_database
 
 
@@ -22,6 +23,9 @@ def init_command(state: AppState, demo: bool) -> None:
         click.echo(f"Database {result.database} is at schema {result.revision_after}.")
     if result.demo_loaded is True:
         click.echo("Loaded the demo plans: TJK-2015, TKM-2018, KGZ-2021.")
+        click.echo(f"Demo logins for the web app (`napflow serve`), password {DEMO_PASSWORD!r}:")
+        for plan, role, email in demo_logins(state.runtime()):
+            click.echo(f"  {role:<12} {email}  ({plan})")
     elif result.demo_loaded is False:
         click.echo("The demo plans were loaded already; nothing added.")
 

@@ -1,0 +1,75 @@
+"""Commands for the web app: serve it, give people passwords, make API tokens."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from napflow.cli import AppState, pass_state
+from napflow.services import accounts
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option(
+    "--with-scheduler",
+    is_flag=True,
+    help="Also send reminders from this process (one process only; else run `napflow scheduler`).",
+)
+@pass_state
+def serve(state: AppState, host: str, port: int, with_scheduler: bool) -> None:
+    """Serve the web app and the JSON API (/api/v1, schema at /api/v1/openapi.json)."""
+    import uvicorn
+
+    from napflow.scheduler import start_background
+    from napflow.web import create_app
+
+    rt = state.runtime()
+    app = create_app(rt)
+    scheduler = start_background(rt, rt.settings.poll_seconds) if with_scheduler else None
+    click.echo(f"napflow serves {rt.db.describe()} at http://{host}:{port}/ (Ctrl-C stops it).")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)
+
+
+@click.group("user")
+def user_group() -> None:
+    """Manage accounts for the web app."""
+
+
+@user_group.command("set-password")
+@click.argument("email")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (scripts)."
+)
+@pass_state
+def set_password(state: AppState, email: str, password_stdin: bool) -> None:
+    """Let EMAIL (a registered person) log in to the web app with a password."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    accounts.set_password(state.runtime(), email, password)
+    click.echo(f"{email} can log in to the web app now; their other sessions were ended.")
+
+
+@click.group("token")
+def token_group() -> None:
+    """Create API tokens for scripts."""
+
+
+@token_group.command("create")
+@click.argument("email")
+@click.option("--label", default="api", show_default=True, help="What the token is for.")
+@pass_state
+def token_create(state: AppState, email: str, label: str) -> None:
+    """Create an API token acting as EMAIL; it is printed once and stored only hashed."""
+    click.echo(accounts.create_api_token(state.runtime(), email, label))
+
+
+COMMANDS = [serve, user_group, token_group]

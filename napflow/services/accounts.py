@@ -1,0 +1,213 @@
+"""Accounts for the web app and the API: passwords, sessions, API tokens, login limits.
+
+Passwords are stored as argon2id hashes. Sessions and API tokens are random tokens that
+the browser or the script holds; the database keeps only their SHA-256, so a copy of the
+database opens no session. Logging in issues a new session token every time (no fixation);
+logging out or changing the password ends sessions on the server, not just in the browser.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from napflow import inputs
+from napflow.errors import InputError, NotAuthenticatedError, RateLimitedError
+from napflow.models import accounts, api_tokens, login_failures, people, web_sessions
+from napflow.runtime import Runtime
+from napflow.services.ledger import unregistered
+
+SESSION_HOURS = 12
+#: failed logins for one address within the window before it is refused for the window
+MAX_FAILURES = 5
+FAILURE_WINDOW = timedelta(minutes=15)
+MIN_PASSWORD = 10
+MAX_PASSWORD = 1024
+_HASHER = PasswordHasher()
+# verified against when the address has no account, so both answers take as long
+_DUMMY_HASH = _HASHER.hash("napflow: no such account")
+_WRONG = "Wrong e-mail address or password."
+
+
+@dataclass(frozen=True)
+class Session:
+    """A logged-in person: the cookie token (only at login), the form token, who it is."""
+
+    token: str
+    csrf: str
+    email: str
+    name: str
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _person_id(conn: Connection, email: str) -> int:
+    found = conn.execute(select(people.c.id).where(people.c.email == email)).scalar()
+    if found is None:
+        raise unregistered(email)
+    return int(found)
+
+
+def set_password(rt: Runtime, email: str, password: str) -> None:
+    """Give a registered person a password (or a new one); their sessions end."""
+    email = inputs.email_address(email)
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InputError(
+            f"A password must have {MIN_PASSWORD} to {MAX_PASSWORD} characters; "
+            f"this one has {len(password)}."
+        )
+    hashed = _HASHER.hash(password)
+    now = rt.clock.now()
+    with rt.db.write() as conn:
+        person = _person_id(conn, email)
+        conn.execute(delete(accounts).where(accounts.c.person_id == person))
+        conn.execute(
+            insert(accounts).values(person_id=person, password_hash=hashed, updated_at=now)
+        )
+        conn.execute(delete(web_sessions).where(web_sessions.c.person_id == person))
+
+
+def set_demo_passwords(rt: Runtime, emails: list[str], password: str) -> None:
+    """Give the demo people who have no password yet the same one (hashed once)."""
+    hashed = _HASHER.hash(password)
+    now = rt.clock.now()
+    with rt.db.write() as conn:
+        having = set(conn.execute(select(accounts.c.person_id)).scalars())
+        for email in emails:
+            person = _person_id(conn, email)
+            if person not in having:
+                conn.execute(
+                    insert(accounts).values(person_id=person, password_hash=hashed, updated_at=now)
+                )
+
+
+def log_in(rt: Runtime, email: str, password: str) -> Session:
+    """Check a password and open a session; refuse after too many failures for the address."""
+    try:
+        email = inputs.email_address(email)
+    except InputError:
+        raise NotAuthenticatedError(_WRONG) from None
+    now = rt.clock.now()
+    with rt.db.read() as conn:
+        failures = conn.execute(
+            select(func.count()).where(
+                login_failures.c.email == email, login_failures.c.at > now - FAILURE_WINDOW
+            )
+        ).scalar_one()
+        found = conn.execute(
+            select(people.c.id, people.c.name, accounts.c.password_hash)
+            .join(accounts, accounts.c.person_id == people.c.id)
+            .where(people.c.email == email)
+        ).first()
+    if failures >= MAX_FAILURES:
+        minutes = int(FAILURE_WINDOW.total_seconds() // 60)
+        raise RateLimitedError(
+            f"Too many failed logins for {email}; try again in {minutes} minutes."
+        )
+    if not _password_matches(found.password_hash if found else _DUMMY_HASH, password) or not found:
+        with rt.db.write() as conn:
+            conn.execute(insert(login_failures).values(email=email, at=now))
+        raise NotAuthenticatedError(_WRONG)
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    with rt.db.write() as conn:
+        conn.execute(delete(login_failures).where(login_failures.c.email == email))
+        conn.execute(delete(web_sessions).where(web_sessions.c.expires_at <= now))
+        conn.execute(
+            insert(web_sessions).values(
+                token_hash=_digest(token),
+                person_id=found.id,
+                csrf=csrf,
+                created_at=now,
+                expires_at=now + timedelta(hours=SESSION_HOURS),
+            )
+        )
+    return Session(token, csrf, email, found.name)
+
+
+def _password_matches(hashed: str, password: str) -> bool:
+    try:
+        return bool(_HASHER.verify(hashed, password))
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def session_for(rt: Runtime, token: str | None) -> Session | None:
+    """Return the live session the cookie ``token`` opens, or None."""
+    if not token:
+        return None
+    with rt.db.read() as conn:
+        found = conn.execute(
+            select(web_sessions.c.csrf, people.c.email, people.c.name, web_sessions.c.expires_at)
+            .join(people, people.c.id == web_sessions.c.person_id)
+            .where(web_sessions.c.token_hash == _digest(token))
+        ).first()
+    if found is None or found.expires_at <= rt.clock.now():
+        return None
+    return Session("", found.csrf, found.email, found.name)
+
+
+def csrf_matches(session: Session, submitted: str | None) -> bool:
+    """Tell whether a form's token is the session's, in constant time."""
+    return bool(submitted) and hmac.compare_digest(session.csrf, submitted or "")
+
+
+def log_out(rt: Runtime, token: str | None) -> None:
+    """End the session ``token`` opens (nothing if there is none)."""
+    if token:
+        with rt.db.write() as conn:
+            conn.execute(delete(web_sessions).where(web_sessions.c.token_hash == _digest(token)))
+
+
+def create_api_token(rt: Runtime, email: str, label: str = "api") -> str:
+    """Create an API token for a registered person; return it (it is not stored, only shown)."""
+    email = inputs.email_address(email)
+    label = inputs.token_label(label)
+    token = f"napflow_{secrets.token_urlsafe(32)}"
+    with rt.db.write() as conn:
+        conn.execute(
+            insert(api_tokens).values(
+                person_id=_person_id(conn, email),
+                token_hash=_digest(token),
+                label=label,
+                created_at=rt.clock.now(),
+            )
+        )
+    return token
+
+
+def token_owner(rt: Runtime, token: str | None) -> str:
+    """Return the e-mail address of the API token's owner, or refuse the request.
+
+    The token's last use is written at most once an hour, so reads stay reads.
+    """
+    if token:
+        digest = _digest(token)
+        now = rt.clock.now()
+        with rt.db.read() as conn:
+            found = conn.execute(
+                select(people.c.email, api_tokens.c.last_used_at)
+                .join(api_tokens, api_tokens.c.person_id == people.c.id)
+                .where(api_tokens.c.token_hash == digest)
+            ).first()
+        if found is not None:
+            if found.last_used_at is None or now - found.last_used_at > timedelta(hours=1):
+                with rt.db.write() as conn:
+                    conn.execute(
+                        update(api_tokens)
+                        .where(api_tokens.c.token_hash == digest)
+                        .values(last_used_at=now)
+                    )
+            return str(found.email)
+    raise NotAuthenticatedError(
+        "This request needs an API token: send `Authorization: Bearer TOKEN` "
+        "(create one with `napflow token create EMAIL`)."
+    )

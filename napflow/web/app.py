@@ -1,0 +1,76 @@
+"""The FastAPI application: pages, the JSON API, and how napflow's errors become responses.
+
+Endpoints are plain (not async) functions: the services block on the database, so they run
+in the server's thread pool, each thread on its own held connections (napflow.db).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from napflow.errors import NapflowError
+from napflow.runtime import Runtime
+from napflow.web import api, pages
+from napflow.web.http import API_PREFIX, problem, status_for
+
+HERE = Path(__file__).parent
+
+
+def create_app(rt: Runtime) -> FastAPI:
+    """Return the web app serving ``rt``'s database."""
+    app = FastAPI(
+        title="napflow",
+        summary="Carry UNSCR 1540 National Implementation Action Plans through approval.",
+        version="1",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=_lifespan(rt),
+    )
+    app.state.rt = rt
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(api.router)
+    app.include_router(pages.router)
+
+    @app.exception_handler(NapflowError)
+    def napflow_error(request: Request, exc: NapflowError) -> Response:
+        if request.url.path.startswith(API_PREFIX):
+            return problem(status_for(exc), exc.message)
+        return pages.error_page(request, status_for(exc), exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        message = f"{where}: {first.get('msg', 'invalid')}" if where else "invalid request"
+        if request.url.path.startswith(API_PREFIX):
+            return problem(422, message)
+        return pages.error_page(request, 400, message)
+
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith(API_PREFIX):
+            return problem(exc.status_code, str(exc.detail))
+        if exc.status_code == 404:
+            return pages.error_page(request, 404, "There is no such page.")
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    return app
+
+
+def _lifespan(rt: Runtime) -> Any:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        rt.db.dispose()
+
+    return lifespan

@@ -1,0 +1,236 @@
+"""The pages: log in and out, the dashboard, a plan's page and its actions.
+
+Every page checks the session on the server; every form carries the session's CSRF token;
+every action goes through the same service as the CLI, which checks the person's role.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from napflow import services
+from napflow.errors import ConflictError, NapflowError
+from napflow.models import STATE_KINDS, Kind
+from napflow.runtime import Runtime
+from napflow.services import accounts
+from napflow.services.accounts import Session
+from napflow.timezones import to_local
+from napflow.web.http import status_for
+
+COOKIE = "napflow_session"
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.filters["local"] = lambda when, zone: f"{to_local(when, zone):%Y-%m-%d %H:%M}"
+router = APIRouter(include_in_schema=False)
+
+
+def _rt(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.rt
+    return rt
+
+
+def _user(request: Request) -> Session | None:
+    return accounts.session_for(_rt(request), request.cookies.get(COOKIE))
+
+
+def _to_login(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+
+def _render(
+    request: Request, name: str, user: Session | None, code: int = 200, **context: Any
+) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, {"user": user, **context}, status_code=code)
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """Render an error as a page (the API answers problem+json instead)."""
+    return _render(request, "error.html", _user(request), status, status=status, message=message)
+
+
+def _local_path(target: str | None) -> str:
+    """Return ``target`` if it is a path on this site, else the dashboard (no open redirect)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/") -> Response:
+    """Show the login form."""
+    return _render(request, "login.html", None, next=_local_path(next))
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    email: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    """Check the password, open a new session, go where the person was heading."""
+    try:
+        session = accounts.log_in(_rt(request), email, password)
+    except NapflowError as exc:
+        status = status_for(exc)
+        return _render(
+            request,
+            "login.html",
+            None,
+            status,
+            next=_local_path(next),
+            error=exc.message,
+            email=email,
+        )
+    response = RedirectResponse(_local_path(next), status_code=303)
+    response.set_cookie(
+        COOKIE,
+        session.token,
+        max_age=accounts.SESSION_HOURS * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    """End the session on the server and forget the cookie."""
+    user = _user(request)
+    if user is not None and not accounts.csrf_matches(user, csrf):
+        return error_page(request, 403, "This form has expired; reload the page and try again.")
+    accounts.log_out(_rt(request), request.cookies.get(COOKIE))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@dataclass(frozen=True)
+class _DashboardRow:
+    plan: services.PlanView
+    deadline: services.DeadlineView | None
+
+    @property
+    def overdue(self) -> bool:
+        return self.deadline is not None and self.deadline.status == "missed"
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(request: Request, country: str = "", state: str = "") -> Response:
+    """Show where every plan stands and what is due next, by state."""
+    user = _user(request)
+    if user is None:
+        return _to_login(request)
+    rt = _rt(request)
+    plans = services.list_plans(rt, state or None)
+    if country:
+        plans = [p for p in plans if p.country == country.strip().upper()]
+    upcoming: dict[str, services.DeadlineView] = {}
+    for deadline in services.list_deadlines(rt):
+        if deadline.status in ("pending", "missed"):
+            upcoming.setdefault(deadline.plan, deadline)
+    groups: dict[str, list[_DashboardRow]] = {}
+    for plan in plans:
+        groups.setdefault(plan.state, []).append(_DashboardRow(plan, upcoming.get(plan.key)))
+    order = [s for n in rt.catalog.names() for s in rt.catalog.get(n).state_names]
+    by_state = sorted(
+        groups.items(), key=lambda item: order.index(item[0]) if item[0] in order else 99
+    )
+    countries = sorted({p.country for p in services.list_plans(rt)})
+    return _render(
+        request,
+        "dashboard.html",
+        user,
+        groups=by_state,
+        countries=countries,
+        states=list(dict.fromkeys(order)),
+        country=country,
+        state=state,
+    )
+
+
+@dataclass(frozen=True)
+class _Action:
+    trigger: str
+    title: str
+    needs_comment: bool
+
+
+def _plan_page(request: Request, user: Session, key: str, **extra: Any) -> dict[str, Any]:
+    rt = _rt(request)
+    plan = services.show_plan(rt, key, user.email)
+    definition = rt.catalog.get(plan.workflow)
+    actions = []
+    for trigger in plan.allowed or []:
+        transition = definition.transition_for(plan.state, trigger)
+        if transition is not None:
+            needs = any(c.name == "comment_required" for c in transition.conditions)
+            actions.append(_Action(trigger, transition.title, needs))
+    records = services.plan_history(rt, plan.key).records
+    round_start = max((r.seq for r in records if r.kind in STATE_KINDS), default=0)
+    return {
+        "plan": plan,
+        "definition": definition,
+        "actions": actions,
+        "records": list(reversed(records)),
+        "round": [r for r in records if r.kind == Kind.ACTION and r.seq > round_start],
+        "seen_seq": records[-1].seq if records else 0,
+        "deadlines": services.list_deadlines(rt, plan.key),
+        "reminders": services.list_messages(rt, "pending", plan.key),
+        **extra,
+    }
+
+
+@router.get("/plans/{key}", response_class=HTMLResponse)
+def plan_page(request: Request, key: str) -> Response:
+    """Show one plan: state, what this person may do now, round, deadlines, history."""
+    user = _user(request)
+    if user is None:
+        return _to_login(request)
+    return _render(request, "plan.html", user, **_plan_page(request, user, key))
+
+
+@router.post("/plans/{key}/advance", response_class=HTMLResponse)
+def advance(
+    request: Request,
+    key: str,
+    trigger: Annotated[str, Form()],
+    csrf: Annotated[str, Form()] = "",
+    comment: Annotated[str, Form()] = "",
+    expect_version: Annotated[int | None, Form()] = None,
+    seen_seq: Annotated[int, Form()] = 0,
+) -> Response:
+    """Fire a trigger as the logged-in person; the service checks their role again."""
+    user = _user(request)
+    if user is None:
+        return _to_login(request)
+    if not accounts.csrf_matches(user, csrf):
+        return error_page(request, 403, "This form has expired; reload the page and try again.")
+    rt = _rt(request)
+    try:
+        services.advance_plan(rt, key, trigger, user.email, comment or None, expect_version)
+    except ConflictError as exc:
+        records = [r for r in services.plan_history(rt, key).records if r.seq > seen_seq]
+        return _render(
+            request,
+            "changed.html",
+            user,
+            409,
+            key=key.upper(),
+            records=records,
+            message=exc.message,
+            timezone=services.show_plan(rt, key).timezone,
+        )
+    except NapflowError as exc:
+        context = _plan_page(request, user, key, error=exc.message)
+        return _render(request, "plan.html", user, status_for(exc), **context)
+    return RedirectResponse(f"/plans/{quote(key.upper())}", status_code=303)
