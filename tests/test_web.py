@@ -1,0 +1,347 @@
+"""The web app and the JSON API, through HTTP (FastAPI's TestClient on the real app).
+
+Logins use the demo people (password napflow-demo); the database is the demo's SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from helpers import Result
+
+from napflow import services
+from napflow.clock import VirtualClock
+from napflow.demo import DEMO_PASSWORD
+from napflow.runtime import Runtime
+from napflow.services import accounts
+from napflow.web import create_app
+
+Cli = Callable[..., Result]
+COORD = "f.rahimov@cbrn.tj.example"
+CHAIR = "s.nazarova@president.tj.example"
+MEMBER = "n.kurbonov@kchs.tj.example"  # has not endorsed TJK-2015 in this round
+OBSERVER = "observer@unrcpd.example"
+NOW = datetime(2015, 10, 10, 6, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def demo(rt: Runtime, clock: VirtualClock) -> Runtime:
+    services.init_database(rt, demo=True)
+    clock.set(NOW)
+    return rt
+
+
+@pytest.fixture
+def client(demo: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(demo), follow_redirects=False) as http:
+        yield http
+
+
+def log_in(client: TestClient, email: str, password: str = DEMO_PASSWORD) -> Any:
+    return client.post("/login", data={"email": email, "password": password, "next": "/"})
+
+
+def csrf_of(client: TestClient) -> str:
+    page = client.get("/plans/TJK-2015").text
+    return page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+
+
+def history_length(rt: Runtime) -> int:
+    return len(services.plan_history(rt, "TJK-2015").records)
+
+
+def test_pages_need_a_login_and_come_back_after_it(client: TestClient) -> None:
+    first = client.get("/plans/TJK-2015")
+    assert first.status_code == 303 and first.headers["location"] == "/login?next=/plans/TJK-2015"
+    form = client.get(first.headers["location"])
+    assert 'name="next" value="/plans/TJK-2015"' in form.text
+    done = client.post(
+        "/login", data={"email": COORD, "password": DEMO_PASSWORD, "next": "/plans/TJK-2015"}
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/plans/TJK-2015"
+    assert client.get("/plans/TJK-2015").status_code == 200
+
+
+def test_the_session_cookie_is_httponly_samesite_and_new_at_every_login(
+    client: TestClient, demo: Runtime
+) -> None:
+    client.cookies.set("napflow_session", "chosen-by-an-attacker")
+    assert client.get("/").status_code == 303  # a planted cookie opens nothing
+    first = log_in(client, COORD)
+    cookie = first.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" not in cookie
+    token = first.cookies["napflow_session"]
+    assert token != "chosen-by-an-attacker"
+    second = log_in(client, COORD).cookies["napflow_session"]
+    assert second != token
+    with TestClient(
+        create_app(demo), base_url="https://napflow.example", follow_redirects=False
+    ) as secure:
+        assert "Secure" in log_in(secure, COORD).headers["set-cookie"]
+
+
+def test_logout_ends_the_session_on_the_server(client: TestClient) -> None:
+    token = log_in(client, COORD).cookies["napflow_session"]
+    csrf = csrf_of(client)
+    assert client.post("/logout", data={"csrf": csrf}).headers["location"] == "/login"
+    client.cookies.set("napflow_session", token)  # a copy of the old cookie
+    assert client.get("/").status_code == 303
+
+
+def test_wrong_passwords_are_refused_then_rate_limited(client: TestClient) -> None:
+    wrong = log_in(client, COORD, "not the password")
+    assert wrong.status_code == 401 and "Wrong e-mail address or password." in wrong.text
+    assert log_in(client, "nobody@example.org").status_code == 401
+    for _ in range(4):
+        log_in(client, COORD, "still wrong")
+    limited = log_in(client, COORD)  # even the right password, for a while
+    assert limited.status_code == 429 and "try again in 15 minutes" in limited.text
+
+
+def test_login_never_redirects_off_the_site(client: TestClient) -> None:
+    for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+        done = client.post(
+            "/login", data={"email": COORD, "password": DEMO_PASSWORD, "next": target}
+        )
+        assert done.headers["location"] == "/"
+
+
+def test_dashboard_groups_plans_by_state_marks_overdue_and_filters(client: TestClient) -> None:
+    log_in(client, COORD)
+    page = client.get("/").text
+    for key in ("TJK-2015", "TKM-2018", "KGZ-2021"):
+        assert f'href="/plans/{key}"' in page
+    assert "working_group_review" in page and "approved" in page
+    assert 'class="overdue">Working-group review: 2015-10-21' not in page  # not yet due
+    filtered = client.get("/", params={"country": "TJK"}).text
+    assert "TJK-2015" in filtered and "TKM-2018" not in filtered
+    by_state = client.get("/", params={"state": "approved"}).text
+    assert "KGZ-2021" in by_state and "TJK-2015" not in by_state
+    bad = client.get("/", params={"state": "nowhere"})
+    assert bad.status_code == 400 and "There is no state &#39;nowhere&#39;" in bad.text
+
+
+def test_overdue_deadlines_are_marked(client: TestClient, clock: VirtualClock) -> None:
+    clock.set(datetime(2015, 11, 1, tzinfo=UTC))
+    log_in(client, COORD)
+    assert (
+        '<span class="overdue">Working-group review: 2015-10-21 (overdue)' in client.get("/").text
+    )
+
+
+def test_a_member_endorses_from_the_plan_page(client: TestClient, demo: Runtime) -> None:
+    log_in(client, MEMBER)
+    page = client.get("/plans/TJK-2015").text
+    assert 'value="endorse"' in page and "This round" in page
+    before = history_length(demo)
+    done = client.post(
+        "/plans/TJK-2015/advance",
+        data={"csrf": csrf_of(client), "trigger": "endorse", "expect_version": "23"},
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/plans/TJK-2015"
+    assert history_length(demo) == before + 1
+    after = client.get("/plans/TJK-2015").text
+    assert f"endorse by {MEMBER} (wg_member)" in after
+    assert 'value="endorse"' not in after  # once per round
+
+
+def test_an_observer_sees_the_plan_but_no_buttons_and_cannot_act(
+    client: TestClient, demo: Runtime
+) -> None:
+    log_in(client, OBSERVER)
+    page = client.get("/plans/TJK-2015").text
+    assert "National Action Plan" in page and '<button type="submit" name="do"' not in page
+    assert "your roles on this plan allow no action" in page
+    before = history_length(demo)
+    forged = client.post(
+        "/plans/TJK-2015/advance", data={"csrf": csrf_of(client), "trigger": "endorse"}
+    )
+    assert forged.status_code == 403 and "Cannot endorse TJK-2015" in forged.text
+    assert history_length(demo) == before
+
+
+def test_a_form_without_the_csrf_token_is_refused(client: TestClient, demo: Runtime) -> None:
+    log_in(client, MEMBER)
+    before = history_length(demo)
+    for data in ({"trigger": "endorse"}, {"trigger": "endorse", "csrf": "guessed"}):
+        refused = client.post("/plans/TJK-2015/advance", data=data)
+        assert refused.status_code == 403 and "This form has expired" in refused.text
+    assert history_length(demo) == before
+
+
+def test_a_stale_form_shows_what_happened_instead_of_acting(
+    client: TestClient, demo: Runtime
+) -> None:
+    log_in(client, CHAIR)
+    csrf = csrf_of(client)
+    services.advance_plan(demo, "TJK-2015", "endorse", MEMBER)  # someone else, meanwhile
+    stale = client.post(
+        "/plans/TJK-2015/advance",
+        data={
+            "csrf": csrf,
+            "trigger": "request_changes",
+            "comment": "Revise annex B.",
+            "expect_version": "23",
+            "seen_seq": str(history_length(demo) - 1),
+        },
+    )
+    assert stale.status_code == 409
+    assert "This plan changed" in stale.text and f"by {MEMBER}" in stale.text
+    assert services.show_plan(demo, "TJK-2015").state == "working_group_review"
+
+
+def test_comments_and_names_are_escaped(client: TestClient, demo: Runtime) -> None:
+    services.advance_plan(
+        demo, "TJK-2015", "request_changes", CHAIR, '<script>alert("x")</script> & more'
+    )
+    log_in(client, COORD)
+    page = client.get("/plans/TJK-2015").text
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; more" in page
+
+
+def test_unknown_plan_page_is_a_404_page(client: TestClient) -> None:
+    log_in(client, COORD)
+    missing = client.get("/plans/NOPE-1")
+    assert missing.status_code == 404 and "There is no plan &#39;NOPE-1&#39;" in missing.text
+
+
+# --- the JSON API --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def token(demo: Runtime) -> Callable[[str], dict[str, str]]:
+    def make(email: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {accounts.create_api_token(demo, email)}"}
+
+    return make
+
+
+def assert_problem(response: Any, status: int, fragment: str) -> None:
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status and fragment in body["detail"]
+
+
+def test_the_api_needs_a_valid_token(client: TestClient) -> None:
+    assert_problem(client.get("/api/v1/plans"), 401, "needs an API token")
+    bad = client.get("/api/v1/plans", headers={"Authorization": "Bearer napflow_forged"})
+    assert_problem(bad, 401, "needs an API token")
+    assert bad.headers["www-authenticate"] == "Bearer"
+
+
+def test_api_reads(client: TestClient, token: Callable[[str], dict[str, str]]) -> None:
+    auth = token(CHAIR)
+    plans = client.get("/api/v1/plans", headers=auth).json()
+    assert [p["key"] for p in plans] == ["KGZ-2021", "TJK-2015", "TKM-2018"]
+    plan = client.get("/api/v1/plans/TJK-2015", headers=auth).json()
+    assert plan["state"] == "working_group_review" and plan["allowed"] == ["request_changes"]
+    history = client.get(
+        "/api/v1/plans/TJK-2015/history",
+        params={"since": "2015-10-08", "until": "2015-10-09"},
+        headers=auth,
+    ).json()
+    assert [r["seq"] for r in history] == [21, 22, 23]
+    deadlines = client.get("/api/v1/plans/TJK-2015/deadlines", headers=auth).json()
+    assert {d["kind"] for d in deadlines} >= {"approval"}
+    reminders = client.get(
+        "/api/v1/plans/TJK-2015/reminders", params={"status": "pending"}, headers=auth
+    ).json()
+    assert all(m["status"] == "pending" and m["plan"] == "TJK-2015" for m in reminders)
+    assert reminders
+
+
+def test_api_advance_and_its_refusals(
+    client: TestClient, demo: Runtime, token: Callable[[str], dict[str, str]]
+) -> None:
+    url = "/api/v1/plans/TJK-2015/advance"
+    done = client.post(
+        url, json={"trigger": "endorse", "expect_version": 23}, headers=token(MEMBER)
+    )
+    assert done.status_code == 200
+    assert done.json() | {"version": 0} == done.json() | {
+        "key": "TJK-2015",
+        "trigger": "endorse",
+        "actor": MEMBER,
+        "role": "wg_member",
+        "version": 0,
+    }
+    assert_problem(
+        client.post(url, json={"trigger": "endorse"}, headers=token(OBSERVER)),
+        403,
+        "Cannot endorse TJK-2015",
+    )
+    assert_problem(
+        client.post(url, json={"trigger": "endorse", "expect_version": 23}, headers=token(CHAIR)),
+        409,
+        "TJK-2015 is at version 24, not 23",
+    )
+    assert_problem(
+        client.post(url, json={"trigger": "aprove"}, headers=token(CHAIR)),
+        400,
+        "has no trigger 'aprove'",
+    )
+    assert_problem(client.post(url, json={}, headers=token(CHAIR)), 422, "trigger")
+    assert_problem(
+        client.post("/api/v1/plans/NOPE-1/advance", json={"trigger": "x"}, headers=token(CHAIR)),
+        404,
+        "There is no plan 'NOPE-1'",
+    )
+    assert_problem(
+        client.get(
+            "/api/v1/plans/TJK-2015/history", params={"since": "9 Oct"}, headers=token(CHAIR)
+        ),
+        400,
+        "since '9 Oct' is not a date",
+    )
+
+
+def test_the_api_and_the_cli_give_the_same_message(
+    client: TestClient, token: Callable[[str], dict[str, str]], cli: Cli
+) -> None:
+    api = client.post(
+        "/api/v1/plans/TJK-2015/advance", json={"trigger": "endorse"}, headers=token(OBSERVER)
+    ).json()["detail"]
+    shell = cli("advance", "TJK-2015", "endorse", "--as", OBSERVER)
+    assert shell.code == 1 and shell.err == f"napflow: {api}\n"
+
+
+def test_the_openapi_schema_lists_every_route(client: TestClient) -> None:
+    schema = client.get("/api/v1/openapi.json").json()
+    assert set(schema["paths"]) == {
+        "/api/v1/plans",
+        "/api/v1/plans/{key}",
+        "/api/v1/plans/{key}/advance",
+        "/api/v1/plans/{key}/history",
+        "/api/v1/plans/{key}/deadlines",
+        "/api/v1/plans/{key}/reminders",
+    }
+
+
+# --- accounts on the command line ----------------------------------------------------------
+
+
+def test_set_password_and_token_create(
+    demo: Runtime, cli: Cli, monkeypatch: pytest.MonkeyPatch, client: TestClient
+) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long new password\n"))
+    done = cli("user", "set-password", COORD, "--password-stdin")
+    assert done.code == 0 and "can log in to the web app now" in done.out
+    assert log_in(client, COORD).status_code == 401  # the demo password no longer works
+    assert log_in(client, COORD, "a long new password").status_code == 303
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    short = cli("user", "set-password", COORD, "--password-stdin")
+    assert short.code == 2 and "10 to 1024 characters; this one has 5" in short.err
+    unknown = cli("token", "create", "nobody@example.org")
+    assert unknown.code == 1 and "nobody@example.org is not registered" in unknown.err
+    made = cli("token", "create", COORD, "--label", "nightly report")
+    assert made.code == 0 and made.out.startswith("napflow_")
+    auth = {"Authorization": f"Bearer {made.out.strip()}"}
+    assert "withdraw" in client.get("/api/v1/plans/TJK-2015", headers=auth).json()["allowed"]
