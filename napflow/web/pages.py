@@ -14,6 +14,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from napflow import services
 from napflow.errors import ConflictError, NapflowError
@@ -22,6 +23,7 @@ from napflow.runtime import Runtime
 from napflow.services import accounts
 from napflow.services.accounts import Session
 from napflow.timezones import to_local
+from napflow.web.diagram_svg import workflow_svg
 from napflow.web.http import status_for
 
 COOKIE = "napflow_session"
@@ -186,6 +188,7 @@ def _plan_page(request: Request, user: Session, key: str, **extra: Any) -> dict[
         "seen_seq": records[-1].seq if records else 0,
         "deadlines": services.list_deadlines(rt, plan.key),
         "reminders": services.list_messages(rt, "pending", plan.key),
+        "diagram": Markup(workflow_svg(definition, plan.state)),  # noqa: S704 - texts escaped
         **extra,
     }
 
@@ -197,6 +200,17 @@ def plan_page(request: Request, key: str) -> Response:
     if user is None:
         return _to_login(request)
     return _render(request, "plan.html", user, **_plan_page(request, user, key))
+
+
+@router.get("/plans/{key}/diagram.svg")
+def diagram(request: Request, key: str) -> Response:
+    """Return the plan's workflow diagram with its current state highlighted."""
+    user = _user(request)
+    if user is None:
+        return _to_login(request)
+    plan = services.show_plan(_rt(request), key)
+    svg = workflow_svg(_rt(request).catalog.get(plan.workflow), plan.state)
+    return Response(svg, media_type="image/svg+xml")
 
 
 @router.post("/plans/{key}/advance", response_class=HTMLResponse)

@@ -1,0 +1,187 @@
+"""End to end in a real browser: Playwright drives Debian's Chromium against `napflow serve`.
+
+A plan with the demo's Tajik cast goes from drafting to expert review by clicks alone: the
+coordinator submits it, every working-group member endorses, the chair sends it to the
+experts; the timeline and the diagram follow; the observer sees no buttons. Screenshots of
+the dashboard and of the plan page are saved in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import REPO, napflow_process
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = REPO / "test-artifacts"
+COORD = "f.rahimov@cbrn.tj.example"
+CHAIR = "s.nazarova@president.tj.example"
+MEMBERS = [
+    "d.saidov@medt.tj.example",
+    "m.karimova@mfa.tj.example",
+    "a.sharipov@customs.tj.example",
+    "n.kurbonov@kchs.tj.example",
+]
+OBSERVER = "observer@unrcpd.example"
+PASSWORD = "napflow-demo"
+# flags for a machine without a network or a screen (see the machine notes)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _ensure_chromium() -> None:
+    """Install Debian's Chromium when it is missing (as CI's setup does), or fail clearly."""
+    if Path(CHROMIUM).exists():
+        return
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, timeout=600)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env, timeout=1200
+        )
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get).")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`napflow serve` on a demo database with a fresh plan in drafting for the Tajik cast."""
+    home = tmp_path_factory.mktemp("e2e")
+    env = {**os.environ, "NAPFLOW_DATABASE_URL": f"sqlite:///{home / 'napflow.db'}"}
+    env.pop("NAPFLOW_CONFIG", None)
+
+    def run(*args: str) -> str:
+        done = napflow_process(*args, cwd=home, env=env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    run("init", "--demo")
+    key = run(
+        "plan",
+        "create",
+        "--country",
+        "TJK",
+        "--title",
+        "NAP update (e2e)",
+        "--timezone",
+        "Asia/Dushanbe",
+        "--key",
+        "TJK-E2E",
+    ).strip()
+    for email, role in [(COORD, "coordinator"), (CHAIR, "wg_chair"), (OBSERVER, "observer")] + [
+        (m, "wg_member") for m in MEMBERS
+    ]:
+        run("role", "grant", key, email, role)
+    port = _free_port()
+    log = (home / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "napflow", "serve", "--port", str(port)],
+        cwd=home,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        process.wait()
+        log.close()
+        pytest.fail(f"napflow serve did not start: {(home / 'serve.log').read_text()}")
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    _ensure_chromium()
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def log_in(browser: Browser, server: str, email: str) -> Page:
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.set_default_timeout(15_000)
+    page.goto(f"{server}/plans/TJK-E2E")
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("h1")).to_have_text("NAP update (e2e)")
+    return page
+
+
+def current_state(page: Page) -> str:
+    return str(page.locator("svg.diagram g.state.current").get_attribute("data-state"))
+
+
+def test_a_plan_goes_to_the_experts_by_clicks(browser: Browser, server: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    coordinator = log_in(browser, server, COORD)
+    assert current_state(coordinator) == "drafting"
+    coordinator.get_by_role("button", name="Submit the draft to the working group").click()
+    expect(coordinator.locator(".stateline")).to_contain_text("working_group_review")
+    assert current_state(coordinator) == "working_group_review"
+    coordinator.close()
+
+    for email in MEMBERS:
+        member = log_in(browser, server, email)
+        member.get_by_role("button", name="Endorse the draft for the working group").click()
+        expect(member.locator(".timeline")).to_contain_text(f"by {email}")
+        expect(member.get_by_role("button", name="Endorse the draft")).to_have_count(
+            0
+        )  # once a round
+        member.close()
+
+    chair = log_in(browser, server, CHAIR)
+    expect(chair.locator("section", has_text="This round").locator("li")).to_have_count(4)
+    chair.get_by_role("button", name="Send the endorsed draft to the experts").click()
+    expect(chair.locator(".stateline")).to_contain_text("expert_review")
+    assert current_state(chair) == "expert_review"
+    expect(chair.locator(".timeline")).to_contain_text("send_to_experts")
+    chair.screenshot(path=str(ARTIFACTS / "plan-page.png"), full_page=True)
+    chair.goto(server + "/")
+    expect(chair.locator("h1")).to_have_text("Plans")
+    expect(chair.get_by_role("link", name="TJK-E2E")).to_be_visible()
+    chair.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+    chair.close()
+    assert (ARTIFACTS / "plan-page.png").stat().st_size > 10_000
+    assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
+
+
+def test_the_observer_sees_everything_and_no_buttons(browser: Browser, server: str) -> None:
+    observer = log_in(browser, server, OBSERVER)
+    expect(observer.locator(".timeline li").first).to_be_visible()
+    expect(observer.locator("form.action")).to_have_count(0)
+    expect(observer.get_by_text("your roles on this plan allow no action")).to_be_visible()
+    observer.close()
