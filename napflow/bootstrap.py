@@ -27,7 +27,7 @@ def builtin_workflow_dir() -> Path:
 def build_mailer(settings: Settings, env: Mapping[str, str] | None = None) -> Mailer:
     """Wire the renderer and the transport [mail] names; the SMTP password from the env."""
     from notifications.compose import build_message
-    from notifications.ics import deadline_calendar
+    from notifications.ics import deadline_calendar, deadline_feed
     from notifications.render import JinjaRenderer
     from notifications.transports import FileTransport, SmtpTransport
 
@@ -52,6 +52,7 @@ def build_mailer(settings: Settings, env: Mapping[str, str] | None = None) -> Ma
         settings.mail_from_name,
         build_message,
         deadline_calendar,
+        deadline_feed,
     )
 
 

@@ -126,3 +126,5 @@ class Mailer:
     sender_name: str
     build: Callable[..., Message]
     calendar: Callable[..., bytes]
+    #: a subscribable calendar of many deadlines (notifications.ics.deadline_feed)
+    feed: Callable[[str, list[dict[str, Any]]], bytes] | None = None

@@ -117,6 +117,8 @@ CONFIG_KEYS: dict[tuple[str, str], tuple[str, _Validator, str]] = {
 SMTP_PASSWORD_ENV = "NAPFLOW_SMTP_PASSWORD"  # noqa: S105 - a variable name, not a secret
 #: The audit key (an HMAC key sealing the history) is a secret too: environment only.
 AUDIT_KEY_ENV = "NAPFLOW_AUDIT_KEY"
+#: The key of calendar feed links (else generated once and kept with the database).
+SECRET_KEY_ENV = "NAPFLOW_SECRET_KEY"  # noqa: S105 - a variable name, not a secret
 
 
 def audit_key() -> bytes | None:

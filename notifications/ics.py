@@ -8,11 +8,12 @@ Date-only deadlines are all-day entries; timed ones are in UTC.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from icalendar import Calendar, Event
 
 
-def deadline_calendar(
+def _event(
     *,
     uid: str,
     sequence: int,
@@ -23,12 +24,7 @@ def deadline_calendar(
     location: str | None,
     stamp: datetime,
     cancelled: bool = False,
-) -> bytes:
-    """Return the .ics bytes of one deadline (``start`` a date for all-day, else UTC)."""
-    calendar = Calendar()
-    calendar.add("prodid", "-//napflow//1540 NAP workflow//EN")
-    calendar.add("version", "2.0")
-    calendar.add("method", "CANCEL" if cancelled else "PUBLISH")
+) -> Event:
     event = Event()
     event.add("uid", uid)
     event.add("sequence", sequence)
@@ -44,5 +40,31 @@ def deadline_calendar(
     if location:
         event.add("location", location)
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
-    calendar.add_component(event)
+    return event
+
+
+def _calendar(method: str) -> Calendar:
+    calendar = Calendar()
+    calendar.add("prodid", "-//napflow//1540 NAP workflow//EN")
+    calendar.add("version", "2.0")
+    calendar.add("method", method)
+    return calendar
+
+
+def deadline_calendar(**fields: Any) -> bytes:
+    """Return the .ics bytes of one deadline (``start`` a date for all-day, else UTC).
+
+    Fields: uid, sequence, title, description, start, end, location, stamp, cancelled.
+    """
+    calendar = _calendar("CANCEL" if fields.get("cancelled") else "PUBLISH")
+    calendar.add_component(_event(**fields))
+    return bytes(calendar.to_ical())
+
+
+def deadline_feed(name: str, events: list[dict[str, Any]]) -> bytes:
+    """Return a subscribable calendar named ``name`` with one event per deadline's fields."""
+    calendar = _calendar("PUBLISH")
+    calendar.add("x-wr-calname", name)
+    for fields in events:
+        calendar.add_component(_event(**fields))
     return bytes(calendar.to_ical())

@@ -345,3 +345,57 @@ def test_set_password_and_token_create(
     assert made.code == 0 and made.out.startswith("napflow_")
     auth = {"Authorization": f"Bearer {made.out.strip()}"}
     assert "withdraw" in client.get("/api/v1/plans/TJK-2015", headers=auth).json()["allowed"]
+
+
+# --- diagram, calendars, audit -------------------------------------------------------------
+
+
+def test_the_diagram_highlights_the_current_state(client: TestClient) -> None:
+    log_in(client, COORD)
+    svg = client.get("/plans/TJK-2015/diagram.svg")
+    assert svg.headers["content-type"] == "image/svg+xml"
+    assert '<g class="state current" data-state="working_group_review">' in svg.text
+    assert svg.text.count('class="state') == 6 and ">send_to_experts</text>" in svg.text
+    assert "withdraw (from any state)" in svg.text
+    assert (
+        '<g class="state current" data-state="working_group_review">'
+        in client.get("/plans/TJK-2015").text
+    )
+
+
+def test_deadlines_calendar_page_and_feeds(client: TestClient, demo: Runtime) -> None:
+    from icalendar import Calendar
+
+    log_in(client, MEMBER)
+    page = client.get("/deadlines").text
+    assert "October 2015" in page and "December 2015" in page
+    assert "OSCE follow-up session" in page and "Ministerial approval" in page
+    person_feed = page.split('class="feed">', 1)[0].rsplit('href="', 1)[1].split('"', 1)[0]
+    plan_page = client.get("/plans/TJK-2015").text
+    plan_feed = plan_page.split('class="feed">', 1)[0].rsplit('href="', 1)[1].split('"', 1)[0]
+    client.cookies.clear()  # calendar programs do not log in
+    for url in (person_feed.replace("&amp;", "&"), plan_feed.replace("&amp;", "&")):
+        feed = client.get(url)
+        assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
+        events = Calendar.from_ical(feed.content).walk("VEVENT")
+        titles = {str(e["summary"]) for e in events}
+        assert "[TJK-2015] OSCE follow-up session" in titles
+        assert all(str(e["uid"]).startswith("napflow-deadline-") for e in events)
+    for wrong in (
+        plan_feed.replace("&amp;", "&")[:-3] + "abc",
+        "/calendar/plans/TJK-2015.ics",
+        person_feed[:-8] + "0000.ics",
+        "/calendar/plans/bad%20key!.ics?token=x",
+    ):
+        assert client.get(wrong).status_code == 404
+
+
+def test_the_audit_page_verifies_and_offers_the_bundle(client: TestClient, demo: Runtime) -> None:
+    log_in(client, OBSERVER)
+    page = client.get("/audit").text
+    head = services.audit.ledger_head(demo).head
+    assert "OK: 3 plans, " in page and head in page
+    bundle = client.get("/audit/bundle.json")
+    assert bundle.headers["content-disposition"].startswith('attachment; filename="napflow-audit-')
+    assert bundle.json()["head"] == head
+    assert bundle.json()["format"] == "napflow-audit-bundle/1"

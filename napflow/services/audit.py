@@ -298,17 +298,9 @@ def _workflow_entry(rt: Runtime, name: str) -> dict[str, Any]:
     return {"version": version, "sha256": digest, "source": source}
 
 
-def export_bundle(rt: Runtime, out: str, plan_key: str | None = None) -> ExportResult:
-    """Write the ledger (or plan ``plan_key``'s) to ``out`` as a self-contained JSON bundle.
-
-    The file appears whole or not at all (written aside, then renamed into place).
-    """
+def build_bundle(rt: Runtime, plan_key: str | None = None) -> tuple[str, ExportResult]:
+    """Return the bundle of the ledger (or plan ``plan_key``'s) as JSON text, and its summary."""
     wanted = inputs.plan_key(plan_key) if plan_key is not None else None
-    target = Path(out)
-    if target.is_dir() or not target.parent.is_dir():
-        raise InputError(
-            f"Cannot write the bundle to {out!r}: give a file path in an existing directory."
-        )
     exported: list[dict[str, Any]] = []
     with rt.db.read() as conn:
         query = select(plans).order_by(plans.c.key)
@@ -332,18 +324,32 @@ def export_bundle(rt: Runtime, out: str, plan_key: str | None = None) -> ExportR
             )
     heads = {p["key"]: (p["records"][-1]["hash"] if p["records"] else "") for p in exported}
     head = chain.head_digest(heads)
+    workflows = sorted({p["workflow"] for p in exported})
     bundle = {
         "format": BUNDLE_FORMAT,
         "exported_at": _iso(rt.clock.now()),
         "head": head,
-        "workflows": {
-            name: _workflow_entry(rt, name) for name in sorted({p["workflow"] for p in exported})
-        },
+        "workflows": {name: _workflow_entry(rt, name) for name in workflows},
         "plans": exported,
     }
-    _write_atomically(target, json.dumps(bundle, ensure_ascii=False, indent=1) + "\n")
     count = sum(len(p["records"]) for p in exported)
-    return ExportResult(str(target), len(exported), count, head)
+    text = json.dumps(bundle, ensure_ascii=False, indent=1) + "\n"
+    return text, ExportResult("", len(exported), count, head)
+
+
+def export_bundle(rt: Runtime, out: str, plan_key: str | None = None) -> ExportResult:
+    """Write the ledger (or plan ``plan_key``'s) to ``out`` as a self-contained JSON bundle.
+
+    The file appears whole or not at all (written aside, then renamed into place).
+    """
+    target = Path(out)
+    if target.is_dir() or not target.parent.is_dir():
+        raise InputError(
+            f"Cannot write the bundle to {out!r}: give a file path in an existing directory."
+        )
+    text, done = build_bundle(rt, plan_key)
+    _write_atomically(target, text)
+    return ExportResult(str(target), done.plans, done.records, done.head)
 
 
 def _iso(value: datetime) -> str:

@@ -241,19 +241,26 @@ def compose(
 
 
 def _calendar(mailer: Mailer, deadline: Any, key: str, now: datetime, event: bool) -> bytes:
+    return mailer.calendar(**calendar_fields(mailer.sender, deadline, key, now, event))
+
+
+def calendar_fields(
+    sender: str, deadline: Any, key: str, now: datetime, event: bool
+) -> dict[str, Any]:
+    """Return the calendar entry of a deadline row (the same UID in mails and feeds)."""
     timed = deadline.at_time is not None
     start: date | datetime = deadline.due_at if timed else deadline.due_on
     end: date | datetime | None = deadline.ends_on
     if timed and deadline.ends_on is not None:  # a timed event runs to its last day's end
         end = due_instant(deadline.ends_on, None, deadline.timezone)
-    return mailer.calendar(
-        uid=f"napflow-deadline-{deadline.id}@{mailer.sender.rpartition('@')[2]}",
-        sequence=deadline.sequence,
-        title=f"[{key}] {deadline.title}",
-        description=f"{deadline.title} for plan {key}, {_when(deadline, event)}.",
-        start=start,
-        end=end,
-        location=deadline.location,
-        stamp=now,
-        cancelled=deadline.status == "cancelled",
-    )
+    return {
+        "uid": f"napflow-deadline-{deadline.id}@{sender.rpartition('@')[2]}",
+        "sequence": deadline.sequence,
+        "title": f"[{key}] {deadline.title}",
+        "description": f"{deadline.title} for plan {key}, {_when(deadline, event)}.",
+        "start": start,
+        "end": end,
+        "location": deadline.location,
+        "stamp": now,
+        "cancelled": deadline.status == "cancelled",
+    }

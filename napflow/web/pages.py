@@ -20,7 +20,7 @@ from napflow import services
 from napflow.errors import ConflictError, NapflowError
 from napflow.models import STATE_KINDS, Kind
 from napflow.runtime import Runtime
-from napflow.services import accounts
+from napflow.services import accounts, audit, feeds
 from napflow.services.accounts import Session
 from napflow.timezones import to_local
 from napflow.web.diagram_svg import workflow_svg
@@ -189,6 +189,7 @@ def _plan_page(request: Request, user: Session, key: str, **extra: Any) -> dict[
         "deadlines": services.list_deadlines(rt, plan.key),
         "reminders": services.list_messages(rt, "pending", plan.key),
         "diagram": Markup(workflow_svg(definition, plan.state)),  # noqa: S704 - texts escaped
+        "feed": feeds.plan_feed_url(rt, plan.key),
         **extra,
     }
 
@@ -211,6 +212,66 @@ def diagram(request: Request, key: str) -> Response:
     plan = services.show_plan(_rt(request), key)
     svg = workflow_svg(_rt(request).catalog.get(plan.workflow), plan.state)
     return Response(svg, media_type="image/svg+xml")
+
+
+_ICS = "text/calendar; charset=utf-8"
+
+
+@router.get("/calendar/plans/{key}.ics")
+def plan_calendar(request: Request, key: str, token: str = "") -> Response:
+    """Serve a plan's deadlines to calendar programs (the token in the URL is the key)."""
+    return Response(feeds.plan_feed(_rt(request), key, token), media_type=_ICS)
+
+
+@router.get("/calendar/people/{person}-{token}.ics")
+def person_calendar(request: Request, person: int, token: str) -> Response:
+    """Serve the deadlines of a person's plans to calendar programs."""
+    return Response(feeds.person_feed(_rt(request), person, token), media_type=_ICS)
+
+
+@router.get("/deadlines", response_class=HTMLResponse)
+def deadlines_page(request: Request) -> Response:
+    """Show every deadline by month, with its plan and status (overdue in red)."""
+    user = _user(request)
+    if user is None:
+        return _to_login(request)
+    months: dict[str, list[services.DeadlineView]] = {}
+    for deadline in services.list_deadlines(_rt(request)):
+        months.setdefault(f"{deadline.due_on:%B %Y}", []).append(deadline)
+    feed = feeds.person_feed_url(_rt(request), user.email)
+    return _render(request, "deadlines.html", user, months=list(months.items()), feed=feed)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(request: Request) -> Response:
+    """Verify the ledger now and show the outcome, the head digest and the export."""
+    user = _user(request)
+    if user is None:
+        return _to_login(request)
+    rt = _rt(request)
+    try:
+        report = audit.verify_ledger(rt)
+        error = None
+    except NapflowError as exc:  # a missing or wrong audit key
+        report, error = None, exc.message
+    return _render(
+        request, "audit.html", user, report=report, error=error, head=audit.ledger_head(rt)
+    )
+
+
+@router.get("/audit/bundle.json")
+def audit_bundle(request: Request) -> Response:
+    """Download the audit bundle of the whole ledger (`napflow audit verify --bundle`)."""
+    user = _user(request)
+    if user is None:
+        return _to_login(request)
+    text, _done = audit.build_bundle(_rt(request))
+    stamp = f"{_rt(request).clock.now():%Y%m%dT%H%M%SZ}"
+    return Response(
+        text,
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="napflow-audit-{stamp}.json"'},
+    )
 
 
 @router.post("/plans/{key}/advance", response_class=HTMLResponse)

@@ -1,0 +1,114 @@
+"""Calendar feeds: every deadline of a plan, or of a person's plans, as a subscribable .ics.
+
+Calendar programs cannot log in, so a feed's URL carries a secret token: an HMAC of the
+plan key (or the person's id) under a key from ``NAPFLOW_SECRET_KEY``, or else generated
+once and kept with the database. Anyone with the URL sees the deadlines, nothing else; a
+wrong token is answered like a missing feed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from napflow import inputs
+from napflow.errors import InputError, NotFoundError
+from napflow.models import app_secrets, deadlines, people, plans, roles
+from napflow.runtime import Runtime
+from napflow.services.ledger import load_plan, unregistered
+from napflow.services.rendering import calendar_fields
+from napflow.settings import SECRET_KEY_ENV
+
+_NAME = "calendar-feeds"
+_NO_FEED = "There is no such calendar feed (or its link is no longer valid)."
+
+
+def _secret(rt: Runtime) -> bytes:
+    from_env = os.environ.get(SECRET_KEY_ENV, "")
+    if from_env:
+        return from_env.encode("utf-8")
+    with rt.db.read() as conn:
+        found = conn.execute(select(app_secrets.c.value).where(app_secrets.c.name == _NAME))
+        value = found.scalar()
+    if value is None:
+        try:
+            with rt.db.write() as conn:
+                value = secrets.token_hex(32)
+                conn.execute(
+                    insert(app_secrets).values(name=_NAME, value=value, created_at=rt.clock.now())
+                )
+        except IntegrityError:  # another process made it first: use theirs
+            return _secret(rt)
+    return str(value).encode("utf-8")
+
+
+def _token(rt: Runtime, subject: str) -> str:
+    return hmac.new(_secret(rt), subject.encode("utf-8"), hashlib.sha256).hexdigest()[:40]
+
+
+def plan_feed_url(rt: Runtime, key: str) -> str:
+    """Return the path of plan ``key``'s feed, token included."""
+    key = inputs.plan_key(key)
+    return f"/calendar/plans/{key}.ics?token={_token(rt, f'plan:{key}')}"
+
+
+def person_feed_url(rt: Runtime, email: str) -> str:
+    """Return the path of the feed of every plan ``email`` has a role on."""
+    email = inputs.email_address(email)
+    with rt.db.read() as conn:
+        person = conn.execute(select(people.c.id).where(people.c.email == email)).scalar()
+    if person is None:
+        raise unregistered(email)
+    return f"/calendar/people/{person}-{_token(rt, f'person:{person}')}.ics"
+
+
+def _feed(rt: Runtime, conn: Connection, name: str, plan_ids: list[int]) -> bytes:
+    rows = conn.execute(
+        select(deadlines, plans.c.key.label("plan_key"), plans.c.workflow)
+        .join(plans, plans.c.id == deadlines.c.plan_id)
+        .where(deadlines.c.plan_id.in_(plan_ids))
+        .order_by(deadlines.c.due_at, deadlines.c.id)
+    ).all()
+    mailer = rt.mailer
+    if mailer is None or mailer.feed is None:
+        raise NotFoundError("Calendar feeds are not available in this process.")
+    now = rt.clock.now()
+    events: list[dict[str, Any]] = []
+    for row in rows:
+        kind = rt.catalog.get(row.workflow).deadline_kind(row.kind)
+        is_event = kind is not None and kind.type == "event"
+        events.append(calendar_fields(mailer.sender, row, row.plan_key, now, is_event))
+    return mailer.feed(name, events)
+
+
+def plan_feed(rt: Runtime, key: str, token: str) -> bytes:
+    """Return plan ``key``'s deadlines as a calendar, if ``token`` is its feed's."""
+    try:
+        key = inputs.plan_key(key)
+    except InputError:
+        raise NotFoundError(_NO_FEED) from None
+    if not hmac.compare_digest(_token(rt, f"plan:{key}"), token):
+        raise NotFoundError(_NO_FEED)
+    with rt.db.read() as conn:
+        plan = load_plan(conn, key)
+        return _feed(rt, conn, f"napflow {plan.key}", [plan.id])
+
+
+def person_feed(rt: Runtime, person_id: int, token: str) -> bytes:
+    """Return the deadlines of every plan the person has a role on, if ``token`` is theirs."""
+    if not hmac.compare_digest(_token(rt, f"person:{person_id}"), token):
+        raise NotFoundError(_NO_FEED)
+    with rt.db.read() as conn:
+        email = conn.execute(select(people.c.email).where(people.c.id == person_id)).scalar()
+        if email is None:
+            raise NotFoundError(_NO_FEED)
+        plan_ids = conn.execute(
+            select(roles.c.plan_id).where(roles.c.person_id == person_id).distinct()
+        ).scalars()
+        return _feed(rt, conn, f"napflow: {email}", list(plan_ids))
