@@ -87,6 +87,7 @@ def country_code(value: str) -> str:
     return code
 
 
+@functools.lru_cache(maxsize=512)
 def country_name(code: str) -> str:
     """Return the common English name of an alpha-3 country code."""
     country = pycountry.countries.get(alpha_3=code)

@@ -18,6 +18,7 @@ from napflow.services.plans import (
     PlanView,
     create_plan,
     list_plans,
+    plan_countries,
     plans_as_of,
     show_plan,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "list_plans",
     "list_roles",
     "move_deadline",
+    "plan_countries",
     "plan_history",
     "plans_as_of",
     "preview_messages",

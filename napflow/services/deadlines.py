@@ -267,19 +267,27 @@ def _end(conn: Connection, deadline_id: int, status: str, now: datetime) -> None
     cancel_deadline_rows(conn, deadline_id)
 
 
-def list_deadlines(rt: Runtime, key: str | None = None) -> list[DeadlineView]:
-    """Return the deadlines of plan ``key`` (or of every plan), soonest first."""
+def list_deadlines(
+    rt: Runtime, key: str | None = None, pending_only: bool = False
+) -> list[DeadlineView]:
+    """Return the deadlines of plan ``key`` (or of every plan), soonest first.
+
+    ``pending_only`` keeps those neither met nor cancelled (due, or overdue: "missed").
+    """
     query = (
         select(deadlines, plans.c.key.label("plan_key"), plans.c.workflow)
         .join(plans, plans.c.id == deadlines.c.plan_id)
         .order_by(deadlines.c.due_at, deadlines.c.id)
     )
+    if pending_only:
+        query = query.where(deadlines.c.status == Status.PENDING)
     with rt.db.read() as conn:
         if key is not None:
             query = query.where(plans.c.id == load_plan(conn, inputs.plan_key(key)).id)
         rows = conn.execute(query).all()
     now = rt.clock.now()
-    return [_view(r, r.plan_key, _definition(rt, r.workflow), now) for r in rows]
+    found = {name: _definition(rt, name) for name in {r.workflow for r in rows}}
+    return [_view(r, r.plan_key, found[r.workflow], now) for r in rows]
 
 
 def after_action(

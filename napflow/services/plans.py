@@ -174,6 +174,12 @@ def plans_as_of(rt: Runtime, day: date, state: str | None = None) -> list[PlanAs
     return found
 
 
+def plan_countries(rt: Runtime) -> list[str]:
+    """Return the countries that have plans (ISO alpha-3), sorted."""
+    with rt.db.read() as conn:
+        return sorted(conn.execute(select(plans.c.country).distinct()).scalars())
+
+
 def show_plan(rt: Runtime, key: str, as_email: str | None = None) -> PlanView:
     """Return one plan with its roles and the triggers ``as_email`` (or anyone) may fire now."""
     key = inputs.plan_key(key)

@@ -137,9 +137,8 @@ def dashboard(request: Request, country: str = "", state: str = "") -> Response:
     if country:
         plans = [p for p in plans if p.country == country.strip().upper()]
     upcoming: dict[str, services.DeadlineView] = {}
-    for deadline in services.list_deadlines(rt):
-        if deadline.status in ("pending", "missed"):
-            upcoming.setdefault(deadline.plan, deadline)
+    for deadline in services.list_deadlines(rt, pending_only=True):
+        upcoming.setdefault(deadline.plan, deadline)
     groups: dict[str, list[_DashboardRow]] = {}
     for plan in plans:
         groups.setdefault(plan.state, []).append(_DashboardRow(plan, upcoming.get(plan.key)))
@@ -147,7 +146,7 @@ def dashboard(request: Request, country: str = "", state: str = "") -> Response:
     by_state = sorted(
         groups.items(), key=lambda item: order.index(item[0]) if item[0] in order else 99
     )
-    countries = sorted({p.country for p in services.list_plans(rt)})
+    countries = services.plan_countries(rt)
     return _render(
         request,
         "dashboard.html",

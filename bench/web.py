@@ -1,0 +1,172 @@
+"""Page latency of the web app, next to a bare route on the same server in the same run.
+
+Builds a SQLite database of 1,000 plans and about 100,000 history records through the
+services (each plan: its cast, then submissions and returns with comments), serves it with
+uvicorn in a separate process together with a bare FastAPI route that returns a static
+string, logs in, and requests the dashboard, a plan page and the bare route in turn, one
+request at a time over a kept-alive connection. Prints p50 and p99 of each, and each
+page's p50 and p99 as a multiple of the bare route's (lower is better; the bare route is
+the server's and client's own cost).
+
+    python bench/web.py [--plans 1000] [--records-per-plan 100] [--requests 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+from napflow import services
+from napflow.bootstrap import build_runtime
+from napflow.clock import SystemClock
+from napflow.services import accounts
+from napflow.settings import Settings
+
+CAST = {
+    "coordinator": "coord@mfa.tj.example",
+    "wg_chair": "chair@president.tj.example",
+    "wg_member": "member@customs.tj.example",
+    "expert": "expert@osce.example",
+    "approver": "minister@mfa.tj.example",
+    "observer": "observer@unrcpd.example",
+}
+PASSWORD = "bench-password-1540"
+SERVER = """
+import sys
+import uvicorn
+from fastapi.responses import PlainTextResponse
+from napflow.bootstrap import build_runtime
+from napflow.settings import Settings
+from napflow.web import create_app
+
+app = create_app(build_runtime(Settings(database_url=sys.argv[1])))
+
+@app.get("/bench/static")
+def static() -> PlainTextResponse:
+    return PlainTextResponse("ok")
+
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+"""
+
+
+def build(path: Path, plans: int, per_plan: int) -> str:
+    url = f"sqlite:///{path}"
+    rt = build_runtime(Settings(database_url=url), clock=SystemClock())
+    services.init_database(rt)
+    for email in CAST.values():
+        services.add_person(rt, email, email.split("@")[0].title())
+    accounts.set_password(rt, CAST["observer"], PASSWORD)
+    countries = ["TJK", "KGZ", "KAZ", "TKM", "UZB", "AFG", "MNG", "ARM"]
+    for n in range(plans):
+        key = services.create_plan(rt, countries[n % len(countries)], f"Plan {n}").key
+        for role, email in CAST.items():
+            services.grant_role(rt, key, email, role)
+        for i in range((per_plan - 1 - len(CAST)) // 2):
+            services.advance_plan(rt, key, "submit_for_review", CAST["coordinator"])
+            services.advance_plan(
+                rt, key, "request_changes", CAST["wg_chair"], f"Round {i}: revise annex B."
+            )
+        if n % 100 == 0:
+            print(f"  built {n} plans", file=sys.stderr)
+    rt.db.dispose()
+    return url
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("the server did not start")
+
+
+def log_in(conn: http.client.HTTPConnection) -> str:
+    body = urlencode({"email": CAST["observer"], "password": PASSWORD, "next": "/"})
+    conn.request("POST", "/login", body, {"Content-Type": "application/x-www-form-urlencoded"})
+    response = conn.getresponse()
+    response.read()
+    cookie = response.getheader("set-cookie") or ""
+    assert response.status == 303 and cookie, response.status
+    return cookie.split(";", 1)[0]
+
+
+def timed(conn: http.client.HTTPConnection, path: str, cookie: str) -> float:
+    start = time.perf_counter()
+    conn.request("GET", path, headers={"Cookie": cookie})
+    response = conn.getresponse()
+    response.read()
+    elapsed = time.perf_counter() - start
+    assert response.status == 200, (path, response.status)
+    return elapsed
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plans", type=int, default=1000)
+    parser.add_argument("--records-per-plan", type=int, default=100)
+    parser.add_argument("--requests", type=int, default=300)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = build(Path(tmp) / "web.db", args.plans, args.records_per_plan)
+        port = free_port()
+        server = subprocess.Popen([sys.executable, "-c", SERVER, url, str(port)])
+        try:
+            wait_for(port)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            cookie = log_in(conn)
+            paths = {"bare route": "/bench/static", "dashboard": "/", "plan page": "/plans/TJK-1"}
+            for path in paths.values():  # warm up
+                timed(conn, path, cookie)
+            times: dict[str, list[float]] = {name: [] for name in paths}
+            for _ in range(args.requests):
+                for name, path in paths.items():
+                    times[name].append(timed(conn, path, cookie))
+            conn.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    bare50, bare99 = percentile(times["bare route"], 0.5), percentile(times["bare route"], 0.99)
+    result: dict[str, object] = {"benchmark": "web", "plans": args.plans}
+    for name, values in times.items():
+        p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
+        print(
+            f"{name:10}: p50 {p50 * 1000:7.2f} ms  p99 {p99 * 1000:7.2f} ms"
+            + (
+                f"  ({p50 / bare50:.0f}x / {p99 / bare99:.0f}x the bare route)"
+                if name != "bare route"
+                else ""
+            )
+        )
+        result[name.replace(" ", "_")] = {
+            "p50_ms": round(p50 * 1000, 2),
+            "p99_ms": round(p99 * 1000, 2),
+            "mean_ms": round(statistics.mean(values) * 1000, 2),
+        }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
