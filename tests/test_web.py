@@ -41,8 +41,16 @@ def client(demo: Runtime) -> Iterator[TestClient]:
         yield http
 
 
-def log_in(client: TestClient, email: str, password: str = DEMO_PASSWORD) -> Any:
-    return client.post("/login", data={"email": email, "password": password, "next": "/"})
+def login_token(client: TestClient) -> str:
+    """Open the login form, as a browser would: its token and the cookie set with it."""
+    form = client.get("/login").text
+    return form.split('name="login_csrf" value="', 1)[1].split('"', 1)[0]
+
+
+def log_in(client: TestClient, email: str, password: str = DEMO_PASSWORD, next: str = "/") -> Any:
+    token = login_token(client)
+    data = {"email": email, "password": password, "next": next, "login_csrf": token}
+    return client.post("/login", data=data)
 
 
 def csrf_of(client: TestClient) -> str:
@@ -59,9 +67,7 @@ def test_pages_need_a_login_and_come_back_after_it(client: TestClient) -> None:
     assert first.status_code == 303 and first.headers["location"] == "/login?next=/plans/TJK-2015"
     form = client.get(first.headers["location"])
     assert 'name="next" value="/plans/TJK-2015"' in form.text
-    done = client.post(
-        "/login", data={"email": COORD, "password": DEMO_PASSWORD, "next": "/plans/TJK-2015"}
-    )
+    done = log_in(client, COORD, next="/plans/TJK-2015")
     assert done.status_code == 303 and done.headers["location"] == "/plans/TJK-2015"
     assert client.get("/plans/TJK-2015").status_code == 200
 
@@ -104,10 +110,18 @@ def test_wrong_passwords_are_refused_then_rate_limited(client: TestClient) -> No
 
 def test_login_never_redirects_off_the_site(client: TestClient) -> None:
     for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
-        done = client.post(
-            "/login", data={"email": COORD, "password": DEMO_PASSWORD, "next": target}
-        )
-        assert done.headers["location"] == "/"
+        assert log_in(client, COORD, next=target).headers["location"] == "/"
+
+
+def test_a_login_form_posted_from_elsewhere_is_refused(client: TestClient) -> None:
+    data = {"email": COORD, "password": DEMO_PASSWORD, "next": "/"}
+    without = client.post("/login", data=data)
+    assert without.status_code == 403 and "This login form has expired" in without.text
+    token = login_token(client)
+    client.cookies.clear()
+    client.cookies.set("napflow_login", "another")
+    crossed = client.post("/login", data={**data, "login_csrf": token})
+    assert crossed.status_code == 403 and "napflow_session" not in crossed.cookies
 
 
 def test_dashboard_groups_plans_by_state_marks_overdue_and_filters(client: TestClient) -> None:
@@ -399,3 +413,21 @@ def test_the_audit_page_verifies_and_offers_the_bundle(client: TestClient, demo:
     assert bundle.headers["content-disposition"].startswith('attachment; filename="napflow-audit-')
     assert bundle.json()["head"] == head
     assert bundle.json()["format"] == "napflow-audit-bundle/1"
+
+
+def test_api_read_refusals(client: TestClient, token: Callable[[str], dict[str, str]]) -> None:
+    auth = token(CHAIR)
+    for path in ("", "/history", "/deadlines", "/reminders"):
+        assert_problem(client.get(f"/api/v1/plans/NOPE-1{path}", headers=auth), 404, "NOPE-1")
+        assert_problem(client.get(f"/api/v1/plans/TJK-2015{path}"), 401, "API token")
+    assert_problem(
+        client.get("/api/v1/plans", params={"state": "nowhere"}, headers=auth),
+        400,
+        "There is no state 'nowhere'",
+    )
+    assert_problem(
+        client.get("/api/v1/plans/TJK-2015/reminders", params={"status": "x"}, headers=auth),
+        400,
+        "There is no status 'x'",
+    )
+    assert_problem(client.get("/api/v1/plans/bad key!", headers=auth), 400, "not a valid plan key")

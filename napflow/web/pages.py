@@ -6,6 +6,8 @@ every action goes through the same service as the CLI, which checks the person's
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -64,10 +66,32 @@ def _local_path(target: str | None) -> str:
     return "/"
 
 
+LOGIN_COOKIE = "napflow_login"
+
+
+def _login_form(
+    request: Request, code: int = 200, next_path: str = "/", **context: Any
+) -> HTMLResponse:
+    """Render the login form with a fresh CSRF token, also set as a cookie (double submit)."""
+    token = secrets.token_urlsafe(32)
+    response = _render(
+        request, "login.html", None, code, next=_local_path(next_path), login_csrf=token, **context
+    )
+    response.set_cookie(
+        LOGIN_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/login",
+    )
+    return response
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str = "/") -> Response:
     """Show the login form."""
-    return _render(request, "login.html", None, next=_local_path(next))
+    return _login_form(request, next_path=next)
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -76,22 +100,23 @@ def login(
     email: Annotated[str, Form()],
     password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "/",
+    login_csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    """Check the password, open a new session, go where the person was heading."""
+    """Check the password, open a new session, go where the person was heading.
+
+    The form's token must match the cookie set with it, so another site cannot log a
+    visitor in to an account of its choosing.
+    """
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not (expected and login_csrf and hmac.compare_digest(expected, login_csrf)):
+        message = "This login form has expired; please log in again."
+        return _login_form(request, 403, next, error=message, email=email)
     try:
         session = accounts.log_in(_rt(request), email, password)
     except NapflowError as exc:
-        status = status_for(exc)
-        return _render(
-            request,
-            "login.html",
-            None,
-            status,
-            next=_local_path(next),
-            error=exc.message,
-            email=email,
-        )
+        return _login_form(request, status_for(exc), next, error=exc.message, email=email)
     response = RedirectResponse(_local_path(next), status_code=303)
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
     response.set_cookie(
         COOKIE,
         session.token,
@@ -138,7 +163,8 @@ def dashboard(request: Request, country: str = "", state: str = "") -> Response:
         plans = [p for p in plans if p.country == country.strip().upper()]
     upcoming: dict[str, services.DeadlineView] = {}
     for deadline in services.list_deadlines(rt, pending_only=True):
-        upcoming.setdefault(deadline.plan, deadline)
+        if deadline.status in ("pending", "missed"):  # not a meeting that has taken place
+            upcoming.setdefault(deadline.plan, deadline)
     groups: dict[str, list[_DashboardRow]] = {}
     for plan in plans:
         groups.setdefault(plan.state, []).append(_DashboardRow(plan, upcoming.get(plan.key)))
