@@ -156,6 +156,23 @@ class Database:
             ) from exc
         return before, after or ""
 
+    def require_current_schema(self) -> None:
+        """Refuse to go on with a database that is missing or older than this napflow."""
+        from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        head = ScriptDirectory.from_config(config).get_current_head()
+        with self.read() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        if current != head:
+            raise ConfigError(
+                f"The database {self.describe()} is at schema {current or 'none'}, this napflow "
+                f"needs {head}: run `napflow init` to upgrade it first."
+            )
+
     def _discard(self, kind: str) -> None:
         """Invalidate and forget this thread's ``kind`` connection (after a failed commit)."""
         conn: Connection | None = getattr(self._held, kind, None)

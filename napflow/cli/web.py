@@ -27,6 +27,7 @@ def serve(state: AppState, host: str, port: int, with_scheduler: bool) -> None:
     from napflow.web import create_app
 
     rt = state.runtime()
+    rt.db.require_current_schema()  # a missing or outdated database fails here, not per request
     app = create_app(rt)
     scheduler = start_background(rt, rt.settings.poll_seconds) if with_scheduler else None
     click.echo(f"napflow serves {rt.db.describe()} at http://{host}:{port}/ (Ctrl-C stops it).")
