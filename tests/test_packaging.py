@@ -55,6 +55,13 @@ def test_wheel_holds_workflows_migrations_and_the_console_command(tmp_path: Path
         "notifications/templates/change.html",
         "napflow/scenarios/tajikistan-2015.toml",
         "napflow/migrations/versions/0002_deadlines_outbox.py",
+        "napflow/migrations/versions/0003_history_chain.py",
+        "napflow/migrations/versions/0004_web_accounts.py",
+        "napflow/migrations/append_only.py",
+        "napflow/web/app.py",
+        "napflow/web/templates/plan.html",
+        "napflow/web/templates/base.html",
+        "napflow/web/static/napflow.css",
         "napflow/py.typed",
     ):
         assert expected in names
