@@ -259,8 +259,10 @@ login_failures = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("email", String(254), nullable=False),
+    # the address the attempt came from (behind a proxy, what it forwards)
+    Column("client", String(64), nullable=False),
     Column("at", UTCDateTime, nullable=False),
-    Index("ix_login_failures_email_at", "email", "at"),
+    Index("ix_login_failures_client_at", "client", "at"),
 )
 
 app_secrets = Table(

@@ -442,3 +442,73 @@ def test_serve_refuses_a_database_older_than_napflow(db_url: str, cli: Cli) -> N
     refused = cli("serve", "--port", "1")
     assert refused.code == 2 and "is at schema 0003, this napflow needs 0004" in refused.err
     assert "run `napflow init`" in refused.err and not refused.out
+
+
+def test_any_token_text_is_refused_cleanly(client: TestClient) -> None:
+    for url in (
+        "/calendar/plans/TJK-2015.ics?token=%FF",
+        "/calendar/people/1-%C3%A9.ics",
+        "/calendar/plans/TJK-2015.ics?token=%F0%9F%94%91",
+    ):
+        assert client.get(url).status_code == 404
+    client.get("/login")
+    assert (
+        client.post("/login", data={"email": COORD, "login_csrf": "é", "password": "x"}).status_code
+        == 403
+    )
+    log_in(client, COORD)
+    for path in ("/plans/TJK-2015/advance", "/logout"):
+        refused = client.post(path, data={"csrf": "é", "trigger": "withdraw"})
+        assert refused.status_code == 403
+
+
+def test_simultaneous_guesses_do_not_slip_past_the_limit(demo: Runtime) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from napflow.errors import NotAuthenticatedError, RateLimitedError
+
+    def guess(n: int) -> str:
+        try:
+            accounts.log_in(demo, CHAIR, f"guess number {n}", "203.0.113.7")
+        except NotAuthenticatedError:
+            return "wrong"
+        except RateLimitedError:
+            return "limited"
+        finally:
+            demo.db.dispose_thread()
+        return "in"
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(guess, range(24)))
+    assert answers.count("wrong") == accounts.MAX_FAILURES and answers.count("in") == 0
+    # the chair, logging in from elsewhere, is not locked out by someone else's guesses
+    assert accounts.log_in(demo, CHAIR, DEMO_PASSWORD, "198.51.100.2").email == CHAIR
+
+
+def test_tokens_can_be_listed_and_revoked(
+    client: TestClient, demo: Runtime, cli: Cli, token: Callable[[str], dict[str, str]]
+) -> None:
+    auth = token(CHAIR)
+    assert client.get("/api/v1/plans", headers=auth).status_code == 200
+    listed = cli("token", "list", CHAIR)
+    assert listed.code == 0 and CHAIR in listed.out and "napflow_" not in listed.out
+    [made] = accounts.list_api_tokens(demo, CHAIR)
+    assert (
+        cli("token", "revoke", str(made.id)).out
+        == f"Revoked API token {made.id} (api) of {CHAIR}.\n"
+    )
+    assert_problem(client.get("/api/v1/plans", headers=auth), 401, "API token")
+    again = cli("token", "revoke", str(made.id))
+    assert again.code == 1 and f"There is no API token {made.id}" in again.err
+
+
+def test_pages_carry_security_headers_and_html_errors(client: TestClient) -> None:
+    log_in(client, COORD)
+    page = client.get("/plans/TJK-2015")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "script-src 'none'" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "no-store"
+    wrong_method = client.get("/plans/TJK-2015/advance")
+    assert wrong_method.status_code == 405 and wrong_method.headers["content-type"].startswith(
+        "text/html"
+    )

@@ -7,6 +7,7 @@ import sys
 import click
 
 from napflow.cli import AppState, pass_state
+from napflow.cli.output import emit_table
 from napflow.services import accounts
 
 
@@ -71,6 +72,28 @@ def token_group() -> None:
 def token_create(state: AppState, email: str, label: str) -> None:
     """Create an API token acting as EMAIL; it is printed once and stored only hashed."""
     click.echo(accounts.create_api_token(state.runtime(), email, label))
+
+
+@token_group.command("list")
+@click.argument("email", required=False)
+@pass_state
+def token_list(state: AppState, email: str | None) -> None:
+    """List API tokens (of EMAIL): id, owner, label, created, last used."""
+    found = accounts.list_api_tokens(state.runtime(), email)
+    emit_table(
+        "API tokens",
+        ["id", "email", "label", "created", "last used"],
+        [[t.id, t.email, t.label, t.created_at, t.last_used_at] for t in found],
+    )
+
+
+@token_group.command("revoke")
+@click.argument("token_id", metavar="ID", type=int)
+@pass_state
+def token_revoke(state: AppState, token_id: int) -> None:
+    """Revoke API token ID: requests that carry it are refused from now on."""
+    gone = accounts.revoke_api_token(state.runtime(), token_id)
+    click.echo(f"Revoked API token {gone.id} ({gone.label}) of {gone.email}.")
 
 
 COMMANDS = [serve, user_group, token_group]

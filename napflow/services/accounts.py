@@ -12,21 +12,23 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from napflow import inputs
-from napflow.errors import InputError, NotAuthenticatedError, RateLimitedError
+from napflow.errors import InputError, NotAuthenticatedError, NotFoundError, RateLimitedError
 from napflow.models import accounts, api_tokens, login_failures, people, web_sessions
 from napflow.runtime import Runtime
 from napflow.services.ledger import unregistered
 
 SESSION_HOURS = 12
-#: failed logins for one address within the window before it is refused for the window
+#: failed logins for one address from one client within the window, then refused for a while
 MAX_FAILURES = 5
+#: failed logins from one client for any addresses within the window (password spraying)
+CLIENT_FAILURES = 30
 FAILURE_WINDOW = timedelta(minutes=15)
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
@@ -90,36 +92,48 @@ def set_demo_passwords(rt: Runtime, emails: list[str], password: str) -> None:
                 )
 
 
-def log_in(rt: Runtime, email: str, password: str) -> Session:
-    """Check a password and open a session; refuse after too many failures for the address."""
+def log_in(rt: Runtime, email: str, password: str, client: str = "") -> Session:
+    """Check a password and open a session.
+
+    Every attempt is recorded before the password is checked, and counted in the same
+    transaction, so simultaneous guesses cannot slip past the limit: more than
+    MAX_FAILURES for one address from one client (``client``: its IP address), or
+    CLIENT_FAILURES from one client for any addresses, within FAILURE_WINDOW are refused.
+    Someone elsewhere guessing a person's password does not lock that person out.
+    """
     try:
         email = inputs.email_address(email)
     except InputError:
         raise NotAuthenticatedError(_WRONG) from None
+    client = client[:64]
     now = rt.clock.now()
-    with rt.db.read() as conn:
-        failures = conn.execute(
-            select(func.count()).where(
-                login_failures.c.email == email, login_failures.c.at > now - FAILURE_WINDOW
-            )
-        ).scalar_one()
+    since = now - FAILURE_WINDOW
+    with rt.db.write() as conn:
+        conn.execute(insert(login_failures).values(email=email, client=client, at=now))
+        per_address, per_client = conn.execute(
+            select(
+                func.count().filter(login_failures.c.email == email),
+                func.count(),
+            ).where(login_failures.c.client == client, login_failures.c.at > since)
+        ).one()
         found = conn.execute(
             select(people.c.id, people.c.name, accounts.c.password_hash)
             .join(accounts, accounts.c.person_id == people.c.id)
             .where(people.c.email == email)
         ).first()
-    if failures >= MAX_FAILURES:
+    if per_address > MAX_FAILURES or per_client > CLIENT_FAILURES:
         minutes = int(FAILURE_WINDOW.total_seconds() // 60)
-        raise RateLimitedError(
-            f"Too many failed logins for {email}; try again in {minutes} minutes."
-        )
+        raise RateLimitedError(f"Too many failed logins; try again in {minutes} minutes.")
     if not _password_matches(found.password_hash if found else _DUMMY_HASH, password) or not found:
-        with rt.db.write() as conn:
-            conn.execute(insert(login_failures).values(email=email, at=now))
         raise NotAuthenticatedError(_WRONG)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     with rt.db.write() as conn:
-        conn.execute(delete(login_failures).where(login_failures.c.email == email))
+        conn.execute(
+            delete(login_failures).where(
+                login_failures.c.email == email, login_failures.c.client == client
+            )
+        )
+        conn.execute(delete(login_failures).where(login_failures.c.at <= since))
         conn.execute(delete(web_sessions).where(web_sessions.c.expires_at <= now))
         conn.execute(
             insert(web_sessions).values(
@@ -155,9 +169,18 @@ def session_for(rt: Runtime, token: str | None) -> Session | None:
     return Session("", found.csrf, found.email, found.name)
 
 
+def same_token(expected: str, given: str | None) -> bool:
+    """Compare a secret token with one a client sent, in constant time (any text at all)."""
+    if not expected or not given:
+        return False
+    return hmac.compare_digest(
+        expected.encode("utf-8", "replace"), given.encode("utf-8", "replace")
+    )
+
+
 def csrf_matches(session: Session, submitted: str | None) -> bool:
     """Tell whether a form's token is the session's, in constant time."""
-    return bool(submitted) and hmac.compare_digest(session.csrf, submitted or "")
+    return same_token(session.csrf, submitted)
 
 
 def log_out(rt: Runtime, token: str | None) -> None:
@@ -182,6 +205,49 @@ def create_api_token(rt: Runtime, email: str, label: str = "api") -> str:
             )
         )
     return token
+
+
+@dataclass(frozen=True)
+class TokenView:
+    """An API token as listed (never the token itself: only its hash is stored)."""
+
+    id: int
+    email: str
+    label: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+def list_api_tokens(rt: Runtime, email: str | None = None) -> list[TokenView]:
+    """Return the API tokens (of one person), oldest first."""
+    query = (
+        select(api_tokens, people.c.email)
+        .join(people, people.c.id == api_tokens.c.person_id)
+        .order_by(api_tokens.c.id)
+    )
+    if email is not None:
+        query = query.where(people.c.email == inputs.email_address(email))
+    with rt.db.read() as conn:
+        return [
+            TokenView(r.id, r.email, r.label, r.created_at, r.last_used_at)
+            for r in conn.execute(query)
+        ]
+
+
+def revoke_api_token(rt: Runtime, token_id: int) -> TokenView:
+    """Delete API token ``token_id``: requests carrying it are refused from now on."""
+    with rt.db.write() as conn:
+        found = conn.execute(
+            select(api_tokens, people.c.email)
+            .join(people, people.c.id == api_tokens.c.person_id)
+            .where(api_tokens.c.id == token_id)
+        ).first()
+        if found is None:
+            raise NotFoundError(
+                f"There is no API token {token_id}; `napflow token list` shows them."
+            )
+        conn.execute(delete(api_tokens).where(api_tokens.c.id == token_id))
+    return TokenView(found.id, found.email, found.label, found.created_at, found.last_used_at)
 
 
 def token_owner(rt: Runtime, token: str | None) -> str:

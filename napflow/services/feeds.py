@@ -21,6 +21,7 @@ from napflow import inputs
 from napflow.errors import InputError, NotFoundError
 from napflow.models import app_secrets, deadlines, people, plans, roles
 from napflow.runtime import Runtime
+from napflow.services.accounts import same_token
 from napflow.services.ledger import load_plan, unregistered
 from napflow.services.rendering import calendar_fields
 from napflow.settings import SECRET_KEY_ENV
@@ -93,7 +94,7 @@ def plan_feed(rt: Runtime, key: str, token: str) -> bytes:
         key = inputs.plan_key(key)
     except InputError:
         raise NotFoundError(_NO_FEED) from None
-    if not hmac.compare_digest(_token(rt, f"plan:{key}"), token):
+    if not same_token(_token(rt, f"plan:{key}"), token):
         raise NotFoundError(_NO_FEED)
     with rt.db.read() as conn:
         plan = load_plan(conn, key)
@@ -102,13 +103,13 @@ def plan_feed(rt: Runtime, key: str, token: str) -> bytes:
 
 def person_feed(rt: Runtime, person_id: int, token: str) -> bytes:
     """Return the deadlines of every plan the person has a role on, if ``token`` is theirs."""
-    if not hmac.compare_digest(_token(rt, f"person:{person_id}"), token):
+    if not same_token(_token(rt, f"person:{person_id}"), token):
         raise NotFoundError(_NO_FEED)
     with rt.db.read() as conn:
-        email = conn.execute(select(people.c.email).where(people.c.id == person_id)).scalar()
-        if email is None:
+        found = conn.execute(select(people.c.id).where(people.c.id == person_id)).scalar()
+        if found is None:
             raise NotFoundError(_NO_FEED)
         plan_ids = conn.execute(
             select(roles.c.plan_id).where(roles.c.person_id == person_id).distinct()
         ).scalars()
-        return _feed(rt, conn, f"napflow: {email}", list(plan_ids))
+        return _feed(rt, conn, "napflow: my plans", list(plan_ids))

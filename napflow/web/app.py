@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -23,6 +23,16 @@ from napflow.web import api, pages
 from napflow.web.http import API_PREFIX, problem, status_for
 
 HERE = Path(__file__).parent
+#: on every response: no framing, no type sniffing, no scripts at all, no referrer off-site
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+}
 
 
 def create_app(rt: Runtime) -> FastAPI:
@@ -60,9 +70,18 @@ def create_app(rt: Runtime) -> FastAPI:
     def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith(API_PREFIX):
             return problem(exc.status_code, str(exc.detail))
-        if exc.status_code == 404:
-            return pages.error_page(request, 404, "There is no such page.")
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        message = "There is no such page." if exc.status_code == 404 else str(exc.detail)
+        return pages.error_page(request, exc.status_code, message)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            if name != "Content-Security-Policy" or request.url.path != app.docs_url:
+                response.headers.setdefault(name, value)  # the API docs page runs scripts
+        if response.headers.get("content-type", "").startswith("text/html"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
 
     return app
 

@@ -6,7 +6,6 @@ every action goes through the same service as the CLI, which checks the person's
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,11 +107,12 @@ def login(
     visitor in to an account of its choosing.
     """
     expected = request.cookies.get(LOGIN_COOKIE, "")
-    if not (expected and login_csrf and hmac.compare_digest(expected, login_csrf)):
+    if not accounts.same_token(expected, login_csrf):
         message = "This login form has expired; please log in again."
         return _login_form(request, 403, next, error=message, email=email)
     try:
-        session = accounts.log_in(_rt(request), email, password)
+        client = request.client.host if request.client else ""
+        session = accounts.log_in(_rt(request), email, password, client)
     except NapflowError as exc:
         return _login_form(request, status_for(exc), next, error=exc.message, email=email)
     response = RedirectResponse(_local_path(next), status_code=303)

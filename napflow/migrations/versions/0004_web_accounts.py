@@ -58,10 +58,11 @@ def upgrade() -> None:
         "login_failures",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("email", sa.String(254), nullable=False),
+        sa.Column("client", sa.String(64), nullable=False),
         sa.Column("at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failures")),
     )
-    op.create_index("ix_login_failures_email_at", "login_failures", ["email", "at"])
+    op.create_index("ix_login_failures_client_at", "login_failures", ["client", "at"])
     op.create_table(
         "app_secrets",
         sa.Column("name", sa.String(63), nullable=False),
