@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from helpers import CAST, EVERYONE, START, Result
+from pg_server import PgServer
 from smtp_sink import SmtpServer
 
 from napflow import services
@@ -16,10 +19,35 @@ from napflow.clock import VirtualClock
 from napflow.runtime import Runtime
 from napflow.settings import Settings
 
+#: the engines every database test runs on (CI runs both; a comma-separated list)
+ENGINES = os.environ.get("NAPFLOW_TEST_ENGINES", "sqlite").split(",")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One throwaway PostgreSQL server for the whole run (started on first use)."""
+    server = PgServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """The database engine of this test run: sqlite or postgresql."""
+    return str(request.param)
+
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'napflow.db'}"
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, engine: str) -> Iterator[str]:
+    """A new, empty database on the test's engine."""
+    if engine == "sqlite":
+        yield f"sqlite:///{tmp_path / 'napflow.db'}"
+        return
+    server: PgServer = request.getfixturevalue("pg_server")
+    name = f"napflow_{uuid.uuid4().hex[:12]}"
+    server.execute(f"CREATE DATABASE {name}")
+    yield server.url(name)
+    server.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 @pytest.fixture
