@@ -31,6 +31,9 @@ from napflow.fastsql import driver_execute
 _WRITE = "napflow_write"
 #: where a service connection carries the audit key (Connection.info)
 AUDIT_KEY = "napflow_audit_key"
+#: set on the connections of write transactions: plans read there are locked (FOR UPDATE on
+#: PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the whole database)
+WRITER = "napflow_writer"
 _RELAXED = "write-relaxed"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -76,6 +79,10 @@ class Database:
             _sqlite_begin_event(self.engine)
         self._writer = self.engine.execution_options(**{_WRITE: True})
         self._held = threading.local()
+        # every held connection of every thread, so dispose() can close those of threads
+        # that never said goodbye (a web server's worker threads)
+        self._every_held: set[Connection] = set()
+        self._every_held_lock = threading.Lock()
         self._seen = False
 
     def describe(self) -> str:
@@ -104,7 +111,10 @@ class Database:
             if kind == _RELAXED and self._manual_begin:
                 driver_execute(conn, "PRAGMA synchronous = NORMAL")
             conn.info[AUDIT_KEY] = self.audit_key
+            conn.info[WRITER] = kind != "read"
             setattr(self._held, kind, conn)
+            with self._every_held_lock:
+                self._every_held.add(conn)
         return conn
 
     def write(self, durable: bool = True) -> AbstractContextManager[Connection]:
@@ -179,6 +189,7 @@ class Database:
         setattr(self._held, kind, None)
         if conn is None:
             return
+        self._forget(conn)
         with contextlib.suppress(Exception):  # best effort: the connection is going anyway
             conn.connection.dbapi_connection.rollback()  # type: ignore[union-attr]
         conn.invalidate()
@@ -189,12 +200,25 @@ class Database:
         for kind in ("read", "write", _RELAXED):
             conn = getattr(self._held, kind, None)
             if conn is not None:
+                self._forget(conn)
                 conn.close()
                 setattr(self._held, kind, None)
 
+    def _forget(self, conn: Connection) -> None:
+        with self._every_held_lock:
+            self._every_held.discard(conn)
+
     def dispose(self) -> None:
-        """Close this thread's connections and every pooled one."""
+        """Close every connection: this thread's, other threads' held ones, pooled ones.
+
+        Call it when no other thread uses the database any more (at shutdown).
+        """
         self.dispose_thread()
+        with self._every_held_lock:
+            others, self._every_held = self._every_held, set()
+        for conn in others:
+            with contextlib.suppress(Exception):  # best effort at shutdown
+                conn.invalidate()  # closes the driver connection without a pool round trip
         self._services.dispose()
         self.engine.dispose()
 

@@ -109,6 +109,8 @@ def log_in(rt: Runtime, email: str, password: str, client: str = "") -> Session:
     now = rt.clock.now()
     since = now - FAILURE_WINDOW
     with rt.db.write() as conn:
+        if conn.dialect.name == "postgresql":  # attempts for one address, one at a time
+            conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(email))))
         conn.execute(insert(login_failures).values(email=email, client=client, at=now))
         per_address, per_client = conn.execute(
             select(

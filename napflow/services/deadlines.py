@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, insert, select, update
 
 from napflow import inputs
+from napflow.db import WRITER
 from napflow.definitions import WorkflowDefinition
 from napflow.errors import InputError, NotFoundError, RefusedError
 from napflow.models import Kind, Status, deadlines, plans
@@ -172,7 +173,8 @@ def _load_deadline(conn: Connection, deadline_id: int) -> tuple[Row[Any], Row[An
         raise NotFoundError(
             f"There is no deadline {deadline_id}; `napflow deadline list` shows them."
         )
-    plan = conn.execute(select(plans).where(plans.c.id == row.plan_id)).one()
+    query = select(plans).where(plans.c.id == row.plan_id)
+    plan = conn.execute(query.with_for_update() if conn.info.get(WRITER) else query).one()
     return row, plan
 
 

@@ -19,12 +19,13 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Row, Text, and_, bindparam, insert, select, update
 
 from napflow import chain
-from napflow.db import AUDIT_KEY
+from napflow.db import AUDIT_KEY, WRITER
 from napflow.errors import ConflictError, NotFoundError
 from napflow.fastsql import FastStatement
 from napflow.models import UNVERSIONED_KINDS, Kind, history, people, plans, roles
 
 _PLAN_BY_KEY = select(plans).where(plans.c.key == bindparam("key"))
+_PLAN_BY_KEY_LOCKED = _PLAN_BY_KEY.with_for_update()
 
 
 class PlanHead(NamedTuple):
@@ -60,7 +61,7 @@ _HEAD = (
 
 # The plan, and the roles one person holds on it, in one round trip: no row if the plan is
 # missing; person_id NULL if the person is not registered; one row per role held.
-_PLAN_FOR_ACTOR = FastStatement(
+_FOR_ACTOR = (
     select(*_HEAD, people.c.id, roles.c.role)
     .select_from(
         plans.outerjoin(people, people.c.email == bindparam("email")).outerjoin(
@@ -69,6 +70,10 @@ _PLAN_FOR_ACTOR = FastStatement(
     )
     .where(plans.c.key == bindparam("key"))
 )
+_PLAN_FOR_ACTOR = FastStatement(_FOR_ACTOR)
+# In a write transaction the plan row is locked as it is read, so that concurrent actions
+# on one plan queue up and each sees the plan as the one before it left it (PostgreSQL).
+_PLAN_FOR_ACTOR_LOCKED = FastStatement(_FOR_ACTOR.with_for_update(of=plans))
 
 _MOVE_PLAN = FastStatement(
     update(plans)
@@ -95,11 +100,13 @@ _ADD_RECORD = FastStatement(
 )
 
 
-_HEAD_BY_ID = FastStatement(select(*_HEAD).where(plans.c.id == bindparam("plan_id")))
+_HEAD_BY_ID = FastStatement(
+    select(*_HEAD).where(plans.c.id == bindparam("plan_id")).with_for_update()
+)
 
 
 def load_head(conn: Connection, plan_id: int) -> PlanHead:
-    """Return the head of the plan with id ``plan_id`` (which must exist), for an append."""
+    """Return the head of the plan with id ``plan_id`` (which must exist), locked, to append."""
     return PlanHead(*_HEAD_BY_ID.execute(conn, {"plan_id": plan_id}).fetchone())
 
 
@@ -117,8 +124,9 @@ def _missing(key: str) -> NotFoundError:
 
 
 def load_plan(conn: Connection, key: str) -> Row[Any]:
-    """Return the whole plan row with ``key``, or refuse, pointing at the list of plans."""
-    row = conn.execute(_PLAN_BY_KEY, {"key": key}).first()
+    """Return the whole plan row with ``key`` (locked in a write), or refuse, naming the list."""
+    query = _PLAN_BY_KEY_LOCKED if conn.info.get(WRITER) else _PLAN_BY_KEY
+    row = conn.execute(query, {"key": key}).first()
     if row is None:
         raise _missing(key)
     return row
@@ -134,7 +142,8 @@ class PlanForActor:
 
 def load_plan_for_actor(conn: Connection, key: str, email: str) -> PlanForActor:
     """Return plan ``key`` and the roles ``email`` holds on it; refuse unknown plan or person."""
-    rows = _PLAN_FOR_ACTOR.execute(conn, {"key": key, "email": email}).fetchall()
+    statement = _PLAN_FOR_ACTOR_LOCKED if conn.info.get(WRITER) else _PLAN_FOR_ACTOR
+    rows = statement.execute(conn, {"key": key, "email": email}).fetchall()
     if not rows:
         raise _missing(key)
     *head, person_id, _role = rows[0]
