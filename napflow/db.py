@@ -330,11 +330,13 @@ def _raise_translated(db: Database, exc: DBAPIError) -> NoReturn:
 def _translate(db: Database, exc: DBAPIError) -> BaseException:
     """Turn driver errors that people can act on into napflow errors; return others as-is."""
     text = str(exc.orig).lower()
+    if isinstance(exc, DatabaseError) and (
+        "no such table" in text or ("relation" in text and "does not exist" in text)
+    ):  # SQLite says OperationalError, PostgreSQL ProgrammingError (UndefinedTable)
+        return NotFoundError(
+            f"The database {db.describe()} has no napflow tables; run `napflow init` first."
+        )
     if isinstance(exc, OperationalError):
-        if "no such table" in text or ("relation" in text and "does not exist" in text):
-            return NotFoundError(
-                f"The database {db.describe()} has no napflow tables; run `napflow init` first."
-            )
         if "locked" in text or "busy" in text:
             return ConflictError(
                 f"The database {db.describe()} stayed busy past the busy timeout; "

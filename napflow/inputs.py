@@ -77,6 +77,11 @@ def plan_title(value: str) -> str:
     return _one_line_text(value, "title", 500)
 
 
+def deadline_text(value: str, what: str) -> str:
+    """Return a deadline's title or location: one line of at most 200 characters."""
+    return _one_line_text(value, what, 200)
+
+
 def country_code(value: str) -> str:
     """Return an ISO 3166-1 alpha-3 country code such as ``TJK``."""
     code = value.strip().upper()

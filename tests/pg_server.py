@@ -64,8 +64,15 @@ class PgServer:
         if self._as_postgres:
             shutil.chown(self.home, "postgres", "postgres")
         self._run(
-            self.bin / "initdb", "-D", self.data, "-U", USER, "--auth=trust",
-            "-E", "UTF8", "--no-locale",
+            self.bin / "initdb",
+            "-D",
+            self.data,
+            "-U",
+            USER,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
         )
         options = (
             f"-p {self.port} -k {self.home} -c listen_addresses=127.0.0.1 -c fsync=off "

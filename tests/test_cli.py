@@ -72,8 +72,15 @@ def test_init_demo_loads_once(cli: Cli) -> None:
     assert [p["key"] for p in plans] == ["KGZ-2021", "TJK-2015", "TKM-2018"]
 
 
-def test_commands_before_init_say_to_run_init(cli: Cli) -> None:
-    assert_one_line_error(cli("plan", "list"), 1, "no napflow database", "napflow init")
+def test_commands_before_init_say_to_run_init(cli: Cli, engine: str) -> None:
+    # a SQLite file does not exist yet; a PostgreSQL database exists, without tables
+    missing = "no napflow database" if engine == "sqlite" else "has no napflow tables"
+    assert_one_line_error(cli("plan", "list"), 1, missing, "napflow init")
+
+
+def test_a_deadline_title_longer_than_200_characters_is_refused(ready: Cli) -> None:
+    result = ready("deadline", "add", "TJK-1", "approval", "2015-12-31", "--title", "x" * 201)
+    assert_one_line_error(result, 2, "deadline title must be one line of at most 200 characters")
 
 
 def test_plan_create_prints_keys_and_checks_input(ready: Cli) -> None:
