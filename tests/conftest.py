@@ -23,6 +23,21 @@ from napflow.settings import Settings
 ENGINES = os.environ.get("NAPFLOW_TEST_ENGINES", "sqlite").split(",")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run tests marked sqlite_only (they test SQLite's own files and pragmas) on SQLite only."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        engine = callspec.params.get("engine") if callspec else None
+        if item.get_closest_marker("sqlite_only") and engine not in (None, "sqlite"):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     """One throwaway PostgreSQL server for the whole run (started on first use)."""

@@ -212,6 +212,7 @@ def verify_ledger(
         raise InputError(f"--workers must be a whole number from 1 to 64, not {workers}.")
     key = rt.db.audit_key
     wanted = inputs.plan_key(plan_key) if plan_key is not None else None
+    rt.db.require_current_schema()
     try:
         if rt.db.sqlite_path is not None:
             report = _verify_sqlite(rt, rt.db.sqlite_path, key, wanted, workers, allow_unkeyed)
