@@ -78,6 +78,10 @@ class Database:
                 _sqlite_pragmas(engine, busy_timeout_ms)
             _sqlite_begin_event(self.engine)
         self._writer = self.engine.execution_options(**{_WRITE: True})
+        # SQLite: each thread keeps its connections (opening one costs more than a write).
+        # A server engine: each transaction borrows one from the pool and gives it back,
+        # so many threads (a web server's) share a bounded number of server connections.
+        self._keep = self.dialect == "sqlite"
         self._held = threading.local()
         # every held connection of every thread, so dispose() can close those of threads
         # that never said goodbye (a web server's worker threads)
@@ -204,6 +208,14 @@ class Database:
                 conn.close()
                 setattr(self._held, kind, None)
 
+    def _give_back(self, kind: str) -> None:
+        """Return this thread's ``kind`` connection to the pool (engines that pool)."""
+        conn: Connection | None = getattr(self._held, kind, None)
+        if conn is not None:
+            setattr(self._held, kind, None)
+            self._forget(conn)
+            conn.close()
+
     def _forget(self, conn: Connection) -> None:
         with self._every_held_lock:
             self._every_held.discard(conn)
@@ -273,6 +285,8 @@ class _Transaction:
             if isinstance(error, DBAPIError):
                 _raise_translated(self._db, error)
             raise
+        if not self._db._keep:
+            self._db._give_back(self._kind)
         if isinstance(exc, DBAPIError):
             translated = _translate(self._db, exc)
             if translated is not exc:

@@ -1,4 +1,4 @@
-"""Shared fixtures: a real SQLite database per test, a virtual clock, the CLI in-process."""
+"""Shared fixtures: a real database per test (SQLite and PostgreSQL), a virtual clock, the CLI."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from napflow.clock import VirtualClock
 from napflow.runtime import Runtime
 from napflow.settings import Settings
 
-#: the engines every database test runs on (CI runs both; a comma-separated list)
-ENGINES = os.environ.get("NAPFLOW_TEST_ENGINES", "sqlite").split(",")
+#: the engines every database test runs on: both by default (NAPFLOW_TEST_ENGINES=sqlite
+#: for a quick run on SQLite alone)
+ENGINES = os.environ.get("NAPFLOW_TEST_ENGINES", "sqlite,postgresql").split(",")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -64,3 +64,35 @@ def race_worker(argv: list[str], barrier: Any, results: Any) -> None:
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         code = run(argv)
     results.put((code, out.getvalue(), err.getvalue()))
+
+
+def refuse_history_inserts(rt: Any, condition: str) -> None:
+    """Make the database fail inserts of history records matching ``condition`` (on NEW).
+
+    Tests use it to break a transaction half-way; the failure is an integrity error on
+    both engines.
+    """
+    from sqlalchemy import text
+
+    with rt.db.engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.execute(
+                text(
+                    f"CREATE TRIGGER refuse_history BEFORE INSERT ON history WHEN {condition} "
+                    "BEGIN SELECT RAISE(ABORT, 'history write failed'); END"
+                )
+            )
+            return
+        conn.execute(
+            text(
+                "CREATE FUNCTION refuse_history() RETURNS trigger AS $$ BEGIN "
+                f"IF {condition} THEN RAISE EXCEPTION 'history write failed' "
+                "USING ERRCODE = 'check_violation'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+        )
+        conn.execute(
+            text(
+                "CREATE TRIGGER refuse_history BEFORE INSERT ON history "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_history()"
+            )
+        )

@@ -6,8 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from helpers import CAST, START
-from sqlalchemy import text
+from helpers import CAST, START, refuse_history_inserts
 from sqlalchemy.exc import IntegrityError
 
 from napflow import services
@@ -254,13 +253,7 @@ def test_history_record_has_every_field(rt: Runtime, clock: VirtualClock, nap_pl
 
 def test_state_and_history_commit_together_or_not_at_all(rt: Runtime, nap_plan: str) -> None:
     """A failure while writing the history record leaves the plan as it was."""
-    with rt.db.engine.begin() as conn:
-        conn.execute(
-            text(
-                "CREATE TRIGGER refuse_boom BEFORE INSERT ON history WHEN NEW.comment = 'boom' "
-                "BEGIN SELECT RAISE(ABORT, 'history write failed'); END"
-            )
-        )
+    refuse_history_inserts(rt, "NEW.comment = 'boom'")
     services.advance_plan(rt, nap_plan, "submit_for_review", COORD)
     before = services.show_plan(rt, nap_plan)
     with pytest.raises(IntegrityError, match="history write failed"):
@@ -293,14 +286,7 @@ def test_role_change_and_its_record_commit_together_or_not_at_all(
     rt: Runtime, nap_plan: str
 ) -> None:
     """The role row (written through SQLAlchemy) is rolled back with the failed record."""
-    with rt.db.engine.begin() as conn:
-        conn.execute(
-            text(
-                "CREATE TRIGGER refuse_grants BEFORE INSERT ON history "
-                "WHEN NEW.kind = 'role_granted' "
-                "BEGIN SELECT RAISE(ABORT, 'history write failed'); END"
-            )
-        )
+    refuse_history_inserts(rt, "NEW.kind = 'role_granted'")
     before = services.show_plan(rt, nap_plan).version
     with pytest.raises(IntegrityError, match="history write failed"):
         services.grant_role(rt, nap_plan, "outsider@example.org", "expert")

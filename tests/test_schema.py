@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
@@ -23,6 +24,7 @@ def test_init_is_idempotent_and_keeps_data(rt: Runtime, nap_plan: str) -> None:
         assert conn.execute(text("SELECT count(*) FROM plans")).scalar_one() == 1
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_connections_are_durable_and_enforce_foreign_keys(rt: Runtime) -> None:
     """Both the connections services write through and the general engine's."""
     with rt.db.write() as service_conn, rt.db.engine.connect() as general_conn:
@@ -32,6 +34,7 @@ def test_sqlite_connections_are_durable_and_enforce_foreign_keys(rt: Runtime) ->
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
 
 
+@pytest.mark.sqlite_only
 def test_only_the_relaxed_connection_skips_the_fsync(rt: Runtime) -> None:
     """Recording send outcomes may skip fsync (at worst a resend); other writes may not."""
     with rt.db.write(durable=False) as relaxed:

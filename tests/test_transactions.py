@@ -27,6 +27,7 @@ BAD_ROLE = (
 )
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("through", ["sqlalchemy", "driver"])
 def test_a_failed_commit_rolls_back_and_the_next_action_works(
     rt: Runtime, nap_plan: str, through: str
@@ -50,6 +51,7 @@ def test_a_failed_commit_rolls_back_and_the_next_action_works(
     other.close()
 
 
+@pytest.mark.sqlite_only
 def test_a_database_kept_busy_gives_a_conflict_and_writes_nothing(
     tmp_path: Path, nap_plan: str, rt: Runtime
 ) -> None:
@@ -69,6 +71,7 @@ def test_a_database_kept_busy_gives_a_conflict_and_writes_nothing(
     impatient.db.dispose()
 
 
+@pytest.mark.sqlite_only
 def test_times_are_stored_alike_by_every_path(rt: Runtime, nap_plan: str) -> None:
     """The advance path writes times in the same text form as SQLAlchemy does."""
     services.advance_plan(rt, nap_plan, "submit_for_review", COORD)
@@ -83,6 +86,7 @@ class Interrupted(BaseException):
     """Stands for Ctrl-C or a signal arriving while napflow waits for the write lock."""
 
 
+@pytest.mark.sqlite_only
 def test_an_interrupt_while_waiting_for_the_lock_leaves_nothing_held(
     rt: Runtime, nap_plan: str
 ) -> None:
