@@ -114,6 +114,10 @@ class Database:
             conn = self._services.connect()
             if kind == _RELAXED and self._manual_begin:
                 driver_execute(conn, "PRAGMA synchronous = NORMAL")
+            if kind == "read" and not self._manual_begin:
+                # one snapshot for the whole read, as SQLite gives (a verify reads a plan's
+                # row and then its records; READ COMMITTED could show them at two moments)
+                conn.execution_options(isolation_level="REPEATABLE READ")
             conn.info[AUDIT_KEY] = self.audit_key
             conn.info[WRITER] = kind != "read"
             setattr(self._held, kind, conn)
