@@ -103,16 +103,19 @@ def test_daemon_sends_everything_due_and_stops_on_sigterm(
 def test_two_daemons_never_send_a_row_twice(
     rt: Runtime, smtp: SmtpServer, start_daemon: Callable[..., subprocess.Popen[str]]
 ) -> None:
-    queue_notices(rt, 300)
     first = start_daemon(NAPFLOW_BATCH_SIZE="20")
     second = start_daemon(NAPFLOW_BATCH_SIZE="20")
-    wait_for(lambda: len(smtp.sink.messages) >= 300)
+    for daemon in (first, second):  # both up and polling (every second) before work arrives
+        wait_for(lambda d=daemon: "scheduler started" in d.log.read_text())  # type: ignore[attr-defined]
+    # more than one daemon sends in a poll interval, so the other wakes to a share of it
+    queue_notices(rt, 1000)
+    wait_for(lambda: len(smtp.sink.messages) >= 1000)
     time.sleep(1.5)  # a double would arrive now
     for daemon in (first, second):
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=30) == 0
     ids = smtp.sink.ids()
-    assert len(ids) == len(set(ids)) == 300
+    assert len(ids) == len(set(ids)) == 1000
     for daemon in (first, second):  # both did part of the work
         assert "sent " in daemon.log.read_text()  # type: ignore[attr-defined]
 
