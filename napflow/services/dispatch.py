@@ -77,9 +77,6 @@ def _claim(rt: Runtime, now: datetime, limit: int) -> list[Any]:
         .where(due)
         .order_by(outbox.c.next_attempt_at, outbox.c.id)
         .limit(limit)
-        # PostgreSQL: rows another dispatcher is claiming right now are passed over, not
-        # waited for (SQLite's write lock already makes claims one at a time)
-        .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
     claim = (
