@@ -30,7 +30,7 @@ DEMO_PASSWORD = "napflow-demo"  # noqa: S105 - published on purpose, for the dem
 
 
 def demo_logins(rt: Runtime) -> list[tuple[str, str, str]]:
-    """Return (plan, role, e-mail) of one person per role on TJK-2015, to try the web app."""
+    """Return (plan, role, e-mail) of the TJK-2015 people to log in as in the web app."""
     return [
         ("TJK-2015", role.role, role.email)
         for role in list_roles(rt, "TJK-2015")

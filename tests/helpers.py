@@ -96,3 +96,16 @@ def refuse_history_inserts(rt: Any, condition: str) -> None:
                 "FOR EACH ROW EXECUTE FUNCTION refuse_history()"
             )
         )
+
+
+def apt_install(package: str) -> None:
+    """Install a Debian package the tests need, when running as root with apt-get."""
+    import os
+    import shutil
+
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, timeout=600)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", package], check=True, env=env, timeout=1200
+        )

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import psycopg
+from helpers import apt_install
 
 USER = "napflow"
 
@@ -26,12 +27,8 @@ def _bin_dir() -> Path | None:
 
 def ensure_postgresql() -> Path:
     """Return the directory of initdb and pg_ctl, installing Debian's package if missing."""
-    if _bin_dir() is None and shutil.which("apt-get") and os.geteuid() == 0:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, timeout=600)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "postgresql"], check=True, env=env, timeout=1200
-        )
+    if _bin_dir() is None:
+        apt_install("postgresql")
     found = _bin_dir()
     if found is None:
         raise RuntimeError("PostgreSQL is missing: install Debian's postgresql package.")

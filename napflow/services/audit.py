@@ -252,31 +252,44 @@ def _verify_sqlite(
     return VerifyReport(len(scan.heads), scan.records, chain.head_digest(scan.heads), problems)
 
 
-def _verify_generic(
-    rt: Runtime, key: bytes | None, wanted: str | None, allow_unkeyed: bool
+def _plan_rows(conn: Connection, wanted: str | None) -> list[Any]:
+    """Return plan ``wanted``'s row, or every plan's, by key."""
+    if wanted is not None:
+        return [load_plan(conn, wanted)]
+    return list(conn.execute(select(plans).order_by(plans.c.key)).all())
+
+
+def _check_chains(
+    chains: Iterable[tuple[PlanState, list[Record]]], key: bytes | None, allow_unkeyed: bool
 ) -> VerifyReport:
+    """Diagnose each plan's chain record by record (other engines, and bundles)."""
     problems: list[Problem] = []
     heads: dict[str, str] = {}
     count = keyed_ok = keyed_total = 0
+    for state, records in chains:
+        problems += _diagnose(state, records, key, allow_unkeyed)
+        heads[state.key] = records[-1].hash if records else ""
+        count += len(records)
+        ok, total = _keyed_counts(records, key)
+        keyed_ok, keyed_total = keyed_ok + ok, keyed_total + total
+    _refuse_wrong_key(key, keyed_ok, keyed_total)
+    return VerifyReport(len(heads), count, chain.head_digest(heads), problems)
+
+
+def _verify_generic(
+    rt: Runtime, key: bytes | None, wanted: str | None, allow_unkeyed: bool
+) -> VerifyReport:
     with rt.db.read() as conn:
-        query = select(plans).order_by(plans.c.key)
-        rows = [load_plan(conn, wanted)] if wanted else conn.execute(query).all()
-        for row in rows:
-            records = _records(conn, row.id)
-            problems += _diagnose(_plan_state(row), records, key, allow_unkeyed)
-            heads[row.key] = records[-1].hash if records else ""
-            count += len(records)
-            ok, total = _keyed_counts(records, key)
-            keyed_ok, keyed_total = keyed_ok + ok, keyed_total + total
+        chains = ((_plan_state(row), _records(conn, row.id)) for row in _plan_rows(conn, wanted))
+        report = _check_chains(chains, key, allow_unkeyed)
         if wanted is None:
             orphans = conn.execute(
                 select(history.c.plan_id, func.count())
                 .where(history.c.plan_id.not_in(select(plans.c.id)))
                 .group_by(history.c.plan_id)
             ).all()
-            problems += _orphan_problems({plan_id: n for plan_id, n in orphans})
-    _refuse_wrong_key(key, keyed_ok, keyed_total)
-    return VerifyReport(len(heads), count, chain.head_digest(heads), problems)
+            report.problems.extend(_orphan_problems({plan_id: n for plan_id, n in orphans}))
+    return report
 
 
 def ledger_head(rt: Runtime) -> HeadView:
@@ -304,9 +317,7 @@ def build_bundle(rt: Runtime, plan_key: str | None = None) -> tuple[str, ExportR
     wanted = inputs.plan_key(plan_key) if plan_key is not None else None
     exported: list[dict[str, Any]] = []
     with rt.db.read() as conn:
-        query = select(plans).order_by(plans.c.key)
-        rows = [load_plan(conn, wanted)] if wanted else conn.execute(query).all()
-        for row in rows:
+        for row in _plan_rows(conn, wanted):
             records = _records(conn, row.id)
             exported.append(
                 {
@@ -435,22 +446,14 @@ def verify_bundle(
 ) -> VerifyReport:
     """Check an exported bundle on its own: chains, plan rows, workflows and head digest."""
     data = _load_bundle(path)
-    problems: list[Problem] = []
-    heads: dict[str, str] = {}
-    count = keyed_ok = keyed_total = 0
     loaded = [_bundle_plan(path, entry) for entry in data["plans"]]
     try:
-        for state, records in loaded:
-            problems += _diagnose(state, records, key, allow_unkeyed)
-            heads[state.key] = records[-1].hash if records else ""
-            count += len(records)
-            ok, total = _keyed_counts(records, key)
-            keyed_ok, keyed_total = keyed_ok + ok, keyed_total + total
+        report = _check_chains(loaded, key, allow_unkeyed)
     except KeyNeeded:
         raise InputError(_KEY_NEEDED) from None
-    _refuse_wrong_key(key, keyed_ok, keyed_total)
-    problems += _check_workflows(data["workflows"], {e["workflow"] for e in data["plans"]})
-    report = VerifyReport(len(heads), count, chain.head_digest(heads), problems)
+    report.problems.extend(
+        _check_workflows(data["workflows"], {e["workflow"] for e in data["plans"]})
+    )
     if data.get("head") != report.head:
         report = _check_head(report, str(data.get("head")), "bundle")
     return _check_head(report, head, "bundle")
