@@ -25,12 +25,16 @@ ENGINES = os.environ.get("NAPFLOW_TEST_ENGINES", "sqlite,postgresql").split(",")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run tests marked sqlite_only (they test SQLite's own files and pragmas) on SQLite only."""
+    """Run tests marked sqlite_only (they test SQLite's own files and pragmas) on SQLite only,
+    and those marked postgresql_only (row locks SQLite has no counterpart of) on PostgreSQL only.
+    """
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
         engine = callspec.params.get("engine") if callspec else None
-        if item.get_closest_marker("sqlite_only") and engine not in (None, "sqlite"):
+        if (item.get_closest_marker("sqlite_only") and engine not in (None, "sqlite")) or (
+            item.get_closest_marker("postgresql_only") and engine not in (None, "postgresql")
+        ):
             dropped.append(item)
         else:
             kept.append(item)

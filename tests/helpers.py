@@ -109,3 +109,48 @@ def apt_install(package: str) -> None:
         subprocess.run(
             ["apt-get", "install", "-y", "-qq", package], check=True, env=env, timeout=1200
         )
+
+
+def queue_notices(rt: Any, count: int) -> str:
+    """A plan with ``count`` experts, sent to them: ``count`` notices are due at once.
+
+    Returns the plan's key (TJK-L).
+    """
+    from napflow import services
+
+    coord, chair, member = "coord@example.org", "chair@example.org", "member@example.org"
+    for email in (coord, chair, member):
+        services.add_person(rt, email, email)
+    key: str = services.create_plan(rt, "TJK", "Load", key="TJK-L").key
+    services.grant_role(rt, key, coord, "coordinator")
+    services.grant_role(rt, key, chair, "wg_chair")
+    services.grant_role(rt, key, member, "wg_member")
+    for i in range(count):
+        services.add_person(rt, f"expert{i}@example.org", f"Expert {i}")
+        services.grant_role(rt, key, f"expert{i}@example.org", "expert")
+    services.advance_plan(rt, key, "submit_for_review", coord)
+    services.advance_plan(rt, key, "endorse", member)
+    services.advance_plan(rt, key, "send_to_experts", chair)
+    return key
+
+
+def queue_reminders(rt: Any, people: int, sessions: int) -> int:
+    """A plan with ``people`` on its working group and ``sessions`` follow-up sessions in
+    October 2015: three reminders per person and session (21, 7 and 1 days before), all
+    due by now. Returns how many were queued.
+    """
+    from sqlalchemy import func, select
+
+    from napflow import services
+    from napflow.models import outbox
+
+    key: str = services.create_plan(rt, "TJK", "Sessions", key="TJK-S").key
+    roles = ["coordinator", "wg_chair"] + ["wg_member"] * (people - 2)
+    for i, role in enumerate(roles):
+        services.add_person(rt, f"person{i}@example.org", f"Person {i}")
+        services.grant_role(rt, key, f"person{i}@example.org", role)
+    for day in range(1, sessions + 1):
+        services.add_deadline(rt, key, "follow_up_session", f"2015-10-{day:02d}", at="10:00")
+    with rt.db.read() as conn:
+        queued: int = conn.execute(select(func.count()).select_from(outbox)).scalar_one()
+    return queued

@@ -12,28 +12,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers import queue_notices, queue_reminders
 from smtp_sink import SmtpServer
 
 from napflow import services
 from napflow.runtime import Runtime
-
-COORD, CHAIR = "coord@example.org", "chair@example.org"
-
-
-def queue_notices(rt: Runtime, count: int) -> None:
-    """A plan with ``count`` experts, sent to them: ``count`` notices are due at once."""
-    for email in (COORD, CHAIR, "member@example.org"):
-        services.add_person(rt, email, email)
-    key = services.create_plan(rt, "TJK", "Load", key="TJK-L").key
-    services.grant_role(rt, key, COORD, "coordinator")
-    services.grant_role(rt, key, CHAIR, "wg_chair")
-    services.grant_role(rt, key, "member@example.org", "wg_member")
-    for i in range(count):
-        services.add_person(rt, f"expert{i}@example.org", f"Expert {i}")
-        services.grant_role(rt, key, f"expert{i}@example.org", "expert")
-    services.advance_plan(rt, key, "submit_for_review", COORD)
-    services.advance_plan(rt, key, "endorse", "member@example.org")
-    services.advance_plan(rt, key, "send_to_experts", CHAIR)
 
 
 @pytest.fixture
@@ -100,24 +83,28 @@ def test_daemon_sends_everything_due_and_stops_on_sigterm(
 
 
 @pytest.mark.slow
-def test_two_daemons_never_send_a_row_twice(
+def test_three_daemons_share_5000_reminders_and_send_each_once(
     rt: Runtime, smtp: SmtpServer, start_daemon: Callable[..., subprocess.Popen[str]]
 ) -> None:
-    first = start_daemon(NAPFLOW_BATCH_SIZE="20")
-    second = start_daemon(NAPFLOW_BATCH_SIZE="20")
-    for daemon in (first, second):  # both up and polling (every second) before work arrives
+    daemons = [start_daemon(NAPFLOW_BATCH_SIZE="50") for _ in range(3)]
+    for daemon in daemons:  # all up and polling (every second) before the work arrives
         wait_for(lambda d=daemon: "scheduler started" in d.log.read_text())  # type: ignore[attr-defined]
-    # more than one daemon sends in a poll interval, so the other wakes to a share of it
-    queue_notices(rt, 1000)
-    wait_for(lambda: len(smtp.sink.messages) >= 1000)
+    # all due at once (October 2015 by the daemons' clock): more than one daemon sends in a
+    # poll interval, so each wakes to a share of it
+    queued = queue_reminders(rt, people=100, sessions=17)
+    assert queued >= 5000
+    wait_for(lambda: len(smtp.sink.messages) >= queued, seconds=300)
     time.sleep(1.5)  # a double would arrive now
-    for daemon in (first, second):
+    for daemon in daemons:
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=30) == 0
     ids = smtp.sink.ids()
-    assert len(ids) == len(set(ids)) == 1000
-    for daemon in (first, second):  # both did part of the work
-        assert "sent " in daemon.log.read_text()  # type: ignore[attr-defined]
+    assert len(ids) == len(set(ids)) == queued
+    messages = services.list_messages(rt, key="TJK-S")
+    assert len(messages) == queued and {m.status for m in messages} == {"sent"}
+    for daemon in daemons:  # each did part of the work, and nothing went wrong
+        log = daemon.log.read_text()  # type: ignore[attr-defined]
+        assert "sent " in log and "Traceback" not in log
 
 
 @pytest.mark.slow

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 import pytest
+from helpers import queue_notices
 from icalendar import Calendar
 from smtp_sink import SmtpServer
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from napflow import services
 from napflow.clock import VirtualClock
+from napflow.models import outbox
 from napflow.runtime import Runtime
 from napflow.services.dispatch import dispatch_due, send_due
 
@@ -407,3 +409,42 @@ def test_deliveries_and_failures_enter_the_history_without_a_new_version(
     assert services.show_plan(mail_rt, plan).version == version
     services.advance_plan(mail_rt, plan, "submit_for_review", COORD, expect_version=version)
     assert services.audit.verify_ledger(mail_rt).ok
+
+
+def test_a_claim_takes_one_batch_in_order_and_the_next_claim_the_next(
+    rt: Runtime, clock: VirtualClock
+) -> None:
+    from napflow.services import dispatch
+
+    queue_notices(rt, 50)
+    claims = [dispatch._claim(rt, clock.now(), 20) for _ in range(4)]
+    assert [len(c) for c in claims] == [20, 20, 10, 0]
+    ids = [row.id for claim in claims for row in claim]
+    assert len(set(ids)) == 50
+    assert ids == sorted(ids)  # queued in one go: oldest first is id order
+
+
+@pytest.mark.postgresql_only
+def test_a_claim_passes_over_rows_another_dispatcher_is_claiming(
+    rt: Runtime, clock: VirtualClock
+) -> None:
+    from napflow.services import dispatch
+
+    queue_notices(rt, 50)
+    with rt.db.engine.connect() as other, other.begin():  # another daemon, mid-claim
+        held = other.execute(
+            select(outbox.c.id)
+            .where(outbox.c.status == "pending")
+            .order_by(outbox.c.id)
+            .limit(20)
+            .with_for_update()
+        ).scalars()
+        held_ids = set(held)
+        with ThreadPoolExecutor(1) as pool:
+            claim = pool.submit(dispatch._claim, rt, clock.now(), 20)
+            try:  # a claim that waited for the lock would only return after this block
+                rows = claim.result(timeout=60)
+            finally:
+                other.rollback()
+    assert len(held_ids) == len(rows) == 20
+    assert held_ids.isdisjoint(row.id for row in rows)

@@ -72,16 +72,23 @@ def _claim(rt: Runtime, now: datetime, limit: int) -> list[Any]:
             outbox.c.claimed_at <= now - timedelta(seconds=rt.settings.lease_seconds),
         ),
     )
+    # PostgreSQL: rows another dispatcher is claiming right now are passed over, not waited
+    # for (SQLite's write lock already makes claims one at a time). The batch is a
+    # MATERIALIZED CTE, so it is chosen once: as an ``IN (subquery)`` PostgreSQL may run the
+    # subquery again for each row, and with SKIP LOCKED every run skips the rows this very
+    # statement has just claimed, so one claim took the whole queue whatever the limit.
     batch = (
         select(outbox.c.id)
         .where(due)
         .order_by(outbox.c.next_attempt_at, outbox.c.id)
         .limit(limit)
-        .scalar_subquery()
+        .with_for_update(skip_locked=True)
+        .cte("batch")
+        .prefix_with("MATERIALIZED")
     )
     claim = (
         update(outbox)
-        .where(outbox.c.id.in_(batch), due)
+        .where(outbox.c.id.in_(select(batch.c.id)), due)
         .values(status=Status.SENDING, claimed_at=now, attempts=outbox.c.attempts + 1)
         .returning(*outbox.c)
     )
