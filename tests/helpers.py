@@ -66,6 +66,49 @@ def race_worker(argv: list[str], barrier: Any, results: Any) -> None:
     results.put((code, out.getvalue(), err.getvalue()))
 
 
+def advance_loop_worker(
+    db_url: str, keys: list[str], rounds: int, seed: int, barrier: Any, results: Any
+) -> None:
+    """Advance plans on the national_report workflow back and forth in a child process.
+
+    Each round picks a plan, reads it, and fires what its state allows (submit_for_clearance
+    as the coordinator, request_changes as the chair); every other round with the version
+    it read (--expect-version). Reports ``(successes, refusals, errors)``: successes as
+    ``(key, new version, from state, to state)``, refusals counted, anything else (a crash,
+    an unexpected error) as text.
+    """
+    import random
+
+    from napflow import services
+    from napflow.bootstrap import build_runtime
+    from napflow.errors import RefusedError
+    from napflow.settings import Settings
+
+    rt = build_runtime(Settings(database_url=db_url))
+    rng = random.Random(seed)
+    successes: list[tuple[str, int, str, str]] = []
+    refusals, errors = 0, []
+    barrier.wait(timeout=120)
+    for i in range(rounds):
+        key = rng.choice(keys)
+        try:
+            plan = services.show_plan(rt, key)
+            if plan.state == "drafting":
+                trigger, actor, comment = "submit_for_clearance", "coord@example.org", None
+            else:
+                trigger, actor, comment = "request_changes", "chair@example.org", f"round {i}"
+            done = services.advance_plan(
+                rt, key, trigger, actor, comment, expect_version=plan.version if i % 2 else None
+            )
+            successes.append((key, done.version, done.from_state, done.to_state))
+        except RefusedError:
+            refusals += 1
+        except Exception as exc:  # reported, so the test shows it
+            errors.append(f"{type(exc).__name__}: {exc}")
+    rt.db.dispose()
+    results.put((successes, refusals, errors))
+
+
 def refuse_history_inserts(rt: Any, condition: str) -> None:
     """Make the database fail inserts of history records matching ``condition`` (on NEW).
 

@@ -1,14 +1,16 @@
-"""N processes advancing the same plan at once on one SQLite file."""
+"""N processes advancing the same plans at once, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 
 import pytest
-from helpers import CAST, race_worker
+from helpers import CAST, advance_loop_worker, race_worker
 
 from napflow import services
 from napflow.runtime import Runtime
+from napflow.services.audit import verify_ledger
 
 N = 8
 COORD = CAST["coordinator"][0]
@@ -84,3 +86,51 @@ def test_concurrent_endorsements_are_all_recorded_in_sequence(
     records = services.plan_history(rt, nap_plan).records
     assert [r.seq for r in records] == list(range(1, version + N + 1))
     assert sorted(r.actor for r in records[version:]) == members
+
+
+@pytest.mark.slow
+def test_sixteen_processes_keep_every_chain_unbroken_and_every_version_step_unique(
+    rt: Runtime, db_url: str
+) -> None:
+    for email in ("coord@example.org", "chair@example.org"):
+        services.add_person(rt, email, email)
+    keys = []
+    for n in range(4):
+        key = services.create_plan(rt, "TJK", f"Report {n}", workflow="national_report").key
+        services.grant_role(rt, key, "coord@example.org", "coordinator")
+        services.grant_role(rt, key, "chair@example.org", "wg_chair")
+        keys.append(key)
+    before = {key: services.show_plan(rt, key).version for key in keys}
+    workers, rounds = 16, 25
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(workers), ctx.Queue()
+    procs = [
+        ctx.Process(target=advance_loop_worker, args=(db_url, keys, rounds, n, barrier, results))
+        for n in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert [errors for _, _, errors in outcomes] == [[]] * workers
+    successes = [s for done, _, _ in outcomes for s in done]
+    assert len(successes) + sum(refused for _, refused, _ in outcomes) == workers * rounds
+    assert len(successes) >= len(keys)  # the plans really moved
+    for key in keys:
+        mine = [s for s in successes if s[0] == key]
+        versions = sorted(version for _, version, _, _ in mine)
+        # every version step taken once: no two winners of one version, no gap
+        assert versions == list(range(before[key] + 1, before[key] + len(mine) + 1))
+        assert services.show_plan(rt, key).version == before[key] + len(mine)
+        moves = [
+            (r.from_state, r.to_state)
+            for r in services.plan_history(rt, key).records
+            if r.kind == "transition"
+        ]
+        assert len(moves) == len(mine)
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(moves))
+    report = verify_ledger(rt)
+    assert report.ok, report.problems
+    assert report.plans == len(keys)
