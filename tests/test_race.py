@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from helpers import CAST, advance_loop_worker, race_worker
@@ -16,21 +18,25 @@ N = 8
 COORD = CAST["coordinator"][0]
 
 
-def race(db_url: str, argvs: list[list[str]]) -> list[tuple[int, str, str]]:
+def together(target: Callable[..., None], argss: list[tuple[Any, ...]]) -> list[Any]:
+    """Run ``target(*args, barrier, results)`` in one process per ``args``, all released at
+    once by the barrier; return what each put on the results queue."""
     ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(len(argvs))
+    barrier = ctx.Barrier(len(argss))
     results = ctx.Queue()
-    procs = [
-        ctx.Process(target=race_worker, args=(["--db", db_url, *argv], barrier, results))
-        for argv in argvs
-    ]
+    procs = [ctx.Process(target=target, args=(*args, barrier, results)) for args in argss]
     for p in procs:
         p.start()
-    outcomes = [results.get(timeout=120) for _ in procs]
+    outcomes = [results.get(timeout=600) for _ in procs]
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
     return outcomes
+
+
+def race(db_url: str, argvs: list[list[str]]) -> list[tuple[int, str, str]]:
+    """Run the CLI with each of ``argvs`` in its own process, all at once."""
+    return together(race_worker, [(["--db", db_url, *argv],) for argv in argvs])
 
 
 @pytest.mark.slow
@@ -102,18 +108,7 @@ def test_sixteen_processes_keep_every_chain_unbroken_and_every_version_step_uniq
         keys.append(key)
     before = {key: services.show_plan(rt, key).version for key in keys}
     workers, rounds = 16, 25
-    ctx = multiprocessing.get_context("spawn")
-    barrier, results = ctx.Barrier(workers), ctx.Queue()
-    procs = [
-        ctx.Process(target=advance_loop_worker, args=(db_url, keys, rounds, n, barrier, results))
-        for n in range(workers)
-    ]
-    for p in procs:
-        p.start()
-    outcomes = [results.get(timeout=600) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
+    outcomes = together(advance_loop_worker, [(db_url, keys, rounds, n) for n in range(workers)])
     assert [errors for _, _, errors in outcomes] == [[]] * workers
     successes = [s for done, _, _ in outcomes for s in done]
     assert len(successes) + sum(refused for _, refused, _ in outcomes) == workers * rounds
