@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +54,54 @@ def napflow_process(
         timeout=timeout,
         check=False,
     )
+
+
+def free_port() -> int:
+    """Return a TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serving(
+    *args: str, cwd: Path, env: dict[str, str]
+) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
+    """Run `napflow serve ARGS` as its own process until the block ends (SIGTERM).
+
+    Yields the base URL once the port answers, the process, and the file its output goes to.
+    """
+    port = free_port()
+    log_path = cwd / f"serve-{port}.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "napflow", "serve", "--port", str(port), *args],
+            cwd=cwd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                    break
+                except OSError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        raise AssertionError(
+                            f"napflow serve did not start: {log_path.read_text()}"
+                        ) from None
+                    time.sleep(0.1)
+            yield f"http://127.0.0.1:{port}", process, log_path
+        finally:
+            if process.poll() is None:
+                process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def race_worker(argv: list[str], barrier: Any, results: Any) -> None:

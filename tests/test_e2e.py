@@ -9,15 +9,11 @@ the dashboard and of the plan page are saved in test-artifacts/.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import REPO, apt_install, napflow_process
+from helpers import REPO, apt_install, napflow_process, serving
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
@@ -52,12 +48,6 @@ def _ensure_chromium() -> None:
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get).")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`napflow serve` on a demo database with a fresh plan in drafting for the Tajik cast."""
@@ -87,32 +77,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         (m, "wg_member") for m in MEMBERS
     ]:
         run("role", "grant", key, email, role)
-    port = _free_port()
-    log = (home / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "napflow", "serve", "--port", str(port)],
-        cwd=home,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        process.wait()
-        log.close()
-        pytest.fail(f"napflow serve did not start: {(home / 'serve.log').read_text()}")
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    with serving(cwd=home, env=env) as (url, _process, _log):
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -15,12 +18,20 @@ from napflow.services import accounts
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes serving requests (each with its own database connections).",
+)
+@click.option(
     "--with-scheduler",
     is_flag=True,
-    help="Also send reminders from this process (one process only; else run `napflow scheduler`).",
+    help="Also send reminders, from this process only (never from the workers); "
+    "else run `napflow scheduler` beside it.",
 )
 @pass_state
-def serve(state: AppState, host: str, port: int, with_scheduler: bool) -> None:
+def serve(state: AppState, host: str, port: int, workers: int, with_scheduler: bool) -> None:
     """Serve the web app and the JSON API (/api/v1, schema at /api/v1/openapi.json)."""
     import uvicorn
 
@@ -29,11 +40,33 @@ def serve(state: AppState, host: str, port: int, with_scheduler: bool) -> None:
 
     rt = state.runtime()
     rt.db.require_current_schema()  # a missing or outdated database fails here, not per request
-    app = create_app(rt)
+    where = f"http://{host}:{port}/"
+    if workers == 1:
+        target: Any = create_app(rt)
+        click.echo(f"napflow serves {rt.db.describe()} at {where} (Ctrl-C stops it).")
+    else:
+        # the workers are new processes (uvicorn spawns them): they build their own Runtime
+        # from these settings (napflow.web.worker), and never a scheduler
+        os.environ["NAPFLOW_DATABASE_URL"] = rt.settings.database_url
+        if state.config is not None:
+            os.environ["NAPFLOW_CONFIG"] = str(Path(state.config).resolve())
+        target = "napflow.web.worker:create_worker_app"
+        click.echo(
+            f"napflow serves {rt.db.describe()} at {where} with {workers} worker processes "
+            "(Ctrl-C stops them)."
+        )
     scheduler = start_background(rt, rt.settings.poll_seconds) if with_scheduler else None
-    click.echo(f"napflow serves {rt.db.describe()} at http://{host}:{port}/ (Ctrl-C stops it).")
+    if scheduler is not None:
+        click.echo("Reminders are sent from this process (one scheduler, not one per worker).")
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        uvicorn.run(
+            target,
+            host=host,
+            port=port,
+            workers=workers if workers > 1 else None,
+            factory=workers > 1,
+            log_level="warning",
+        )
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=True)
