@@ -24,22 +24,29 @@ from napflow.settings import Settings
 ENGINES = os.environ.get("NAPFLOW_TEST_ENGINES", "sqlite,postgresql").split(",")
 
 
+def _selected(item: pytest.Item) -> bool:
+    """Whether ``item`` runs in this run, by its engine markers (see pyproject.toml)."""
+    callspec = getattr(item, "callspec", None)
+    engine = callspec.params.get("engine") if callspec else None
+    # a test not parametrized by engine runs on whichever engines this run tests
+    engines = {engine} if engine else set(ENGINES)
+    if item.get_closest_marker("both_engines"):
+        return {"sqlite", "postgresql"} <= set(ENGINES)
+    if item.get_closest_marker("sqlite_only"):
+        return "sqlite" in engines
+    if item.get_closest_marker("postgresql_only"):
+        return "postgresql" in engines
+    return True
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run tests marked sqlite_only (they test SQLite's own files and pragmas) on SQLite only,
-    and those marked postgresql_only (row locks SQLite has no counterpart of) on PostgreSQL only.
+    """Deselect the tests this run's engines leave out: sqlite_only tests (SQLite's own files
+    and pragmas) on PostgreSQL, postgresql_only tests (row locks, roles, pg_dump) on SQLite,
+    both_engines tests (one engine compared with the other) unless both are tested.
     """
-    kept, dropped = [], []
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        engine = callspec.params.get("engine") if callspec else None
-        if (item.get_closest_marker("sqlite_only") and engine not in (None, "sqlite")) or (
-            item.get_closest_marker("postgresql_only") and engine not in (None, "postgresql")
-        ):
-            dropped.append(item)
-        else:
-            kept.append(item)
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
+    kept = [item for item in items if _selected(item)]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
         items[:] = kept
 
 

@@ -433,13 +433,16 @@ def test_api_read_refusals(client: TestClient, token: Callable[[str], dict[str, 
     assert_problem(client.get("/api/v1/plans/bad key!", headers=auth), 400, "not a valid plan key")
 
 
-def test_serve_refuses_a_database_older_than_napflow(db_url: str, cli: Cli) -> None:
+@pytest.mark.parametrize("command", [["serve", "--port", "1"], ["scheduler"]])
+def test_serve_and_scheduler_refuse_a_database_older_than_napflow(
+    db_url: str, cli: Cli, command: list[str]
+) -> None:
     from napflow.db import Database
 
     old = Database(db_url)
     old.upgrade("0003")
     old.dispose()
-    refused = cli("serve", "--port", "1")
+    refused = cli(*command)
     assert refused.code == 2 and "is at schema 0003, this napflow needs 0004" in refused.err
     assert "run `napflow init`" in refused.err and not refused.out
 

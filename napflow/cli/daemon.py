@@ -27,6 +27,7 @@ def scheduler_command(state: AppState, poll_seconds: int | None) -> None:
     """Run the daemon that sends reminders, escalations and notices (stop with Ctrl-C)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     rt = state.runtime()
+    rt.db.require_current_schema()  # a missing or outdated database fails here, at once
     run_scheduler(rt, poll_seconds or rt.settings.poll_seconds)
 
 
