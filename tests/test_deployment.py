@@ -155,6 +155,12 @@ def test_the_app_role_does_all_napflow_does_and_cannot_touch_the_ledger(
         csrf = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
         assert client.post("/logout", data={"csrf": csrf}).status_code == 303
         assert client.get("/plans/TJK-D").status_code == 303  # the session ended
+        with psycopg.connect(conninfo(deployed, "napflow_owner"), autocommit=True) as owner:
+            owner.execute("REVOKE ALL ON app_secrets FROM napflow_app")
+        client.post("/login", data={**form, "login_csrf": login_csrf(client.get("/login").text)})
+        broken = client.get("/plans/TJK-D")  # a right missing: the server's fault, said so
+        assert broken.status_code == 503
+        assert "cannot be used: permission denied for table app_secrets" in broken.text
     napflow(app, "token", "revoke", "1")
     assert napflow(app, "audit", "verify").startswith("OK: 1 plans")
     napflow(app, "history", "TJK-D")

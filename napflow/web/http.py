@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi.responses import JSONResponse
 
 from napflow.errors import (
+    ConfigError,
     ConflictError,
     InputError,
     NapflowError,
@@ -23,12 +24,18 @@ _TITLES = {
     409: "Conflict",
     422: "Refused",
     429: "Too many attempts",
+    503: "Service unavailable",
 }
 
 
 def status_for(exc: NapflowError) -> int:
-    """Return the HTTP status for an error (the CLI's exit 1 family is 4xx, never 5xx)."""
+    """Return the HTTP status for an error (the CLI's exit 1 family is 4xx, never 5xx).
+
+    A ConfigError is the server's own setup failing (a database it cannot use, rights it
+    lacks): 503, not the caller's fault.
+    """
     for kind, status in (
+        (ConfigError, 503),
         (NotAuthenticatedError, 401),
         (RateLimitedError, 429),
         (NotFoundError, 404),
