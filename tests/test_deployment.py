@@ -165,6 +165,8 @@ def test_the_app_role_does_all_napflow_does_and_cannot_touch_the_ledger(
     assert napflow(app, "audit", "verify").startswith("OK: 1 plans")
     napflow(app, "history", "TJK-D")
     napflow(app, "report", "durations")
+    napflow(app, "simulate", "--from", "2030-12-01", "--to", "2031-01-31", "--out", "forecast")
+    assert list(Path("forecast").glob("*.eml"))  # the approval ladder, forecast on a copy
     rt.db.dispose()
 
     with psycopg.connect(conninfo(deployed, "napflow_app"), autocommit=True) as conn:

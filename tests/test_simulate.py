@@ -6,7 +6,6 @@ from collections.abc import Callable
 from email import message_from_bytes, policy
 from pathlib import Path
 
-import pytest
 from helpers import Result
 
 Cli = Callable[..., Result]
@@ -93,7 +92,6 @@ def test_tajikistan_2015_reminders_on_the_right_local_days_and_hours(
     assert "written to" in table.out and "OSCE follow-up" in table.out
 
 
-@pytest.mark.sqlite_only
 def test_forecast_runs_on_a_copy_and_leaves_the_database_alone(cli: Cli, tmp_path: Path) -> None:
     assert cli("init").code == 0
     cli(
@@ -179,17 +177,3 @@ def test_a_window_starting_after_the_miss_still_shows_the_escalations(
     ]
     assert all(m["kind"] == "escalation" for m in sent)
     assert len(list((tmp_path / "mail").glob("*.eml"))) == len(sent)
-
-
-def test_a_forecast_on_postgresql_asks_for_a_scenario(
-    cli: Cli, engine: str, tmp_path: Path
-) -> None:
-    """The forecast copies the database file; on a server it says what to do instead."""
-    assert cli("init").code == 0
-    result = cli(
-        "simulate", "--from", "2015-07-01", "--to", "2015-08-01", "--out", str(tmp_path / "o")
-    )
-    if engine == "sqlite":
-        assert result.code == 0, result.err
-    else:
-        assert result.code == 2 and "which needs SQLite; give --scenario FILE instead" in result.err

@@ -2,8 +2,10 @@
 
 With a scenario, an isolated database is built from the scenario file and its dated steps
 happen as the virtual clock passes them. Without one, the forecast runs on a copy of the
-current database, which is left untouched. Either way the mail goes to ``.eml`` files whose
-Date header is the virtual time it would have been sent.
+current database, which is left untouched (a SQLite file is copied whole; a server's
+plans, people, history, deadlines and outbox are copied into a SQLite file). Either way
+the mail goes to ``.eml`` files whose Date header is the virtual time it would have been
+sent.
 """
 
 from __future__ import annotations
@@ -17,9 +19,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 
+from sqlalchemy import insert, select
+
 from napflow.clock import Clock, VirtualClock
+from napflow.db import Database
 from napflow.delivery import Outgoing
 from napflow.errors import InputError, NotFoundError
+from napflow.models import metadata
 from napflow.runtime import Runtime
 from napflow.scenario import Step, add_people, load_scenario, scenario_path
 from napflow.schedule import parse_day
@@ -47,12 +53,16 @@ def _day(value: str, what: str) -> date:
     return parse_day(value, what)
 
 
+#: what a forecast does not need and a copy should not carry: logins, sessions, tokens, keys
+_NOT_COPIED = {"accounts", "web_sessions", "api_tokens", "login_failures", "app_secrets"}
+_COPY_BATCH = 1000
+
+
 def _copy_database(rt: Runtime, target: Path) -> None:
+    """Copy the database into the SQLite file ``target`` for a forecast to run on."""
     if rt.db.sqlite_path is None:
-        raise InputError(
-            "A forecast without --scenario copies the database, which needs SQLite; "
-            "give --scenario FILE instead."
-        )
+        _copy_rows(rt, target)
+        return
     if not rt.db.sqlite_path.exists():
         raise NotFoundError(
             f"There is no napflow database at {rt.db.sqlite_path} to forecast from."
@@ -64,6 +74,27 @@ def _copy_database(rt: Runtime, target: Path) -> None:
     finally:
         copy.close()
         source.close()
+
+
+def _copy_rows(rt: Runtime, target: Path) -> None:
+    """Copy a server database's plans, people, history, deadlines and outbox into SQLite.
+
+    The same migrations make the same schema on both engines, so rows go across as they
+    are, table by table in foreign-key order, from one snapshot (a read transaction).
+    """
+    rt.db.require_current_schema()
+    copy = Database(f"sqlite:///{target}")
+    try:
+        copy.upgrade()
+        with rt.db.read() as source, copy.engine.begin() as dest:
+            for table in metadata.sorted_tables:
+                if table.name in _NOT_COPIED:
+                    continue
+                rows = source.execute(select(table).execution_options(yield_per=_COPY_BATCH))
+                for batch in rows.mappings().partitions():
+                    dest.execute(insert(table), [dict(row) for row in batch])
+    finally:
+        copy.dispose()
 
 
 def simulate(
