@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 import psycopg
-from helpers import apt_install
+from helpers import apt_install, free_port
 
 USER = "napflow"
 
@@ -35,12 +34,6 @@ def ensure_postgresql() -> Path:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class PgServer:
     """One PostgreSQL server in a temporary directory; ``start()``, ``url()``, ``stop()``."""
 
@@ -48,7 +41,7 @@ class PgServer:
         self.bin = ensure_postgresql()
         self.home = Path(tempfile.mkdtemp(prefix="napflow-pg-"))
         self.data = self.home / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self._as_postgres = os.geteuid() == 0
 
     def _run(self, *args: str) -> None:
