@@ -25,7 +25,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.pool import NullPool
 
-from napflow.errors import ConfigError, ConflictError, NotFoundError
+from napflow.errors import ConfigError, ConflictError, InputError, NotFoundError
 from napflow.fastsql import driver_execute
 
 _WRITE = "napflow_write"
@@ -348,6 +348,15 @@ def _raise_translated(db: Database, exc: DBAPIError) -> NoReturn:
 def _translate(db: Database, exc: DBAPIError) -> BaseException:
     """Turn driver errors that people can act on into napflow errors; return others as-is."""
     text = str(exc.orig).lower()
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""  # PostgreSQL's error code
+    if sqlstate in ("40001", "40P01"):  # a serialization failure, a deadlock
+        return ConflictError(
+            "Someone else's change got in the way at the same moment; nothing was written. "
+            "Try again."
+        )
+    if sqlstate.startswith("22"):  # a data exception: a value the column cannot hold
+        first_line = str(exc.orig).splitlines()[0] if str(exc.orig) else "invalid value"
+        return InputError(f"A value does not fit the database ({first_line}); nothing was written.")
     if isinstance(exc, DatabaseError) and (
         "no such table" in text or ("relation" in text and "does not exist" in text)
     ):  # SQLite says OperationalError, PostgreSQL ProgrammingError (UndefinedTable)

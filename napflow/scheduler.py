@@ -4,13 +4,15 @@ Reminders are rows in the outbox, not scheduler jobs (see docs/pitfalls: a persi
 store loses or doubles jobs). So the daemon keeps one in-memory interval job: each run sends
 everything due, then sets the job's next run to the next row's time when that comes before
 the next poll. Any number of daemons may run against one database; claiming makes sure each
-row goes out once. SIGTERM or Ctrl-C stops it after the pass in progress.
+row goes out once. SIGTERM or Ctrl-C stops it after the batch in progress (at most
+``batch_size`` messages).
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import threading
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
@@ -28,12 +30,37 @@ log = logging.getLogger("napflow.scheduler")
 JOB_ID = "dispatch"
 
 
-def _configure(scheduler: BaseScheduler, rt: Runtime, poll_seconds: int) -> None:
-    """Add the one dispatch job to ``scheduler``."""
+class _Dispatch:
+    """The one dispatch job of a scheduler, and how to stop it cleanly.
 
-    def tick() -> None:
+    Stopping sets a flag the pass looks at after each batch, stops the scheduler without
+    waiting inside it, then waits for the pass in progress here. (APScheduler's
+    ``shutdown(wait=True)`` waits while holding its job-store lock, which the pass needs to
+    move its next run earlier: waiting there would hang a daemon stopped mid-backlog.)
+    """
+
+    def __init__(self, scheduler: BaseScheduler, rt: Runtime, poll_seconds: int) -> None:
+        self.scheduler, self.rt, self.poll_seconds = scheduler, rt, poll_seconds
+        self.stopping = threading.Event()
+        self.running = threading.Lock()  # held by the pass in progress
+        scheduler.add_job(
+            self.tick, "interval", seconds=poll_seconds, id=JOB_ID, next_run_time=datetime.now(UTC)
+        )
+
+    def tick(self) -> None:
+        """One pass: send what is due, then wake again for the next due row or poll."""
+        with self.running:
+            if self.stopping.is_set():
+                return
+            upcoming = self._send()
+            wake = datetime.now(UTC) + timedelta(seconds=self.poll_seconds)
+            if upcoming is not None and upcoming < wake and not self.stopping.is_set():
+                self.scheduler.modify_job(JOB_ID, next_run_time=max(upcoming, datetime.now(UTC)))
+
+    def _send(self) -> datetime | None:
+        rt = self.rt
         try:
-            result = send_due(rt)
+            result = send_due(rt, self.stopping.is_set)
             if result.claimed:
                 log.info(
                     "sent %d (%d late), %d to retry, %d failed",
@@ -42,19 +69,20 @@ def _configure(scheduler: BaseScheduler, rt: Runtime, poll_seconds: int) -> None
                     result.retrying,
                     result.failed,
                 )
-            upcoming = next_due(rt)
+            return next_due(rt)
         except Exception:  # keep the daemon alive; the rows stay queued for the next pass
             log.exception("dispatch pass failed; trying again at the next poll")
-            return
+            return None
         finally:
             rt.db.dispose_thread()
-        wake = datetime.now(UTC) + timedelta(seconds=poll_seconds)
-        if upcoming is not None and upcoming < wake:
-            scheduler.modify_job(JOB_ID, next_run_time=max(upcoming, datetime.now(UTC)))
 
-    scheduler.add_job(
-        tick, "interval", seconds=poll_seconds, id=JOB_ID, next_run_time=datetime.now(UTC)
-    )
+    def stop(self) -> None:
+        """Stop after the batch in progress, and wait for it."""
+        self.stopping.set()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        with self.running:  # the pass in progress has ended
+            pass
 
 
 _OPTIONS: dict[str, Any] = {
@@ -70,29 +98,43 @@ def run_scheduler(rt: Runtime, poll_seconds: int) -> None:
         executors={"default": ThreadPoolExecutor(1)},
         **_OPTIONS,
     )
-    _configure(scheduler, rt, poll_seconds)
+    dispatch = _Dispatch(scheduler, rt, poll_seconds)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("received signal %d; stopping after the pass in progress", signum)
-        scheduler.shutdown(wait=True)
+        log.info("received signal %d; stopping after the batch in progress", signum)
+        dispatch.stopping.set()
+        if scheduler.running:
+            scheduler.shutdown(wait=False)  # start() returns; the pass is waited for below
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("napflow scheduler started: polling every %ds", poll_seconds)
     scheduler.start()
+    dispatch.stop()
     log.info("napflow scheduler stopped")
 
 
-def start_background(rt: Runtime, poll_seconds: int) -> BackgroundScheduler:
+class Background:
+    """The dispatch job running in a thread of this process; ``shutdown()`` stops it."""
+
+    def __init__(self, dispatch: _Dispatch) -> None:
+        self._dispatch = dispatch
+
+    def shutdown(self) -> None:
+        """Stop after the batch in progress, and wait for it."""
+        self._dispatch.stop()
+
+
+def start_background(rt: Runtime, poll_seconds: int) -> Background:
     """Start the dispatch job in a thread of this process (``napflow serve --with-scheduler``).
 
-    Call ``shutdown()`` on the result to stop it after the pass in progress.
+    Call ``shutdown()`` on the result to stop it after the batch in progress.
     """
     scheduler = BackgroundScheduler(
         jobstores={"default": MemoryJobStore()},
         executors={"default": ThreadPoolExecutor(1)},
         **_OPTIONS,
     )
-    _configure(scheduler, rt, poll_seconds)
+    dispatch = _Dispatch(scheduler, rt, poll_seconds)
     scheduler.start()
-    return scheduler
+    return Background(dispatch)

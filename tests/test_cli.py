@@ -367,6 +367,9 @@ def test_console_command_runs_as_a_process_without_tracebacks(tmp_path: Path) ->
         (["deadline", "add", "TJK-1", "approval", "9999-12-31"], 2, "out of range"),
         (["deadline", "add", "TJK-1", "approval", "2015-02-30"], 2, "is not a date"),
         (["deadline", "move", "999", "2016-01-01"], 1, "There is no deadline 999"),
+        (["deadline", "move", "99999999999", "2016-01-01"], 2, "1<=x<=2147483647"),
+        (["deadline", "cancel", "0"], 2, "1<=x<=2147483647"),
+        (["token", "revoke", "99999999999"], 2, "1<=x<=2147483647"),
         (["reminders", "preview", "--days", "99999999999"], 2, "--days"),
         (["reminders", "list", "--status", "lost"], 2, "'lost' is not one of"),
         (

@@ -128,3 +128,22 @@ def test_killed_mid_batch_a_new_daemon_sends_the_rest_at_most_one_twice(
     assert {m.status for m in services.list_messages(rt, key="TJK-L") if m.kind == "notice"} == {
         "sent"
     }
+
+
+@pytest.mark.slow
+def test_sigterm_stops_after_the_batch_in_progress_and_leaves_the_rest_queued(
+    rt: Runtime, smtp: SmtpServer, start_daemon: Callable[..., subprocess.Popen[str]]
+) -> None:
+    queue_notices(rt, 200)
+    smtp.sink.delay = 0.02  # 4 s for the whole backlog
+    daemon = start_daemon(NAPFLOW_BATCH_SIZE="10")
+    wait_for(lambda: len(smtp.sink.messages) >= 15)
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=30) == 0
+    sent = len(smtp.sink.messages)
+    assert sent < 100  # it finished a batch, not the backlog
+    notices = [m for m in services.list_messages(rt, key="TJK-L") if m.kind == "notice"]
+    assert len(notices) == 200
+    assert sorted({m.status for m in notices}) == ["pending", "sent"]  # none left claimed
+    assert sum(m.status == "sent" for m in notices) == sent
+    assert "stopping after the batch in progress" in daemon.log.read_text()  # type: ignore[attr-defined]

@@ -45,7 +45,15 @@ def blocks(language: str) -> list[str]:
 
 
 def statements(sql: str) -> list[str]:
-    return [s.strip() for s in sql.split(";") if s.strip()]
+    """The block's statements, each ``\\connect DB`` line one of its own; comments dropped."""
+    found: list[str] = []
+    for part in re.split(r"^(\\connect \w+)$", sql, flags=re.MULTILINE):
+        if part.startswith("\\connect"):
+            found.append(part)
+            continue
+        code = "\n".join(line for line in part.splitlines() if not line.startswith("--"))
+        found += [s.strip() for s in code.split(";") if s.strip()]
+    return found
 
 
 def conninfo(server: PgServer, user: str, database: str = "napflow") -> str:
@@ -61,8 +69,13 @@ def deployed(pg_server: PgServer) -> Iterator[PgServer]:
     """The guide's step 1 on the test server: roles, database, `napflow init`, grants."""
     setup, grants = blocks("sql")
     try:
-        for statement in statements(setup):
-            pg_server.execute(statement)
+        database = "postgres"
+        for statement in statements(setup):  # as the server's superuser, like psql would
+            if statement.startswith("\\connect "):
+                database = statement.split()[1]
+                continue
+            with psycopg.connect(conninfo(pg_server, "napflow", database), autocommit=True) as c:
+                c.execute(statement)  # type: ignore[call-overload]
         assert run(["--db", url(pg_server, "napflow_owner"), "init"]) == 0
         with psycopg.connect(conninfo(pg_server, "napflow_owner"), autocommit=True) as conn:
             for statement in statements(grants):
@@ -102,7 +115,10 @@ def napflow(database: str, *args: str) -> str:
 @pytest.mark.postgresql_only
 @pytest.mark.slow
 def test_the_app_role_does_all_napflow_does_and_cannot_touch_the_ledger(
-    deployed: PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    deployed: PgServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     for var in ("NAPFLOW_CONFIG", "NAPFLOW_DATABASE_URL", "NAPFLOW_SECRET_KEY"):
@@ -155,18 +171,21 @@ def test_the_app_role_does_all_napflow_does_and_cannot_touch_the_ledger(
         csrf = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
         assert client.post("/logout", data={"csrf": csrf}).status_code == 303
         assert client.get("/plans/TJK-D").status_code == 303  # the session ended
-        with psycopg.connect(conninfo(deployed, "napflow_owner"), autocommit=True) as owner:
-            owner.execute("REVOKE ALL ON app_secrets FROM napflow_app")
-        client.post("/login", data={**form, "login_csrf": login_csrf(client.get("/login").text)})
-        broken = client.get("/plans/TJK-D")  # a right missing: the server's fault, said so
-        assert broken.status_code == 503
-        assert "cannot be used: permission denied for table app_secrets" in broken.text
     napflow(app, "token", "revoke", "1")
     assert napflow(app, "audit", "verify").startswith("OK: 1 plans")
     napflow(app, "history", "TJK-D")
     napflow(app, "report", "durations")
     napflow(app, "simulate", "--from", "2030-12-01", "--to", "2031-01-31", "--out", "forecast")
     assert list(Path("forecast").glob("*.eml"))  # the approval ladder, forecast on a copy
+    auth = {"Authorization": f"Bearer {napflow(app, 'token', 'create', COORD).strip()}"}
+    with psycopg.connect(conninfo(deployed, "napflow_owner"), autocommit=True) as owner:
+        owner.execute("REVOKE ALL ON deadlines FROM napflow_app")
+    with TestClient(create_app(rt), follow_redirects=False) as client, caplog.at_level("ERROR"):
+        broken = client.get("/api/v1/plans/TJK-D/deadlines", headers=auth)
+    # a right missing is the server's fault: 503, the details in its log, not in the answer
+    assert broken.status_code == 503 and "logged for its operators" in broken.json()["detail"]
+    assert "napflow_app" not in broken.text and "permission denied" not in broken.text
+    assert "permission denied for table deadlines" in caplog.text
     rt.db.dispose()
 
     with psycopg.connect(conninfo(deployed, "napflow_app"), autocommit=True) as conn:

@@ -101,21 +101,20 @@ def test_workers_serve_concurrent_actions_and_one_scheduler_sends_each_notice_on
 def test_a_worker_builds_its_app_from_the_environment_and_starts_no_scheduler(
     rt: Runtime, db_url: str, nap_plan: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import threading
-
+    from apscheduler.schedulers.base import BaseScheduler
     from starlette.testclient import TestClient
 
     from napflow.web.worker import create_worker_app
 
+    started: list[object] = []
+    monkeypatch.setattr(BaseScheduler, "start", lambda self, *a, **k: started.append(self))
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("NAPFLOW_CONFIG", raising=False)
     monkeypatch.setenv("NAPFLOW_DATABASE_URL", db_url)
-    before = set(threading.enumerate())
-    app = create_worker_app()
-    assert set(threading.enumerate()) == before  # no scheduler thread, nothing running
     token = create_api_token(rt, COORD)
-    with TestClient(app) as client:
+    with TestClient(create_worker_app()) as client:  # built, started up, serving
         found = client.get(
             f"/api/v1/plans/{nap_plan}", headers={"Authorization": f"Bearer {token}"}
         )
     assert found.status_code == 200 and found.json()["key"] == nap_plan
+    assert started == []  # no scheduler of any kind was started in the worker

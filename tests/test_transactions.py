@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from napflow import services
 from napflow.bootstrap import build_runtime
 from napflow.clock import VirtualClock
-from napflow.errors import ConflictError
+from napflow.errors import ConflictError, InputError
 from napflow.fastsql import driver_execute
 from napflow.runtime import Runtime
 from napflow.settings import Settings
@@ -149,3 +149,9 @@ def test_many_threads_share_one_runtime(rt: Runtime, nap_plan: str) -> None:
     records = services.plan_history(rt, nap_plan).records
     assert [r.seq for r in records] == list(range(1, len(records) + 1))
     assert len(services.show_plan(rt, nap_plan).roles["observer"]) == 21
+
+
+@pytest.mark.postgresql_only
+def test_a_value_postgresql_cannot_hold_is_bad_input_not_a_broken_database(rt: Runtime) -> None:
+    with pytest.raises(InputError, match=r"does not fit the database \(.*out of range"):
+        services.move_deadline(rt, 2**40, "2016-01-01")  # past a 32-bit integer column

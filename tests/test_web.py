@@ -404,6 +404,39 @@ def test_deadlines_calendar_page_and_feeds(client: TestClient, demo: Runtime) ->
         assert client.get(wrong).status_code == 404
 
 
+def test_the_feed_key_is_made_once_when_another_process_makes_it_first(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import insert
+
+    from napflow.bootstrap import build_runtime
+    from napflow.models import app_secrets
+    from napflow.services import feeds
+    from napflow.settings import Settings
+
+    monkeypatch.delenv("NAPFLOW_SECRET_KEY", raising=False)
+    other = build_runtime(Settings(database_url=rt.settings.database_url))
+    write = rt.db.write
+
+    def after_the_other_process(*args: Any, **kwargs: Any) -> Any:
+        # both read "no key yet"; the other process writes its key first
+        with other.db.write() as conn:
+            conn.execute(
+                insert(app_secrets).values(
+                    name="calendar-feeds", value="theirs", created_at=rt.clock.now()
+                )
+            )
+        monkeypatch.setattr(rt.db, "write", write)
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(rt.db, "write", after_the_other_process)
+    try:
+        assert feeds._secret(rt) == b"theirs"  # theirs is used, not an error
+        assert feeds._secret(other) == b"theirs"
+    finally:
+        other.db.dispose()
+
+
 def test_the_audit_page_verifies_and_offers_the_bundle(client: TestClient, demo: Runtime) -> None:
     log_in(client, OBSERVER)
     page = client.get("/audit").text

@@ -50,6 +50,9 @@ class AppState:
 
 pass_state = click.make_pass_decorator(AppState)
 
+#: the id of a row (a deadline, a token): the databases keep them as 32-bit integers
+ROW_ID = click.IntRange(1, 2**31 - 1)
+
 #: Exit code of an unexpected error (EX_SOFTWARE from sysexits.h), so scripts can tell a
 #: bug from a refusal (1) or bad input (2).
 INTERNAL_ERROR = 70

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import click
 
+from napflow import logs
 from napflow.bootstrap import build_runtime
 from napflow.cli import AppState, pass_state
 from napflow.cli.output import emit_json, emit_table
@@ -25,7 +25,7 @@ from napflow.services.simulate import simulate
 @pass_state
 def scheduler_command(state: AppState, poll_seconds: int | None) -> None:
     """Run the daemon that sends reminders, escalations and notices (stop with Ctrl-C)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logs.configure()
     rt = state.runtime()
     rt.db.require_current_schema()  # a missing or outdated database fails here, at once
     run_scheduler(rt, poll_seconds or rt.settings.poll_seconds)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from napflow import services
-from napflow.cli import AppState, pass_state
+from napflow.cli import ROW_ID, AppState, pass_state
 from napflow.cli.output import emit_json, emit_table, local_time
 from napflow.services.dispatch import send_due
 
@@ -77,7 +77,7 @@ def deadline_list(state: AppState, key: str | None, fmt: str) -> None:
 
 
 @deadline_group.command("move")
-@click.argument("deadline_id", metavar="ID", type=int)
+@click.argument("deadline_id", metavar="ID", type=ROW_ID)
 @click.argument("date")
 @click.option("--time", "at", metavar="HH:MM", help="A new time of day.")
 @pass_state
@@ -91,7 +91,7 @@ def deadline_move(state: AppState, deadline_id: int, date: str, at: str | None) 
 
 
 @deadline_group.command("cancel")
-@click.argument("deadline_id", metavar="ID", type=int)
+@click.argument("deadline_id", metavar="ID", type=ROW_ID)
 @pass_state
 def deadline_cancel(state: AppState, deadline_id: int) -> None:
     """Cancel deadline ID and every message still queued for it."""

@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from napflow.cli import AppState, pass_state
+from napflow import logs
+from napflow.cli import ROW_ID, AppState, pass_state
 from napflow.cli.output import emit_table
 from napflow.services import accounts
 
@@ -40,6 +41,7 @@ def serve(state: AppState, host: str, port: int, workers: int, with_scheduler: b
 
     rt = state.runtime()
     rt.db.require_current_schema()  # a missing or outdated database fails here, not per request
+    logs.configure()
     where = f"http://{host}:{port}/"
     if workers == 1:
         target: Any = create_app(rt)
@@ -63,13 +65,13 @@ def serve(state: AppState, host: str, port: int, workers: int, with_scheduler: b
             target,
             host=host,
             port=port,
-            workers=workers if workers > 1 else None,
+            workers=workers,  # never None: uvicorn would read WEB_CONCURRENCY instead
             factory=workers > 1,
             log_level="warning",
         )
     finally:
         if scheduler is not None:
-            scheduler.shutdown(wait=True)
+            scheduler.shutdown()
 
 
 @click.group("user")
@@ -121,7 +123,7 @@ def token_list(state: AppState, email: str | None) -> None:
 
 
 @token_group.command("revoke")
-@click.argument("token_id", metavar="ID", type=int)
+@click.argument("token_id", metavar="ID", type=ROW_ID)
 @pass_state
 def token_revoke(state: AppState, token_id: int) -> None:
     """Revoke API token ID: requests that carry it are refused from now on."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -74,7 +75,7 @@ def _claim(rt: Runtime, now: datetime, limit: int) -> list[Any]:
     )
     # PostgreSQL: rows another dispatcher is claiming right now are passed over, not waited
     # for (SQLite's write lock already makes claims one at a time). The batch is a
-    # MATERIALIZED CTE, so it is chosen once: as an ``IN (subquery)`` PostgreSQL may run the
+    # MATERIALIZED CTE there, so it is chosen once: as an ``IN (subquery)`` PostgreSQL may run the
     # subquery again for each row, and with SKIP LOCKED every run skips the rows this very
     # statement has just claimed, so one claim took the whole queue whatever the limit.
     batch = (
@@ -84,7 +85,7 @@ def _claim(rt: Runtime, now: datetime, limit: int) -> list[Any]:
         .limit(limit)
         .with_for_update(skip_locked=True)
         .cte("batch")
-        .prefix_with("MATERIALIZED")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     claim = (
         update(outbox)
@@ -305,13 +306,17 @@ def _build(rt: Runtime, mailer: Mailer, row: Any, now: datetime, cache: PassCach
     return Outgoing.from_message(message, mailer.sender, row.recipient, now)
 
 
-def send_due(rt: Runtime) -> PassResult:
-    """Send everything due now, batch after batch, until a batch comes back short."""
+def send_due(rt: Runtime, stopping: Callable[[], bool] | None = None) -> PassResult:
+    """Send everything due now, batch after batch, until a batch comes back short.
+
+    ``stopping`` is asked after each batch: when it says yes, the rest waits for the next
+    pass (a daemon told to stop finishes its batch, not the whole backlog).
+    """
     total = PassResult()
     while True:
         result = dispatch_due(rt)
         total += result
-        if result.claimed < rt.settings.batch_size:
+        if result.claimed < rt.settings.batch_size or (stopping is not None and stopping()):
             return total
 
 

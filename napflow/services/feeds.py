@@ -12,13 +12,14 @@ import hashlib
 import hmac
 import os
 import secrets
+import weakref
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
-from sqlalchemy.exc import IntegrityError
 
 from napflow import inputs
-from napflow.errors import InputError, NotFoundError
+from napflow.db import Database
+from napflow.errors import ConflictError, InputError, NotFoundError
 from napflow.models import app_secrets, deadlines, people, plans, roles
 from napflow.runtime import Runtime
 from napflow.services.accounts import same_token
@@ -30,10 +31,22 @@ _NAME = "calendar-feeds"
 _NO_FEED = "There is no such calendar feed (or its link is no longer valid)."
 
 
+#: the feed key of each database once read (it never changes once made)
+_KEYS: weakref.WeakKeyDictionary[Database, bytes] = weakref.WeakKeyDictionary()
+
+
 def _secret(rt: Runtime) -> bytes:
     from_env = os.environ.get(SECRET_KEY_ENV, "")
     if from_env:
         return from_env.encode("utf-8")
+    known = _KEYS.get(rt.db)
+    if known is None:
+        known = _KEYS[rt.db] = _stored_secret(rt)
+    return known
+
+
+def _stored_secret(rt: Runtime) -> bytes:
+    """Read the key from the database, making it there first if there is none yet."""
     with rt.db.read() as conn:
         found = conn.execute(select(app_secrets.c.value).where(app_secrets.c.name == _NAME))
         value = found.scalar()
@@ -44,8 +57,8 @@ def _secret(rt: Runtime) -> bytes:
                 conn.execute(
                     insert(app_secrets).values(name=_NAME, value=value, created_at=rt.clock.now())
                 )
-        except IntegrityError:  # another process made it first: use theirs
-            return _secret(rt)
+        except ConflictError:  # another process made it meanwhile: use theirs
+            return _stored_secret(rt)
     return str(value).encode("utf-8")
 
 

@@ -6,6 +6,7 @@ in the server's thread pool, each thread on its own held connections (napflow.db
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -35,6 +36,14 @@ SECURITY_HEADERS = {
 }
 
 
+log = logging.getLogger("napflow.web")
+#: what a visitor is told when the server's own setup fails (the details go to the log)
+UNAVAILABLE = (
+    "napflow cannot serve this now: a problem in its own setup, logged for its operators. "
+    "Try again later."
+)
+
+
 def create_app(rt: Runtime) -> FastAPI:
     """Return the web app serving ``rt``'s database."""
     app = FastAPI(
@@ -53,9 +62,15 @@ def create_app(rt: Runtime) -> FastAPI:
 
     @app.exception_handler(NapflowError)
     def napflow_error(request: Request, exc: NapflowError) -> Response:
+        status, message = status_for(exc), exc.message
+        if status == 503:
+            # the server's own setup failed: the details (database address, the driver's
+            # words) are for its operators' log, not for whoever asked
+            log.error("%s %s: %s", request.method, request.url.path, message)
+            message = UNAVAILABLE
         if request.url.path.startswith(API_PREFIX):
-            return problem(status_for(exc), exc.message)
-        return pages.error_page(request, status_for(exc), exc.message)
+            return problem(status, message)
+        return pages.error_page(request, status, message)
 
     @app.exception_handler(RequestValidationError)
     def bad_request(request: Request, exc: RequestValidationError) -> Response:

@@ -29,7 +29,7 @@ _TITLES = {
 
 
 def status_for(exc: NapflowError) -> int:
-    """Return the HTTP status for an error (the CLI's exit 1 family is 4xx, never 5xx).
+    """Return the HTTP status for an error: 4xx for the caller's (the CLI's exit 1 and 2).
 
     A ConfigError is the server's own setup failing (a database it cannot use, rights it
     lacks): 503, not the caller's fault.

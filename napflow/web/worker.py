@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from napflow import logs
 from napflow.bootstrap import build_runtime
 from napflow.settings import load_settings
 from napflow.web.app import create_app
@@ -18,4 +19,5 @@ from napflow.web.app import create_app
 
 def create_worker_app() -> FastAPI:
     """Return the web app of one worker, wired from the settings in the environment."""
+    logs.configure()
     return create_app(build_runtime(load_settings()))
