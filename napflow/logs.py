@@ -11,5 +11,9 @@ FORMAT = "%(asctime)s %(name)s: %(message)s"
 
 
 def configure() -> None:
-    """Log napflow's INFO messages and everything's warnings to standard error."""
+    """Log napflow's INFO messages and everything's warnings to standard error.
+
+    APScheduler's own INFO lines (every run of the job, twice a poll) are left out.
+    """
     logging.basicConfig(level=logging.INFO, format=FORMAT)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
