@@ -1,7 +1,8 @@
 """A real SMTP server on loopback (aiosmtpd) that records what it accepts.
 
 It can misbehave on purpose: answer DATA with a scripted list of replies first (451, 452,
-421, ...), refuse chosen recipients with 5xx, or take its time per message.
+421, ..., or DROP: hang up mid-DATA, or STALL + seconds: answer only after that long),
+refuse chosen recipients with 5xx, or take its time per message.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from aiosmtpd.controller import Controller
 from helpers import free_port
 
 __all__ = ["Sink", "SmtpServer", "free_port"]
+
+
+#: scripted DATA behaviours besides plain replies: hang up; take this many seconds to answer
+DROP = "!drop"
+STALL = "!stall "
 
 
 @dataclass
@@ -44,8 +50,16 @@ class Sink:
         if self.delay:
             await asyncio.sleep(self.delay)
         with self.lock:
-            if self.data_replies:
-                return self.data_replies.pop(0)
+            scripted = self.data_replies.pop(0) if self.data_replies else None
+        if scripted == DROP:  # hang up with the message received and no answer given
+            server.transport.close()
+            return "421 4.4.2 Connection dropped"  # never reaches the client
+        if scripted is not None and scripted.startswith(STALL):  # answer only much later
+            await asyncio.sleep(float(scripted.removeprefix(STALL)))
+            return "451 4.4.2 Too late"
+        if scripted is not None:
+            return scripted
+        with self.lock:
             self.count += 1
             if not self.keep:
                 return "250 2.0.0 accepted"
@@ -60,28 +74,31 @@ class Sink:
 
 
 class SmtpServer:
-    """A started aiosmtpd Controller with its Sink."""
+    """An aiosmtpd Controller with its Sink, on one port; it may be stopped and started again
+    (a server that goes down and comes back)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
         self.sink = Sink()
-        self.port = free_port()
-        self.controller = Controller(self.sink, hostname="127.0.0.1", port=self.port)
+        self.port = port or free_port()
+        self.controller: Controller | None = None
 
     def start(self) -> SmtpServer:
+        self.controller = Controller(self.sink, hostname="127.0.0.1", port=self.port)
         self.controller.start()
         return self
 
     def stop(self) -> None:
-        self.controller.stop()
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
 
 
 def serve_until_stdin_closes(port: int) -> None:
     """Run a sink in this process (for benchmarks: its own process, its own GIL)."""
     import sys
 
-    server = SmtpServer()
+    server = SmtpServer(port)
     server.sink.keep = False
-    server.controller = Controller(server.sink, hostname="127.0.0.1", port=port)
     server.start()
     print("ready", flush=True)
     sys.stdin.read()
