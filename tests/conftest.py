@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import CAST, EVERYONE, START, Result
+from helpers import CAST, EVERYONE, START, Result, mail_runtime
 from pg_server import PgServer
 from smtp_sink import SmtpServer
 
@@ -134,15 +134,6 @@ def smtp() -> Iterator[SmtpServer]:
 @pytest.fixture
 def mail_rt(db_url: str, clock: VirtualClock, smtp: SmtpServer) -> Iterator[Runtime]:
     """A runtime that sends through the test's SMTP server."""
-    settings = Settings(
-        database_url=db_url,
-        mail_transport="smtp",
-        smtp_host="127.0.0.1",
-        smtp_port=smtp.port,
-        smtp_timeout_s=5,
-        mail_from="napflow@napflow.example",
-    )
-    runtime = build_runtime(settings, clock=clock)
-    services.init_database(runtime)
+    runtime = mail_runtime(db_url, clock, smtp)
     yield runtime
     runtime.db.dispose()

@@ -249,3 +249,23 @@ def queue_reminders(rt: Any, people: int, sessions: int) -> int:
     with rt.db.read() as conn:
         queued: int = conn.execute(select(func.count()).select_from(outbox)).scalar_one()
     return queued
+
+
+def mail_runtime(db_url: str, clock: Any, smtp: Any, **settings: Any) -> Any:
+    """A runtime on ``db_url`` that sends through ``smtp``, with any other ``settings``."""
+    from napflow import services
+    from napflow.bootstrap import build_runtime
+    from napflow.settings import Settings
+
+    values: dict[str, Any] = {
+        "database_url": db_url,
+        "mail_transport": "smtp",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp.port,
+        "smtp_timeout_s": 5,
+        "mail_from": "napflow@napflow.example",
+        **settings,
+    }
+    runtime = build_runtime(Settings(**values), clock=clock)
+    services.init_database(runtime)
+    return runtime

@@ -12,15 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from helpers import START, queue_notices
+from helpers import START, mail_runtime, queue_notices
 from smtp_sink import DROP, STALL, SmtpServer
 
 from napflow import services
-from napflow.bootstrap import build_runtime
 from napflow.clock import VirtualClock
 from napflow.runtime import Runtime
 from napflow.services.dispatch import send_due
-from napflow.settings import Settings
 
 EXPERTS = 12
 GONE, BAD = "expert3@example.org", "expert7@example.org"
@@ -29,16 +27,7 @@ GONE, BAD = "expert3@example.org", "expert7@example.org"
 @pytest.fixture
 def faulty_rt(db_url: str, clock: VirtualClock, smtp: SmtpServer) -> Iterator[Runtime]:
     """A runtime sending through the test's server, giving up on an answer after 1 s."""
-    settings = Settings(
-        database_url=db_url,
-        mail_transport="smtp",
-        smtp_host="127.0.0.1",
-        smtp_port=smtp.port,
-        smtp_timeout_s=1,
-        mail_from="napflow@napflow.example",
-    )
-    runtime = build_runtime(settings, clock=clock)
-    services.init_database(runtime)
+    runtime = mail_runtime(db_url, clock, smtp, smtp_timeout_s=1)
     yield runtime
     runtime.db.dispose()
 
