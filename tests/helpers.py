@@ -269,3 +269,19 @@ def mail_runtime(db_url: str, clock: Any, smtp: Any, **settings: Any) -> Any:
     runtime = build_runtime(Settings(**values), clock=clock)
     services.init_database(runtime)
     return runtime
+
+
+def report_plans(rt: Any, count: int) -> list[str]:
+    """``count`` plans on the national_report workflow, coord@ and chair@example.org
+    holding its coordinator and wg_chair roles; returns their keys."""
+    from napflow import services
+
+    for email in ("coord@example.org", "chair@example.org"):
+        services.add_person(rt, email, email)
+    keys = []
+    for n in range(count):
+        key: str = services.create_plan(rt, "TJK", f"Report {n}", workflow="national_report").key
+        services.grant_role(rt, key, "coord@example.org", "coordinator")
+        services.grant_role(rt, key, "chair@example.org", "wg_chair")
+        keys.append(key)
+    return keys

@@ -18,7 +18,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from helpers import REPO, queue_notices
+from helpers import REPO, queue_notices, report_plans
 from smtp_sink import SmtpServer
 
 from napflow import services
@@ -48,11 +48,7 @@ def crash_loop(mode: str, db_url: str, key: str, env: dict[str, str] | None = No
 def test_a_killed_advance_leaves_the_plan_before_or_after_never_between(
     rt: Runtime, db_url: str
 ) -> None:
-    for email in ("coord@example.org", "chair@example.org"):
-        services.add_person(rt, email, email)
-    key = services.create_plan(rt, "TJK", "Crash", workflow="national_report").key
-    services.grant_role(rt, key, "coord@example.org", "coordinator")
-    services.grant_role(rt, key, "chair@example.org", "wg_chair")
+    (key,) = report_plans(rt, 1)
     runs = crash_loop("advance", db_url, key)
     for run in runs:
         before, after = run["before"], run["after"]

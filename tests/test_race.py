@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from helpers import CAST, advance_loop_worker, race_worker
+from helpers import CAST, advance_loop_worker, race_worker, report_plans
 
 from napflow import services
 from napflow.runtime import Runtime
@@ -98,14 +98,7 @@ def test_concurrent_endorsements_are_all_recorded_in_sequence(
 def test_sixteen_processes_keep_every_chain_unbroken_and_every_version_step_unique(
     rt: Runtime, db_url: str
 ) -> None:
-    for email in ("coord@example.org", "chair@example.org"):
-        services.add_person(rt, email, email)
-    keys = []
-    for n in range(4):
-        key = services.create_plan(rt, "TJK", f"Report {n}", workflow="national_report").key
-        services.grant_role(rt, key, "coord@example.org", "coordinator")
-        services.grant_role(rt, key, "chair@example.org", "wg_chair")
-        keys.append(key)
+    keys = report_plans(rt, 4)
     before = {key: services.show_plan(rt, key).version for key in keys}
     workers, rounds = 16, 25
     outcomes = together(advance_loop_worker, [(db_url, keys, rounds, n) for n in range(workers)])
