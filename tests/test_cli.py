@@ -370,6 +370,7 @@ def test_console_command_runs_as_a_process_without_tracebacks(tmp_path: Path) ->
         (["deadline", "move", "99999999999", "2016-01-01"], 2, "1<=x<=2147483647"),
         (["deadline", "cancel", "0"], 2, "1<=x<=2147483647"),
         (["token", "revoke", "99999999999"], 2, "1<=x<=2147483647"),
+        (["audit", "verify", "--head", "TJK-1"], 2, "--head takes a digest"),
         (["reminders", "preview", "--days", "99999999999"], 2, "--days"),
         (["reminders", "list", "--status", "lost"], 2, "'lost' is not one of"),
         (

@@ -107,6 +107,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             arg.encode("utf-8")
         except UnicodeEncodeError:
             return _fail(f"argument {position} is not valid UTF-8 text; napflow takes UTF-8.", 2)
+        if "\x00" in arg:  # no shell can pass one; a program calling run() might
+            return _fail(f"argument {position} contains a NUL character; napflow takes text.", 2)
     state = AppState()
     try:
         result: Any = cli.main(args=args, prog_name="napflow", standalone_mode=False, obj=state)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -160,6 +161,21 @@ def _plan_state(row: Any) -> PlanState:
     return PlanState(row.key, row.state, row.version, row.seq, row.head_hash)
 
 
+_HEAD = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def _head_arg(head: str | None) -> str | None:
+    """Check a --head argument: a digest as `napflow audit head` prints it."""
+    if head is None:
+        return None
+    if not _HEAD.fullmatch(head.strip()):
+        raise InputError(
+            "--head takes a digest as `napflow audit head` prints it (sha256: and 64 hex "
+            f"digits), not {head.strip()[:80]!r}."
+        )
+    return head.strip()
+
+
 def _check_head(report: VerifyReport, expected: str | None, what: str) -> VerifyReport:
     if expected is None or expected.strip() == report.head:
         return report
@@ -210,6 +226,7 @@ def verify_ledger(
     """
     if workers is not None and not 1 <= workers <= 64:
         raise InputError(f"--workers must be a whole number from 1 to 64, not {workers}.")
+    head = _head_arg(head)
     key = rt.db.audit_key
     wanted = inputs.plan_key(plan_key) if plan_key is not None else None
     rt.db.require_current_schema()
@@ -445,6 +462,7 @@ def verify_bundle(
     path: str, key: bytes | None, head: str | None = None, allow_unkeyed: bool = False
 ) -> VerifyReport:
     """Check an exported bundle on its own: chains, plan rows, workflows and head digest."""
+    head = _head_arg(head)
     data = _load_bundle(path)
     loaded = [_bundle_plan(path, entry) for entry in data["plans"]]
     try:
