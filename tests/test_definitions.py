@@ -160,6 +160,12 @@ BAD_CASES = {
         ),
         "law.toml: transitions[0] (submit).dest: unknown state ['review']",
     ),
+    "a list where a deadline's states belong": (
+        GOOD
+        + '[deadlines.due]\ntype = "date"\nmet_by_state = ["review"]\n'
+        + '[deadlines.window]\ntype = "relative"\ndays = 3\nstart_on_entering = {}\n',
+        "law.toml: deadlines.due.met_by_state: unknown state ['review']",
+    ),
 }
 
 

@@ -10,17 +10,21 @@ refusal, no traceback, and on a refusal not a byte changed in the database.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import click
 import pytest
-from helpers import Result
+from helpers import REPO, Result
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
 from napflow.cli import cli as root
+from napflow.cli import run
 from napflow.models import metadata
 from napflow.runtime import Runtime
 
@@ -35,7 +39,13 @@ VALUES = [
     "chair@example.org",
     "2015-07-30",
     "2016-02-29",
+    "2015-02-29",
+    "2015-13-01",
+    "0001-01-01",
+    "9999-12-31",
+    "2015-07-30T25:00",
     "10:00",
+    "24:00",
     "drafting",
     "working_group_review",
     "submit_for_review",
@@ -48,6 +58,11 @@ VALUES = [
     "nap",
     "national_report",
     "Asia/Dushanbe",
+    "Europe/Vienna",
+    "Etc/GMT+14",
+    "America/St_Johns",
+    "localtime",
+    "../../etc/localtime",
     "json",
     "csv",
     "1",
@@ -68,6 +83,14 @@ VALUES = [
     "<script>alert(1)</script>",
 ]
 value = st.one_of(st.sampled_from(VALUES), st.text(max_size=30))
+
+
+def run_cli(*argv: str) -> Result:
+    """Run napflow in-process on no database in particular; return code and output."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = run(list(argv))
+    return Result(code, out.getvalue(), err.getvalue())
 
 
 def leaf_commands(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[Any]:
@@ -144,3 +167,88 @@ def test_any_command_line_is_done_or_refused_clearly_and_whole(
         lines = result.err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("napflow: "), (argv, result)
         assert everything(rt) == before, argv  # a refusal writes nothing
+
+
+#: TOML values of every type, valid and not, to put where a file had another
+LITERALS = [
+    "3",
+    "-1",
+    "0",
+    "1.5",
+    "true",
+    '""',
+    '"x"',
+    '"*"',
+    '"drafting"',
+    '"nowhere"',
+    '"\\u0000"',
+    '"\\r\\nBcc: victim@example.org"',
+    '"../../etc/passwd"',
+    '"Mars/Olympus"',
+    "[]",
+    '["drafting", "nowhere"]',
+    "[1, 2]",
+    "{}",
+    '{ name = "quorum", role = "wg_member", trigger = "endorse", min = "most" }',
+    '"' + "x" * 3000 + '"',
+    "1979-05-27T07:32:00Z",
+]
+
+
+@st.composite
+def mutated(draw: st.DrawFn, text: str) -> str:
+    """``text`` (a TOML file) with a few lines deleted, doubled or given another value."""
+    lines = text.splitlines()
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(lines) - 1))
+        how = draw(st.sampled_from(["value", "value", "delete", "double", "garble"]))
+        line = lines[at]
+        if how == "value" and " = " in line:
+            lines[at] = line.split(" = ", 1)[0] + " = " + draw(st.sampled_from(LITERALS))
+        elif how == "delete":
+            del lines[at]
+        elif how == "double":
+            lines.insert(at, line)
+        elif how == "garble":
+            lines[at] = draw(st.text(max_size=20))
+        if not lines:
+            lines = [""]
+    return "\n".join(lines) + "\n"
+
+
+NAP = (REPO / "workflows" / "nap.toml").read_text()
+CONFIG = (REPO / "config.toml").read_text()
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None)
+@given(text=mutated(NAP))
+def test_any_workflow_file_loads_or_every_problem_is_named(text: str) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "nap.toml"
+        path.write_text(text, encoding="utf-8", errors="surrogatepass")
+        result = run_cli("workflow", "check", str(path))
+    assert result.code in (0, 2), result
+    assert "Traceback" not in result.err and "internal error" not in result.err, result
+    if result.code:
+        lines = result.err.strip().splitlines()
+        assert lines and all(line.startswith(f"napflow: {path.name}") for line in lines), result
+
+
+@pytest.mark.slow
+@settings(max_examples=200, deadline=None)
+@given(text=mutated(CONFIG))
+def test_any_config_file_is_taken_or_its_problem_named(text: str) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "config.toml"
+        path.write_text(text, encoding="utf-8", errors="surrogatepass")
+        result = run_cli("--config", str(path), "workflow", "list")
+    assert result.code in (0, 2), result
+    assert "Traceback" not in result.err and "internal error" not in result.err, result
+    if result.code:
+        lines = result.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("napflow: "), result
