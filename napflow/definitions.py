@@ -21,6 +21,7 @@ from napflow.conditions import Condition, LoadScope, build_condition
 from napflow.deadline_defs import DeadlineKindDef, NoticeDef, load_deadlines, load_notices
 from napflow.errors import InvalidDefinition
 from napflow.facts import PlanFacts
+from napflow.inputs import printable
 from napflow.loading import Problems, name_ok, str_list, unknown_keys
 
 ANY_STATE = "*"
@@ -379,5 +380,7 @@ def load_definition(path: Path) -> WorkflowDefinition:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise InvalidDefinition([f"{path}: cannot be read ({exc.strerror})"]) from exc
+        raise InvalidDefinition(
+            [f"{printable(str(path))}: cannot be read ({exc.strerror})"]
+        ) from exc
     return parse_definition(raw, path)

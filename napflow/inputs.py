@@ -26,6 +26,26 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _CONTROL_BUT_NEWLINE_TAB = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def printable(text: str, keep_newlines: bool = False) -> str:
+    """Return ``text`` with its unprintable characters shown as escapes.
+
+    Control characters, line separators and lone surrogates become escapes (a backslash,
+    then ``x85`` or ``u2028``), so that echoing what someone typed cannot break or colour a
+    line.
+    """
+
+    def escape(found: re.Match[str]) -> str:
+        char = found.group()
+        if keep_newlines and char == "\n":
+            return char
+        return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+    return _UNPRINTABLE.sub(escape, text)
+
+
 def _has_control(text: str) -> bool:
     return _CONTROL.search(text) is not None
 

@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from napflow.errors import InvalidDefinition
+from napflow.inputs import printable
 from napflow.loading import Problems, unknown_keys
 from napflow.runtime import Runtime
 from napflow.services import add_deadline, add_person, advance_plan, create_plan, grant_role
@@ -91,7 +92,9 @@ def load_scenario(path: Path) -> Scenario:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise InvalidDefinition([f"{path}: cannot be read ({exc.strerror})"]) from exc
+        raise InvalidDefinition(
+            [f"{printable(str(path))}: cannot be read ({exc.strerror})"]
+        ) from exc
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise InvalidDefinition([f"{path.name}: not valid TOML: {exc}"]) from exc
     unknown_keys(problems, "", data, _SECTIONS)

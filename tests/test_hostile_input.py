@@ -220,35 +220,33 @@ NAP = (REPO / "workflows" / "nap.toml").read_text()
 CONFIG = (REPO / "config.toml").read_text()
 
 
+def check_file(name: str, text: str, *argv: str) -> list[str]:
+    """Write ``text`` to a file called ``name``, run napflow ARGV (FILE stands for its path)
+    on it, check the outcome is success or a clear refusal, and return the error lines."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_text(text, encoding="utf-8", errors="surrogatepass")
+        result = run_cli(*(str(path) if arg == "FILE" else arg for arg in argv))
+    assert result.code in (0, 2), result
+    assert "Traceback" not in result.err and "internal error" not in result.err, result
+    lines = result.err.strip().splitlines()
+    assert bool(lines) == bool(result.code), result
+    assert all(line.startswith("napflow: ") for line in lines), result
+    return lines
+
+
 @pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(text=mutated(NAP))
 def test_any_workflow_file_loads_or_every_problem_is_named(text: str) -> None:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "nap.toml"
-        path.write_text(text, encoding="utf-8", errors="surrogatepass")
-        result = run_cli("workflow", "check", str(path))
-    assert result.code in (0, 2), result
-    assert "Traceback" not in result.err and "internal error" not in result.err, result
-    if result.code:
-        lines = result.err.strip().splitlines()
-        assert lines and all(line.startswith(f"napflow: {path.name}") for line in lines), result
+    problems = check_file("nap.toml", text, "workflow", "check", "FILE")
+    assert all(line.startswith("napflow: nap.toml") for line in problems), problems
 
 
 @pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(text=mutated(CONFIG))
 def test_any_config_file_is_taken_or_its_problem_named(text: str) -> None:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "config.toml"
-        path.write_text(text, encoding="utf-8", errors="surrogatepass")
-        result = run_cli("--config", str(path), "workflow", "list")
-    assert result.code in (0, 2), result
-    assert "Traceback" not in result.err and "internal error" not in result.err, result
-    if result.code:
-        lines = result.err.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("napflow: "), result
+    assert len(check_file("config.toml", text, "--config", "FILE", "workflow", "list")) <= 1

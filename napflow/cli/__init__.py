@@ -16,6 +16,7 @@ import click
 
 from napflow.bootstrap import build_runtime
 from napflow.errors import NapflowError
+from napflow.inputs import printable
 from napflow.runtime import Runtime
 from napflow.settings import Settings, load_settings
 
@@ -93,7 +94,8 @@ _register()
 
 
 def _fail(message: str, code: int) -> int:
-    for line in message.splitlines() or [""]:
+    # one line per problem; what someone typed, echoed in a message, cannot add lines
+    for line in printable(message, keep_newlines=True).split("\n") or [""]:
         click.echo(f"napflow: {line}", err=True)
     return code
 
