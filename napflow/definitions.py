@@ -110,6 +110,16 @@ class WorkflowDefinition:
                 return s
         raise KeyError(name)
 
+    def state_title(self, name: str) -> str:
+        """Return the title of state ``name``, or say that this workflow has no such state.
+
+        A plan row changed outside napflow can hold one; `napflow audit verify` names it.
+        """
+        for s in self.states:
+            if s.name == name:
+                return s.title
+        return f"not a state of workflow {self.name}"
+
     def deadline_kind(self, name: str) -> DeadlineKindDef | None:
         """Return the deadline kind called ``name``, or None."""
         return next((k for k in self.deadlines if k.name == name), None)

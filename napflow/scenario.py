@@ -54,9 +54,16 @@ class Scenario:
 
 
 def scenario_path(name_or_path: str) -> Path:
-    """Return the file for a shipped scenario's name, or the path as given."""
-    shipped = SCENARIOS / f"{name_or_path}.toml"
-    return shipped if shipped.is_file() else Path(name_or_path)
+    """Return the file for a shipped scenario's name, or the path as given.
+
+    A name is looked up among the shipped scenarios only (no separators, no ``..``): a
+    name cannot reach a file elsewhere; a path names one on purpose.
+    """
+    if "/" not in name_or_path and "\\" not in name_or_path and name_or_path not in (".", ".."):
+        shipped = SCENARIOS / f"{name_or_path}.toml"
+        if shipped.is_file():
+            return shipped
+    return Path(name_or_path)
 
 
 def _moment(problems: Problems, where: str, value: Any, zone: str) -> datetime | None:

@@ -94,6 +94,9 @@ class SmtpTransport:
         except (smtplib.SMTPException, OSError) as exc:
             self._reset()
             raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from exc
+        except ValueError as exc:  # smtplib will not put this address on the wire, ever
+            self._reset()
+            raise PermanentFailure(f"refused by the mail client: {exc}") from exc
         if refused:
             code, answer = next(iter(refused.values()))
             raise _failure(code, answer)

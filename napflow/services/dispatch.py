@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
-from napflow.delivery import DeliveryError, Mailer, Outgoing
+from napflow.delivery import DeliveryError, Mailer, Outgoing, TemporaryFailure
 from napflow.errors import ConfigError, ConflictError
 from napflow.fastsql import FastStatement
 from napflow.models import Kind, Status, deadlines, outbox, people, plans
@@ -333,7 +333,12 @@ def _deliver(rt: Runtime, mailer: Mailer, row: Any, now: datetime, built: Future
         return LOST
     row = current
     try:
-        mailer.transport.send(message)
+        try:
+            mailer.transport.send(message)
+        except DeliveryError:
+            raise
+        except Exception as exc:  # a library's surprise: this message retries, the pass goes on
+            raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from exc
     except DeliveryError as exc:
         if exc.permanent or row.attempts >= rt.settings.max_attempts:
             reason = (
