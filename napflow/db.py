@@ -36,6 +36,9 @@ AUDIT_KEY = "napflow_audit_key"
 WRITER = "napflow_writer"
 _RELAXED = "write-relaxed"
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: how long a write waits behind this process's other writers (each quick) on SQLite; the
+#: busy timeout is for waiting on other processes
+QUEUE_TIMEOUT_S = 60
 
 
 def _sqlite_path(parsed: URL) -> Path | None:
@@ -73,6 +76,11 @@ class Database:
         except (ArgumentError, ImportError) as exc:
             raise ConfigError(f"Database URL {parsed!r} cannot be used: {exc}.") from exc
         self._manual_begin = self.dialect == "sqlite"
+        # SQLite has one write lock, and its busy handler polls for it with growing sleeps,
+        # so under load a newcomer can take it again and again while an earlier writer
+        # sleeps past the busy timeout. A process's own writers queue here instead; only
+        # one of them at a time asks SQLite (other processes still meet the busy timeout).
+        self._writers = threading.Lock()
         if self._manual_begin:
             for engine in (self.engine, self._services):
                 _sqlite_pragmas(engine, busy_timeout_ms)
@@ -249,7 +257,7 @@ class _Transaction:
     Driver errors people can act on leave as napflow errors (see _translate).
     """
 
-    __slots__ = ("_begin_sql", "_conn", "_db", "_kind", "_outer")
+    __slots__ = ("_begin_sql", "_conn", "_db", "_kind", "_outer", "_queued")
 
     def __init__(self, db: Database, kind: str, begin_sql: str) -> None:
         self._db, self._kind, self._begin_sql = db, kind, begin_sql
@@ -257,6 +265,9 @@ class _Transaction:
 
     def __enter__(self) -> Connection:
         self._db._require_existing()
+        self._queued = self._db._manual_begin and self._kind != "read"
+        if self._queued and not self._db._writers.acquire(timeout=QUEUE_TIMEOUT_S):
+            raise ConflictError(_busy_message(self._db))
         try:
             self._conn = self._db._connection(self._kind)
             if self._db._manual_begin:
@@ -265,13 +276,20 @@ class _Transaction:
                 self._outer = self._conn.begin()
         except DBAPIError as exc:
             self._db._discard(self._kind)
+            self._leave_queue()
             _raise_translated(self._db, exc)
         except BaseException:
             # Interrupted (a signal, Ctrl-C) possibly after the lock was taken: __exit__
             # will not run, so let go of the connection and whatever it holds now.
             self._db._discard(self._kind)
+            self._leave_queue()
             raise
         return self._conn
+
+    def _leave_queue(self) -> None:
+        if self._queued:
+            self._queued = False
+            self._db._writers.release()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
@@ -285,10 +303,14 @@ class _Transaction:
             # The transaction could not be ended cleanly: this connection may still hold
             # it (and SQLite's write lock). Drop the connection; the next action gets a
             # fresh one, and closing it rolls back whatever was left.
-            self._db._discard(self._kind)
+            try:
+                self._db._discard(self._kind)
+            finally:
+                self._leave_queue()
             if isinstance(error, DBAPIError):
                 _raise_translated(self._db, error)
             raise
+        self._leave_queue()
         if not self._db._keep:
             self._db._give_back(self._kind)
         if isinstance(exc, DBAPIError):
@@ -337,6 +359,13 @@ def _sqlite_begin_event(engine: Engine) -> None:
         driver_execute(conn, "BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def _busy_message(db: Database) -> str:
+    return (
+        f"The database {db.describe()} stayed busy past the busy timeout; "
+        "nothing was written, try again."
+    )
+
+
 def _raise_translated(db: Database, exc: DBAPIError) -> NoReturn:
     """Raise the napflow error for ``exc`` if there is one, else ``exc`` itself."""
     translated = _translate(db, exc)
@@ -365,10 +394,7 @@ def _translate(db: Database, exc: DBAPIError) -> BaseException:
         )
     if isinstance(exc, OperationalError):
         if "locked" in text or "busy" in text:
-            return ConflictError(
-                f"The database {db.describe()} stayed busy past the busy timeout; "
-                "nothing was written, try again."
-            )
+            return ConflictError(_busy_message(db))
         return ConfigError(f"The database {db.describe()} cannot be used: {exc.orig}.")
     if isinstance(exc, IntegrityError) and ("unique" in text or "duplicate key" in text):
         return ConflictError(

@@ -151,6 +151,35 @@ def test_many_threads_share_one_runtime(rt: Runtime, nap_plan: str) -> None:
     assert len(services.show_plan(rt, nap_plan).roles["observer"]) == 21
 
 
+@pytest.mark.sqlite_only
+def test_a_processs_own_writers_queue_instead_of_timing_out_on_sqlite(db_url: str) -> None:
+    """With a busy timeout of 1 ms, SQLite gives up at once on a lock another connection
+    holds: the threads of one process still all get their turn (a web server's logins)."""
+    busy = build_runtime(Settings(database_url=db_url, busy_timeout_ms=1))
+    services.init_database(busy)
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            for n in range(10):
+                services.add_person(busy, f"w{i}-{n}@example.org", f"Writer {i}")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            busy.db.dispose_thread()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(12)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    finally:
+        busy.db.dispose()
+    assert errors == []
+    assert len(services.list_people(busy)) == 120
+
+
 @pytest.mark.postgresql_only
 def test_a_value_postgresql_cannot_hold_is_bad_input_not_a_broken_database(rt: Runtime) -> None:
     with pytest.raises(InputError, match=r"does not fit the database \(.*out of range"):
