@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers import CAST
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from napflow import services
@@ -184,3 +184,35 @@ def test_a_processs_own_writers_queue_instead_of_timing_out_on_sqlite(db_url: st
 def test_a_value_postgresql_cannot_hold_is_bad_input_not_a_broken_database(rt: Runtime) -> None:
     with pytest.raises(InputError, match=r"does not fit the database \(.*out of range"):
         services.move_deadline(rt, 2**40, "2016-01-01")  # past a 32-bit integer column
+
+
+@pytest.mark.postgresql_only
+def test_a_deadlock_is_a_conflict_to_retry_not_a_broken_database(rt: Runtime) -> None:
+    from sqlalchemy import create_engine
+
+    from napflow.models import people
+
+    for email in ("a@example.org", "b@example.org"):
+        services.add_person(rt, email, email)
+    ready = threading.Barrier(2)
+    other = create_engine(rt.settings.database_url)
+
+    def lock_b_then_a() -> None:
+        with other.begin() as conn:
+            # the other side waits long before looking for a deadlock: napflow's side finds it
+            conn.execute(text("SET LOCAL deadlock_timeout = '20s'"))
+            conn.execute(select(people).where(people.c.email == "b@example.org").with_for_update())
+            ready.wait(timeout=30)
+            conn.execute(select(people).where(people.c.email == "a@example.org").with_for_update())
+
+    worker = threading.Thread(target=lock_b_then_a)
+    worker.start()
+    try:
+        with pytest.raises(ConflictError, match="got in the way"), rt.db.write() as conn:
+            conn.execute(select(people).where(people.c.email == "a@example.org").with_for_update())
+            ready.wait(timeout=30)
+            conn.execute(select(people).where(people.c.email == "b@example.org").with_for_update())
+    finally:
+        worker.join(timeout=60)
+        other.dispose()
+    assert not worker.is_alive()
