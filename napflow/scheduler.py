@@ -76,11 +76,15 @@ class _Dispatch:
         finally:
             rt.db.dispose_thread()
 
-    def stop(self) -> None:
-        """Stop after the batch in progress, and wait for it."""
+    def request_stop(self) -> None:
+        """Let the pass in progress end after its batch, and run no more (does not wait)."""
         self.stopping.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+
+    def stop(self) -> None:
+        """Stop after the batch in progress, and wait for it."""
+        self.request_stop()
         with self.running:  # the pass in progress has ended
             pass
 
@@ -102,9 +106,7 @@ def run_scheduler(rt: Runtime, poll_seconds: int) -> None:
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("received signal %d; stopping after the batch in progress", signum)
-        dispatch.stopping.set()
-        if scheduler.running:
-            scheduler.shutdown(wait=False)  # start() returns; the pass is waited for below
+        dispatch.request_stop()  # start() returns; the pass is waited for below
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

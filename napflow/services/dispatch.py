@@ -333,12 +333,7 @@ def _deliver(rt: Runtime, mailer: Mailer, row: Any, now: datetime, built: Future
         return LOST
     row = current
     try:
-        try:
-            mailer.transport.send(message)
-        except DeliveryError:
-            raise
-        except Exception as exc:  # a library's surprise: this message retries, the pass goes on
-            raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from exc
+        _send(mailer, message)
     except DeliveryError as exc:
         if exc.permanent or row.attempts >= rt.settings.max_attempts:
             reason = (
@@ -360,6 +355,20 @@ def _deliver(rt: Runtime, mailer: Mailer, row: Any, now: datetime, built: Future
     if not _finish(rt, row, now, status=Status.SENT, sent_at=now, message_id=mid, late=is_late):
         return LOST  # sent, but meanwhile taken over: the other dispatcher counts it
     return Status.SENT
+
+
+def _send(mailer: Mailer, message: Outgoing) -> None:
+    """Send ``message``; any failure leaves as a DeliveryError.
+
+    One message's trouble never ends the pass: a library's surprise is retried like a
+    temporary failure.
+    """
+    try:
+        mailer.transport.send(message)
+    except DeliveryError:
+        raise
+    except Exception as exc:
+        raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from exc
 
 
 def next_due(rt: Runtime) -> datetime | None:
