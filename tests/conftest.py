@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import CAST, EVERYONE, START, Result, mail_runtime
+from helpers import CAST, DEMO_NOW, EVERYONE, START, Result, mail_runtime
 from pg_server import PgServer
 from smtp_sink import SmtpServer
 
@@ -88,6 +88,14 @@ def rt(db_url: str, clock: VirtualClock) -> Iterator[Runtime]:
     services.init_database(runtime)
     yield runtime
     runtime.db.dispose()
+
+
+@pytest.fixture
+def demo(rt: Runtime, clock: VirtualClock) -> Runtime:
+    """The demo plans (`napflow init --demo`, password napflow-demo) on 10 October 2015."""
+    services.init_database(rt, demo=True)
+    clock.set(DEMO_NOW)
+    return rt
 
 
 @pytest.fixture

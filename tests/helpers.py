@@ -16,6 +16,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 START = datetime(2015, 7, 1, 4, 0, tzinfo=UTC)
+#: when the `demo` fixture finds the demo plans: TJK-2015 mid working-group review
+DEMO_NOW = datetime(2015, 10, 10, 6, 0, tzinfo=UTC)
 
 # The cast of a NAP plan: role -> people holding it.
 CAST = {

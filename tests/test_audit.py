@@ -576,4 +576,4 @@ def test_verify_on_a_database_before_the_ledger_says_to_upgrade(db_url: str, cli
     old.upgrade("0002")
     old.dispose()
     result = cli("audit", "verify")
-    assert result.code == 2 and "is at schema 0002, this napflow needs 0004" in result.err
+    assert result.code == 2 and "is at schema 0002, this napflow needs 0005" in result.err

@@ -57,6 +57,7 @@ def test_wheel_holds_workflows_migrations_and_the_console_command(tmp_path: Path
         "napflow/migrations/versions/0002_deadlines_outbox.py",
         "napflow/migrations/versions/0003_history_chain.py",
         "napflow/migrations/versions/0004_web_accounts.py",
+        "napflow/migrations/versions/0005_login_attempts_in_flight.py",
         "napflow/migrations/append_only.py",
         "napflow/web/app.py",
         "napflow/web/templates/plan.html",

@@ -13,7 +13,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from pg_server import PgServer
-from sqlalchemy import Connection, DateTime, inspect, text
+from sqlalchemy import Boolean, Connection, DateTime, inspect, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
 
@@ -30,7 +30,7 @@ def test_migrated_schema_matches_the_models(rt: Runtime) -> None:
 
 def test_init_is_idempotent_and_keeps_data(rt: Runtime, nap_plan: str) -> None:
     before, after = rt.db.upgrade()
-    assert before == after == "0004"
+    assert before == after == "0005"
     with rt.db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM plans")).scalar_one() == 1
 
@@ -62,13 +62,16 @@ def type_key(type_: TypeEngine[Any], dialect: str) -> str:
     return repr(generic)
 
 
-def default_key(default: str, dialect: str) -> str:
+def default_key(default: str, dialect: str, boolean: bool = False) -> str:
     """A server default's value, without the quotes and casts each engine writes around it."""
     # PostgreSQL casts a literal to the column's type ('' -> ''::character varying, a cast it
     # adds itself); SQLite reports the default as the migration wrote it ('0' for 0)
     if dialect == "postgresql":
         default = re.sub(r"::[a-z ]+$", "", default)
-    return default[1:-1] if len(default) >= 2 and default[0] == default[-1] == "'" else default
+    value = default[1:-1] if len(default) >= 2 and default[0] == default[-1] == "'" else default
+    if boolean and dialect == "sqlite":  # SQLite keeps a boolean as 0 or 1; false() writes 0
+        value = {"0": "false", "1": "true"}.get(value, value)
+    return value
 
 
 def names(columns: Sequence[str | None]) -> str:
@@ -99,7 +102,8 @@ def describe_schema(conn: Connection) -> dict[str, str]:
                 # (SERIAL: a nextval() default), SQLite from the rowid, with no default
                 default = None
             if default is not None:
-                how += f" DEFAULT {default_key(default, dialect)!r}"
+                boolean = isinstance(column["type"], Boolean)
+                how += f" DEFAULT {default_key(default, dialect, boolean)!r}"
             schema[f"column {table}.{column['name']}"] = how
         for fk in found.get_foreign_keys(table):
             # ondelete, onupdate, deferrable, initially: both engines report each one that
@@ -138,7 +142,7 @@ def test_the_migrations_build_the_same_schema_on_both_engines(tmp_path: Path, pg
                 schemas[db.dialect] = describe_schema(conn)
         finally:
             db.dispose()
-    assert upgrades["sqlite"] == upgrades["postgresql"] == (None, "0004")
+    assert upgrades["sqlite"] == upgrades["postgresql"] == (None, "0005")
     lite, pg = schemas["sqlite"], schemas["postgresql"]
     tables = {f"table {name}" for name in [*metadata.tables, "alembic_version"]}
     assert {what for what in lite if what.startswith("table ")} == tables  # not nothing

@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, not_, or_, select, update
 
 from napflow import inputs
 from napflow.errors import InputError, NotAuthenticatedError, NotFoundError, RateLimitedError
@@ -30,6 +31,12 @@ MAX_FAILURES = 5
 #: failed logins from one client for any addresses within the window (password spraying)
 CLIENT_FAILURES = 30
 FAILURE_WINDOW = timedelta(minutes=15)
+#: how long an attempt waits for running ones before it (see log_in) before it is refused
+WAIT_FOR_EARLIER = timedelta(seconds=10)
+#: an attempt still running after this long died with its process: it counts as failed
+PENDING_STALE = timedelta(minutes=1)
+# the first key of napflow's PostgreSQL advisory locks on logins ("nf" "lg")
+_LOCK_SPACE = 0x6E666C67
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
 _HASHER = PasswordHasher()
@@ -95,47 +102,45 @@ def set_demo_passwords(rt: Runtime, emails: list[str], password: str) -> None:
 def log_in(rt: Runtime, email: str, password: str, client: str = "") -> Session:
     """Check a password and open a session.
 
-    Every attempt is recorded before the password is checked, and counted in the same
-    transaction, so simultaneous guesses cannot slip past the limit: more than
-    MAX_FAILURES for one address from one client (``client``: its IP address), or
-    CLIENT_FAILURES from one client for any addresses, within FAILURE_WINDOW are refused.
-    Someone elsewhere guessing a person's password does not lock that person out.
+    Every attempt is recorded before its password is checked, so simultaneous guesses
+    cannot slip past the limits: more than MAX_FAILURES failed logins for one address from
+    one client (``client``: its IP address), or CLIENT_FAILURES from one client for any
+    addresses, within FAILURE_WINDOW, and the next attempts are refused. An attempt counts
+    the failed and the still running attempts recorded before it; when only running ones
+    put it over a limit (many people logging in at once from one office address), it waits
+    for them to end, up to WAIT_FOR_EARLIER, and counts again. Someone elsewhere guessing a
+    person's password does not lock that person out.
     """
     try:
         email = inputs.email_address(email)
     except InputError:
         raise NotAuthenticatedError(_WRONG) from None
     client = client[:64]
-    now = rt.clock.now()
-    since = now - FAILURE_WINDOW
-    with rt.db.write() as conn:
-        if conn.dialect.name == "postgresql":  # attempts for one address, one at a time
-            conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(email))))
-        conn.execute(insert(login_failures).values(email=email, client=client, at=now))
-        per_address, per_client = conn.execute(
-            select(
-                func.count().filter(login_failures.c.email == email),
-                func.count(),
-            ).where(login_failures.c.client == client, login_failures.c.at > since)
-        ).one()
+    attempt = _record_attempt(rt, email, client)
+    _wait_for_earlier_attempts(rt, attempt, email, client)
+    with rt.db.read() as conn:
         found = conn.execute(
             select(people.c.id, people.c.name, accounts.c.password_hash)
             .join(accounts, accounts.c.person_id == people.c.id)
             .where(people.c.email == email)
         ).first()
-    if per_address > MAX_FAILURES or per_client > CLIENT_FAILURES:
-        minutes = int(FAILURE_WINDOW.total_seconds() // 60)
-        raise RateLimitedError(f"Too many failed logins; try again in {minutes} minutes.")
     if not _password_matches(found.password_hash if found else _DUMMY_HASH, password) or not found:
+        _settle_as_failed(rt, attempt)
         raise NotAuthenticatedError(_WRONG)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    now = rt.clock.now()
+    row = login_failures.c
     with rt.db.write() as conn:
+        # this attempt, and the failures it follows for the address from this client
         conn.execute(
             delete(login_failures).where(
-                login_failures.c.email == email, login_failures.c.client == client
+                or_(
+                    row.id == attempt,
+                    and_(row.email == email, row.client == client, row.pending.is_(False)),
+                )
             )
         )
-        conn.execute(delete(login_failures).where(login_failures.c.at <= since))
+        conn.execute(delete(login_failures).where(row.at <= now - FAILURE_WINDOW))
         conn.execute(delete(web_sessions).where(web_sessions.c.expires_at <= now))
         conn.execute(
             insert(web_sessions).values(
@@ -147,6 +152,59 @@ def log_in(rt: Runtime, email: str, password: str, client: str = "") -> Session:
             )
         )
     return Session(token, csrf, email, found.name)
+
+
+def _record_attempt(rt: Runtime, email: str, client: str) -> int:
+    """Record a login attempt as running; return its number."""
+    with rt.db.write() as conn:
+        if conn.dialect.name == "postgresql":
+            # one client's attempts are numbered in the order they commit, so each one
+            # counts every attempt numbered before it (SQLite has one writer at a time)
+            conn.execute(select(func.pg_advisory_xact_lock(_LOCK_SPACE, func.hashtext(client))))
+        inserted = conn.execute(
+            insert(login_failures)
+            .values(email=email, client=client, at=rt.clock.now(), pending=True)
+            .returning(login_failures.c.id)
+        )
+        return int(inserted.scalar_one())
+
+
+def _wait_for_earlier_attempts(rt: Runtime, attempt: int, email: str, client: str) -> None:
+    """Return when the attempts before ``attempt`` leave room for it; refuse if they don't."""
+    row = login_failures.c
+    deadline = time.monotonic() + WAIT_FOR_EARLIER.total_seconds()
+    pause = 0.02
+    while True:
+        now = rt.clock.now()
+        running = and_(row.pending, row.at > now - PENDING_STALE)
+        with rt.db.read() as conn:
+            failed_here, tried_here, failed, tried = conn.execute(
+                select(
+                    func.count().filter(row.email == email, not_(running)),
+                    func.count().filter(row.email == email),
+                    func.count().filter(not_(running)),
+                    func.count(),
+                ).where(row.client == client, row.at > now - FAILURE_WINDOW, row.id < attempt)
+            ).one()
+        if failed_here >= MAX_FAILURES or failed >= CLIENT_FAILURES:
+            _settle_as_failed(rt, attempt)  # hammering on keeps the limit in force
+            minutes = int(FAILURE_WINDOW.total_seconds() // 60)
+            raise RateLimitedError(f"Too many failed logins; try again in {minutes} minutes.")
+        if tried_here < MAX_FAILURES and tried < CLIENT_FAILURES:
+            return
+        if time.monotonic() >= deadline:
+            with rt.db.write() as conn:  # its password was never checked: not a failure
+                conn.execute(delete(login_failures).where(row.id == attempt))
+            raise RateLimitedError("Too many logins at once; try again in a minute.")
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.25)
+
+
+def _settle_as_failed(rt: Runtime, attempt: int) -> None:
+    with rt.db.write() as conn:
+        conn.execute(
+            update(login_failures).where(login_failures.c.id == attempt).values(pending=False)
+        )
 
 
 def _password_matches(hashed: str, password: str) -> bool:
