@@ -1,8 +1,10 @@
-"""Schemathesis against the API's own OpenAPI schema: whatever it sends, no 5xx comes back.
+"""Schemathesis against the API's own OpenAPI schema, with each role's token and without one.
 
 It generates requests for every operation (valid and invalid path parameters, query strings
-and bodies), with a real API token and without one, against the real app on a demo
-database (made when this module is collected; schemathesis reads the schema then).
+and bodies) against the real app on a demo database (made when this module is collected;
+schemathesis reads the schema then), sent with the API token of someone holding each role
+on the demo plans, and with none. Whatever it sends, no 5xx comes back, and every answer
+is one the schema declares: its status code, content type and body.
 """
 
 from __future__ import annotations
@@ -15,19 +17,43 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from sqlalchemy import select
 
 from napflow import services
 from napflow.bootstrap import build_runtime
+from napflow.models import people, roles
 from napflow.services import accounts
 from napflow.settings import Settings
 from napflow.web import create_app
 
-CHAIR = "s.nazarova@president.tj.example"
 _HOME = tempfile.TemporaryDirectory(prefix="napflow-schema-")
 _RT = build_runtime(Settings(database_url=f"sqlite:///{Path(_HOME.name) / 'napflow.db'}"))
 services.init_database(_RT, demo=True)
-TOKEN = accounts.create_api_token(_RT, CHAIR, "schemathesis")
+with _RT.db.read() as _conn:
+    #: one person holding each role on some demo plan (observers included)
+    HOLDERS = dict(
+        _conn.execute(
+            select(roles.c.role, people.c.email)
+            .join(people, people.c.id == roles.c.person_id)
+            .order_by(people.c.email.desc())
+        ).all()
+    )
+AUTH = {
+    role: {"Authorization": f"Bearer {accounts.create_api_token(_RT, email, 'schemathesis')}"}
+    for role, email in sorted(HOLDERS.items())
+}
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", create_app(_RT))
 
 
@@ -45,5 +71,9 @@ def _cleanup() -> Iterator[None]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_no_request_gets_a_server_error(case: Any) -> None:
-    for headers in ({"Authorization": f"Bearer {TOKEN}"}, {}):
-        case.call_and_validate(headers=headers, checks=[not_a_server_error])
+    for headers in [*AUTH.values(), {}]:
+        case.call_and_validate(headers=headers, checks=CHECKS)
+
+
+def test_every_role_of_the_demo_has_a_token() -> None:
+    assert set(AUTH) >= {"coordinator", "wg_chair", "wg_member", "expert", "approver", "observer"}
