@@ -10,11 +10,12 @@ refused for the others' attempts in progress.
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 
 from napflow.clock import VirtualClock
 from napflow.demo import DEMO_PASSWORD
@@ -122,3 +123,33 @@ def test_an_attempt_cut_off_mid_check_holds_others_back_then_counts_as_failed(
     assert attempt(demo, CHAIR, DEMO_PASSWORD) == TOO_MANY_FAILED
     clock.advance(accounts.FAILURE_WINDOW)
     assert attempt(demo, CHAIR, DEMO_PASSWORD) == "in"
+
+
+def test_a_login_waits_on_while_the_attempts_before_it_keep_ending(
+    demo: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Far more people than fit under the limit: the last waits as long as the queue moves."""
+    monkeypatch.setattr(accounts, "WAIT_FOR_EARLIER", timedelta(seconds=1))
+    emails = staff(demo, accounts.CLIENT_FAILURES)
+    before = [accounts._record_attempt(demo, email, OFFICE) for email in emails]
+    row = login_failures.c
+
+    def end_them_one_by_one() -> None:  # each in turn fails, then the rest get in at once
+        for attempt_id in before[:20]:
+            time.sleep(0.1)
+            with demo.db.write() as conn:
+                conn.execute(
+                    update(login_failures).where(row.id == attempt_id).values(pending=False)
+                )
+        with demo.db.write() as conn:
+            conn.execute(delete(login_failures).where(row.pending))
+        demo.db.dispose_thread()
+
+    ending = threading.Thread(target=end_them_one_by_one)
+    started = time.monotonic()
+    ending.start()
+    try:
+        assert attempt(demo, CHAIR, DEMO_PASSWORD) == "in"
+    finally:
+        ending.join()
+    assert time.monotonic() - started > 2  # twice as long as it waits without progress

@@ -31,8 +31,10 @@ MAX_FAILURES = 5
 #: failed logins from one client for any addresses within the window (password spraying)
 CLIENT_FAILURES = 30
 FAILURE_WINDOW = timedelta(minutes=15)
-#: how long an attempt waits for running ones before it (see log_in) before it is refused
+#: how long an attempt waits for one of the running ones before it (see log_in) to end
+#: before it is refused; it waits on while they keep ending, up to MAX_WAIT in all
 WAIT_FOR_EARLIER = timedelta(seconds=10)
+MAX_WAIT = timedelta(minutes=1)
 #: an attempt still running after this long died with its process: it counts as failed
 PENDING_STALE = timedelta(minutes=1)
 # the first key of napflow's PostgreSQL advisory locks on logins ("nf" "lg")
@@ -108,7 +110,8 @@ def log_in(rt: Runtime, email: str, password: str, client: str = "") -> Session:
     addresses, within FAILURE_WINDOW, and the next attempts are refused. An attempt counts
     the failed and the still running attempts recorded before it; when only running ones
     put it over a limit (many people logging in at once from one office address), it waits
-    for them to end, up to WAIT_FOR_EARLIER, and counts again. Someone elsewhere guessing a
+    for them to end and counts again, as long as one of them ends every WAIT_FOR_EARLIER
+    (up to MAX_WAIT in all). Someone elsewhere guessing a
     person's password does not lock that person out.
     """
     try:
@@ -172,8 +175,9 @@ def _record_attempt(rt: Runtime, email: str, client: str) -> int:
 def _wait_for_earlier_attempts(rt: Runtime, attempt: int, email: str, client: str) -> None:
     """Return when the attempts before ``attempt`` leave room for it; refuse if they don't."""
     row = login_failures.c
-    deadline = time.monotonic() + WAIT_FOR_EARLIER.total_seconds()
-    pause = 0.02
+    started = time.monotonic()
+    deadline = started + WAIT_FOR_EARLIER.total_seconds()
+    pause, seen = 0.02, None
     while True:
         now = rt.clock.now()
         running = and_(row.pending, row.at > now - PENDING_STALE)
@@ -192,6 +196,12 @@ def _wait_for_earlier_attempts(rt: Runtime, attempt: int, email: str, client: st
             raise RateLimitedError(f"Too many failed logins; try again in {minutes} minutes.")
         if tried_here < MAX_FAILURES and tried < CLIENT_FAILURES:
             return
+        if seen is not None and (failed, tried) != seen:  # one before it ended: keep waiting
+            deadline = min(
+                time.monotonic() + WAIT_FOR_EARLIER.total_seconds(),
+                started + MAX_WAIT.total_seconds(),
+            )
+        seen = (failed, tried)
         if time.monotonic() >= deadline:
             with rt.db.write() as conn:  # its password was never checked: not a failure
                 conn.execute(delete(login_failures).where(row.id == attempt))
