@@ -12,21 +12,27 @@ from __future__ import annotations
 
 import contextlib
 import io
+import unicodedata
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 import pytest
+from fastapi.testclient import TestClient
 from helpers import REPO, Result
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from napflow import services
 from napflow.cli import cli as root
 from napflow.cli import run
 from napflow.models import metadata
 from napflow.runtime import Runtime
+from napflow.services import accounts
+from napflow.web import create_app
 
 #: commands that run until stopped, or prompt for a password
 SKIPPED = {("serve",), ("scheduler",), ("user", "set-password")}
@@ -250,3 +256,129 @@ def test_any_workflow_file_loads_or_every_problem_is_named(text: str) -> None:
 @given(text=mutated(CONFIG))
 def test_any_config_file_is_taken_or_its_problem_named(text: str) -> None:
     assert len(check_file("config.toml", text, "--config", "FILE", "workflow", "list")) <= 1
+
+
+#: pieces of comments people paste: scripts, right-to-left text and marks, emoji sequences,
+#: combining marks, Windows and old Mac line ends, markup, SQL; and control characters
+COMMENT_PIECES = [
+    "Please revise annex B.",
+    "\n",
+    "\r\n",
+    "\r",
+    "\t",
+    "  ",
+    "مراجعة الملحق ب",
+    "תוכנית לאומית",
+    "\u202eevil\u202c",
+    "\u200f",
+    "\u2028",
+    "\U0001f600",
+    "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+    "e\u0301",
+    "<b>&amp;</b>",
+    "'; DROP TABLE history; --",
+]
+CONTROL_PIECES = [
+    "\x00",
+    "\x07",
+    "\x1b[31m",
+    "\x7f",
+    "\x85",
+    "\x9b",
+]
+
+
+@dataclass(frozen=True)
+class Pasted:
+    """A comment: ``pieces`` with ``pad`` x's put in at ``at`` (a short repr, for reports)."""
+
+    pieces: tuple[str, ...]
+    pad: int
+    at: int
+
+    @property
+    def text(self) -> str:
+        return "".join([*self.pieces[: self.at], "x" * self.pad, *self.pieces[self.at :]])
+
+
+@st.composite
+def comments(draw: st.DrawFn) -> Pasted:
+    """A comment of some pieces, sometimes padded to around the 100,000-character limit."""
+    printable = st.characters(exclude_categories=("Cc", "Cs"))
+    usual = st.one_of(st.sampled_from(COMMENT_PIECES), st.text(printable, max_size=20))
+    control = st.one_of(st.sampled_from(CONTROL_PIECES), st.text(max_size=20))
+    piece = st.one_of(usual, control) if draw(st.booleans()) else usual
+    pieces = draw(st.lists(piece, max_size=8))
+    pad = draw(st.sampled_from([0, 0, 0, 0, 99_950, 99_990, 99_999, 100_000, 100_001]))
+    return Pasted(tuple(pieces), pad, draw(st.integers(0, len(pieces))))
+
+
+def kept_as(text: str) -> str | None:
+    """What napflow keeps of a comment (line ends made \\n, white space trimmed; None if
+    nothing is left), or raise ValueError naming why it must be refused."""
+    kept = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if len(kept) > 100_000:
+        raise ValueError("at most 100000")
+    if any(ch not in "\n\t" and unicodedata.category(ch) == "Cc" for ch in kept):
+        raise ValueError("control characters")
+    return kept or None
+
+
+CHAIR, COORD = "chair@example.org", "coord@example.org"
+
+
+@pytest.fixture
+def api(ready: Callable[..., Result], rt: Runtime) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    """The API on the `ready` database, and the working-group chair's token."""
+    with TestClient(create_app(rt)) as http:
+        yield http, {"Authorization": f"Bearer {accounts.create_api_token(rt, CHAIR)}"}
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(comment=comments())
+def test_any_comment_is_kept_exactly_or_refused_whole(
+    ready: Callable[..., Result],
+    api: tuple[TestClient, dict[str, str]],
+    rt: Runtime,
+    comment: Pasted,
+) -> None:
+    """Sent back for revision with the comment, through the CLI and then the API."""
+    text = comment.text
+    try:
+        expected, reason = kept_as(text), ""
+    except ValueError as exc:
+        expected, reason = None, str(exc)
+    near = " near the limit" if expected and len(expected) > 99_000 else ""
+    event(f"kept{near}" if expected else f"refused: {reason or 'no comment'}")
+    http, auth = api
+    if services.show_plan(rt, "TJK-1").state == "drafting":  # after a failed example
+        assert ready("advance", "TJK-1", "submit_for_review", "--as", COORD).code == 0
+    for through in ("cli", "api"):
+        before = services.plan_history(rt, "TJK-1").records
+        if through == "cli":
+            result = ready("advance", "TJK-1", "request_changes", "--as", CHAIR, "--comment", text)
+            code, message = result.code, result.err
+        else:
+            body = {"trigger": "request_changes", "comment": text}
+            answer = http.post("/api/v1/plans/TJK-1/advance", json=body, headers=auth)
+            code, message = answer.status_code, answer.text
+        after = services.plan_history(rt, "TJK-1").records
+        if through == "api" and len(text) > 100_000:  # the API limits what is sent, too
+            assert code == 422 and "at most 100000" in message, message
+            assert after == before
+            continue
+        if expected is None:  # refused (no comment at all: one is required), nothing written
+            assert code in ((1, 2) if through == "cli" else range(400, 500)), (through, message)
+            if reason and not (through == "cli" and "\x00" in text):  # NUL: no such argv
+                assert reason in message, (through, message)
+            assert after == before
+            continue
+        assert code in (0, 200), (through, code, message)
+        [sent_back] = [r for r in after[len(before) :] if r.trigger == "request_changes"]
+        assert sent_back.comment == expected
+        assert ready("advance", "TJK-1", "submit_for_review", "--as", COORD).code == 0
