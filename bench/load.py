@@ -22,22 +22,17 @@
    does), with ``--plans`` (200) more plans added through the services so the pages have
    some weight (each with the demo cast, a round of review returned with a comment, and a
    follow-up session), and an API token per demo person (what ``napflow token create``
-   makes). ``napflow serve --workers 2`` serves it in its own process. ``--users`` (50)
-   simulated users, one thread and one kept-alive connection each, all start together: each
-   opens the login form, logs in as a demo person (round robin over the 17; a failed login
-   is tried again after a second), then clicks through the dashboard, a random plan page,
-   the deadlines page and the API plan list (with the person's token), with no pause
-   between clicks (a closed loop: the load is as high as the server allows), for
-   ``--seconds`` (60). Each user comes from an address of its own, given in
-   X-Forwarded-For as the reverse proxy of docs/deployment.md does (uvicorn trusts it from
-   loopback), so the login limits per client address apply per user; ``--one-address``
-   sends all from one address instead (an office behind one NAT address). Measured:
-   requests, errors (a 5xx, a connection error or time-out, an unexpected 4xx or redirect,
-   a page without what it must show; each with the server's message), p50 and p99 latency
-   and requests/s, overall and per click; tracebacks in the server's log. PASS: no error at
-   all (latency is reported, not judged: on a 2-core machine shared by 50 clients, the
-   server and its database it is mostly queueing; logins are slow by design, an argon2
-   hash each).
+   makes). ``napflow serve --workers 2`` serves it in its own process. Locust
+   (bench/locustfile.py, ``pip install -e '.[bench]'``) runs ``--users`` (50) users, all
+   started at once, for ``--seconds`` (60): each logs in as a demo person, then clicks
+   through the dashboard, a random plan page, the deadlines page and the API plan list
+   with no pause, each from an address of its own (``--one-address``: all from one, an
+   office behind NAT). Measured: requests, errors (a 5xx, a connection error, an
+   unexpected status, a page without what it must show; each with the server's message),
+   p50 and p99 latency and requests/s, overall and per click, from locust's CSV; tracebacks
+   in the server's log. PASS: no error at all (latency is reported, not judged: on a
+   2-core machine shared by locust, the server and its database it is mostly queueing;
+   logins are slow by design, an argon2 hash each).
 
 Each part gets a new database: a SQLite file in a temporary directory, or a new database on
 PostgreSQL (a throwaway server from tests/pg_server.py, or an existing one named with
@@ -54,22 +49,18 @@ Ctrl-C or SIGTERM. With the defaults it takes about 12 minutes on SQLite on a 2-
 from __future__ import annotations
 
 import argparse
-import html
-import http.client
+import csv
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
 
 from sqlalchemy import func, select
 
@@ -99,8 +90,8 @@ from napflow.settings import Settings  # noqa: E402
 
 #: flat memory: a daemon's peak RSS at most this many times its RSS after the first 10%
 MEMORY_LIMIT = 1.25
-#: a client gives up on a request after this long (counted as an error)
-REQUEST_TIMEOUT = 60.0
+#: locust gets this long past --seconds to stop its users and write its report
+LOCUST_GRACE = 120
 
 
 def say(text: str = "") -> None:
@@ -390,154 +381,8 @@ def build_web_database(url: str, plans: int) -> tuple[list[str], list[str], dict
         rt.db.dispose()
 
 
-@dataclass
-class Hit:
-    """One request a simulated user made: which click, its status (0: none), how long."""
-
-    click: str
-    status: int
-    seconds: float
-    error: str = ""
-
-
-class User:
-    """A simulated user: one kept-alive connection, a session cookie, a token, a loop."""
-
-    def __init__(
-        self,
-        base: str,
-        email: str,
-        token: str,
-        keys: list[str],
-        plans: int,
-        seed: int,
-        address: str | None,
-    ) -> None:
-        where = urlsplit(base)
-        # napflow serve (uvicorn) trusts X-Forwarded-For from loopback, as from the reverse
-        # proxy of docs/deployment.md: each user then has an address of its own
-        self.forwarded = {"X-Forwarded-For": address} if address else {}
-        self.host, self.port = where.hostname or "127.0.0.1", where.port or 80
-        self.email, self.token, self.keys, self.plans = email, token, keys, plans
-        self.rng = random.Random(seed)
-        self.conn = self._connect()
-        self.cookies: dict[str, str] = {}
-        self.hits: list[Hit] = []
-        self.body = ""  # of the last answer, to say why it was an error
-
-    def _connect(self) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection(self.host, self.port, timeout=REQUEST_TIMEOUT)
-
-    def request(
-        self, click: str, method: str, path: str, body: str | None = None, **headers: str
-    ) -> tuple[int, str, http.client.HTTPResponse | None]:
-        """Make one request, time it; return status (0 on a failure), body, response."""
-        headers.update(self.forwarded)
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        if body is not None:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        started = time.perf_counter()
-        try:
-            self.conn.request(method, path, body, headers)
-            response = self.conn.getresponse()
-            text = response.read().decode("utf-8", "replace")
-        except (OSError, http.client.HTTPException) as exc:
-            elapsed = time.perf_counter() - started
-            self.hits.append(Hit(click, 0, elapsed, f"{type(exc).__name__}: {exc}"))
-            self.conn.close()
-            self.conn = self._connect()
-            return 0, "", None
-        elapsed = time.perf_counter() - started
-        self.body = text
-        for value in response.headers.get_all("set-cookie") or []:
-            name, _, rest = value.partition("=")
-            self.cookies[name.strip()] = rest.split(";", 1)[0]
-        self.hits.append(Hit(click, response.status, elapsed))
-        return response.status, text, response
-
-    def expect(self, status: int, wanted: int, ok: bool, what: str) -> bool:
-        """Mark the last hit an error unless it had status ``wanted`` and ``ok``."""
-        hit = self.hits[-1]
-        if hit.error:
-            return False
-        if status != wanted:
-            hit.error = f"{hit.click}: status {status}: {reason(self.body)}"
-            return False
-        if not ok:
-            hit.error = f"{hit.click}: status {status}, {what}"
-            return False
-        return True
-
-    def log_in(self) -> bool:
-        """Open the login form and log in, as a browser does; say whether it worked."""
-        status, page, _ = self.request("login form", "GET", "/login")
-        marker = 'name="login_csrf" value="'
-        if not self.expect(status, 200, marker in page, "no login_csrf field"):
-            return False
-        csrf = page.split(marker, 1)[1].split('"', 1)[0]
-        form = {"email": self.email, "password": DEMO_PASSWORD, "next": "/", "login_csrf": csrf}
-        status, _, response = self.request("log in", "POST", "/login", urlencode(form))
-        moved = response is not None and response.getheader("location") == "/"
-        return self.expect(
-            status, 303, moved and "napflow_session" in self.cookies, "no session or redirect"
-        )
-
-    def click_through(self, until: float) -> None:
-        """Log in, then visit the four pages in turn until ``until`` (time.monotonic())."""
-        while not self.log_in():
-            if time.monotonic() >= until:
-                return
-            time.sleep(1)  # a real user would try again, after a moment
-        auth = {"Authorization": f"Bearer {self.token}"}
-        while time.monotonic() < until:
-            status, page, _ = self.request("dashboard", "GET", "/")
-            self.expect(status, 200, 'href="/plans/TJK-2015"' in page, "no demo plan listed")
-            key = self.rng.choice(self.keys)
-            status, page, _ = self.request("plan page", "GET", f"/plans/{key}")
-            self.expect(status, 200, key in page and "<svg" in page, "no key or diagram")
-            status, page, _ = self.request("deadlines", "GET", "/deadlines")
-            self.expect(status, 200, "Follow-up session" in page, "no follow-up session")
-            status, text, _ = self.request("api plans", "GET", "/api/v1/plans", **auth)
-            self.expect(status, 200, self._all_plans(text), "not every plan")
-
-    def _all_plans(self, text: str) -> bool:
-        try:
-            return len(json.loads(text)) == self.plans
-        except (ValueError, TypeError):
-            return False
-
-    def run(self, until: float) -> None:
-        """The thread's body: click through; any exception is one more error, not a crash."""
-        try:
-            self.click_through(until)
-        except Exception as exc:  # counted: a bug here must not hide as a quiet thread
-            self.hits.append(Hit("user thread", 0, 0.0, f"{type(exc).__name__}: {exc}"))
-        finally:
-            self.conn.close()
-
-
-def reason(body: str) -> str:
-    """Return the message of an error page or of a problem+json answer (else its start)."""
-    marker = 'class="error" role="alert">'
-    if marker in body:
-        return html.unescape(body.split(marker, 1)[1].split("</p>", 1)[0])
-    try:
-        return str(json.loads(body)["detail"])
-    except (ValueError, KeyError, TypeError):
-        return " ".join(body.split())[:120]
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Return the ``q`` quantile of ``values`` (nearest rank), 0 for none."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def run_web(url: str, args: argparse.Namespace, tmp: Path) -> Part:
-    """Serve a demo database with ``--workers`` and let ``--users`` click through it."""
+    """Serve a demo database with ``--workers``; let locust's ``--users`` click through it."""
     part = Part("web")
     began = time.monotonic()
     keys, logins, tokens = build_web_database(url, args.plans)
@@ -546,70 +391,80 @@ def run_web(url: str, args: argparse.Namespace, tmp: Path) -> Part:
         f"{time.monotonic() - began:.0f}s"
     )
     run_dir = Path(tempfile.mkdtemp(prefix="load-web-", dir=tmp))
+    data = run_dir / "users.json"
+    data.write_text(
+        json.dumps(
+            {
+                "keys": keys,
+                "logins": logins,
+                "tokens": tokens,
+                "password": DEMO_PASSWORD,
+                "one_address": args.one_address,
+            }
+        )
+    )
     env = {**os.environ, "NAPFLOW_DATABASE_URL": url}
     env.pop("NAPFLOW_CONFIG", None)
     with serving("--workers", str(args.workers), cwd=run_dir, env=env) as (base, server, log):
-        users = [
-            User(
-                base,
-                email,
-                tokens[email],
-                keys,
-                len(keys),
-                seed=n,
-                address=None if args.one_address else f"10.{n // 250}.{n % 250}.1",
+        command = [
+            str(Path(sys.executable).with_name("locust")),
+            *("-f", str(BENCH / "locustfile.py"), "--headless", "--host", base),
+            *("--users", str(args.users), "--spawn-rate", str(args.users)),
+            *("--run-time", f"{args.seconds}s", "--stop-timeout", "10"),
+            *("--csv", str(run_dir / "locust"), "--only-summary", "--loglevel", "WARNING"),
+        ]
+        started = time.monotonic()
+        try:
+            locust = subprocess.run(
+                command,
+                env={**os.environ, "NAPFLOW_LOAD_DATA": str(data)},
+                capture_output=True,
+                text=True,
+                timeout=args.seconds + LOCUST_GRACE,
+                check=False,
             )
-            for n, email in enumerate(logins[n % len(logins)] for n in range(args.users))
-        ]
-        start = time.monotonic()
-        until = start + args.seconds
-        threads = [
-            threading.Thread(target=u.run, args=(until,), name=f"user-{n}", daemon=True)
-            for n, u in enumerate(users)
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=args.seconds + REQUEST_TIMEOUT + 60)
-        took = time.monotonic() - start
-        if any(t.is_alive() for t in threads):
-            part.problems.append("some users were still waiting for an answer at the end")
+        except subprocess.TimeoutExpired:
+            part.problems.append("locust did not end in time")
+            return part
+        took = time.monotonic() - started
         if server.poll() is not None:
             part.problems.append(f"napflow serve exited with {server.returncode} during the run")
         time.sleep(0.5)  # the server's last log lines
         server_log = log.read_text(errors="replace")
-    report_web(part, users, took, server_log)
+    report_web(part, run_dir / "locust", took, server_log)
+    if locust.returncode != 0:  # 1: some request failed (listed above); else locust broke
+        part.problems.append(f"locust exited with {locust.returncode}")
+        if locust.returncode != 1:
+            part.problems.extend(f"  {line[:200]}" for line in locust.stderr.splitlines()[-5:])
     return part
 
 
-def report_web(part: Part, users: list[User], took: float, server_log: str) -> None:
-    """Add the request counts, latencies and errors of the web run to ``part``."""
-    hits = [h for u in users for h in u.hits]
-    errors = [h for h in hits if h.error]
+def report_web(part: Part, csv_prefix: Path, took: float, server_log: str) -> None:
+    """Add locust's request counts, latencies and failures to ``part``, and server trouble."""
+    with Path(f"{csv_prefix}_stats.csv").open(newline="") as stats_file:
+        rows = list(csv.DictReader(stats_file))
+    clicks = [row for row in rows if row["Name"] != "Aggregated"]
+    [total] = [row for row in rows if row["Name"] == "Aggregated"] or [None]
+    if total is None or not int(total["Request Count"]):
+        part.problems.append("no requests were made")
+        return
+    requests, failures = int(total["Request Count"]), int(total["Failure Count"])
     part.lines.append(
-        f"{len(users)} users, {len(hits):,} requests in {took:.1f}s: "
-        f"{len(hits) / took:,.1f} requests/s, {len(errors)} errors; latency p50 "
-        f"{percentile([h.seconds for h in hits], 0.5) * 1000:,.0f} ms, p99 "
-        f"{percentile([h.seconds for h in hits], 0.99) * 1000:,.0f} ms"
+        f"{requests:,} requests in {took:.1f}s: {float(total['Requests/s']):,.1f} requests/s, "
+        f"{failures} errors; latency p50 {total['50%']} ms, p99 {total['99%']} ms"
     )
     part.lines.append(f"  {'click':<12}{'requests':>10}{'errors':>8}{'p50 ms':>10}{'p99 ms':>10}")
-    for click in dict.fromkeys(h.click for h in hits):
-        these = [h for h in hits if h.click == click]
-        times = [h.seconds for h in these]
+    for row in clicks:
         part.lines.append(
-            f"  {click:<12}{len(these):>10,}{sum(1 for h in these if h.error):>8}"
-            f"{percentile(times, 0.5) * 1000:>10,.0f}{percentile(times, 0.99) * 1000:>10,.0f}"
+            f"  {row['Name']:<12}{int(row['Request Count']):>10,}{row['Failure Count']:>8}"
+            f"{row['50%']:>10}{row['99%']:>10}"
         )
-    if errors:
-        kinds = Counter(
-            "5xx" if 500 <= h.status < 600 else "connection" if h.status == 0 else "unexpected"
-            for h in errors
-        )
-        part.problems.append(f"{len(errors)} errors: {dict(kinds)}")
-        for text, n in Counter(h.error for h in errors).most_common(8):
-            part.problems.append(f"{n} x {text[:200]}")
-    statuses = Counter(h.status for h in hits)
-    part.lines.append(f"statuses: {dict(sorted(statuses.items()))}")
+    with Path(f"{csv_prefix}_failures.csv").open(newline="") as failures_file:
+        kinds = list(csv.DictReader(failures_file))
+    if failures or kinds:
+        part.problems.append(f"{failures} errors:")
+        for kind in sorted(kinds, key=lambda k: -int(k["Occurrences"]))[:8]:
+            part.problems.append(f"{kind['Occurrences']} x {kind['Name']}: {kind['Error'][:200]}")
     trouble = [
         line
         for line in server_log.splitlines()
@@ -618,8 +473,6 @@ def report_web(part: Part, users: list[User], took: float, server_log: str) -> N
     if trouble:
         part.problems.append(f"{len(trouble)} lines of trouble in the server's log, e.g.:")
         part.problems.extend(f"  {line[:200]}" for line in trouble[:5])
-    if not hits:
-        part.problems.append("no requests were made")
 
 
 # ---------------------------------------------------------------------------- main
