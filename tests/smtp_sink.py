@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -37,6 +38,8 @@ class Sink:
     keep: bool = True  # False: count only (a benchmark's sink must not slow down as it fills)
     count: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: when each kept message had been received (time.time()), before it was answered
+    received: list[float] = field(default_factory=list)
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
@@ -47,6 +50,7 @@ class Sink:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        received = time.time()  # the whole message is here; the client waits for the answer
         if self.delay:
             await asyncio.sleep(self.delay)
         with self.lock:
@@ -66,11 +70,18 @@ class Sink:
             message = message_from_bytes(envelope.content, policy=policy.default)
             self.messages.append(message)  # type: ignore[arg-type]
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            self.received.append(received)
         return "250 2.0.0 accepted"
 
     def ids(self) -> list[str]:
         with self.lock:
             return [str(m["Message-ID"]) for m in self.messages]
+
+    def arrivals(self) -> list[tuple[float, str]]:
+        """(when it was received, Message-ID) of each kept message, in order."""
+        with self.lock:
+            pairs = zip(self.received, self.messages, strict=True)
+            return [(at, str(message["Message-ID"])) for at, message in pairs]
 
 
 class SmtpServer:
