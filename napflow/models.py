@@ -263,7 +263,8 @@ login_failures = Table(
     # the address the attempt came from (behind a proxy, what it forwards)
     Column("client", String(64), nullable=False),
     Column("at", UTCDateTime, nullable=False),
-    # true while the password is being checked; a failed attempt keeps its row, false
+    # true while its password is being checked, false once it failed (a login that
+    # succeeds deletes its row)
     Column("pending", Boolean, nullable=False, server_default=false()),
     Index("ix_login_failures_client_at", "client", "at"),
 )

@@ -105,14 +105,15 @@ def log_in(rt: Runtime, email: str, password: str, client: str = "") -> Session:
     """Check a password and open a session.
 
     Every attempt is recorded before its password is checked, so simultaneous guesses
-    cannot slip past the limits: more than MAX_FAILURES failed logins for one address from
-    one client (``client``: its IP address), or CLIENT_FAILURES from one client for any
-    addresses, within FAILURE_WINDOW, and the next attempts are refused. An attempt counts
-    the failed and the still running attempts recorded before it; when only running ones
-    put it over a limit (many people logging in at once from one office address), it waits
-    for them to end and counts again, as long as one of them ends every WAIT_FOR_EARLIER
-    (up to MAX_WAIT in all). Someone elsewhere guessing a
-    person's password does not lock that person out.
+    cannot slip past the limits: within FAILURE_WINDOW, after MAX_FAILURES failed logins
+    for one address from one client (``client``: its IP address) that client's next
+    attempts for the address are refused, and after CLIENT_FAILURES for any addresses all
+    its attempts are. An attempt
+    counts the failed and the still running attempts recorded before it; when only running
+    ones put it over a limit (many people logging in at once from one office address), it
+    waits for them to end and counts again, as long as one of them ends every
+    WAIT_FOR_EARLIER (up to MAX_WAIT in all). Someone elsewhere guessing a person's
+    password does not lock that person out.
     """
     try:
         email = inputs.email_address(email)
