@@ -145,3 +145,30 @@ def test_the_observer_sees_everything_and_no_buttons(browser: Browser, server: s
     expect(observer.locator("form.action")).to_have_count(0)
     expect(observer.get_by_text("your roles on this plan allow no action")).to_be_visible()
     observer.close()
+
+
+def test_the_api_documentation_runs_from_napflow_alone(browser: Browser, server: str) -> None:
+    """Swagger UI renders every operation with no request elsewhere and nothing blocked by
+    its Content-Security-Policy (a wrong script hash would stop it from starting)."""
+    page = browser.new_page()
+    page.set_default_timeout(15_000)
+    blocked: list[str] = []
+    elsewhere: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            blocked.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    page.on(
+        "request",
+        lambda request: (
+            None if request.url.startswith((server, "data:")) else elsewhere.append(request.url)
+        ),
+    )
+    page.goto(f"{server}/api/v1/docs")
+    paths = page.locator(".opblock-summary-path")
+    expect(paths.filter(has_text="/api/v1/plans/{key}/advance")).to_be_visible()
+    expect(paths).to_have_count(6)
+    page.close()
+    assert blocked == [] and elsewhere == [], (blocked, elsewhere)

@@ -20,9 +20,10 @@ What it proves (nothing of napflow is mocked; only the clock is virtual):
 3. SQL meta-characters in every filter of the CLI, the API and the dashboard give a clear
    error (exit 2, 4xx) or an exact (empty) answer, never every row, never a 5xx; the tables
    and the ledger are intact afterwards.
-4. Path traversal in every web route with a path parameter and in /static (raw requests,
-   encoded dots and slashes, to a real server) gives 400/404, never a file; the CLI's file
-   options never print the content of a file they cannot use.
+4. Path traversal in every web route with a path parameter, in /static and in the API
+   documentation's files (raw requests, encoded dots and slashes, to a real server) gives
+   400/404, never a file; the CLI's file options never print the content of a file they
+   cannot use.
 5. Secret comparisons (form and login CSRF tokens, calendar feed tokens) go through
    hmac.compare_digest; session and API tokens are looked up by their SHA-256 digest: the
    plaintext is never stored nor even sent to the database.
@@ -1045,6 +1046,8 @@ STATIC = [
     "/static/%2fetc%2fpasswd",
     "/audit/bundle.json/..%2f..%2fapp.py",
 ]
+# the API documentation's Swagger UI files are a second mount of static files
+STATIC += [p.replace("/static/", "/api/v1/docs/assets/", 1) for p in STATIC if "/static/" in p]
 
 
 def raw_request(

@@ -507,6 +507,17 @@ def test_tokens_can_be_listed_and_revoked(
     assert again.code == 1 and f"There is no API token {made.id}" in again.err
 
 
+def test_the_api_documentation_comes_from_napflow_itself(client: TestClient) -> None:
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200
+    assert 'src="/api/v1/docs/assets/swagger-ui-bundle.js"' in page.text
+    assert "https://" not in page.text  # no CDN, no validator badge
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self' 'sha256-" in policy and "unsafe-inline" not in policy.split(";")[1]
+    script = client.get("/api/v1/docs/assets/swagger-ui-bundle.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+
+
 def test_pages_carry_security_headers_and_html_errors(client: TestClient) -> None:
     log_in(client, COORD)
     page = client.get("/plans/TJK-2015")
