@@ -30,6 +30,8 @@ from napflow.runtime import Runtime
 from napflow.settings import Settings
 
 COORD, CHAIR = "coord@example.org", "chair@example.org"
+#: seconds between one dispatcher's end and the next one's start
+QUIET = 0.1
 
 
 def kill_at_random(argv: list[str], delay: float | None) -> tuple[bool, int]:
@@ -119,10 +121,12 @@ def dispatches(db_url: str, key: str, seconds: float, rng: random.Random) -> Non
 
 def _one_at_a_time(argv: list[str], delay: float | None, left: dict[str, object]) -> None:
     """Run (and kill) one dispatcher; print the run with when it began and ended (wall
-    clock, to compare with the SMTP sink's arrival times: no two runs overlap)."""
+    clock, to compare with the SMTP sink's arrival times: no two runs overlap, and a quiet
+    gap after each lets the sink take in what a killed one sent before the next begins)."""
     began = time.time()
     killed, code = kill_at_random(argv, delay)
     ended = time.time()
+    time.sleep(QUIET)
     print(
         json.dumps({"left": left, "killed": killed, "code": code, "began": began, "ended": ended})
     )

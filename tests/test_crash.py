@@ -112,7 +112,8 @@ def test_a_killed_scheduler_loses_nothing_and_repeats_only_the_message_in_flight
     unmarked: Counter[int] = Counter()
     for n, (at, message_id) in enumerate(arrivals):
         if any(later == message_id for _, later in arrivals[n + 1 :]):
-            [run] = [i for i, r in enumerate(runs) if r["began"] <= at <= r["ended"]]
+            # the sink may take in a killed daemon's last message a moment after the kill
+            run = max(i for i, r in enumerate(runs) if r["began"] <= at)
             unmarked[run] += 1
     assert all(runs[i]["killed"] for i in unmarked), [runs[i] for i in unmarked]
     assert max(unmarked.values(), default=0) <= 1, unmarked
