@@ -70,7 +70,7 @@ def _cleanup() -> Iterator[None]:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-def test_no_request_gets_a_server_error(case: Any) -> None:
+def test_every_answer_is_declared_by_the_schema_and_none_is_a_5xx(case: Any) -> None:
     for headers in [*AUTH.values(), {}]:
         case.call_and_validate(headers=headers, checks=CHECKS)
 
