@@ -115,10 +115,10 @@ class WorkflowDefinition:
 
         A plan row changed outside napflow can hold one; `napflow audit verify` names it.
         """
-        for s in self.states:
-            if s.name == name:
-                return s.title
-        return f"not a state of workflow {self.name}"
+        try:
+            return self.state(name).title
+        except KeyError:
+            return f"not a state of workflow {self.name}"
 
     def deadline_kind(self, name: str) -> DeadlineKindDef | None:
         """Return the deadline kind called ``name``, or None."""

@@ -371,7 +371,9 @@ def test_a_plan_with_a_state_unknown_to_its_workflow_is_not_a_server_error(
 ) -> None:
     with web_client(tampered) as http:
         log_in(http, VIEWER)
-        assert http.get(f"/plans/{KEY}").status_code < 500
+        page = http.get(f"/plans/{KEY}")
+        assert page.status_code == 200 and "not a state of workflow" in page.text
+        assert_no_raw_markup(page.text, "plan page")
 
 
 #: the hostile text for a path segment: no "/" (it would end the segment)

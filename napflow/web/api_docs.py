@@ -25,21 +25,21 @@ def add_api_docs(app: FastAPI, path: str) -> None:
     """Serve Swagger UI for ``app``'s OpenAPI schema at ``path``, its files under it."""
     assets = f"{path}/assets"
     app.mount(assets, StaticFiles(directory=str(files("fastapi_offline") / "static")))
-    openapi_url = app.openapi_url or ""
+    # the page is the same for every visit: built once, with its policy
+    page = get_swagger_ui_html(
+        openapi_url=app.openapi_url or "",
+        title=f"{app.title} API",
+        swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+        swagger_css_url=f"{assets}/swagger-ui.css",
+        swagger_favicon_url=f"{assets}/favicon.png",
+        swagger_ui_parameters={"validatorUrl": None},  # no badge from validator.swagger.io
+    )
+    html = bytes(page.body).decode("utf-8")
+    policy = _policy(html)
 
     @app.get(path, include_in_schema=False)
     def api_docs() -> HTMLResponse:
-        page = get_swagger_ui_html(
-            openapi_url=openapi_url,
-            title=f"{app.title} API",
-            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
-            swagger_css_url=f"{assets}/swagger-ui.css",
-            swagger_favicon_url=f"{assets}/favicon.png",
-            # no badge fetched from validator.swagger.io
-            swagger_ui_parameters={"validatorUrl": None},
-        )
-        page.headers["Content-Security-Policy"] = _policy(bytes(page.body).decode("utf-8"))
-        return page
+        return HTMLResponse(html, headers={"Content-Security-Policy": policy})
 
 
 def _policy(html: str) -> str:
