@@ -25,10 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from napflow import services
-from napflow.bootstrap import build_runtime
 from napflow.clock import SystemClock
 from napflow.runtime import Runtime
-from napflow.settings import Settings
+from napflow.runtime.bootstrap import build_runtime
+from napflow.runtime.settings import Settings
 
 COORD = "coord@example.org"
 CHAIR = "chair@example.org"

@@ -25,12 +25,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from napflow import services
-from napflow.bootstrap import build_runtime
 from napflow.clock import VirtualClock
-from napflow.delivery import Rendered
+from napflow.notifications.mailer import Rendered
 from napflow.runtime import Runtime
+from napflow.runtime.bootstrap import build_runtime
+from napflow.runtime.settings import Settings
 from napflow.services.dispatch import dispatch_due, send_due
-from napflow.settings import Settings
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 

@@ -80,13 +80,14 @@ from scaling import (  # noqa: E402
 )
 
 from napflow import services  # noqa: E402
-from napflow.bootstrap import build_runtime  # noqa: E402
 from napflow.clock import SystemClock, VirtualClock  # noqa: E402
-from napflow.demo import DEMO_PASSWORD  # noqa: E402
-from napflow.models import Kind, Status, history, outbox  # noqa: E402
+from napflow.ledger.record import Kind  # noqa: E402
 from napflow.runtime import Runtime  # noqa: E402
+from napflow.runtime.bootstrap import build_runtime  # noqa: E402
+from napflow.runtime.settings import Settings  # noqa: E402
 from napflow.services import accounts  # noqa: E402
-from napflow.settings import Settings  # noqa: E402
+from napflow.services.demo import DEMO_PASSWORD  # noqa: E402
+from napflow.storage.schema import Status, history, outbox  # noqa: E402
 
 #: flat memory: a daemon's peak RSS at most this many times its RSS after the first 10%
 MEMORY_LIMIT = 1.25

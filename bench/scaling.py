@@ -80,10 +80,10 @@ from pg_server import PgServer  # noqa: E402
 from smtp_sink import free_port  # noqa: E402
 
 from napflow import services  # noqa: E402
-from napflow.bootstrap import build_runtime  # noqa: E402
 from napflow.clock import SystemClock, VirtualClock  # noqa: E402
-from napflow.models import outbox  # noqa: E402
-from napflow.settings import Settings  # noqa: E402
+from napflow.runtime.bootstrap import build_runtime  # noqa: E402
+from napflow.runtime.settings import Settings  # noqa: E402
+from napflow.storage.schema import outbox  # noqa: E402
 
 COORD = "coord@example.org"
 CHAIR = "chair@example.org"

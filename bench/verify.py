@@ -28,12 +28,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from napflow import chain, services
-from napflow.bootstrap import build_runtime
+from napflow import services
 from napflow.clock import SystemClock
+from napflow.ledger import chain
 from napflow.runtime import Runtime
+from napflow.runtime.bootstrap import build_runtime
+from napflow.runtime.settings import Settings
 from napflow.services import audit
-from napflow.settings import Settings
 
 START = datetime(2015, 7, 1, 4, 0, tzinfo=UTC)
 COLUMNS = (

@@ -26,10 +26,10 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from napflow import services
-from napflow.bootstrap import build_runtime
 from napflow.clock import SystemClock
+from napflow.runtime.bootstrap import build_runtime
+from napflow.runtime.settings import Settings
 from napflow.services import accounts
-from napflow.settings import Settings
 
 CAST = {
     "coordinator": "coord@mfa.tj.example",
@@ -44,8 +44,8 @@ SERVER = """
 import sys
 import uvicorn
 from fastapi.responses import PlainTextResponse
-from napflow.bootstrap import build_runtime
-from napflow.settings import Settings
+from napflow.runtime.bootstrap import build_runtime
+from napflow.runtime.settings import Settings
 from napflow.web import create_app
 
 app = create_app(build_runtime(Settings(database_url=sys.argv[1])))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from datetime import date
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 
@@ -154,3 +155,19 @@ def timezone(value: str) -> str:
         return validate_timezone(value)
     except ValueError as exc:
         raise InputError(f"The time zone is not valid: {exc}.") from exc
+
+
+#: the calendar napflow plans on: wide enough for any plan, narrow enough that every date
+#: converts to UTC and back without overflow
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+
+
+def parse_day(value: str, what: str) -> date:
+    """Return the date written as YYYY-MM-DD; ``what`` names it in the error."""
+    try:
+        day = date.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise InputError(f"{what} {value!r} is not a date; write it as YYYY-MM-DD.") from exc
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise InputError(f"{what} {value} is out of range: years {FIRST_YEAR}-{LAST_YEAR}.")
+    return day

@@ -19,7 +19,7 @@ from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.utils import format_datetime, formataddr
 
-from napflow.delivery import Rendered
+from napflow.notifications.mailer import Rendered
 
 CRLF = "\r\n"
 _UTF8 = Charset("utf-8")

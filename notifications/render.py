@@ -12,7 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from napflow.delivery import Rendered
+from napflow.notifications.mailer import Rendered
 
 TEMPLATES = Path(__file__).parent / "templates"
 

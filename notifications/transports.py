@@ -13,7 +13,7 @@ import ssl
 from datetime import UTC
 from pathlib import Path
 
-from napflow.delivery import Outgoing, PermanentFailure, TemporaryFailure
+from napflow.notifications.mailer import Outgoing, PermanentFailure, TemporaryFailure
 
 
 class FileTransport:

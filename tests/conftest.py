@@ -13,11 +13,11 @@ from pg_server import PgServer
 from smtp_sink import SmtpServer
 
 from napflow import services
-from napflow.bootstrap import build_runtime
 from napflow.cli import run
 from napflow.clock import VirtualClock
 from napflow.runtime import Runtime
-from napflow.settings import Settings
+from napflow.runtime.bootstrap import build_runtime
+from napflow.runtime.settings import Settings
 
 #: the engines every database test runs on: both by default (NAPFLOW_TEST_ENGINES=sqlite
 #: for a quick run on SQLite alone)

@@ -23,11 +23,11 @@ from collections.abc import Callable
 from sqlalchemy import func, select
 
 from napflow import services
-from napflow.bootstrap import build_runtime
 from napflow.cli import run
-from napflow.models import outbox, plans
 from napflow.runtime import Runtime
-from napflow.settings import Settings
+from napflow.runtime.bootstrap import build_runtime
+from napflow.runtime.settings import Settings
+from napflow.storage.schema import outbox, plans
 
 COORD, CHAIR = "coord@example.org", "chair@example.org"
 #: seconds between one dispatcher's end and the next one's start

@@ -134,9 +134,9 @@ def advance_loop_worker(
     import random
 
     from napflow import services
-    from napflow.bootstrap import build_runtime
     from napflow.errors import RefusedError
-    from napflow.settings import Settings
+    from napflow.runtime.bootstrap import build_runtime
+    from napflow.runtime.settings import Settings
 
     rt = build_runtime(Settings(database_url=db_url))
     rng = random.Random(seed)
@@ -239,7 +239,7 @@ def queue_reminders(rt: Any, people: int, sessions: int) -> int:
     from sqlalchemy import func, select
 
     from napflow import services
-    from napflow.models import outbox
+    from napflow.storage.schema import outbox
 
     key: str = services.create_plan(rt, "TJK", "Sessions", key="TJK-S").key
     roles = ["coordinator", "wg_chair"] + ["wg_member"] * (people - 2)
@@ -256,8 +256,8 @@ def queue_reminders(rt: Any, people: int, sessions: int) -> int:
 def mail_runtime(db_url: str, clock: Any, smtp: Any, **settings: Any) -> Any:
     """A runtime on ``db_url`` that sends through ``smtp``, with any other ``settings``."""
     from napflow import services
-    from napflow.bootstrap import build_runtime
-    from napflow.settings import Settings
+    from napflow.runtime.bootstrap import build_runtime
+    from napflow.runtime.settings import Settings
 
     values: dict[str, Any] = {
         "database_url": db_url,

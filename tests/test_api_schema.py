@@ -26,10 +26,10 @@ from schemathesis.checks import (
 from sqlalchemy import select
 
 from napflow import services
-from napflow.bootstrap import build_runtime
-from napflow.models import people, roles
+from napflow.runtime.bootstrap import build_runtime
+from napflow.runtime.settings import Settings
 from napflow.services import accounts
-from napflow.settings import Settings
+from napflow.storage.schema import people, roles
 from napflow.web import create_app
 
 _HOME = tempfile.TemporaryDirectory(prefix="napflow-schema-")

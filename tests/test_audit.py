@@ -24,13 +24,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import make_url
 
-from napflow import chain, services
-from napflow.bootstrap import build_runtime
+from napflow import services
 from napflow.clock import VirtualClock
+from napflow.ledger import chain
+from napflow.ledger.verification import scan_sqlite
 from napflow.runtime import Runtime
+from napflow.runtime.bootstrap import build_runtime
+from napflow.runtime.settings import Settings
 from napflow.services import audit
-from napflow.settings import Settings
-from napflow.verify import scan_sqlite
 
 Cli = Callable[..., Result]
 KEY = "correct horse battery staple"
@@ -404,7 +405,7 @@ def test_any_comment_text_seals_and_verifies(nap_plan: str, rt: Runtime, comment
 def test_upgrading_a_database_from_before_the_chain_seals_what_it_holds(
     db_url: str, clock: VirtualClock, cli: Cli
 ) -> None:
-    from napflow.db import Database
+    from napflow.storage.database import Database
 
     old = Database(db_url)
     old.upgrade("0002")
@@ -570,7 +571,7 @@ def test_a_database_path_with_a_hash_sign(tmp_path: Path, clock: VirtualClock) -
 
 
 def test_verify_on_a_database_before_the_ledger_says_to_upgrade(db_url: str, cli: Cli) -> None:
-    from napflow.db import Database
+    from napflow.storage.database import Database
 
     old = Database(db_url)
     old.upgrade("0002")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from napflow.definitions import load_definition
 from napflow.errors import InvalidDefinition
+from napflow.workflow.definition import load_definition
 
 GOOD = """
 [workflow]

@@ -28,10 +28,10 @@ from pg_server import PgServer
 from starlette.testclient import TestClient
 
 from napflow import services
-from napflow.bootstrap import build_runtime
 from napflow.cli import cli, run
+from napflow.runtime.bootstrap import build_runtime
+from napflow.runtime.settings import Settings, load_settings
 from napflow.services.accounts import set_password
-from napflow.settings import Settings, load_settings
 from napflow.web import create_app
 
 GUIDE = REPO / "docs" / "deployment.md"
@@ -268,7 +268,7 @@ def test_the_guides_units_config_and_environment_are_what_napflow_accepts(
     assert settings.mail_transport == "smtp" and settings.smtp_security == "starttls"
     environment = next(b for b in blocks("sh") if "NAPFLOW_DATABASE_URL=" in b)
     names = re.findall(r"^(NAPFLOW_[A-Z_]+)=", environment, re.MULTILINE)
-    settings_source = (REPO / "napflow" / "settings.py").read_text()
+    settings_source = (REPO / "napflow" / "runtime" / "settings.py").read_text()
     assert names and all(f'"{name}"' in settings_source for name in names), names
     with pytest.raises(click.UsageError):  # the check above notices a misspelt option
         parse_command(["serve", "--wrokers", "4"])

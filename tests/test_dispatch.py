@@ -15,9 +15,9 @@ from sqlalchemy import select, text
 
 from napflow import services
 from napflow.clock import VirtualClock
-from napflow.models import outbox
 from napflow.runtime import Runtime
 from napflow.services.dispatch import dispatch_due, send_due
+from napflow.storage.schema import outbox
 
 PEOPLE = {
     "coord@mfa.tj.example": ("Farrukh Rahimov", "coordinator", "Asia/Dushanbe"),

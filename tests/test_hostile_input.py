@@ -29,9 +29,9 @@ from sqlalchemy import select
 from napflow import services
 from napflow.cli import cli as root
 from napflow.cli import run
-from napflow.models import metadata
 from napflow.runtime import Runtime
 from napflow.services import accounts
+from napflow.storage.schema import metadata
 from napflow.web import create_app
 
 #: commands that run until stopped, or prompt for a password

@@ -18,11 +18,11 @@ import pytest
 from sqlalchemy import delete, func, select, update
 
 from napflow.clock import VirtualClock
-from napflow.demo import DEMO_PASSWORD
 from napflow.errors import NotAuthenticatedError, RateLimitedError
-from napflow.models import login_failures
 from napflow.runtime import Runtime
 from napflow.services import accounts, people
+from napflow.services.demo import DEMO_PASSWORD
+from napflow.storage.schema import login_failures
 
 CHAIR = "s.nazarova@president.tj.example"
 OFFICE = "203.0.113.7"  # one NAT address in front of a whole ministry

@@ -43,22 +43,22 @@ def test_wheel_holds_workflows_migrations_and_the_console_command(tmp_path: Path
     wheel = next((tmp_path / "dist").glob("napflow-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in (
-        "workflows/nap.toml",
-        "workflows/national_report.toml",
-        "napflow/migrations/env.py",
-        "napflow/migrations/script.py.mako",
-        "napflow/migrations/versions/0001_initial.py",
-        "notifications/__init__.py",
-        "notifications/templates/reminder.subject.txt",
-        "notifications/templates/escalation.html",
-        "notifications/templates/notice.txt",
-        "notifications/templates/change.html",
+        "napflow/workflow/builtin/nap.toml",
+        "napflow/workflow/builtin/national_report.toml",
+        "napflow/storage/migrations/env.py",
+        "napflow/storage/migrations/script.py.mako",
+        "napflow/storage/migrations/versions/0001_initial.py",
+        "napflow/notifications/__init__.py",
+        "napflow/notifications/templates/reminder.subject.txt",
+        "napflow/notifications/templates/escalation.html",
+        "napflow/notifications/templates/notice.txt",
+        "napflow/notifications/templates/change.html",
         "napflow/scenarios/tajikistan-2015.toml",
-        "napflow/migrations/versions/0002_deadlines_outbox.py",
-        "napflow/migrations/versions/0003_history_chain.py",
-        "napflow/migrations/versions/0004_web_accounts.py",
-        "napflow/migrations/versions/0005_login_attempts_in_flight.py",
-        "napflow/migrations/append_only.py",
+        "napflow/storage/migrations/versions/0002_deadlines_outbox.py",
+        "napflow/storage/migrations/versions/0003_history_chain.py",
+        "napflow/storage/migrations/versions/0004_web_accounts.py",
+        "napflow/storage/migrations/versions/0005_login_attempts_in_flight.py",
+        "napflow/storage/migrations/append_only.py",
         "napflow/web/app.py",
         "napflow/web/templates/plan.html",
         "napflow/web/templates/base.html",
@@ -66,6 +66,11 @@ def test_wheel_holds_workflows_migrations_and_the_console_command(tmp_path: Path
         "napflow/py.typed",
     ):
         assert expected in names
+    # napflow is the only top-level name it installs: the repository's workflows/ and
+    # notifications/ folders ship inside it, never as importable names of their own
+    assert {name.split("/")[0] for name in names} == {"napflow", "napflow-0.1.0.dist-info"}
+    top_level = next(n for n in names if n.endswith("top_level.txt"))
+    assert zipfile.ZipFile(wheel).read(top_level).decode().split() == ["napflow"]
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "napflow = napflow.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 

@@ -23,10 +23,10 @@ from fastapi.testclient import TestClient
 from helpers import REPO, Result
 
 from napflow import services
-from napflow.bootstrap import build_runtime
 from napflow.runtime import Runtime
+from napflow.runtime.bootstrap import build_runtime
+from napflow.runtime.settings import Settings
 from napflow.services.accounts import create_api_token
-from napflow.settings import Settings
 from napflow.web import create_app
 
 WORKFLOW_FILES = sorted((REPO / "workflows").glob("*.toml"))

@@ -17,9 +17,9 @@ from sqlalchemy import Boolean, Connection, DateTime, inspect, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
 
-from napflow.db import Database
-from napflow.models import metadata
 from napflow.runtime import Runtime
+from napflow.storage.database import Database
+from napflow.storage.schema import metadata
 
 
 def test_migrated_schema_matches_the_models(rt: Runtime) -> None:
@@ -154,7 +154,7 @@ def test_the_migrations_build_the_same_schema_on_both_engines(tmp_path: Path, pg
     assert not differences, "The migrations built different schemas:\n" + "\n".join(differences)
 
 
-#: the triggers napflow.migrations.append_only creates: name -> (table, when, events, for
+#: the triggers napflow.storage.migrations.append_only creates: name -> (table, when, events, for
 #: each, what it runs). SQLite has no TRUNCATE (its DELETE trigger also guards a DELETE
 #: without WHERE) and runs its trigger body itself; PostgreSQL runs a function.
 PG_FUNCTION = "napflow_history_append_only()"

@@ -61,11 +61,11 @@ from sqlalchemy.engine import Engine
 
 from napflow import services
 from napflow.clock import VirtualClock
-from napflow.models import api_tokens, metadata, outbox, web_sessions
 from napflow.runtime import Runtime
-from napflow.scenario import SCENARIOS
 from napflow.services import accounts, audit
 from napflow.services.dispatch import send_due
+from napflow.services.scenario import SCENARIOS
+from napflow.storage.schema import api_tokens, metadata, outbox, web_sessions
 from napflow.web import create_app
 
 Cli = Callable[..., Result]

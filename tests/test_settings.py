@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from napflow.errors import ConfigError
-from napflow.settings import DEFAULT_DATABASE_URL, Settings, load_settings
+from napflow.runtime.settings import DEFAULT_DATABASE_URL, Settings, load_settings
 
 
 def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

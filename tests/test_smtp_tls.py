@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from smtp_sink import Sink, free_port
 
-from napflow.delivery import Outgoing, Rendered, TemporaryFailure
-from notifications.compose import build_message
-from notifications.transports import SmtpTransport
+from napflow.notifications.compose import build_message
+from napflow.notifications.mailer import Outgoing, Rendered, TemporaryFailure
+from napflow.notifications.transports import SmtpTransport
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:

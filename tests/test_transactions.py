@@ -14,12 +14,12 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from napflow import services
-from napflow.bootstrap import build_runtime
 from napflow.clock import VirtualClock
 from napflow.errors import ConflictError, InputError
-from napflow.fastsql import driver_execute
 from napflow.runtime import Runtime
-from napflow.settings import Settings
+from napflow.runtime.bootstrap import build_runtime
+from napflow.runtime.settings import Settings
+from napflow.storage.fastpath import driver_execute
 
 COORD = CAST["coordinator"][0]
 BAD_ROLE = (
@@ -190,7 +190,7 @@ def test_a_value_postgresql_cannot_hold_is_bad_input_not_a_broken_database(rt: R
 def test_a_deadlock_is_a_conflict_to_retry_not_a_broken_database(rt: Runtime) -> None:
     from sqlalchemy import create_engine
 
-    from napflow.models import people
+    from napflow.storage.schema import people
 
     for email in ("a@example.org", "b@example.org"):
         services.add_person(rt, email, email)

@@ -15,9 +15,9 @@ from helpers import Result
 
 from napflow import services
 from napflow.clock import VirtualClock
-from napflow.demo import DEMO_PASSWORD
 from napflow.runtime import Runtime
 from napflow.services import accounts
+from napflow.services.demo import DEMO_PASSWORD
 from napflow.web import create_app
 
 Cli = Callable[..., Result]
@@ -401,10 +401,10 @@ def test_the_feed_key_is_made_once_when_another_process_makes_it_first(
 ) -> None:
     from sqlalchemy import insert
 
-    from napflow.bootstrap import build_runtime
-    from napflow.models import app_secrets
+    from napflow.runtime.bootstrap import build_runtime
+    from napflow.runtime.settings import Settings
     from napflow.services import feeds
-    from napflow.settings import Settings
+    from napflow.storage.schema import app_secrets
 
     monkeypatch.delenv("NAPFLOW_SECRET_KEY", raising=False)
     other = build_runtime(Settings(database_url=rt.settings.database_url))
@@ -462,7 +462,7 @@ def test_api_read_refusals(client: TestClient, token: Callable[[str], dict[str, 
 def test_serve_and_scheduler_refuse_a_database_older_than_napflow(
     db_url: str, cli: Cli, command: list[str]
 ) -> None:
-    from napflow.db import Database
+    from napflow.storage.database import Database
 
     old = Database(db_url)
     old.upgrade("0003")

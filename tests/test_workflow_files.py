@@ -9,10 +9,10 @@ import pytest
 from helpers import REPO
 
 from napflow import services
-from napflow.catalog import WorkflowCatalog
-from napflow.definitions import load_definition
-from napflow.engine import Engine
 from napflow.runtime import Runtime
+from napflow.workflow.catalog import WorkflowCatalog
+from napflow.workflow.definition import load_definition
+from napflow.workflow.engine import Engine
 
 FILES = sorted((REPO / "workflows").glob("*.toml"))
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import click
 
-from napflow.bootstrap import build_runtime
 from napflow.errors import NapflowError
 from napflow.inputs import printable
 from napflow.runtime import Runtime
-from napflow.settings import Settings, load_settings
+from napflow.runtime.bootstrap import build_runtime
+from napflow.runtime.settings import Settings, load_settings
 
 
 class AppState:

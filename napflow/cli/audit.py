@@ -6,8 +6,8 @@ import click
 
 from napflow.cli import AppState, pass_state
 from napflow.cli.output import emit_json
+from napflow.runtime.settings import audit_key
 from napflow.services import audit
-from napflow.settings import audit_key
 
 
 @click.group("audit")

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from napflow import logs
-from napflow.bootstrap import build_runtime
 from napflow.cli import AppState, pass_state
 from napflow.cli.output import emit_json, emit_table
-from napflow.scheduler import run_scheduler
+from napflow.runtime import logs
+from napflow.runtime.bootstrap import build_runtime
+from napflow.scheduler.daemon import run_scheduler
 from napflow.services.simulate import simulate
 
 

@@ -7,7 +7,7 @@ import click
 from napflow import services
 from napflow.cli import AppState, pass_state
 from napflow.cli.output import emit_csv, emit_json, emit_table, local_time
-from napflow.schedule import parse_day
+from napflow.inputs import parse_day
 
 
 @click.group("report")

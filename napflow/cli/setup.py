@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from napflow.cli import AppState, pass_state
-from napflow.demo import DEMO_PASSWORD, demo_logins
 from napflow.services import init_database
+from napflow.services.demo import DEMO_PASSWORD, demo_logins
 
 
 @click.command("init")

@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from napflow import logs
 from napflow.cli import ROW_ID, AppState, pass_state
 from napflow.cli.output import emit_table
+from napflow.runtime import logs
 from napflow.services import accounts
 
 
@@ -36,7 +36,7 @@ def serve(state: AppState, host: str, port: int, workers: int, with_scheduler: b
     """Serve the web app and the JSON API (/api/v1, schema at /api/v1/openapi.json)."""
     import uvicorn
 
-    from napflow.scheduler import start_background
+    from napflow.scheduler.daemon import start_background
     from napflow.web import create_app
 
     rt = state.runtime()

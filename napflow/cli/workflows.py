@@ -8,8 +8,8 @@ import click
 
 from napflow.cli import AppState, pass_state
 from napflow.cli.output import emit_json, emit_table
-from napflow.definitions import load_definition
-from napflow.diagram import mermaid, text_outline
+from napflow.workflow.definition import load_definition
+from napflow.workflow.diagram import mermaid, text_outline
 
 
 @click.group("workflow")

@@ -21,9 +21,9 @@ from sqlalchemy import Connection, and_, delete, func, insert, not_, or_, select
 
 from napflow import inputs
 from napflow.errors import InputError, NotAuthenticatedError, NotFoundError, RateLimitedError
-from napflow.models import accounts, api_tokens, login_failures, people, web_sessions
 from napflow.runtime import Runtime
-from napflow.services.ledger import unregistered
+from napflow.services._records import unregistered
+from napflow.storage.schema import accounts, api_tokens, login_failures, people, web_sessions
 
 SESSION_HOURS = 12
 #: failed logins for one address from one client within the window, then refused for a while

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from napflow import inputs
-from napflow.engine import Decision
 from napflow.errors import ConflictError, InputError, NotAllowedError
-from napflow.models import Kind
+from napflow.ledger.record import Kind
 from napflow.runtime import Runtime
+from napflow.services._plan_facts import allowed_now, load_facts
+from napflow.services._records import append, load_plan_for_actor
 from napflow.services.deadlines import after_action
-from napflow.services.facts import allowed_now, load_facts
-from napflow.services.ledger import append, load_plan_for_actor
+from napflow.workflow.engine import Decision
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Text, func, select, type_coerce
 
-from napflow import chain, inputs
+from napflow import inputs
 from napflow.errors import InputError, RefusedError
-from napflow.models import history, plans
-from napflow.runtime import Runtime
-from napflow.services.ledger import load_plan
-from napflow.verify import (
+from napflow.ledger import chain
+from napflow.ledger.verification import (
     CHANGED,
     EDITED,
     MISSING,
@@ -38,6 +36,9 @@ from napflow.verify import (
     diagnose,
     scan_sqlite,
 )
+from napflow.runtime import Runtime
+from napflow.services._records import load_plan
+from napflow.storage.schema import history, plans
 
 BUNDLE_FORMAT = "napflow-audit-bundle/1"
 _KEY_NEEDED = (

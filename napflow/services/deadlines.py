@@ -13,20 +13,22 @@ from typing import Any
 from sqlalchemy import Connection, Row, insert, select, update
 
 from napflow import inputs
-from napflow.db import WRITER
-from napflow.definitions import WorkflowDefinition
 from napflow.errors import InputError, NotFoundError, RefusedError
-from napflow.models import Kind, Status, deadlines, plans
+from napflow.inputs import parse_day
+from napflow.ledger.record import Kind
 from napflow.runtime import Runtime
-from napflow.schedule import due_instant, parse_day
-from napflow.services.ledger import PlanHead, PlanRow, append, load_plan
-from napflow.services.outbox import (
+from napflow.services._outbox import (
     cancel_deadline_rows,
     queue_change_notices,
     queue_notices,
     sync_reminders,
 )
+from napflow.services._records import PlanHead, PlanRow, append, load_plan
+from napflow.storage.database import WRITER
+from napflow.storage.schema import Status, deadlines, plans
 from napflow.timezones import to_local
+from napflow.workflow.calendar import due_instant
+from napflow.workflow.definition import WorkflowDefinition
 
 
 @dataclass(frozen=True)

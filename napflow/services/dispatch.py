@@ -20,15 +20,16 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
-from napflow.delivery import DeliveryError, Mailer, Outgoing, TemporaryFailure
 from napflow.errors import ConfigError, ConflictError
-from napflow.fastsql import FastStatement
-from napflow.models import Kind, Status, deadlines, outbox, people, plans
+from napflow.ledger.record import Kind
+from napflow.notifications.mailer import DeliveryError, Mailer, Outgoing, TemporaryFailure
 from napflow.runtime import Runtime
-from napflow.schedule import escalation_instant
-from napflow.services.ledger import append, load_head
-from napflow.services.outbox import ESCALATION, deadline_key, escalation_rung
-from napflow.services.rendering import PassCache, compose
+from napflow.services._messages import PassCache, compose
+from napflow.services._outbox import ESCALATION, deadline_key, escalation_rung
+from napflow.services._records import append, load_head
+from napflow.storage.fastpath import FastStatement
+from napflow.storage.schema import Status, deadlines, outbox, people, plans
+from napflow.workflow.calendar import escalation_instant
 
 #: a row sent this long after its time is marked (and says it is) late
 LATE_AFTER = timedelta(minutes=15)
@@ -98,7 +99,7 @@ def _claim(rt: Runtime, now: datetime, limit: int) -> list[Any]:
     return sorted(rows, key=lambda r: (r.next_attempt_at, r.id))
 
 
-# Marking a row sent runs once per message: built once (see napflow.fastsql).
+# Marking a row sent runs once per message: built once (see napflow.storage.fastpath).
 _MARK_SENT = FastStatement(
     update(outbox)
     .where(

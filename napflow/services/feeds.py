@@ -18,14 +18,14 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from napflow import inputs
-from napflow.db import Database
 from napflow.errors import ConflictError, InputError, NotFoundError
-from napflow.models import app_secrets, deadlines, people, plans, roles
 from napflow.runtime import Runtime
+from napflow.runtime.settings import SECRET_KEY_ENV
+from napflow.services._messages import calendar_fields
+from napflow.services._records import load_plan, unregistered
 from napflow.services.accounts import same_token
-from napflow.services.ledger import load_plan, unregistered
-from napflow.services.rendering import calendar_fields
-from napflow.settings import SECRET_KEY_ENV
+from napflow.storage.database import Database
+from napflow.storage.schema import app_secrets, deadlines, people, plans, roles
 
 _NAME = "calendar-feeds"
 _NO_FEED = "There is no such calendar feed (or its link is no longer valid)."

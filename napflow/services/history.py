@@ -11,10 +11,11 @@ from sqlalchemy import Connection, select
 
 from napflow import inputs
 from napflow.errors import InputError
-from napflow.models import STATE_KINDS, Kind, history
+from napflow.ledger.record import STATE_KINDS, Kind
 from napflow.runtime import Runtime
-from napflow.schedule import day_end, local_to_utc
-from napflow.services.ledger import load_plan
+from napflow.services._records import load_plan
+from napflow.storage.schema import history
+from napflow.workflow.calendar import day_end, local_to_utc
 
 
 @dataclass(frozen=True)

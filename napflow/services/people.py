@@ -9,9 +9,9 @@ from sqlalchemy import Connection, Row, insert, select
 
 from napflow import inputs
 from napflow.errors import RefusedError
-from napflow.models import people
 from napflow.runtime import Runtime
-from napflow.services.ledger import unregistered
+from napflow.services._records import unregistered
+from napflow.storage.schema import people
 
 
 @dataclass(frozen=True)

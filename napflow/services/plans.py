@@ -10,12 +10,13 @@ from sqlalchemy import Connection, Row, func, select
 
 from napflow import inputs
 from napflow.errors import InputError, RefusedError
-from napflow.models import UNVERSIONED_KINDS, Kind, history, plans
+from napflow.ledger.record import UNVERSIONED_KINDS, Kind
 from napflow.runtime import Runtime
-from napflow.schedule import day_end
-from napflow.services.facts import allowed_now, role_holders
+from napflow.services._plan_facts import allowed_now, role_holders
+from napflow.services._records import load_plan, start
 from napflow.services.history import state_changes
-from napflow.services.ledger import load_plan, start
+from napflow.storage.schema import history, plans
+from napflow.workflow.calendar import day_end
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from napflow import inputs
 from napflow.errors import InputError
-from napflow.models import Status, deadlines, outbox, people, plans
 from napflow.runtime import Runtime
-from napflow.services.ledger import load_plan
+from napflow.services._records import load_plan
+from napflow.storage.schema import Status, deadlines, outbox, people, plans
 from napflow.timezones import to_local
 
 STATUSES = (Status.PENDING, Status.SENDING, Status.SENT, Status.FAILED, Status.CANCELLED)

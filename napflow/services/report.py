@@ -14,11 +14,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from napflow.definitions import WorkflowDefinition
-from napflow.models import Kind, plans
+from napflow.ledger.record import Kind
 from napflow.runtime import Runtime
-from napflow.schedule import day_end
 from napflow.services.history import state_changes
+from napflow.storage.schema import plans
+from napflow.workflow.calendar import day_end
+from napflow.workflow.definition import WorkflowDefinition
 
 _DAY = 86_400.0
 

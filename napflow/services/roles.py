@@ -8,11 +8,12 @@ from sqlalchemy import delete, insert, select
 
 from napflow import inputs
 from napflow.errors import InputError, NotAllowedError
-from napflow.models import Kind, people, roles
+from napflow.ledger.record import Kind
 from napflow.runtime import Runtime
-from napflow.services.ledger import PlanRow, append, load_plan, load_plan_for_actor
-from napflow.services.outbox import sync_reminders
+from napflow.services._outbox import sync_reminders
+from napflow.services._records import PlanRow, append, load_plan, load_plan_for_actor
 from napflow.services.people import find_person
+from napflow.storage.schema import people, roles
 
 
 @dataclass(frozen=True)

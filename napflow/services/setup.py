@@ -22,7 +22,7 @@ def init_database(rt: Runtime, demo: bool = False) -> InitResult:
     before, after = rt.db.upgrade()
     loaded = None
     if demo:
-        from napflow.demo import load_demo
+        from napflow.services.demo import load_demo
 
         loaded = load_demo(rt)
     return InitResult(rt.db.describe(), before, after, loaded)

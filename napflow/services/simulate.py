@@ -22,18 +22,18 @@ from pathlib import Path
 from sqlalchemy import insert, select
 
 from napflow.clock import Clock, VirtualClock
-from napflow.db import Database
-from napflow.delivery import Outgoing
 from napflow.errors import InputError, NotFoundError
-from napflow.models import metadata
+from napflow.inputs import parse_day
+from napflow.notifications.mailer import Outgoing
 from napflow.runtime import Runtime
-from napflow.scenario import Step, add_people, load_scenario, scenario_path
-from napflow.schedule import parse_day
+from napflow.runtime.settings import Settings
 from napflow.services.dispatch import next_due, send_due
 from napflow.services.people import list_people
 from napflow.services.reminders import list_messages
+from napflow.services.scenario import Step, add_people, load_scenario, scenario_path
 from napflow.services.setup import init_database
-from napflow.settings import Settings
+from napflow.storage.database import Database
+from napflow.storage.schema import metadata
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def simulate(
     """Simulate from ``start`` to ``end`` (dates, UTC) and return the messages sent.
 
     ``make_runtime`` wires the isolated runtime the simulation runs in (the CLI passes
-    napflow.bootstrap.build_runtime).
+    napflow.runtime.bootstrap.build_runtime).
     """
     first, last = _day(start, "--from"), _day(end, "--to")
     if last < first:

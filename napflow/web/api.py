@@ -15,8 +15,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from napflow import services
+from napflow.inputs import parse_day
 from napflow.runtime import Runtime
-from napflow.schedule import parse_day
 from napflow.services import accounts
 from napflow.web.http import API_PREFIX
 

@@ -1,7 +1,7 @@
 """The FastAPI application: pages, the JSON API, and how napflow's errors become responses.
 
 Endpoints are plain (not async) functions: the services block on the database, so they run
-in the server's thread pool, each thread on its own held connections (napflow.db).
+in the server's thread pool, each thread on its own held connections (napflow.storage.database).
 """
 
 from __future__ import annotations

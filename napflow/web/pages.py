@@ -19,13 +19,13 @@ from markupsafe import Markup
 
 from napflow import services
 from napflow.errors import ConflictError, NapflowError
-from napflow.models import STATE_KINDS, Kind
+from napflow.ledger.record import STATE_KINDS, Kind
 from napflow.runtime import Runtime
 from napflow.services import accounts, audit, feeds
 from napflow.services.accounts import Session
 from napflow.timezones import to_local
-from napflow.web.diagram_svg import workflow_svg
 from napflow.web.http import status_for
+from napflow.workflow.diagram_svg import workflow_svg
 
 COOKIE = "napflow_session"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from napflow import logs
-from napflow.bootstrap import build_runtime
-from napflow.settings import load_settings
+from napflow.runtime import logs
+from napflow.runtime.bootstrap import build_runtime
+from napflow.runtime.settings import load_settings
 from napflow.web.app import create_app
 
 

@@ -1,0 +1,455 @@
+"""Checking the history's hash chains: a quick scan, and a diagnosis naming what is wrong.
+
+:func:`diagnose` is the reference: given one plan's records and what its row in ``plans``
+says, it names every record that is wrong and how (edited, missing, reordered, forged) and
+whether the plan's state, version or head were changed behind the ledger's back. It runs on
+records from the database or from an exported bundle alike.
+
+:func:`scan_sqlite` goes through a whole SQLite ledger quickly: it reads the records as raw
+bytes (the stored form is the canonical form, see napflow.ledger.chain), hashes them and follows
+the links, and only says which plans need a diagnosis. Other engines take
+:func:`scan_rows`, the same checks on rows read through SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import multiprocessing
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from napflow.ledger import chain
+from napflow.ledger.record import UNVERSIONED_KINDS
+
+EDITED = "edited"
+MISSING = "missing"
+REORDERED = "reordered"
+FORGED = "forged"
+CHANGED = "changed"  # the plans row disagrees with what its history leads to
+
+
+class Record(NamedTuple):
+    """One history record in canonical form: ``at`` and ``payload`` as text."""
+
+    seq: int
+    kind: str
+    trigger: str | None
+    from_state: str | None
+    to_state: str | None
+    actor: str | None
+    role: str | None
+    comment: str | None
+    at: str
+    workflow: str
+    workflow_version: int
+    payload: str | None
+    prev_hash: str
+    hash: str
+
+    def canonical(self) -> bytes:
+        """Return the bytes this record's digest covers."""
+        return chain.canonical(self[:-1])
+
+
+class PlanState(NamedTuple):
+    """What a plan's row says: where its chain ends and the state it is in."""
+
+    key: str
+    state: str
+    version: int
+    seq: int
+    head_hash: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a plan's ledger."""
+
+    plan: str
+    seq: int | None
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"{self.plan} seq {self.seq}" if self.seq is not None else self.plan
+        return f"{where}: {self.kind}: {self.detail}"
+
+
+class KeyNeeded(Exception):
+    """Records are sealed with the audit key, and no key was given."""
+
+
+def _seal_matches(record: Record, key: bytes | None) -> bool:
+    algorithm = chain.algorithm(record.hash)
+    if algorithm == chain.HMAC:
+        if not key:
+            raise KeyNeeded
+        return hmac.compare_digest(chain.digest(record.canonical(), key), record.hash)
+    return hmac.compare_digest(chain.digest(record.canonical(), None), record.hash)
+
+
+@dataclass
+class _Walk:
+    """The state of a diagnosis as it walks one chain."""
+
+    plan: PlanState
+    key: bytes | None
+    allow_unkeyed: bool = False
+    problems: list[Problem] = field(default_factory=list)
+    sealed_with_key: bool = False
+
+    def add(self, seq: int | None, kind: str, detail: str) -> None:
+        self.problems.append(Problem(self.plan.key, seq, kind, detail))
+
+    def seal_problem(self, record: Record) -> str | None:
+        """Return why ``record``'s digest is wrong (None if it is right)."""
+        plain = chain.algorithm(record.hash) == chain.SHA256
+        if plain and self.key and not self.allow_unkeyed:
+            return (
+                "it is sealed with plain SHA-256, not with the audit key: it was written by "
+                "someone without the key"
+            )
+        if plain and self.sealed_with_key:
+            return (
+                "it is sealed with plain SHA-256 after the chain was sealed with the audit "
+                "key: it was written by someone without the key"
+            )
+        self.sealed_with_key |= not plain
+        if _seal_matches(record, self.key):
+            return None
+        return "its content no longer matches its digest"
+
+
+def diagnose(
+    plan: PlanState, records: Sequence[Record], key: bytes | None, allow_unkeyed: bool = False
+) -> list[Problem]:
+    """Return every problem in one plan's ledger (records in seq order); [] if none.
+
+    With a key, every record must be sealed with it; ``allow_unkeyed`` accepts plain SHA-256
+    records that come before a chain's first keyed one (a ledger keyed after it began).
+    A NULL field and a text of just U+0000 encode alike; napflow never writes the latter.
+    """
+    walk = _Walk(plan, key, allow_unkeyed)
+    by_hash = {r.hash: r for r in records}
+    expected_prev = chain.genesis(plan.key)
+    previous: Record | None = None
+    for record in records:
+        expected_seq = previous.seq + 1 if previous else 1
+        gap = record.seq > expected_seq
+        if gap:
+            missing = _span(expected_seq, record.seq - 1)
+            walk.add(expected_seq, MISSING, f"{missing} removed from the history")
+        out_of_order = False
+        if record.prev_hash != expected_prev and not gap:
+            earlier = by_hash.get(record.prev_hash)
+            if earlier is not None and earlier is not previous:
+                out_of_order = True
+                walk.add(
+                    record.seq,
+                    REORDERED,
+                    f"it was written right after the record now at seq {earlier.seq}",
+                )
+            elif previous is None:
+                walk.add(
+                    record.seq,
+                    FORGED,
+                    f"the chain begins with {record.prev_hash!r}, not with this plan's key: "
+                    "the plan's key was changed, or the records come from another plan",
+                )
+            elif walk.seal_problem(previous) is None:
+                walk.add(
+                    previous.seq,
+                    FORGED,
+                    "its content and digest were both replaced: the record after it was "
+                    "sealed onto a different digest",
+                )
+            else:
+                walk.add(record.seq, EDITED, "its link to the record before it was changed")
+        if not out_of_order:
+            why = walk.seal_problem(record)
+            if why is not None:
+                walk.add(record.seq, FORGED if "without the key" in why else EDITED, why)
+        expected_prev, previous = record.hash, record
+    _check_plan_row(walk, records)
+    return walk.problems
+
+
+def _span(first: int, last: int) -> str:
+    return f"record seq {first} was" if first == last else f"records seq {first}-{last} were"
+
+
+def _check_plan_row(walk: _Walk, records: Sequence[Record]) -> None:
+    """Compare the plans row with the end of its chain and the state the history leads to."""
+    plan = walk.plan
+    if not records:
+        walk.add(
+            1,
+            MISSING,
+            "the plan has no history at all: its records were removed, or the plan was added "
+            "behind the ledger's back",
+        )
+        return
+    last = records[-1]
+    if plan.seq > last.seq:
+        walk.add(last.seq + 1, MISSING, f"{_span(last.seq + 1, plan.seq)} removed from the end")
+        return  # the state and version it led to went with them
+    if plan.seq < last.seq:
+        walk.add(
+            None,
+            CHANGED,
+            f"the plan says its history ends at seq {plan.seq}, but it goes on to seq {last.seq}",
+        )
+    elif (
+        plan.head_hash != last.hash
+        and walk.seal_problem(last) is None
+        and last.seq not in {p.seq for p in walk.problems}
+    ):
+        walk.add(
+            last.seq,
+            FORGED,
+            "the plan's head remembers another digest: this record was replaced, content "
+            "and digest, or the plan's head was changed",
+        )
+    state = last.to_state
+    if plan.state != state:
+        walk.add(
+            None,
+            CHANGED,
+            f"its state is {plan.state!r} but its history leads to {state!r}: "
+            "the state was changed behind the ledger's back",
+        )
+    actions = sum(1 for r in records if r.kind not in UNVERSIONED_KINDS)
+    if plan.version != actions and not any(p.kind == MISSING for p in walk.problems):
+        walk.add(
+            None,
+            CHANGED,
+            f"its version is {plan.version} but its history records {actions} actions",
+        )
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What a scan found: records read, chain ends, and the plans that need a diagnosis."""
+
+    records: int
+    heads: dict[str, str]
+    suspects: list[str]
+    keyed: int  # records sealed with the audit key
+    keyed_ok: int  # those of them that verify with the key given
+    orphans: dict[int, int]  # plan id -> records whose plan is not in the plans table
+
+
+def _sqlite_history_sql(where: str) -> str:
+    # the canonical encoding, NULLs as U+0000, from stored columns (napflow.ledger.chain)
+    null = "char(0)"
+    columns = (
+        "CAST(h.seq AS TEXT)",
+        "h.kind",
+        f'coalesce(h."trigger", {null})',
+        f"coalesce(h.from_state, {null})",
+        f"coalesce(h.to_state, {null})",
+        f"coalesce(h.actor, {null})",
+        f"coalesce(h.role, {null})",
+        f"coalesce(h.comment, {null})",
+        "h.at",
+        "h.workflow",
+        "CAST(h.workflow_version AS TEXT)",
+        f"coalesce(h.payload, {null})",
+        "h.prev_hash",
+    )
+    select = f"SELECT h.plan_id, {', '.join(columns)}, h.hash FROM history h"  # noqa: S608
+    return f"{select} {where} ORDER BY h.plan_id, h.seq"  # constant text, no input
+
+
+_HISTORY_SQL = _sqlite_history_sql("")
+_HISTORY_OF_PLAN_SQL = _sqlite_history_sql("WHERE h.plan_id = ?")
+_PLANS_SQL = "SELECT id, key, state, version, seq, head_hash FROM plans"
+_PLAN_SQL = f"{_PLANS_SQL} WHERE key = ?"
+_HISTORY_IN_SQL = _sqlite_history_sql("WHERE h.plan_id BETWEEN ? AND ?")
+_PLANS_IN_SQL = f"{_PLANS_SQL} WHERE id BETWEEN ? AND ?"
+_UNVERSIONED = frozenset(k.encode() for k in UNVERSIONED_KINDS)
+
+
+#: below this many records a scan runs in this process (starting workers costs ~0.5 s)
+PARALLEL_FROM = 200_000
+
+
+def scan_sqlite(
+    path: Path,
+    key: bytes | None,
+    plan_key: str | None = None,
+    workers: int | None = None,
+    allow_unkeyed: bool = False,
+) -> Scan:
+    """Scan a SQLite ledger file; see the module docstring.
+
+    Plans are independent chains, so a large ledger is split into ranges of plans of about
+    equal size, scanned by ``workers`` processes (default: one per CPU, at most 8), each in
+    its own read snapshot (a plan and its records are always read in one snapshot).
+    """
+    if plan_key is not None:
+        return _scan_range(path, key, allow_unkeyed, plan_key=plan_key)
+    conn = sqlite3.connect(_read_only(path), uri=True, isolation_level=None)
+    try:
+        sizes = conn.execute("SELECT id, seq FROM plans ORDER BY id").fetchall()
+    finally:
+        conn.close()
+    total = sum(seq for _, seq in sizes)
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 8) if total >= PARALLEL_FROM else 1
+    workers = max(1, min(workers, len(sizes)))
+    ranges = _split(sizes, total, workers)
+    if len(ranges) <= 1:
+        return _scan_range(path, key, allow_unkeyed)
+    context = multiprocessing.get_context("spawn")  # no state of this process is inherited
+    with ProcessPoolExecutor(len(ranges), mp_context=context) as pool:
+        parts = list(pool.map(partial(_scan_range, path, key, allow_unkeyed, None), ranges))
+    return Scan(
+        sum(p.records for p in parts),
+        {k: v for p in parts for k, v in p.heads.items()},
+        sorted(s for p in parts for s in p.suspects),
+        sum(p.keyed for p in parts),
+        sum(p.keyed_ok for p in parts),
+        {k: v for p in parts for k, v in p.orphans.items()},
+    )
+
+
+def _read_only(path: Path) -> str:
+    return f"{path.resolve().as_uri()}?mode=ro"
+
+
+def _split(sizes: list[tuple[int, int]], total: int, parts: int) -> list[tuple[int, int]]:
+    """Cut plan ids (in order, with their record counts) into ranges of about equal size.
+
+    The first and last ranges are open-ended, so that history rows of plan ids missing
+    from the plans table are scanned too.
+    """
+    ranges: list[tuple[int, int]] = []
+    first: int | None = None
+    running = 0
+    for plan_id, seq in sizes:
+        first = plan_id if first is None else first
+        running += seq
+        if running >= total * (len(ranges) + 1) / parts and len(ranges) < parts - 1:
+            ranges.append((first, plan_id))
+            first = None
+    if first is not None:
+        ranges.append((first, sizes[-1][0]))
+    if ranges:
+        ranges[0] = (-(2**63), ranges[0][1])
+        ranges[-1] = (ranges[-1][0], 2**63 - 1)
+    return ranges
+
+
+def _scan_range(
+    path: Path,
+    key: bytes | None,
+    allow_unkeyed: bool,
+    plan_key: str | None = None,
+    ids: tuple[int, int] | None = None,
+) -> Scan:
+    """Scan one plan, a range of plan ids, or (neither given) every plan, in one snapshot."""
+    conn = sqlite3.connect(_read_only(path), uri=True, isolation_level=None)
+    try:
+        conn.text_factory = bytes
+        conn.execute("BEGIN")
+        if plan_key is not None:
+            plans = {row[0]: row[1:] for row in conn.execute(_PLAN_SQL, (plan_key,))}
+            cursor = conn.execute(_HISTORY_OF_PLAN_SQL, tuple(plans))
+        elif ids is not None:
+            plans = {row[0]: row[1:] for row in conn.execute(_PLANS_IN_SQL, ids)}
+            cursor = conn.execute(_HISTORY_IN_SQL, ids)
+        else:
+            plans = {row[0]: row[1:] for row in conn.execute(_PLANS_SQL)}
+            cursor = conn.execute(_HISTORY_SQL)
+        return _scan_bytes(cursor, plans, key, allow_unkeyed)
+    finally:
+        conn.close()
+
+
+def _scan_bytes(
+    rows: Iterable[Any], plans: dict[int, Any], key: bytes | None, allow_unkeyed: bool
+) -> Scan:
+    """Run the hot loop of scan_sqlite: hash every record, follow links, count actions.
+
+    ``rows`` are (plan_id, the FIELDS as canonical bytes, hash); ``plans`` maps plan ids to
+    (key, state, version, seq, head_hash), all bytes but the two numbers.
+    """
+    join = chain.SEPARATOR.encode().join
+    sha_prefix, hmac_prefix = f"{chain.SHA256}:".encode(), f"{chain.HMAC}:".encode()
+    sha256, hmac_digest = hashlib.sha256, hmac.digest
+
+    def plain(data: bytes) -> bytes:
+        return sha_prefix + sha256(data).hexdigest().encode()
+
+    def keyed(data: bytes) -> bytes:
+        return hmac_prefix + hmac_digest(key or b"", data, "sha256").hex().encode()
+
+    seal = keyed if key else plain
+    heads: dict[str, str] = {}
+    suspects: list[str] = []
+    seen: set[int] = set()
+    orphans: dict[int, int] = {}
+    records = keyed_total = keyed_ok = 0
+    current: int | None = None
+    count = mails = 0
+    prev = state = b""
+    intact = chain_keyed = True
+
+    def finish() -> None:
+        if current is None or current not in plans:
+            return
+        seen.add(current)
+        plan_key, plan_state, version, seq, head_hash = plans[current]
+        ok = intact and count == seq and prev == head_hash
+        heads[plan_key.decode()] = prev.decode()
+        if not (ok and plan_state == state and version == count - mails):
+            suspects.append(plan_key.decode())
+
+    for row in rows:
+        if row[0] != current:
+            finish()
+            current = row[0]
+            records += count
+            count = mails = 0
+            if current not in plans:  # its plan was removed from under its history
+                orphans[current] = orphans.get(current, 0) + 1
+                current = None
+                continue
+            prev = chain.genesis(plans[current][0].decode()).encode()
+            intact, chain_keyed = True, False
+        fields = row[1:14]
+        stored = row[14]
+        if fields[12] != prev:
+            intact = False
+        if stored == seal(join(fields)):
+            if key:
+                chain_keyed = True
+                keyed_total += 1
+                keyed_ok += 1
+        elif stored.startswith(hmac_prefix):  # sealed with a key other than the one given
+            if not key:
+                raise KeyNeeded
+            chain_keyed, intact = True, False
+            keyed_total += 1
+        elif not (allow_unkeyed or not key) or chain_keyed or stored != plain(join(fields)):
+            intact = False  # plain where the key is required, or after it, or not sealed
+        if fields[1] in _UNVERSIONED:
+            mails += 1
+        count += 1
+        prev = stored
+        state = fields[4]
+    finish()
+    records += count
+    for plan_id, plan in plans.items():
+        if plan_id not in seen:  # no history at all
+            heads[plan[0].decode()] = ""
+            suspects.append(plan[0].decode())
+    return Scan(records, heads, sorted(suspects), keyed_total, keyed_ok, orphans)

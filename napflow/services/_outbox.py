@@ -1,0 +1,299 @@
+"""Reminders are data: the outbox rows a plan's deadlines, roles and transitions call for.
+
+:func:`sync_reminders` computes, from a plan's pending deadlines, the workflow's ladders and
+who holds which role now, the reminder rows there should be, and reconciles the outbox with
+them in the caller's transaction: missing future rows are added, rows nobody needs any more
+are cancelled, rows whose time changed are moved. Every service that changes any of those
+inputs calls it, so the outbox always matches the plan. Each row has a unique key (deadline
+and its sequence, rung, recipient), so nothing is ever queued twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from napflow.services._plan_facts import round_actions
+from napflow.services._records import PlanRow
+from napflow.storage.schema import Status, deadlines, outbox, people, roles
+from napflow.workflow.calendar import escalation_instant, reminder_instant
+from napflow.workflow.deadline_kinds import DeadlineKindDef
+from napflow.workflow.definition import WorkflowDefinition
+
+REMINDER = "reminder"
+ESCALATION = "escalation"
+NOTICE = "notice"
+CHANGE = "change"  # a deadline people were reminded of was moved or cancelled
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A person holding a role on the plan, with the zone their reminders are timed in."""
+
+    email: str
+    role: str
+    timezone: str
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """An outbox row the plan calls for."""
+
+    key: str
+    deadline_id: int
+    kind: str
+    rung: str
+    recipient: str
+    send_at: datetime
+
+
+def deadline_key(deadline_id: int, sequence: int, rung: str, recipient: str) -> str:
+    """Return the unique outbox key of one rung of one deadline version for one person."""
+    return f"d{deadline_id}.{sequence}:{rung}:{recipient}"
+
+
+def escalation_rung(number: int) -> str:
+    """Return the rung name of escalation ``number`` (1, 2, ...)."""
+    return f"escalation-{number}"
+
+
+def holders(conn: Connection, plan: PlanRow) -> list[Holder]:
+    """Return every role holder of the plan with their reminder zone (theirs, else the plan's)."""
+    rows = conn.execute(
+        select(people.c.email, people.c.timezone, roles.c.role)
+        .join(people, people.c.id == roles.c.person_id)
+        .where(roles.c.plan_id == plan.id)
+    )
+    return [Holder(r.email, r.role, r.timezone or plan.timezone) for r in rows]
+
+
+def _recipients(found: Iterable[Holder], wanted_roles: tuple[str, ...]) -> dict[str, Holder]:
+    chosen: dict[str, Holder] = {}
+    for holder in found:
+        if holder.role in wanted_roles:
+            chosen.setdefault(holder.email, holder)
+    return chosen
+
+
+def wanted_rows(
+    definition: WorkflowDefinition,
+    pending: Iterable[Any],
+    found: list[Holder],
+    done_in_round: dict[str, set[str]],
+) -> list[Wanted]:
+    """Return the reminder and first-escalation rows that ``pending`` deadlines call for.
+
+    ``done_in_round`` maps a trigger to who fired it in the current round (``unless_done``).
+    """
+    result = []
+    hour = definition.reminder_hour
+    for d in pending:
+        kind: DeadlineKindDef | None = definition.deadline_kind(d.kind)
+        if kind is None:
+            continue
+        for rung in kind.rungs:
+            skip = done_in_round.get(rung.unless_done or "", set())
+            for email, holder in _recipients(found, rung.to).items():
+                if email in skip:
+                    continue
+                at = reminder_instant(d.due_on, rung.days_before, hour, holder.timezone)
+                key = deadline_key(d.id, d.sequence, rung.name, email)
+                result.append(Wanted(key, d.id, REMINDER, rung.name, email, at))
+        if kind.escalation is not None:
+            for email, holder in _recipients(found, kind.escalation.to).items():
+                at = escalation_instant(
+                    d.due_on,
+                    1,
+                    kind.escalation.every_days,
+                    hour,
+                    holder.timezone,
+                    not_before=d.due_at,
+                )
+                rung_name = escalation_rung(1)
+                key = deadline_key(d.id, d.sequence, rung_name, email)
+                result.append(Wanted(key, d.id, ESCALATION, rung_name, email, at))
+    return result
+
+
+_CANCEL = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("row_id"), outbox.c.status == Status.PENDING)
+    .values(status=Status.CANCELLED)
+)
+_REVIVE = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("row_id"), outbox.c.status == Status.CANCELLED)
+    .values(
+        status=Status.PENDING,
+        send_at=bindparam("at"),
+        next_attempt_at=bindparam("at"),
+        attempts=0,
+        last_error=None,
+    )
+)
+_RETIME = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("row_id"), outbox.c.status == Status.PENDING)
+    .values(send_at=bindparam("at"), next_attempt_at=bindparam("at"))
+)
+
+
+def sync_reminders(
+    conn: Connection,
+    definition: WorkflowDefinition,
+    plan: PlanRow,
+    now: datetime,
+) -> None:
+    """Make the plan's pending reminder and escalation rows match what it calls for now."""
+    if not definition.deadlines:
+        return
+    pending = conn.execute(
+        select(deadlines).where(
+            deadlines.c.plan_id == plan.id, deadlines.c.status == Status.PENDING
+        )
+    ).all()
+    if not pending:
+        return  # ended deadlines cancel their own rows (cancel_deadline_rows)
+    existing = conn.execute(
+        select(
+            outbox.c.id,
+            outbox.c.key,
+            outbox.c.kind,
+            outbox.c.recipient,
+            outbox.c.deadline_id,
+            outbox.c.status,
+            outbox.c.send_at,
+        ).where(
+            outbox.c.deadline_id.in_([d.id for d in pending]),
+            outbox.c.kind.in_((REMINDER, ESCALATION)),
+        )
+    ).all()
+    found = holders(conn, plan)
+    done: dict[str, set[str]] = {}
+    if any(r.unless_done for d in pending for r in _rungs_of(definition, d.kind)):
+        for action in round_actions(conn, plan):
+            done.setdefault(action.trigger, set()).add(action.actor)
+    wanted = {w.key: w for w in wanted_rows(definition, pending, found, done)}
+    escalating = {(w.deadline_id, w.recipient) for w in wanted.values() if w.kind == ESCALATION}
+    by_key = {r.key: r for r in existing}
+    for row in existing:
+        if row.status != Status.PENDING:
+            continue
+        if row.kind == ESCALATION:
+            # later escalations are added by the dispatcher; keep them while still wanted
+            keep = (row.deadline_id, row.recipient) in escalating
+        else:
+            keep = row.key in wanted
+        if not keep:
+            conn.execute(_CANCEL, {"row_id": row.id})
+        elif row.key in wanted and wanted[row.key].send_at != row.send_at:
+            conn.execute(_RETIME, {"row_id": row.id, "at": wanted[row.key].send_at})
+    for key, w in wanted.items():
+        old = by_key.get(key)
+        if old is not None and old.status == Status.CANCELLED and w.send_at >= now:
+            # wanted again (a role given back, say) and still ahead: queue it again
+            conn.execute(_REVIVE, {"row_id": old.id, "at": w.send_at})
+    new = [
+        w
+        for w in wanted.values()
+        if w.key not in by_key and (w.kind == ESCALATION or w.send_at >= now)
+    ]
+    if new:
+        conn.execute(insert(outbox), [_row(plan.id, w, now) for w in new])
+
+
+def _rungs_of(definition: WorkflowDefinition, kind: str) -> tuple[Any, ...]:
+    found = definition.deadline_kind(kind)
+    return found.rungs if found is not None else ()
+
+
+def _row(
+    plan_id: int, w: Wanted, now: datetime, payload: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "key": w.key,
+        "plan_id": plan_id,
+        "deadline_id": w.deadline_id or None,
+        "kind": w.kind,
+        "rung": w.rung,
+        "recipient": w.recipient,
+        "send_at": w.send_at,
+        "status": Status.PENDING,
+        "attempts": 0,
+        "next_attempt_at": w.send_at,
+        "late": False,
+        "payload": payload,
+        "created_at": now,
+    }
+
+
+def cancel_deadline_rows(conn: Connection, deadline_id: int) -> None:
+    """Cancel every pending message of one deadline (it was met, moved away or cancelled)."""
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.deadline_id == deadline_id, outbox.c.status == Status.PENDING)
+        .values(status=Status.CANCELLED)
+    )
+
+
+def queue_notices(
+    conn: Connection,
+    definition: WorkflowDefinition,
+    plan: PlanRow,
+    record: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Queue the transition notices ``record`` (a history record's fields) calls for."""
+    trigger = record["trigger"]
+    wanted_roles = tuple(r for n in definition.notices if trigger in n.triggers for r in n.to)
+    if not wanted_roles:
+        return
+    rows = []
+    for email in _recipients(holders(conn, plan), wanted_roles):
+        if email == record.get("actor"):
+            continue
+        key = f"n{plan.id}.{record['seq']}:{email}"
+        rows.append(_row(plan.id, Wanted(key, 0, NOTICE, trigger, email, now), now, record))
+    if rows:
+        conn.execute(insert(outbox), rows)
+
+
+def queue_change_notices(conn: Connection, deadline: Any, change: str, now: datetime) -> None:
+    """Tell everyone already reminded of a deadline that it was moved or cancelled.
+
+    ``deadline`` is the row as it is after the change; ``change`` is "moved" or "cancelled".
+    """
+    reminded = (
+        conn.execute(
+            select(outbox.c.recipient)
+            .distinct()
+            .where(
+                outbox.c.deadline_id == deadline.id,
+                outbox.c.status == Status.SENT,
+                outbox.c.kind.in_((REMINDER, ESCALATION)),
+            )
+        )
+        .scalars()
+        .all()
+    )
+    rows = [
+        _row(
+            deadline.plan_id,
+            Wanted(
+                deadline_key(deadline.id, deadline.sequence, change, email),
+                deadline.id,
+                CHANGE,
+                change,
+                email,
+                now,
+            ),
+            now,
+        )
+        for email in sorted(reminded)
+    ]
+    if rows:
+        conn.execute(insert(outbox), rows)

@@ -1,0 +1,262 @@
+"""Reading a plan for change, and appending to its history together with the change.
+
+Every change to a plan goes through :func:`append` (a new plan's first record through
+:func:`start`): it moves the plan's seq on by one with a compare-and-swap and writes the
+history record with that seq, sealed onto the plan's hash chain (napflow.ledger.chain), in the
+caller's transaction. A lost race changes no row and raises ConflictError, so the whole
+transaction rolls back and nothing half-done is left.
+
+The statements of an advance are built once and run as FastStatements (see
+napflow.storage.fastpath and bench/advance.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, Row, Text, and_, bindparam, insert, select, update
+
+from napflow.errors import ConflictError, NotFoundError
+from napflow.ledger import chain
+from napflow.ledger.record import UNVERSIONED_KINDS, Kind
+from napflow.storage.database import AUDIT_KEY, WRITER
+from napflow.storage.fastpath import FastStatement
+from napflow.storage.schema import history, people, plans, roles
+
+_PLAN_BY_KEY = select(plans).where(plans.c.key == bindparam("key"))
+_PLAN_BY_KEY_LOCKED = _PLAN_BY_KEY.with_for_update()
+
+
+class PlanHead(NamedTuple):
+    """The columns of a plan an action reads and changes."""
+
+    id: int
+    key: str
+    state: str
+    version: int
+    entered_seq: int
+    workflow: str
+    workflow_version: int
+    timezone: str
+    seq: int
+    head_hash: str
+
+
+#: A plan as read for an action (PlanHead) or whole (a Row of the plans table).
+PlanRow = PlanHead | Row[Any]
+
+_HEAD = (
+    plans.c.id,
+    plans.c.key,
+    plans.c.state,
+    plans.c.version,
+    plans.c.entered_seq,
+    plans.c.workflow,
+    plans.c.workflow_version,
+    plans.c.timezone,
+    plans.c.seq,
+    plans.c.head_hash,
+)
+
+# The plan, and the roles one person holds on it, in one round trip: no row if the plan is
+# missing; person_id NULL if the person is not registered; one row per role held.
+_FOR_ACTOR = (
+    select(*_HEAD, people.c.id, roles.c.role)
+    .select_from(
+        plans.outerjoin(people, people.c.email == bindparam("email")).outerjoin(
+            roles, and_(roles.c.plan_id == plans.c.id, roles.c.person_id == people.c.id)
+        )
+    )
+    .where(plans.c.key == bindparam("key"))
+)
+_PLAN_FOR_ACTOR = FastStatement(_FOR_ACTOR)
+# In a write transaction the plan row is locked as it is read, so that concurrent actions
+# on one plan queue up and each sees the plan as the one before it left it (PostgreSQL).
+_PLAN_FOR_ACTOR_LOCKED = FastStatement(_FOR_ACTOR.with_for_update(of=plans))
+
+_MOVE_PLAN = FastStatement(
+    update(plans)
+    .where(plans.c.id == bindparam("b_id"), plans.c.seq == bindparam("b_seq"))
+    .values(
+        version=bindparam("b_version"),
+        seq=bindparam("b_new_seq"),
+        head_hash=bindparam("b_head_hash"),
+        updated_at=bindparam("b_at"),
+        state=bindparam("b_state"),
+        entered_seq=bindparam("b_entered_seq"),
+    )
+)
+
+# The payload is bound as the text that was sealed, not encoded again.
+_ADD_RECORD = FastStatement(
+    insert(history).values(
+        {
+            c.name: bindparam(c.name, type_=Text() if c.name == "payload" else c.type)
+            for c in history.columns
+            if c.name != "id"
+        }
+    )
+)
+
+
+_HEAD_BY_ID = FastStatement(
+    select(*_HEAD).where(plans.c.id == bindparam("plan_id")).with_for_update()
+)
+
+
+def load_head(conn: Connection, plan_id: int) -> PlanHead:
+    """Return the head of the plan with id ``plan_id`` (which must exist), locked, to append."""
+    return PlanHead(*_HEAD_BY_ID.execute(conn, {"plan_id": plan_id}).fetchone())
+
+
+def unregistered(email: str) -> NotFoundError:
+    """Return the error for a person who is not registered, saying how to register them."""
+    return NotFoundError(
+        f"{email} is not registered; add them with `napflow person add {email} --name ...`."
+    )
+
+
+def _missing(key: str) -> NotFoundError:
+    return NotFoundError(
+        f"There is no plan {key!r}; `napflow plan list` shows the plans there are."
+    )
+
+
+def load_plan(conn: Connection, key: str) -> Row[Any]:
+    """Return the whole plan row with ``key`` (locked in a write), or refuse, naming the list."""
+    query = _PLAN_BY_KEY_LOCKED if conn.info.get(WRITER) else _PLAN_BY_KEY
+    row = conn.execute(query, {"key": key}).first()
+    if row is None:
+        raise _missing(key)
+    return row
+
+
+@dataclass(frozen=True)
+class PlanForActor:
+    """A plan and the roles one person holds on it."""
+
+    plan: PlanHead
+    actor_roles: frozenset[str]
+
+
+def load_plan_for_actor(conn: Connection, key: str, email: str) -> PlanForActor:
+    """Return plan ``key`` and the roles ``email`` holds on it; refuse unknown plan or person."""
+    statement = _PLAN_FOR_ACTOR_LOCKED if conn.info.get(WRITER) else _PLAN_FOR_ACTOR
+    rows = statement.execute(conn, {"key": key, "email": email}).fetchall()
+    if not rows:
+        raise _missing(key)
+    *head, person_id, _role = rows[0]
+    if person_id is None:
+        raise unregistered(email)
+    held = frozenset(row[-1] for row in rows if row[-1] is not None)
+    return PlanForActor(PlanHead(*head), held)
+
+
+def _seal(conn: Connection, record: dict[str, Any]) -> dict[str, Any]:
+    """Encode the record's payload as stored and add its digest; return the record."""
+    record["payload"] = chain.payload_text(record["payload"])
+    record["hash"] = chain.seal(record, conn.info.get(AUDIT_KEY))
+    return record
+
+
+def start(conn: Connection, plan: dict[str, Any], **first: Any) -> int:
+    """Insert a new plan (the ``plans`` columns in ``plan``) with its first record.
+
+    ``first`` holds the record's columns (kind, to_state, payload...); it gets seq 1, the
+    plan's creation time and workflow, and is chained to the plan's key. Return the plan id.
+    """
+    record = _seal(
+        conn,
+        {
+            **dict.fromkeys(("trigger", "from_state", "actor", "role", "comment", "payload")),
+            **first,
+            "seq": 1,
+            "at": plan["created_at"],
+            "workflow": plan["workflow"],
+            "workflow_version": plan["workflow_version"],
+            "prev_hash": chain.genesis(plan["key"]),
+        },
+    )
+    values = {**plan, "version": 1, "seq": 1, "entered_seq": 1, "head_hash": record["hash"]}
+    inserted = conn.execute(insert(plans).values(**values)).inserted_primary_key
+    assert inserted is not None
+    _ADD_RECORD.execute(conn, {**record, "plan_id": inserted[0]})
+    return int(inserted[0])
+
+
+def append(
+    conn: Connection,
+    plan: PlanRow,
+    *,
+    kind: str,
+    at: datetime,
+    trigger: str | None = None,
+    to_state: str | None = None,
+    actor: str | None = None,
+    role: str | None = None,
+    comment: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> PlanHead:
+    """Record one change of ``plan`` (read in this transaction); return the plan after it.
+
+    For a transition, ``to_state`` becomes the plan's state and starts a new round. Every
+    kind but mail bookkeeping moves the plan's version on. Several changes in one
+    transaction chain: pass each call the plan the previous one returned.
+    """
+    seq = plan.seq + 1
+    moves = kind == Kind.TRANSITION
+    new_state = to_state if moves and to_state is not None else plan.state
+    version = plan.version if kind in UNVERSIONED_KINDS else plan.version + 1
+    entered_seq = seq if moves else plan.entered_seq
+    record = _seal(
+        conn,
+        {
+            "plan_id": plan.id,
+            "seq": seq,
+            "kind": kind,
+            "trigger": trigger,
+            "from_state": plan.state,
+            "to_state": new_state,
+            "actor": actor,
+            "role": role,
+            "comment": comment,
+            "at": at,
+            "workflow": plan.workflow,
+            "workflow_version": plan.workflow_version,
+            "payload": payload,
+            "prev_hash": plan.head_hash,
+        },
+    )
+    moved = _MOVE_PLAN.execute(
+        conn,
+        {
+            "b_id": plan.id,
+            "b_seq": plan.seq,
+            "b_new_seq": seq,
+            "b_version": version,
+            "b_head_hash": record["hash"],
+            "b_at": at,
+            "b_state": new_state,
+            "b_entered_seq": entered_seq,
+        },
+    )
+    if moved.rowcount != 1:
+        raise ConflictError(
+            f"{plan.key} changed while this action was being recorded; nothing was written. "
+            f"See `napflow history {plan.key}` and try again."
+        )
+    _ADD_RECORD.execute(conn, record)
+    return PlanHead(
+        plan.id,
+        plan.key,
+        new_state,
+        version,
+        entered_seq,
+        plan.workflow,
+        plan.workflow_version,
+        plan.timezone,
+        seq,
+        record["hash"],
+    )

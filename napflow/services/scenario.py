@@ -1,0 +1,201 @@
+"""Scenario files: people, plans, roles, deadlines and dated actions, replayed as services.
+
+A scenario is data (TOML, see ``napflow/scenarios/tajikistan-2015.toml``). Loading checks
+the whole file first and reports every problem with its key; then each entry becomes a
+step (a time and a service call). The demo loads the shipped scenario into the database;
+``napflow simulate`` replays one on a virtual clock and sends its mail to files.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from napflow.errors import InvalidDefinition
+from napflow.inputs import printable
+from napflow.runtime import Runtime
+from napflow.services import add_deadline, add_person, advance_plan, create_plan, grant_role
+from napflow.timezones import validate_timezone
+from napflow.workflow.toml_checks import Problems, unknown_keys
+
+SHIPPED = "tajikistan-2015"
+#: the scenario files shipped with napflow (package data of napflow)
+SCENARIOS = Path(__file__).parent.parent / "scenarios"
+_SECTIONS = {"scenario", "people", "plans", "deadlines", "actions"}
+_KEYS = {
+    "people": {"email", "name", "timezone"},
+    "plans": {"key", "country", "title", "timezone", "workflow", "created", "roles"},
+    "deadlines": {"plan", "kind", "date", "end", "time", "timezone", "title", "location", "added"},
+    "actions": {"plan", "at", "trigger", "by", "comment"},
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing that happens in a scenario, at a moment."""
+
+    at: datetime
+    order: int
+    call: Callable[[Runtime], object]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A checked scenario: its people (added first) and its steps in time order."""
+
+    title: str
+    people: tuple[tuple[str, str, str | None], ...]
+    steps: tuple[Step, ...]
+
+
+def scenario_path(name_or_path: str) -> Path:
+    """Return the file for a shipped scenario's name, or the path as given.
+
+    A name is looked up among the shipped scenarios only (no separators, no ``..``): a
+    name cannot reach a file elsewhere; a path names one on purpose.
+    """
+    if "/" not in name_or_path and "\\" not in name_or_path and name_or_path not in (".", ".."):
+        shipped = SCENARIOS / f"{name_or_path}.toml"
+        if shipped.is_file():
+            return shipped
+    return Path(name_or_path)
+
+
+def _moment(problems: Problems, where: str, value: Any, zone: str) -> datetime | None:
+    try:
+        local = datetime.fromisoformat(str(value))
+    except ValueError:
+        problems.add(where, f"{value!r} is not a local time; write YYYY-MM-DD HH:MM")
+        return None
+    return local.replace(tzinfo=ZoneInfo(zone))
+
+
+def _dated(
+    problems: Problems,
+    data: dict[str, Any],
+    section: str,
+    time_key: str,
+    zones: dict[str, str],
+) -> Iterator[tuple[str, datetime, dict[str, Any]]]:
+    """Yield (plan key, moment, entry) for the entries of ``section`` that check out."""
+    for i, entry in enumerate(x for x in data.get(section, []) if isinstance(x, dict)):
+        key = str(entry.get("plan", ""))
+        if key not in zones:
+            problems.add(f"{section}[{i}].plan", f"unknown plan {key!r}")
+            continue
+        at = _moment(problems, f"{section}[{i}].{time_key}", entry.get(time_key), zones[key])
+        if at is not None:
+            yield key, at, entry
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and check a scenario file; raise InvalidDefinition listing every problem."""
+    problems = Problems(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidDefinition(
+            [f"{printable(str(path))}: cannot be read ({exc.strerror})"]
+        ) from exc
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InvalidDefinition([f"{path.name}: not valid TOML: {exc}"]) from exc
+    unknown_keys(problems, "", data, _SECTIONS)
+    for section, keys in _KEYS.items():
+        for i, entry in enumerate(data.get(section, [])):
+            if isinstance(entry, dict):
+                unknown_keys(problems, f"{section}[{i}]", entry, keys)
+            else:
+                problems.add(f"{section}[{i}]", "must be a table")
+    people = tuple(
+        (p.get("email", ""), p.get("name", ""), p.get("timezone"))
+        for p in data.get("people", [])
+        if isinstance(p, dict)
+    )
+    zones: dict[str, str] = {}
+    steps: list[Step] = []
+    for i, plan in enumerate(p for p in data.get("plans", []) if isinstance(p, dict)):
+        zone = str(plan.get("timezone", "UTC"))
+        try:
+            validate_timezone(zone)
+        except ValueError as exc:
+            problems.add(f"plans[{i}].timezone", str(exc))
+            continue
+        key = str(plan.get("key", ""))
+        zones[key] = zone
+        opened = _moment(problems, f"plans[{i}].created", plan.get("created"), zone)
+        if opened is None:
+            continue
+        steps.append(
+            Step(
+                opened,
+                0,
+                partial(
+                    create_plan,
+                    country=str(plan.get("country", "")),
+                    title=str(plan.get("title", "")),
+                    workflow=str(plan.get("workflow", "nap")),
+                    timezone=zone,
+                    key=key,
+                ),
+            )
+        )
+        roles = plan.get("roles") or {}
+        if not isinstance(roles, dict) or not all(
+            isinstance(v, list) and all(isinstance(e, str) for e in v) for v in roles.values()
+        ):
+            problems.add(f"plans[{i}].roles", 'must be a table like { coordinator = ["a@b.org"] }')
+            continue
+        for role, emails in roles.items():
+            steps.extend(
+                Step(opened, 1, partial(grant_role, key=key, email=e, role=role)) for e in emails
+            )
+    for key, added, d in _dated(problems, data, "deadlines", "added", zones):
+        steps.append(
+            Step(
+                added,
+                2,
+                partial(
+                    add_deadline,
+                    key=key,
+                    kind=str(d.get("kind", "")),
+                    on=str(d.get("date", "")),
+                    end=d.get("end"),
+                    at=d.get("time"),
+                    timezone=d.get("timezone"),
+                    title=d.get("title"),
+                    location=d.get("location"),
+                ),
+            )
+        )
+    for key, at, a in _dated(problems, data, "actions", "at", zones):
+        steps.append(
+            Step(
+                at,
+                3,
+                partial(
+                    advance_plan,
+                    key=key,
+                    trigger=str(a.get("trigger", "")),
+                    actor=str(a.get("by", "")),
+                    comment=a.get("comment"),
+                ),
+            )
+        )
+    if problems.items:
+        raise InvalidDefinition(problems.items)
+    steps.sort(key=lambda s: (s.at, s.order))  # stable: a file's order within one moment
+    title = str((data.get("scenario") or {}).get("title", path.stem))
+    return Scenario(title, people, tuple(steps))
+
+
+def add_people(rt: Runtime, scenario: Scenario, known: set[str]) -> None:
+    """Register the scenario's people who are not registered yet."""
+    for email, name, zone in scenario.people:
+        if email.lower() not in known:
+            add_person(rt, email, name, zone)

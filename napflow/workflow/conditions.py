@@ -1,0 +1,213 @@
+"""The registry of conditions a workflow file can name.
+
+A workflow file chooses conditions by name, with parameters, for example::
+
+    conditions = ["comment_required", { name = "quorum", role = "wg_member", min = "all" }]
+
+Each condition is pure: it reads :class:`~napflow.workflow.facts.PlanFacts` and returns None when
+it holds, or a sentence saying what is missing. Adding a condition type here makes it
+available to every workflow file; the files themselves never contain code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from napflow.workflow.facts import HOLDERS, ROUND_ACTIONS, PlanFacts
+
+
+@dataclass(frozen=True)
+class LoadScope:
+    """What a condition's parameters may refer to in the workflow being loaded."""
+
+    roles: frozenset[str]
+    triggers: frozenset[str]
+
+
+class Condition:
+    """Base class of a named condition; subclasses set ``name``, ``params`` and ``needs``."""
+
+    name: ClassVar[str]
+    #: parameter name -> True if required
+    params: ClassVar[Mapping[str, bool]] = {}
+    #: facts (see napflow.workflow.facts) this condition reads, so only those are loaded
+    needs: ClassVar[frozenset[str]] = frozenset()
+
+    def failure(self, facts: PlanFacts) -> str | None:
+        """Return None if the condition holds, else a sentence saying what is missing."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """Return a short human description, for ``workflow show``."""
+        raise NotImplementedError
+
+
+class CommentRequired(Condition):
+    """The person acting must give a comment (a reason for a return, say)."""
+
+    name = "comment_required"
+
+    def failure(self, facts: PlanFacts) -> str | None:
+        """Refuse a missing or blank comment; pass when the comment is not known yet."""
+        if facts.listing:
+            return None
+        if facts.comment is None or not facts.comment.strip():
+            return "a comment is required (give one with --comment)"
+        return None
+
+    def describe(self) -> str:
+        """Describe the condition."""
+        return "comment required"
+
+
+class OncePerRound(Condition):
+    """Each person may fire this trigger only once per round (an endorsement, say)."""
+
+    name = "once_per_round"
+    needs = frozenset({ROUND_ACTIONS})
+
+    def failure(self, facts: PlanFacts) -> str | None:
+        """Refuse a second firing by the same person in this round."""
+        if facts.actor is None or facts.trigger is None:
+            return None
+        if facts.actor in facts.actors_of(facts.trigger):
+            return f"{facts.actor} has already done {facts.trigger} in this round"
+        return None
+
+    def describe(self) -> str:
+        """Describe the condition."""
+        return "once per person per round"
+
+
+@dataclass(frozen=True)
+class RoleAssigned(Condition):
+    """At least one person holds ``role`` on the plan (an approver, say)."""
+
+    role: str
+    name: ClassVar[str] = "role_assigned"
+    params: ClassVar[Mapping[str, bool]] = {"role": True}
+    needs: ClassVar[frozenset[str]] = frozenset({HOLDERS})
+
+    def failure(self, facts: PlanFacts) -> str | None:
+        """Refuse when nobody holds the role on this plan."""
+        if facts.holders_of(self.role):
+            return None
+        return f"no {self.role} is assigned to {facts.key} (grant one with `napflow role grant`)"
+
+    def describe(self) -> str:
+        """Describe the condition."""
+        return f"a {self.role} is assigned"
+
+
+@dataclass(frozen=True)
+class Quorum(Condition):
+    """Enough holders of ``role`` have fired ``trigger`` in this round.
+
+    ``min`` is ``"all"`` (every holder, and at least one holder) or a whole number.
+    """
+
+    role: str
+    trigger: str
+    min: int | str
+    name: ClassVar[str] = "quorum"
+    params: ClassVar[Mapping[str, bool]] = {"role": True, "trigger": False, "min": False}
+    needs: ClassVar[frozenset[str]] = frozenset({HOLDERS, ROUND_ACTIONS})
+
+    def failure(self, facts: PlanFacts) -> str | None:
+        """Refuse until the quorum is reached, naming who has not acted yet."""
+        holders = facts.holders_of(self.role)
+        done = holders & facts.actors_of(self.trigger)
+        waiting = sorted(holders - done)
+        if self.min == "all":
+            if not holders:
+                return f"no {self.role} is assigned to {facts.key}, so no quorum can be reached"
+            if not waiting:
+                return None
+            return f"every {self.role} must {self.trigger} first; waiting for {', '.join(waiting)}"
+        assert isinstance(self.min, int)
+        if len(done) >= self.min:
+            return None
+        return (
+            f"at least {self.min} {self.role} {self.trigger} needed in this round, "
+            f"{len(done)} so far"
+        )
+
+    def describe(self) -> str:
+        """Describe the condition."""
+        amount = "every" if self.min == "all" else f"at least {self.min}"
+        return f"{amount} {self.role} did {self.trigger} this round"
+
+
+def _build_simple(cls: type[Condition]) -> Callable[[dict[str, Any], LoadScope], Condition]:
+    def build(_params: dict[str, Any], _scope: LoadScope) -> Condition:
+        return cls()
+
+    return build
+
+
+def _check_role(value: Any, scope: LoadScope) -> str:
+    if not isinstance(value, str) or value not in scope.roles:
+        raise ValueError(f"unknown role {value!r} (roles: {', '.join(sorted(scope.roles))})")
+    return value
+
+
+def _build_role_assigned(params: dict[str, Any], scope: LoadScope) -> Condition:
+    return RoleAssigned(role=_check_role(params["role"], scope))
+
+
+def _build_quorum(params: dict[str, Any], scope: LoadScope) -> Condition:
+    role = _check_role(params["role"], scope)
+    trigger = params.get("trigger", "endorse")
+    if not isinstance(trigger, str) or trigger not in scope.triggers:
+        raise ValueError(
+            f"unknown trigger {trigger!r} (triggers: {', '.join(sorted(scope.triggers))})"
+        )
+    minimum = params.get("min", "all")
+    valid = minimum == "all" or (
+        isinstance(minimum, int) and not isinstance(minimum, bool) and minimum >= 1
+    )
+    if not valid:
+        raise ValueError(f'min must be "all" or a whole number >= 1, not {minimum!r}')
+    return Quorum(role=role, trigger=trigger, min=minimum)
+
+
+#: condition name -> (class, builder from validated parameters)
+REGISTRY: dict[str, tuple[type[Condition], Callable[[dict[str, Any], LoadScope], Condition]]] = {
+    CommentRequired.name: (CommentRequired, _build_simple(CommentRequired)),
+    OncePerRound.name: (OncePerRound, _build_simple(OncePerRound)),
+    RoleAssigned.name: (RoleAssigned, _build_role_assigned),
+    Quorum.name: (Quorum, _build_quorum),
+}
+
+
+def build_condition(spec: Any, scope: LoadScope) -> Condition:
+    """Build a condition from its file form (a name, or a table with ``name`` and params).
+
+    Raises ValueError with a message naming what is wrong and what is accepted.
+    """
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise ValueError(
+            "a condition is a name or a table with a name, e.g. "
+            '"comment_required" or { name = "quorum", role = "wg_member" }'
+        )
+    name = spec["name"]
+    entry = REGISTRY.get(name)
+    if entry is None:
+        raise ValueError(f"unknown condition {name!r} (known: {', '.join(sorted(REGISTRY))})")
+    cls, build = entry
+    params = {k: v for k, v in spec.items() if k != "name"}
+    unknown = sorted(set(params) - set(cls.params))
+    if unknown:
+        accepted = ", ".join(sorted(cls.params)) or "none"
+        raise ValueError(
+            f"condition {name!r} has unknown parameter(s) {', '.join(unknown)} "
+            f"(accepted: {accepted})"
+        )
+    missing = sorted(p for p, required in cls.params.items() if required and p not in params)
+    if missing:
+        raise ValueError(f"condition {name!r} needs parameter(s) {', '.join(missing)}")
+    return build(params, scope)

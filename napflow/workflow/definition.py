@@ -1,0 +1,396 @@
+"""Workflow definitions: load a workflow TOML file and validate it, reporting every problem.
+
+A workflow file is data. It names its states, its roles and its transitions; conditions are
+chosen by name from :mod:`napflow.workflow.conditions`. :func:`load_definition` either returns a
+:class:`WorkflowDefinition` or raises :class:`~napflow.errors.InvalidDefinition` listing every
+problem at once, each prefixed with the file and the key it concerns.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import tomllib
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from napflow.errors import InvalidDefinition
+from napflow.inputs import printable
+from napflow.workflow.conditions import Condition, LoadScope, build_condition
+from napflow.workflow.deadline_kinds import DeadlineKindDef, NoticeDef, load_deadlines, load_notices
+from napflow.workflow.facts import PlanFacts
+from napflow.workflow.toml_checks import Problems, name_ok, str_list, unknown_keys
+
+ANY_STATE = "*"
+
+# Names the engine itself uses on a plan model (transitions binds triggers, may_<t>, to_<s>
+# and is_<s> to models; PlanFacts holds the facts): a trigger may not take one of them.
+RESERVED_TRIGGERS = frozenset(
+    {"trigger", "state", "machine", "model", "may", "to", "is"}
+    | {f.name for f in fields(PlanFacts)}
+    | {n for n in dir(PlanFacts) if not n.startswith("_")}
+)
+RESERVED_PREFIXES = ("may_", "to_", "is_", "on_enter_", "on_exit_")
+
+_WORKFLOW_KEYS = {"name", "version", "title", "description", "initial", "reminder_hour"}
+_STATE_KEYS = {"title", "description", "final"}
+_TRANSITION_KEYS = {"trigger", "source", "dest", "stay", "roles", "conditions", "title"}
+
+
+@dataclass(frozen=True)
+class StateDef:
+    """A state of a workflow."""
+
+    name: str
+    title: str
+    final: bool = False
+
+
+@dataclass(frozen=True)
+class TransitionDef:
+    """One transition: ``trigger`` fired in one of ``sources`` by one of ``roles``.
+
+    ``dest`` is None for an action that leaves the plan where it is (an endorsement).
+    """
+
+    trigger: str
+    sources: tuple[str, ...]
+    dest: str | None
+    roles: tuple[str, ...]
+    conditions: tuple[Condition, ...]
+    title: str
+
+    @property
+    def stays(self) -> bool:
+        """True if firing the trigger leaves the plan in its state."""
+        return self.dest is None
+
+
+@dataclass(frozen=True)
+class WorkflowDefinition:
+    """A validated workflow, as read from one file."""
+
+    name: str
+    version: int
+    title: str
+    description: str
+    initial: str
+    states: tuple[StateDef, ...]
+    roles: tuple[tuple[str, str], ...]
+    transitions: tuple[TransitionDef, ...]
+    path: Path
+    digest: str
+    deadlines: tuple[DeadlineKindDef, ...] = ()
+    notices: tuple[NoticeDef, ...] = ()
+    #: local hour (in the recipient's zone) at which reminders go out
+    reminder_hour: int = 9
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """State names in file order."""
+        return tuple(s.name for s in self.states)
+
+    @property
+    def role_names(self) -> tuple[str, ...]:
+        """Role names in file order."""
+        return tuple(r for r, _ in self.roles)
+
+    @functools.cached_property
+    def triggers(self) -> tuple[str, ...]:
+        """Distinct trigger names in file order."""
+        return tuple(dict.fromkeys(t.trigger for t in self.transitions))
+
+    def state(self, name: str) -> StateDef:
+        """Return the state called ``name``."""
+        for s in self.states:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def state_title(self, name: str) -> str:
+        """Return the title of state ``name``, or say that this workflow has no such state.
+
+        A plan row changed outside napflow can hold one; `napflow audit verify` names it.
+        """
+        try:
+            return self.state(name).title
+        except KeyError:
+            return f"not a state of workflow {self.name}"
+
+    def deadline_kind(self, name: str) -> DeadlineKindDef | None:
+        """Return the deadline kind called ``name``, or None."""
+        return next((k for k in self.deadlines if k.name == name), None)
+
+    def is_final(self, state: str) -> bool:
+        """Tell whether ``state`` is final (has no way out)."""
+        return self.state(state).final
+
+    def transition_for(self, state: str, trigger: str) -> TransitionDef | None:
+        """Return the transition ``trigger`` fires from ``state``, or None."""
+        for t in self.transitions:
+            if t.trigger == trigger and state in t.sources:
+                return t
+        return None
+
+    def transitions_from(self, state: str) -> list[TransitionDef]:
+        """Return the transitions that can fire from ``state``, in file order."""
+        return [t for t in self.transitions if state in t.sources]
+
+
+def _load_header(data: dict[str, Any], problems: Problems) -> dict[str, Any]:
+    head = data.get("workflow")
+    if not isinstance(head, dict):
+        problems.add("workflow", "missing [workflow] table with name, version and initial")
+        return {}
+    unknown_keys(problems, "workflow", head, _WORKFLOW_KEYS)
+    if not name_ok(head.get("name")):
+        problems.add(
+            "workflow.name",
+            f"must be a lower-case identifier such as 'nap', not {head.get('name')!r}",
+        )
+    elif head["name"] != problems.path.stem:
+        problems.add(
+            "workflow.name",
+            f"{head['name']!r} must match the file name ({problems.path.stem!r})",
+        )
+    version = head.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        problems.add("workflow.version", f"must be a whole number >= 1, not {version!r}")
+    return head
+
+
+def _load_states(data: dict[str, Any], problems: Problems) -> list[StateDef]:
+    table = data.get("states")
+    if not isinstance(table, dict) or not table:
+        problems.add("states", "missing [states.<name>] tables; a workflow needs states")
+        return []
+    states = []
+    for name, spec in table.items():
+        where = f"states.{name}"
+        if not name_ok(name):
+            problems.add(where, "a state name must be a lower-case identifier")
+            continue
+        if not isinstance(spec, dict):
+            problems.add(where, "must be a table, e.g. [states.drafting]")
+            continue
+        unknown_keys(problems, where, spec, _STATE_KEYS)
+        final = spec.get("final", False)
+        if not isinstance(final, bool):
+            problems.add(f"{where}.final", f"must be true or false, not {final!r}")
+            final = False
+        title = spec.get("title", name.replace("_", " ").capitalize())
+        states.append(StateDef(name=name, title=str(title), final=final))
+    return states
+
+
+def _load_roles(data: dict[str, Any], problems: Problems) -> list[tuple[str, str]]:
+    table = data.get("roles")
+    if not isinstance(table, dict) or not table:
+        problems.add("roles", "missing [roles] table naming who takes part")
+        return []
+    roles = []
+    for name, text in table.items():
+        if not name_ok(name):
+            problems.add(f"roles.{name}", "a role name must be a lower-case identifier")
+        elif not isinstance(text, str):
+            problems.add(f"roles.{name}", "must be a short description string")
+        else:
+            roles.append((name, text))
+    return roles
+
+
+def _check_trigger_name(trigger: Any, where: str, problems: Problems) -> bool:
+    if not name_ok(trigger):
+        problems.add(f"{where}.trigger", f"must be a lower-case identifier, not {trigger!r}")
+        return False
+    if trigger in RESERVED_TRIGGERS or trigger.startswith(RESERVED_PREFIXES):
+        problems.add(
+            f"{where}.trigger",
+            f"{trigger!r} clashes with a name the engine uses; reserved: "
+            f"{', '.join(sorted(RESERVED_TRIGGERS))} and names starting with "
+            f"{', '.join(RESERVED_PREFIXES)}",
+        )
+        return False
+    return True
+
+
+def _load_transitions(
+    data: dict[str, Any],
+    problems: Problems,
+    states: dict[str, StateDef],
+    roles: set[str],
+) -> list[TransitionDef]:
+    specs = data.get("transitions")
+    if not isinstance(specs, list) or not specs:
+        problems.add("transitions", "missing [[transitions]] entries")
+        return []
+    triggers = frozenset(
+        s["trigger"] for s in specs if isinstance(s, dict) and isinstance(s.get("trigger"), str)
+    )
+    scope = LoadScope(roles=frozenset(roles), triggers=triggers)
+    non_final = tuple(n for n, s in states.items() if not s.final)
+    result = []
+    for i, spec in enumerate(specs):
+        where = f"transitions[{i}]"
+        if not isinstance(spec, dict):
+            problems.add(where, "must be a table")
+            continue
+        before = len(problems.items)
+        unknown_keys(problems, where, spec, _TRANSITION_KEYS)
+        trigger = spec.get("trigger")
+        if _check_trigger_name(trigger, where, problems):
+            where = f"{where} ({trigger})"
+        sources = str_list(spec.get("source"))
+        if sources is None:
+            problems.add(f"{where}.source", 'must be a state, a list of states, or "*"')
+            sources = []
+        elif sources == [ANY_STATE]:
+            sources = list(non_final)
+        for src in sources:
+            if src not in states:
+                problems.add(f"{where}.source", f"unknown state {src!r}")
+            elif states[src].final:
+                problems.add(f"{where}.source", f"{src!r} is final: a final state has no way out")
+        dest = spec.get("dest")
+        stay = spec.get("stay", False)
+        if stay is True and dest is not None:
+            problems.add(where, "give either dest or stay = true, not both")
+        elif stay is not True and dest is None:
+            problems.add(f"{where}.dest", 'missing: give dest = "<state>" or stay = true')
+        elif dest is not None and (not isinstance(dest, str) or dest not in states):
+            problems.add(f"{where}.dest", f"unknown state {dest!r}")
+        if stay not in (True, False):
+            problems.add(f"{where}.stay", f"must be true or false, not {stay!r}")
+        who = str_list(spec.get("roles"))
+        if who is None:
+            problems.add(f"{where}.roles", "must list the roles that may fire it")
+            who = []
+        for role in who:
+            if role not in roles:
+                problems.add(
+                    f"{where}.roles", f"unknown role {role!r} (roles: {', '.join(sorted(roles))})"
+                )
+        conditions = []
+        raw_conditions = spec.get("conditions", [])
+        if not isinstance(raw_conditions, list):
+            problems.add(f"{where}.conditions", "must be a list")
+            raw_conditions = []
+        for j, cond in enumerate(raw_conditions):
+            try:
+                conditions.append(build_condition(cond, scope))
+            except ValueError as exc:
+                problems.add(f"{where}.conditions[{j}]", str(exc))
+        if len(problems.items) == before:
+            result.append(
+                TransitionDef(
+                    trigger=str(trigger),
+                    sources=tuple(sources),
+                    dest=None if stay is True else dest,
+                    roles=tuple(who),
+                    conditions=tuple(conditions),
+                    title=str(spec.get("title", str(trigger).replace("_", " "))),
+                )
+            )
+    return result
+
+
+def _check_graph(
+    problems: Problems,
+    initial: str,
+    states: dict[str, StateDef],
+    transitions: Iterable[TransitionDef],
+) -> None:
+    seen: dict[tuple[str, str], int] = {}
+    exits: dict[str, set[str]] = {name: set() for name in states}
+    for i, t in enumerate(transitions):
+        for src in t.sources:
+            if (src, t.trigger) in seen:
+                problems.add(
+                    f"transitions ({t.trigger})",
+                    f"trigger {t.trigger!r} is defined twice from state {src!r}",
+                )
+            seen[(src, t.trigger)] = i
+            if t.dest is not None and t.dest != src:
+                exits[src].add(t.dest)
+    if not any(s.final for s in states.values()):
+        problems.add("states", "no final state: mark at least one with final = true")
+    for name, state in states.items():
+        if not state.final and not exits[name]:
+            problems.add(f"states.{name}", "non-final state with no way out")
+    if initial not in states:
+        return
+    reached = {initial}
+    queue = deque([initial])
+    while queue:
+        for nxt in exits[queue.popleft()]:
+            if nxt not in reached:
+                reached.add(nxt)
+                queue.append(nxt)
+    for name in states:
+        if name not in reached:
+            problems.add(f"states.{name}", f"unreachable from the initial state {initial!r}")
+
+
+def parse_definition(raw: bytes, path: Path) -> WorkflowDefinition:
+    """Validate the bytes of a workflow file; ``path`` names it in messages."""
+    problems = Problems(path)
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InvalidDefinition([f"{path.name}: not UTF-8 text ({exc.reason})"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidDefinition([f"{path.name}: not valid TOML: {exc}"]) from exc
+    unknown_keys(
+        problems, "", data, {"workflow", "states", "roles", "transitions", "deadlines", "notices"}
+    )
+    head = _load_header(data, problems)
+    state_list = _load_states(data, problems)
+    states = {s.name: s for s in state_list}
+    roles = _load_roles(data, problems)
+    transitions = _load_transitions(data, problems, states, {r for r, _ in roles})
+    initial = head.get("initial")
+    if not isinstance(initial, str) or initial not in states:
+        problems.add("workflow.initial", f"must name one of the states, not {initial!r}")
+    elif states[initial].final:
+        problems.add("workflow.initial", f"{initial!r} is final; the initial state cannot be")
+    if state_list:
+        _check_graph(problems, str(initial), states, transitions)
+    role_names = {r for r, _ in roles}
+    triggers = {t.trigger for t in transitions}
+    finals = {s.name for s in state_list if s.final}
+    deadlines = load_deadlines(data, problems, set(states), finals, role_names, triggers)
+    notices = load_notices(data, problems, role_names, triggers)
+    hour = head.get("reminder_hour", 9)
+    if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23:
+        problems.add("workflow.reminder_hour", f"must be a whole hour 0-23, not {hour!r}")
+    if problems.items:
+        raise InvalidDefinition(problems.items)
+    return WorkflowDefinition(
+        name=head["name"],
+        version=head["version"],
+        title=str(head.get("title", head["name"])),
+        description=str(head.get("description", "")),
+        initial=str(initial),
+        states=tuple(state_list),
+        roles=tuple(roles),
+        transitions=tuple(transitions),
+        path=path,
+        digest=hashlib.sha256(raw).hexdigest(),
+        deadlines=deadlines,
+        notices=notices,
+        reminder_hour=hour,
+    )
+
+
+def load_definition(path: Path) -> WorkflowDefinition:
+    """Read and validate the workflow file at ``path``."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InvalidDefinition(
+            [f"{printable(str(path))}: cannot be read ({exc.strerror})"]
+        ) from exc
+    return parse_definition(raw, path)
