@@ -18,21 +18,20 @@
    PASS: all sent in time, no error, no duplicate, and peak/early <= 1.25 for every daemon
    (flat memory; growth beyond a quarter over the remaining 90% of the run is a leak worth
    a look).
-2. Web. A demo database (``services.init_database(demo=True)``, what ``napflow init --demo``
-   does), with ``--plans`` (200) more plans added through the services so the pages have
-   some weight (each with the demo cast, a round of review returned with a comment, and a
-   follow-up session), and an API token per demo person (what ``napflow token create``
+2. Web. A demo database (``services.init_database`` and ``services.load_demo``, what ``napflow
+   init --demo`` does), with ``--plans`` (200) more plans added through the services so the
+   pages have some weight (each with the demo cast, a round of review returned with a comment,
+   and a follow-up session), and an API token per demo person (what ``napflow token create``
    makes). ``napflow serve --workers 2`` serves it in its own process. Locust
-   (bench/locustfile.py, ``pip install -e '.[bench]'``) runs ``--users`` (50) users, all
-   started at once, for ``--seconds`` (60): each logs in as a demo person, then clicks
-   through the dashboard, a random plan page, the deadlines page and the API plan list
-   with no pause, each from an address of its own (``--one-address``: all from one, an
-   office behind NAT). Measured: requests, errors (a 5xx, a connection error, an
-   unexpected status, a page without what it must show; each with the server's message),
-   p50 and p99 latency and requests/s, overall and per click, from locust's CSV; tracebacks
-   in the server's log. PASS: no error at all (latency is reported, not judged: on a
-   2-core machine shared by locust, the server and its database it is mostly queueing;
-   logins are slow by design, an argon2 hash each).
+   (bench/locustfile.py, ``pip install -e '.[bench]'``) runs ``--users`` (50) users, all started
+   at once, for ``--seconds`` (60): each logs in as a demo person, then clicks through the
+   dashboard, a random plan page, the deadlines page and the API plan list with no pause, each
+   from an address of its own (``--one-address``: all from one, an office behind NAT). Measured:
+   requests, errors (a 5xx, a connection error, an unexpected status, a page without what it
+   must show; each with the server's message), p50 and p99 latency and requests/s, overall and
+   per click, from locust's CSV; tracebacks in the server's log. PASS: no error at all (latency
+   is reported, not judged: on a 2-core machine shared by locust, the server and its database it
+   is mostly queueing; logins are slow by design, an argon2 hash each).
 
 Each part gets a new database: a SQLite file in a temporary directory, or a new database on
 PostgreSQL (a throwaway server from tests/pg_server.py, or an existing one named with
@@ -362,7 +361,8 @@ def build_web_database(url: str, plans: int) -> tuple[list[str], list[str], dict
     """Load the demo and ``plans`` more plans; return the plan keys, logins, API tokens."""
     rt = build_runtime(Settings(database_url=url), clock=SystemClock())
     try:
-        services.init_database(rt, demo=True)
+        services.init_database(rt)
+        services.load_demo(rt)
         logins = [p.email for p in services.list_people(rt)]  # the demo people, all of them
         today = datetime.now(UTC).date()
         for n in range(plans):

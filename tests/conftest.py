@@ -93,7 +93,8 @@ def rt(db_url: str, clock: VirtualClock) -> Iterator[Runtime]:
 @pytest.fixture
 def demo(rt: Runtime, clock: VirtualClock) -> Runtime:
     """The demo plans (`napflow init --demo`, password napflow-demo) on 10 October 2015."""
-    services.init_database(rt, demo=True)
+    services.init_database(rt)
+    services.load_demo(rt)
     clock.set(DEMO_NOW)
     return rt
 

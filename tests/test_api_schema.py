@@ -34,7 +34,8 @@ from napflow.web import create_app
 
 _HOME = tempfile.TemporaryDirectory(prefix="napflow-schema-")
 _RT = build_runtime(Settings(database_url=f"sqlite:///{Path(_HOME.name) / 'napflow.db'}"))
-services.init_database(_RT, demo=True)
+services.init_database(_RT)
+services.load_demo(_RT)
 with _RT.db.read() as _conn:
     #: one person holding each role on some demo plan (observers included)
     HOLDERS = dict(

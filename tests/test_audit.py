@@ -43,7 +43,8 @@ UNKEYED = (
 
 @pytest.fixture
 def demo(rt: Runtime) -> Runtime:
-    services.init_database(rt, demo=True)
+    services.init_database(rt)
+    services.load_demo(rt)
     return rt
 
 
@@ -54,7 +55,8 @@ def keyed_rt(
     """The demo, sealed with an audit key (NAPFLOW_AUDIT_KEY set for the whole test)."""
     monkeypatch.setenv("NAPFLOW_AUDIT_KEY", KEY)
     runtime = build_runtime(Settings(database_url=db_url), clock=clock)
-    services.init_database(runtime, demo=True)
+    services.init_database(runtime)
+    services.load_demo(runtime)
     yield runtime
     runtime.db.dispose()
 
@@ -115,7 +117,7 @@ def problems(rt: Runtime, cli: Cli) -> list[str]:
     """Verify through the CLI; check the record-by-record path finds exactly the same."""
     result = cli("audit", "verify")
     lines = result.out.strip().splitlines()
-    generic = audit._verify_generic(rt, rt.db.audit_key, None, False)
+    generic = audit._verify_generic(rt, rt.secrets.audit_key, None, False)
     assert [str(p) for p in generic.problems] == lines[:-1]
     if lines[:-1]:
         assert result.code == 1 and lines[-1].startswith("FAILED:")
@@ -564,7 +566,8 @@ def test_history_of_a_removed_plan_and_odd_values_are_reported(demo: Runtime, cl
 def test_a_database_path_with_a_hash_sign(tmp_path: Path, clock: VirtualClock) -> None:
     path = tmp_path / "ledger #1.db"
     rt = build_runtime(Settings(database_url=f"sqlite:///{path}"), clock=clock)
-    services.init_database(rt, demo=True)
+    services.init_database(rt)
+    services.load_demo(rt)
     assert audit.verify_ledger(rt).ok
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("ledger #1")) == []
     rt.db.dispose()

@@ -9,7 +9,8 @@ from napflow.runtime import Runtime
 
 
 def test_demo_plans_and_their_states(rt: Runtime) -> None:
-    assert services.init_database(rt, demo=True).demo_loaded is True
+    services.init_database(rt)
+    assert services.load_demo(rt) is True
     states = {p.key: p.state for p in services.list_plans(rt)}
     assert states == {
         "TJK-2015": "working_group_review",
@@ -19,7 +20,8 @@ def test_demo_plans_and_their_states(rt: Runtime) -> None:
 
 
 def test_tajikistan_cast_and_history(rt: Runtime) -> None:
-    services.init_database(rt, demo=True)
+    services.init_database(rt)
+    services.load_demo(rt)
     plan = services.show_plan(rt, "TJK-2015")
     assert plan.timezone == "Asia/Dushanbe"
     assert {r: len(p) for r, p in plan.roles.items()} == {
@@ -59,7 +61,8 @@ def test_tajikistan_cast_and_history(rt: Runtime) -> None:
 
 
 def test_other_plans_reached_their_real_dates(rt: Runtime) -> None:
-    services.init_database(rt, demo=True)
+    services.init_database(rt)
+    services.load_demo(rt)
     submitted = services.plan_history(rt, "TKM-2018").records[-1]
     assert (
         submitted.trigger,

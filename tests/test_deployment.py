@@ -268,7 +268,8 @@ def test_the_guides_units_config_and_environment_are_what_napflow_accepts(
     assert settings.mail_transport == "smtp" and settings.smtp_security == "starttls"
     environment = next(b for b in blocks("sh") if "NAPFLOW_DATABASE_URL=" in b)
     names = re.findall(r"^(NAPFLOW_[A-Z_]+)=", environment, re.MULTILINE)
-    settings_source = (REPO / "napflow" / "runtime" / "settings.py").read_text()
+    runtime = REPO / "napflow" / "runtime"
+    settings_source = (runtime / "settings.py").read_text() + (runtime / "secrets.py").read_text()
     assert names and all(f'"{name}"' in settings_source for name in names), names
     with pytest.raises(click.UsageError):  # the check above notices a misspelt option
         parse_command(["serve", "--wrokers", "4"])

@@ -25,7 +25,8 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def demo(rt: Runtime, clock: VirtualClock) -> Runtime:
-    services.init_database(rt, demo=True)
+    services.init_database(rt)
+    services.load_demo(rt)
     clock.set(NOW)
     return rt
 

@@ -6,7 +6,6 @@ import click
 
 from napflow.cli import AppState, pass_state
 from napflow.cli.output import emit_json
-from napflow.runtime.settings import audit_key
 from napflow.services import audit
 
 
@@ -61,7 +60,7 @@ def audit_verify(
     if bundle is not None:
         if key is not None:
             raise click.UsageError("give either KEY or --bundle, not both")
-        report = audit.verify_bundle(bundle, audit_key(), head, allow_unkeyed)
+        report = audit.verify_bundle(bundle, state.runtime().secrets.audit_key, head, allow_unkeyed)
     else:
         report = audit.verify_ledger(state.runtime(), key, head, workers, allow_unkeyed)
     if fmt == "json":

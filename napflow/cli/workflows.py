@@ -8,8 +8,7 @@ import click
 
 from napflow.cli import AppState, pass_state
 from napflow.cli.output import emit_json, emit_table
-from napflow.workflow.definition import load_definition
-from napflow.workflow.diagram import mermaid, text_outline
+from napflow.services import workflows
 
 
 @click.group("workflow")
@@ -22,16 +21,15 @@ def workflow_group() -> None:
 @pass_state
 def workflow_list(state: AppState, fmt: str) -> None:
     """List the workflows napflow knows, and any file that failed to load."""
-    entries = state.runtime().catalog.entries()
     rows = [
         {
             "name": e.name,
-            "version": e.definition.version if e.definition else None,
-            "title": e.definition.title if e.definition else None,
-            "file": str(e.path),
+            "version": e.version,
+            "title": e.title,
+            "file": e.file,
             "problems": list(e.problems),
         }
-        for e in entries
+        for e in workflows.list_workflows(state.runtime())
     ]
     if fmt == "json":
         emit_json(rows)
@@ -57,19 +55,17 @@ def workflow_list(state: AppState, fmt: str) -> None:
 @pass_state
 def workflow_show(state: AppState, name: str, fmt: str) -> None:
     """Print a workflow's states and transitions, as text or as a Mermaid diagram."""
-    definition = state.runtime().catalog.get(name)
-    click.echo(mermaid(definition) if fmt == "mermaid" else text_outline(definition))
+    click.echo(workflows.describe_workflow(state.runtime(), name, fmt))
 
 
 @workflow_group.command("check")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def workflow_check(file: Path) -> None:
     """Validate a workflow file, reporting every problem at once (exit 2 if any)."""
-    definition = load_definition(file)
+    checked = workflows.check_workflow_file(file)
     click.echo(
-        f"{file.name}: OK, workflow {definition.name} v{definition.version}: "
-        f"{len(definition.states)} states, {len(definition.transitions)} transitions, "
-        f"{len(definition.roles)} roles."
+        f"{checked.file_name}: OK, workflow {checked.name} v{checked.version}: "
+        f"{checked.states} states, {checked.transitions} transitions, {checked.roles} roles."
     )
 
 

@@ -11,8 +11,10 @@ named for type checkers only, so the CLI can name a Runtime without loading SQLA
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from napflow.runtime.secrets import Secrets
 
 if TYPE_CHECKING:
     from napflow.clock import Clock
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class Runtime:
-    """The database, the workflows, the clock and the settings, for one process."""
+    """The database, the workflows, the clock, the settings and secrets, for one process."""
 
     settings: Settings
     db: Database
@@ -32,3 +34,5 @@ class Runtime:
     clock: Clock
     #: renders and delivers messages; None where nothing is sent (see bootstrap)
     mailer: Mailer | None = None
+    #: read from the environment once, when the Runtime is wired
+    secrets: Secrets = field(default_factory=Secrets)

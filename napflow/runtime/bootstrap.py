@@ -6,15 +6,14 @@ what it needs from the Runtime.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
 
 from napflow.clock import Clock, SystemClock
 from napflow.notifications.mailer import Mailer, Transport
 from napflow.runtime import Runtime
-from napflow.runtime.settings import SMTP_PASSWORD_ENV, Settings, audit_key
+from napflow.runtime.secrets import Secrets, read_secrets
+from napflow.runtime.settings import Settings
 from napflow.storage.database import Database
 from napflow.workflow.catalog import WorkflowCatalog
 
@@ -24,14 +23,14 @@ def builtin_workflow_dir() -> Path:
     return Path(str(files("napflow.workflow") / "builtin"))
 
 
-def build_mailer(settings: Settings, env: Mapping[str, str] | None = None) -> Mailer:
-    """Wire the renderer and the transport [mail] names; the SMTP password from the env."""
+def build_mailer(settings: Settings, secrets: Secrets | None = None) -> Mailer:
+    """Wire the renderer and the transport [mail] names (the SMTP password from ``secrets``)."""
     from napflow.notifications.compose import build_message
     from napflow.notifications.ics import deadline_calendar, deadline_feed
     from napflow.notifications.render import JinjaRenderer
     from napflow.notifications.transports import FileTransport, SmtpTransport
 
-    env = os.environ if env is None else env
+    secrets = read_secrets() if secrets is None else secrets
     transport: Transport
     if settings.mail_transport == "smtp":
         transport = SmtpTransport(
@@ -39,7 +38,7 @@ def build_mailer(settings: Settings, env: Mapping[str, str] | None = None) -> Ma
             settings.smtp_port,
             settings.smtp_security,
             settings.smtp_username,
-            env.get(SMTP_PASSWORD_ENV),
+            secrets.smtp_password,
             settings.smtp_timeout_s,
             settings.smtp_ca_file,
         )
@@ -57,15 +56,23 @@ def build_mailer(settings: Settings, env: Mapping[str, str] | None = None) -> Ma
 
 
 def build_runtime(
-    settings: Settings, clock: Clock | None = None, mailer: Mailer | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    mailer: Mailer | None = None,
+    secrets: Secrets | None = None,
 ) -> Runtime:
-    """Wire a Runtime from validated settings (the system clock unless one is given)."""
+    """Wire a Runtime from validated settings (the system clock unless one is given).
+
+    The secrets are read from the environment here, once, unless given.
+    """
+    secrets = read_secrets() if secrets is None else secrets
     catalog = WorkflowCatalog((builtin_workflow_dir(), *settings.workflow_dirs))
-    db = Database(settings.database_url, settings.busy_timeout_ms, audit_key())
+    db = Database(settings.database_url, settings.busy_timeout_ms)
     return Runtime(
         settings=settings,
         db=db,
         catalog=catalog,
         clock=clock or SystemClock(),
-        mailer=mailer or build_mailer(settings),
+        mailer=mailer or build_mailer(settings, secrets),
+        secrets=secrets,
     )

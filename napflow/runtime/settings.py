@@ -3,7 +3,7 @@
 Precedence, lowest first: built-in defaults, ``config.toml`` (``--config PATH``, else
 ``NAPFLOW_CONFIG``, else ``./config.toml`` when it exists), ``NAPFLOW_*`` environment
 variables, then command-line flags (applied by the caller with :func:`dataclasses.replace`).
-Secrets never live in config.toml; they are read from the environment where they are used.
+Secrets never live in config.toml; :mod:`napflow.runtime.secrets` reads them.
 """
 
 from __future__ import annotations
@@ -113,19 +113,6 @@ CONFIG_KEYS: dict[tuple[str, str], tuple[str, _Validator, str]] = {
     ("scheduler", "max_attempts"): ("max_attempts", _positive_int, "NAPFLOW_MAX_ATTEMPTS"),
     ("scheduler", "lease_seconds"): ("lease_seconds", _positive_int, "NAPFLOW_LEASE_SECONDS"),
 }
-#: The SMTP password is a secret: only ever read from the environment, never config.toml.
-SMTP_PASSWORD_ENV = "NAPFLOW_SMTP_PASSWORD"  # noqa: S105 - a variable name, not a secret
-#: The audit key (an HMAC key sealing the history) is a secret too: environment only.
-AUDIT_KEY_ENV = "NAPFLOW_AUDIT_KEY"
-#: The key of calendar feed links (else generated once and kept with the database).
-SECRET_KEY_ENV = "NAPFLOW_SECRET_KEY"  # noqa: S105 - a variable name, not a secret
-
-
-def audit_key() -> bytes | None:
-    """Return the audit key from the environment (None when unset or empty)."""
-    return os.environ.get(AUDIT_KEY_ENV, "").encode("utf-8") or None
-
-
 WORKFLOW_DIRS_ENV = "NAPFLOW_WORKFLOW_DIRS"
 
 

@@ -11,6 +11,7 @@ from napflow.services.deadlines import (
     list_deadlines,
     move_deadline,
 )
+from napflow.services.demo import load_demo
 from napflow.services.history import HistoryRecord, PlanHistory, plan_history
 from napflow.services.people import PersonView, add_person, list_people
 from napflow.services.plans import (
@@ -54,6 +55,7 @@ __all__ = [
     "list_people",
     "list_plans",
     "list_roles",
+    "load_demo",
     "move_deadline",
     "plan_countries",
     "plan_history",

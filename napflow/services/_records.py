@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Row, Text, and_, bindparam, insert, select, u
 from napflow.errors import ConflictError, NotFoundError
 from napflow.ledger import chain
 from napflow.ledger.record import UNVERSIONED_KINDS, Kind
-from napflow.storage.database import AUDIT_KEY, WRITER
+from napflow.storage.database import WRITER
 from napflow.storage.fastpath import FastStatement
 from napflow.storage.schema import history, people, plans, roles
 
@@ -154,21 +154,21 @@ def load_plan_for_actor(conn: Connection, key: str, email: str) -> PlanForActor:
     return PlanForActor(PlanHead(*head), held)
 
 
-def _seal(conn: Connection, record: dict[str, Any]) -> dict[str, Any]:
+def _seal(record: dict[str, Any], audit_key: bytes | None) -> dict[str, Any]:
     """Encode the record's payload as stored and add its digest; return the record."""
     record["payload"] = chain.payload_text(record["payload"])
-    record["hash"] = chain.seal(record, conn.info.get(AUDIT_KEY))
+    record["hash"] = chain.seal(record, audit_key)
     return record
 
 
-def start(conn: Connection, plan: dict[str, Any], **first: Any) -> int:
+def start(conn: Connection, plan: dict[str, Any], *, audit_key: bytes | None, **first: Any) -> int:
     """Insert a new plan (the ``plans`` columns in ``plan``) with its first record.
 
     ``first`` holds the record's columns (kind, to_state, payload...); it gets seq 1, the
-    plan's creation time and workflow, and is chained to the plan's key. Return the plan id.
+    plan's creation time and workflow, and is chained to the plan's key; ``audit_key`` (if
+    any) seals it. Return the plan id.
     """
     record = _seal(
-        conn,
         {
             **dict.fromkeys(("trigger", "from_state", "actor", "role", "comment", "payload")),
             **first,
@@ -178,6 +178,7 @@ def start(conn: Connection, plan: dict[str, Any], **first: Any) -> int:
             "workflow_version": plan["workflow_version"],
             "prev_hash": chain.genesis(plan["key"]),
         },
+        audit_key,
     )
     values = {**plan, "version": 1, "seq": 1, "entered_seq": 1, "head_hash": record["hash"]}
     inserted = conn.execute(insert(plans).values(**values)).inserted_primary_key
@@ -190,6 +191,7 @@ def append(
     conn: Connection,
     plan: PlanRow,
     *,
+    audit_key: bytes | None,
     kind: str,
     at: datetime,
     trigger: str | None = None,
@@ -203,7 +205,8 @@ def append(
 
     For a transition, ``to_state`` becomes the plan's state and starts a new round. Every
     kind but mail bookkeeping moves the plan's version on. Several changes in one
-    transaction chain: pass each call the plan the previous one returned.
+    transaction chain: pass each call the plan the previous one returned. ``audit_key``
+    (if any) seals the record.
     """
     seq = plan.seq + 1
     moves = kind == Kind.TRANSITION
@@ -211,7 +214,6 @@ def append(
     version = plan.version if kind in UNVERSIONED_KINDS else plan.version + 1
     entered_seq = seq if moves else plan.entered_seq
     record = _seal(
-        conn,
         {
             "plan_id": plan.id,
             "seq": seq,
@@ -228,6 +230,7 @@ def append(
             "payload": payload,
             "prev_hash": plan.head_hash,
         },
+        audit_key,
     )
     moved = _MOVE_PLAN.execute(
         conn,

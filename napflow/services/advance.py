@@ -80,6 +80,7 @@ def advance_plan(
         after = append(
             conn,
             plan,
+            audit_key=rt.secrets.audit_key,
             kind=Kind.ACTION if decision.transition.stays else Kind.TRANSITION,
             at=now,
             trigger=trigger,
@@ -97,5 +98,5 @@ def advance_plan(
             "role": role,
             "comment": comment,
         }
-        after_action(conn, engine.definition, after, record, now)
+        after_action(conn, engine.definition, after, record, now, rt.secrets.audit_key)
     return AdvanceResult(key, trigger, plan.state, to_state, after.version, actor, role)

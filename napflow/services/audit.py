@@ -228,7 +228,7 @@ def verify_ledger(
     if workers is not None and not 1 <= workers <= 64:
         raise InputError(f"--workers must be a whole number from 1 to 64, not {workers}.")
     head = _head_arg(head)
-    key = rt.db.audit_key
+    key = rt.secrets.audit_key
     wanted = inputs.plan_key(plan_key) if plan_key is not None else None
     rt.db.require_current_schema()
     try:

@@ -96,6 +96,7 @@ def _parse_date(value: str, what: str = "date") -> date:
 
 def _record(
     conn: Connection,
+    audit_key: bytes | None,
     plan: PlanRow,
     kind: str,
     row: Row[Any] | dict[str, Any],
@@ -116,7 +117,7 @@ def _record(
         payload["ends_on"] = str(get("ends_on"))
     if get("location"):
         payload["location"] = get("location")
-    return append(conn, plan, kind=kind, at=now, actor=actor, payload=payload)
+    return append(conn, plan, audit_key=audit_key, kind=kind, at=now, actor=actor, payload=payload)
 
 
 def add_deadline(
@@ -164,7 +165,7 @@ def add_deadline(
             zone,
             now,
         )
-        after = _record(conn, plan, Kind.DEADLINE_ADDED, values, now)
+        after = _record(conn, rt.secrets.audit_key, plan, Kind.DEADLINE_ADDED, values, now)
         sync_reminders(conn, definition, after, now)
     return _view_by_id(rt, values["id"])
 
@@ -212,7 +213,9 @@ def move_deadline(rt: Runtime, deadline_id: int, on: str, at: str | None = None)
         cancel_deadline_rows(conn, row.id)
         moved = conn.execute(select(deadlines).where(deadlines.c.id == row.id)).one()
         queue_change_notices(conn, moved, "moved", now)
-        after = _record(conn, plan, Kind.DEADLINE_MOVED, {**row._asdict(), **changes}, now)
+        after = _record(
+            conn, rt.secrets.audit_key, plan, Kind.DEADLINE_MOVED, {**row._asdict(), **changes}, now
+        )
         sync_reminders(conn, rt.catalog.get(plan.workflow), after, now)
     return _view_by_id(rt, deadline_id)
 
@@ -226,7 +229,7 @@ def cancel_deadline(rt: Runtime, deadline_id: int) -> DeadlineView:
             raise RefusedError(f"Deadline {deadline_id} is {row.status} already.")
         _end(conn, row.id, Status.CANCELLED, now)
         queue_change_notices(conn, row, "cancelled", now)
-        _record(conn, plan, Kind.DEADLINE_CANCELLED, row, now)
+        _record(conn, rt.secrets.audit_key, plan, Kind.DEADLINE_CANCELLED, row, now)
     return _view_by_id(rt, deadline_id)
 
 
@@ -300,6 +303,7 @@ def after_action(
     plan: PlanHead,
     record: dict[str, Any],
     now: datetime,
+    audit_key: bytes | None,
 ) -> PlanHead:
     """Apply what an action does to deadlines and messages; return the plan after it.
 
@@ -322,11 +326,11 @@ def after_action(
             left_start = kind.relative and kind.start_on_entering == record["from_state"]
             if kind.met_by_state == entered or left_start:
                 _end(conn, row.id, Status.MET, now)
-                plan = _record(conn, plan, Kind.DEADLINE_MET, row, now)
+                plan = _record(conn, audit_key, plan, Kind.DEADLINE_MET, row, now)
             elif definition.is_final(entered):
                 # a withdrawn plan has nothing left to be late for
                 _end(conn, row.id, Status.CANCELLED, now)
-                plan = _record(conn, plan, Kind.DEADLINE_CANCELLED, row, now)
+                plan = _record(conn, audit_key, plan, Kind.DEADLINE_CANCELLED, row, now)
         for kind in definition.deadlines:
             if kind.relative and kind.start_on_entering == entered and kind.days:
                 due_on = to_local(now, plan.timezone).date() + timedelta(days=kind.days)
@@ -342,7 +346,7 @@ def after_action(
                     plan.timezone,
                     now,
                 )
-                plan = _record(conn, plan, Kind.DEADLINE_ADDED, values, now)
+                plan = _record(conn, audit_key, plan, Kind.DEADLINE_ADDED, values, now)
     queue_notices(conn, definition, plan, record, now)
     sync_reminders(conn, definition, plan, now)
     return plan

@@ -17,8 +17,10 @@ from sqlalchemy import update
 from napflow.clock import VirtualClock
 from napflow.errors import RefusedError
 from napflow.runtime import Runtime
-from napflow.services import list_people, list_plans, list_roles
 from napflow.services.accounts import set_demo_passwords
+from napflow.services.people import list_people
+from napflow.services.plans import list_plans
+from napflow.services.roles import list_roles
 from napflow.services.scenario import SHIPPED, add_people, load_scenario, scenario_path
 from napflow.storage.schema import Status, outbox
 

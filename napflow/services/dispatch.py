@@ -156,13 +156,15 @@ def _finish_once(rt: Runtime, row: Any, now: datetime, values: dict[str, Any]) -
         held = bool(marked.rowcount == 1)
         final = values.get("status") in (Status.SENT, Status.FAILED)
         if held and final:  # at the moment of recording, so a plan's times never go back
-            _record_delivery(conn, row, rt.clock.now(), values)
+            _record_delivery(conn, row, rt.clock.now(), values, rt.secrets.audit_key)
         if held and row.kind == ESCALATION and final:
             _queue_next_escalation(rt, conn, row, now)
     return held
 
 
-def _record_delivery(conn: Connection, row: Any, now: datetime, values: dict[str, Any]) -> None:
+def _record_delivery(
+    conn: Connection, row: Any, now: datetime, values: dict[str, Any], audit_key: bytes | None
+) -> None:
     """Append the outcome of one message to its plan's history (no new plan version)."""
     sent = values["status"] == Status.SENT
     payload: dict[str, Any] = {
@@ -181,6 +183,7 @@ def _record_delivery(conn: Connection, row: Any, now: datetime, values: dict[str
     append(
         conn,
         load_head(conn, row.plan_id),
+        audit_key=audit_key,
         kind=Kind.MAIL_SENT if sent else Kind.MAIL_FAILED,
         at=now,
         payload=payload,

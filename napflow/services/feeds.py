@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import weakref
 from typing import Any
@@ -20,7 +19,6 @@ from sqlalchemy import Connection, insert, select
 from napflow import inputs
 from napflow.errors import ConflictError, InputError, NotFoundError
 from napflow.runtime import Runtime
-from napflow.runtime.settings import SECRET_KEY_ENV
 from napflow.services._messages import calendar_fields
 from napflow.services._records import load_plan, unregistered
 from napflow.services.accounts import same_token
@@ -36,9 +34,8 @@ _KEYS: weakref.WeakKeyDictionary[Database, bytes] = weakref.WeakKeyDictionary()
 
 
 def _secret(rt: Runtime) -> bytes:
-    from_env = os.environ.get(SECRET_KEY_ENV, "")
-    if from_env:
-        return from_env.encode("utf-8")
+    if rt.secrets.secret_key:
+        return rt.secrets.secret_key
     known = _KEYS.get(rt.db)
     if known is None:
         known = _KEYS[rt.db] = _stored_secret(rt)

@@ -61,6 +61,14 @@ class PlanHistory:
     timezone: str
     records: list[HistoryRecord]
 
+    def current_round(self) -> list[HistoryRecord]:
+        """Return the actions recorded since the plan entered its current state.
+
+        Meaningful for a whole history (not one cut to a period).
+        """
+        start = max((r.seq for r in self.records if r.kind in STATE_KINDS), default=0)
+        return [r for r in self.records if r.kind == Kind.ACTION and r.seq > start]
+
 
 def check_period(since: date | None, until: date | None) -> None:
     """Refuse a period that ends before it starts."""

@@ -87,7 +87,8 @@ def create_plan(
         plan_key = wanted or _next_key(conn, country)
         start(
             conn,
-            {
+            audit_key=rt.secrets.audit_key,
+            plan={
                 "key": plan_key,
                 "country": country,
                 "title": title,

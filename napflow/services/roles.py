@@ -81,6 +81,7 @@ def _change_role(
         after = append(
             conn,
             plan,
+            audit_key=rt.secrets.audit_key,
             kind=Kind.ROLE_GRANTED if grant else Kind.ROLE_REVOKED,
             at=now,
             actor=actor,

@@ -20,7 +20,11 @@ from zoneinfo import ZoneInfo
 from napflow.errors import InvalidDefinition
 from napflow.inputs import printable
 from napflow.runtime import Runtime
-from napflow.services import add_deadline, add_person, advance_plan, create_plan, grant_role
+from napflow.services.advance import advance_plan
+from napflow.services.deadlines import add_deadline
+from napflow.services.people import add_person
+from napflow.services.plans import create_plan
+from napflow.services.roles import grant_role
 from napflow.timezones import validate_timezone
 from napflow.workflow.toml_checks import Problems, unknown_keys
 

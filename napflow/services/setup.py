@@ -1,4 +1,4 @@
-"""The init service: create or upgrade the database, optionally with the demo plans."""
+"""The init service: create the database, or upgrade it to the newest schema."""
 
 from __future__ import annotations
 
@@ -9,20 +9,14 @@ from napflow.runtime import Runtime
 
 @dataclass(frozen=True)
 class InitResult:
-    """Schema revision before and after, and whether the demo plans were loaded now."""
+    """The database and its schema revision before and after."""
 
     database: str
     revision_before: str | None
     revision_after: str
-    demo_loaded: bool | None
 
 
-def init_database(rt: Runtime, demo: bool = False) -> InitResult:
-    """Bring the database to the newest schema; with ``demo``, load the demo plans once."""
-    before, after = rt.db.upgrade()
-    loaded = None
-    if demo:
-        from napflow.services.demo import load_demo
-
-        loaded = load_demo(rt)
-    return InitResult(rt.db.describe(), before, after, loaded)
+def init_database(rt: Runtime) -> InitResult:
+    """Bring the database to the newest schema (sealing older records with the audit key)."""
+    before, after = rt.db.upgrade(audit_key=rt.secrets.audit_key)
+    return InitResult(rt.db.describe(), before, after)

@@ -29,8 +29,6 @@ from napflow.errors import ConfigError, ConflictError, InputError, NotFoundError
 from napflow.storage.fastpath import driver_execute
 
 _WRITE = "napflow_write"
-#: where a service connection carries the audit key (Connection.info)
-AUDIT_KEY = "napflow_audit_key"
 #: set on the connections of write transactions: plans read there are locked (FOR UPDATE on
 #: PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the whole database)
 WRITER = "napflow_writer"
@@ -50,12 +48,8 @@ def _sqlite_path(parsed: URL) -> Path | None:
 class Database:
     """One database: a SQLAlchemy engine plus napflow's transaction rules."""
 
-    def __init__(
-        self, url: str, busy_timeout_ms: int = 10_000, audit_key: bytes | None = None
-    ) -> None:
+    def __init__(self, url: str, busy_timeout_ms: int = 10_000) -> None:
         self.url = url
-        #: seals the history records written through this database (napflow.ledger.chain)
-        self.audit_key = audit_key
         try:
             parsed = make_url(url)
         except (ArgumentError, ValueError) as exc:
@@ -126,7 +120,6 @@ class Database:
                 # one snapshot for the whole read, as SQLite gives (a verify reads a plan's
                 # row and then its records; READ COMMITTED could show them at two moments)
                 conn.execution_options(isolation_level="REPEATABLE READ")
-            conn.info[AUDIT_KEY] = self.audit_key
             conn.info[WRITER] = kind != "read"
             setattr(self._held, kind, conn)
             with self._every_held_lock:
@@ -148,10 +141,13 @@ class Database:
         """Run a read-only transaction: one consistent snapshot for the whole block."""
         return _Transaction(self, "read", "BEGIN")
 
-    def upgrade(self, target: str = "head") -> tuple[str | None, str]:
+    def upgrade(
+        self, target: str = "head", audit_key: bytes | None = None
+    ) -> tuple[str | None, str]:
         """Create the database or upgrade it to the newest schema; return (before, after).
 
-        ``target`` names an older revision instead (tests of the migrations use it).
+        ``target`` names an older revision instead (tests of the migrations use it). A
+        migration that seals history records seals them with ``audit_key``.
         """
         from alembic import command
         from alembic.config import Config
@@ -171,6 +167,7 @@ class Database:
             with self._writer.begin() as conn:
                 before = MigrationContext.configure(conn).get_current_revision()
                 config.attributes["connection"] = conn
+                config.attributes["audit_key"] = audit_key
                 command.upgrade(config, target)
                 after = MigrationContext.configure(conn).get_current_revision()
         except DBAPIError as exc:

@@ -19,13 +19,11 @@ from markupsafe import Markup
 
 from napflow import services
 from napflow.errors import ConflictError, NapflowError
-from napflow.ledger.record import STATE_KINDS, Kind
 from napflow.runtime import Runtime
-from napflow.services import accounts, audit, feeds
+from napflow.services import accounts, audit, feeds, workflows
 from napflow.services.accounts import Session
 from napflow.timezones import to_local
 from napflow.web.http import status_for
-from napflow.workflow.diagram_svg import workflow_svg
 
 COOKIE = "napflow_session"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -168,7 +166,7 @@ def dashboard(request: Request, country: str = "", state: str = "") -> Response:
     groups: dict[str, list[_DashboardRow]] = {}
     for plan in plans:
         groups.setdefault(plan.state, []).append(_DashboardRow(plan, upcoming.get(plan.key)))
-    order = [s for n in rt.catalog.names() for s in rt.catalog.get(n).state_names]
+    order = workflows.state_order(rt)
     by_state = sorted(
         groups.items(), key=lambda item: order.index(item[0]) if item[0] in order else 99
     )
@@ -185,35 +183,22 @@ def dashboard(request: Request, country: str = "", state: str = "") -> Response:
     )
 
 
-@dataclass(frozen=True)
-class _Action:
-    trigger: str
-    title: str
-    needs_comment: bool
-
-
 def _plan_page(request: Request, user: Session, key: str, **extra: Any) -> dict[str, Any]:
     rt = _rt(request)
     plan = services.show_plan(rt, key, user.email)
-    definition = rt.catalog.get(plan.workflow)
-    actions = []
-    for trigger in plan.allowed or []:
-        transition = definition.transition_for(plan.state, trigger)
-        if transition is not None:
-            needs = any(c.name == "comment_required" for c in transition.conditions)
-            actions.append(_Action(trigger, transition.title, needs))
-    records = services.plan_history(rt, plan.key).records
-    round_start = max((r.seq for r in records if r.kind in STATE_KINDS), default=0)
+    history = services.plan_history(rt, plan.key)
+    records = history.records
+    diagram = workflows.workflow_diagram(rt, plan.workflow, plan.state)
     return {
         "plan": plan,
-        "definition": definition,
-        "actions": actions,
+        "state_title": workflows.state_title(rt, plan.workflow, plan.state),
+        "actions": workflows.action_choices(rt, plan.workflow, plan.state, plan.allowed or []),
         "records": list(reversed(records)),
-        "round": [r for r in records if r.kind == Kind.ACTION and r.seq > round_start],
+        "round": history.current_round(),
         "seen_seq": records[-1].seq if records else 0,
         "deadlines": services.list_deadlines(rt, plan.key),
         "reminders": services.list_messages(rt, "pending", plan.key),
-        "diagram": Markup(workflow_svg(definition, plan.state)),  # noqa: S704 - texts escaped
+        "diagram": Markup(diagram),  # noqa: S704 - its texts are escaped
         "feed": feeds.plan_feed_url(rt, plan.key),
         **extra,
     }
@@ -235,7 +220,7 @@ def diagram(request: Request, key: str) -> Response:
     if user is None:
         return _to_login(request)
     plan = services.show_plan(_rt(request), key)
-    svg = workflow_svg(_rt(request).catalog.get(plan.workflow), plan.state)
+    svg = workflows.workflow_diagram(_rt(request), plan.workflow, plan.state)
     return Response(svg, media_type="image/svg+xml")
 
 

@@ -15,10 +15,9 @@ Create Date: 2026-11-28
 import json
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 from napflow.ledger.chain import genesis, payload_text, seal
-from napflow.runtime.settings import audit_key
 from napflow.storage.migrations.append_only import create_append_only_triggers
 from napflow.storage.schema import UTCDateTime
 
@@ -57,7 +56,7 @@ _plans = sa.table(
 
 def _seal_existing() -> None:
     """Seal every record written before the chain existed, plan by plan, in seq order."""
-    key = audit_key()
+    key = context.config.attributes.get("audit_key")
     conn = op.get_bind()
     keys = dict(conn.execute(sa.select(_plans.c.id, _plans.c.key)).all())
     plan_ids = conn.execute(sa.select(_history.c.plan_id).distinct()).scalars().all()

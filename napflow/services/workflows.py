@@ -1,0 +1,109 @@
+"""Workflow services: list, show and check workflow files; what a plan's workflow offers now.
+
+The interfaces learn about workflows only through these: titles and diagrams for people,
+the summary of a checked file, the actions a person can take on a plan with their titles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from napflow.runtime import Runtime
+from napflow.workflow.definition import load_definition
+from napflow.workflow.diagram import mermaid, text_outline
+from napflow.workflow.diagram_svg import workflow_svg
+
+
+@dataclass(frozen=True)
+class WorkflowEntry:
+    """One workflow file napflow found: its name and title, or the problems it has."""
+
+    name: str
+    version: int | None
+    title: str | None
+    file: str
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CheckedWorkflow:
+    """A workflow file that passed every check, summed up."""
+
+    file_name: str
+    name: str
+    version: int
+    states: int
+    transitions: int
+    roles: int
+
+
+@dataclass(frozen=True)
+class ActionChoice:
+    """An action a person may take on a plan now, as a form offers it."""
+
+    trigger: str
+    title: str
+    needs_comment: bool
+
+
+def list_workflows(rt: Runtime) -> list[WorkflowEntry]:
+    """Return every workflow file found, valid or not, by name."""
+    return [
+        WorkflowEntry(
+            e.name,
+            e.definition.version if e.definition else None,
+            e.definition.title if e.definition else None,
+            str(e.path),
+            e.problems,
+        )
+        for e in rt.catalog.entries()
+    ]
+
+
+def describe_workflow(rt: Runtime, name: str, fmt: str = "text") -> str:
+    """Return workflow ``name``'s states and transitions as text or a Mermaid diagram."""
+    definition = rt.catalog.get(name)
+    return mermaid(definition) if fmt == "mermaid" else text_outline(definition)
+
+
+def workflow_diagram(rt: Runtime, name: str, current: str | None = None) -> str:
+    """Return workflow ``name`` as an SVG diagram, state ``current`` highlighted."""
+    return workflow_svg(rt.catalog.get(name), current)
+
+
+def check_workflow_file(path: Path) -> CheckedWorkflow:
+    """Validate a workflow file; raise InvalidDefinition listing every problem found."""
+    definition = load_definition(path)
+    return CheckedWorkflow(
+        path.name,
+        definition.name,
+        definition.version,
+        len(definition.states),
+        len(definition.transitions),
+        len(definition.roles),
+    )
+
+
+def state_title(rt: Runtime, workflow: str, state: str) -> str:
+    """Return the title of ``state`` in ``workflow`` (or say the workflow has no such state)."""
+    return rt.catalog.get(workflow).state_title(state)
+
+
+def state_order(rt: Runtime) -> list[str]:
+    """Return the state names of every workflow, each workflow's in file order."""
+    return [s for n in rt.catalog.names() for s in rt.catalog.get(n).state_names]
+
+
+def action_choices(
+    rt: Runtime, workflow: str, state: str, triggers: list[str]
+) -> list[ActionChoice]:
+    """Return the actions ``triggers`` offer in ``state``, with titles and comment rules."""
+    definition = rt.catalog.get(workflow)
+    choices = []
+    for trigger in triggers:
+        transition = definition.transition_for(state, trigger)
+        if transition is not None:
+            needs = any(c.name == "comment_required" for c in transition.conditions)
+            choices.append(ActionChoice(trigger, transition.title, needs))
+    return choices
