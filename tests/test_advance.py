@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from helpers import CAST, START, refuse_history_inserts
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 
 from napflow import services
 from napflow.clock import VirtualClock
 from napflow.errors import ConflictError, InputError, NotAllowedError, NotFoundError
 from napflow.runtime import Runtime
+from napflow.runtime.bootstrap import build_runtime
+from napflow.runtime.settings import Settings
 
 # One person standing for each role, and one with no role at all.
 ACTOR = {role: emails[0] for role, emails in CAST.items()} | {"none": "outsider@example.org"}
@@ -60,6 +64,15 @@ TABLE = [
     ("withdraw", "expert_review", {"coordinator"}, True, "withdrawn"),
     ("withdraw", "submitted", {"coordinator"}, True, "withdrawn"),
 ]
+
+
+@pytest.fixture(params=[True, False], ids=["fast_path", "plain_sql"])
+def rt(request: pytest.FixtureRequest, db_url: str, clock: VirtualClock) -> Iterator[Runtime]:
+    """The runtime, with the statement fast path on and off: every test here runs both ways."""
+    runtime = build_runtime(Settings(database_url=db_url, fast_path=request.param), clock=clock)
+    services.init_database(runtime)
+    yield runtime
+    runtime.db.dispose()
 
 
 @pytest.fixture
@@ -294,3 +307,25 @@ def test_role_change_and_its_record_commit_together_or_not_at_all(
     assert services.show_plan(rt, nap_plan).version == before
     # The connection is usable afterwards: the next action goes through.
     assert services.advance_plan(rt, nap_plan, "submit_for_review", COORD).version == before + 1
+
+
+def test_the_fast_path_setting_decides_who_runs_the_history_insert(
+    rt: Runtime, nap_plan: str
+) -> None:
+    # With the fast path the history insert runs on the driver cursor, unseen by SQLAlchemy's
+    # execute events; without it, through plain Connection.execute. Either way it is written.
+    seen: list[str] = []
+    before = len(services.plan_history(rt, nap_plan).records)
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(rt.db._services, "before_cursor_execute", record)
+    try:
+        services.advance_plan(rt, nap_plan, "submit_for_review", COORD)
+    finally:
+        event.remove(rt.db._services, "before_cursor_execute", record)
+    inserts = [s for s in seen if s.lstrip().upper().startswith("INSERT INTO HISTORY")]
+    new = services.plan_history(rt, nap_plan).records[before:]
+    assert "submit_for_review" in [r.trigger for r in new]  # and its review window's record
+    assert len(inserts) == (0 if rt.settings.fast_path else len(new))

@@ -67,7 +67,7 @@ def build_runtime(
     """
     secrets = read_secrets() if secrets is None else secrets
     catalog = WorkflowCatalog((builtin_workflow_dir(), *settings.workflow_dirs))
-    db = Database(settings.database_url, settings.busy_timeout_ms)
+    db = Database(settings.database_url, settings.busy_timeout_ms, settings.fast_path)
     return Runtime(
         settings=settings,
         db=db,

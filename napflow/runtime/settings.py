@@ -28,6 +28,9 @@ class Settings:
 
     database_url: str = DEFAULT_DATABASE_URL
     busy_timeout_ms: int = 10_000
+    #: run the hottest statements on the driver cursor (napflow.storage.fastpath); false
+    #: sends them through plain SQLAlchemy Connection.execute
+    fast_path: bool = True
     workflow_dirs: tuple[Path, ...] = ()
     default_timezone: str = "UTC"
     # [mail]: how messages leave. "file" writes .eml files (the embedded default).
@@ -51,6 +54,17 @@ class Settings:
 def _positive_int(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"{where} must be a positive whole number, not {value!r}.")
+    return value
+
+
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def _flag(value: Any, where: str) -> bool:
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE  # from the environment
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true or false, not {value!r}.")
     return value
 
 
@@ -93,6 +107,7 @@ CONFIG_KEYS: dict[tuple[str, str], tuple[str, _Validator, str]] = {
         _positive_int,
         "NAPFLOW_BUSY_TIMEOUT_MS",
     ),
+    ("database", "fast_path"): ("fast_path", _flag, "NAPFLOW_FAST_PATH"),
     ("plans", "default_timezone"): ("default_timezone", _timezone, "NAPFLOW_DEFAULT_TIMEZONE"),
     ("mail", "transport"): ("mail_transport", _choice("file", "smtp"), "NAPFLOW_MAIL_TRANSPORT"),
     ("mail", "dir"): ("mail_dir", _string, "NAPFLOW_MAIL_DIR"),

@@ -26,7 +26,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.pool import NullPool
 
 from napflow.errors import ConfigError, ConflictError, InputError, NotFoundError
-from napflow.storage.fastpath import driver_execute
+from napflow.storage.fastpath import PLAIN, driver_execute
 
 _WRITE = "napflow_write"
 #: set on the connections of write transactions: plans read there are locked (FOR UPDATE on
@@ -48,8 +48,10 @@ def _sqlite_path(parsed: URL) -> Path | None:
 class Database:
     """One database: a SQLAlchemy engine plus napflow's transaction rules."""
 
-    def __init__(self, url: str, busy_timeout_ms: int = 10_000) -> None:
+    def __init__(self, url: str, busy_timeout_ms: int = 10_000, fast_path: bool = True) -> None:
         self.url = url
+        #: False sends FastStatements through plain Connection.execute (napflow.storage.fastpath)
+        self.fast_path = fast_path
         try:
             parsed = make_url(url)
         except (ArgumentError, ValueError) as exc:
@@ -121,6 +123,7 @@ class Database:
                 # row and then its records; READ COMMITTED could show them at two moments)
                 conn.execution_options(isolation_level="REPEATABLE READ")
             conn.info[WRITER] = kind != "read"
+            conn.info[PLAIN] = not self.fast_path
             setattr(self._held, kind, conn)
             with self._every_held_lock:
                 self._every_held.add(conn)

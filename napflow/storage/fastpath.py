@@ -7,6 +7,12 @@ which would make the engine slower than it has any need to be (bench/advance.py)
 dialect) and uses the public type API for parameter conversion, but executes on the
 transaction's own DBAPI connection. Use it only for simple statements whose results need no
 type processing (integers and strings); everything else goes through ``Connection.execute``.
+
+The fence: the compiled form is cached per dialect, driver and parameter style (two drivers
+of one dialect, psycopg and psycopg2 say, write parameters differently), and a connection
+whose ``info[PLAIN]`` is true (``[database] fast_path = false``, set by the Database) runs
+the same statements through plain ``Connection.execute``, so the fast path can always be
+compared with SQLAlchemy's own (bench/advance.py) and the tests run both ways.
 """
 
 from __future__ import annotations
@@ -17,8 +23,11 @@ from typing import Any, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
+
+#: Connection.info key: true sends FastStatements through plain Connection.execute
+PLAIN = "napflow_plain_sql"
 
 
 @dataclass(frozen=True)
@@ -36,7 +45,7 @@ class FastStatement:
 
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: dict[tuple[str, str, str], _Compiled] = {}
 
     def _compile(self, conn: Connection) -> _Compiled:
         dialect = conn.dialect
@@ -50,12 +59,18 @@ class FastStatement:
             name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
         }
         entry = _Compiled(compiled.string, compiled.positional, params, literals)
-        self._compiled[dialect.name] = entry
+        self._compiled[_cache_key(conn)] = entry
         return entry
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> Any:
-        """Run the statement in ``conn``'s current transaction; return the DBAPI cursor."""
-        entry = self._compiled.get(conn.dialect.name) or self._compile(conn)
+        """Run the statement in ``conn``'s current transaction; return its rows' cursor.
+
+        That is the DBAPI cursor, or SQLAlchemy's result on a plain connection (both give
+        ``fetchone``, ``fetchall``, ``rowcount`` and rows that unpack as tuples).
+        """
+        if conn.info.get(PLAIN):
+            return conn.execute(cast(Executable, self.statement), dict(params))
+        entry = self._compiled.get(_cache_key(conn)) or self._compile(conn)
         if entry.literals:
             params = {**entry.literals, **params}
         values = [
@@ -68,6 +83,11 @@ class FastStatement:
             else dict(zip((n for n, _ in entry.params), values, strict=True))
         )
         return driver_execute(conn, entry.sql, args)
+
+
+def _cache_key(conn: Connection) -> tuple[str, str, str]:
+    dialect = conn.dialect
+    return (dialect.name, dialect.driver, dialect.paramstyle)
 
 
 def driver_execute(conn: Connection, sql: str, args: Any = ()) -> Any:
