@@ -8,11 +8,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+    from smtp_sink import SmtpServer
+
+    from napflow.clock import VirtualClock
+    from napflow.runtime import Runtime
 
 REPO = Path(__file__).resolve().parent.parent
 START = datetime(2015, 7, 1, 4, 0, tzinfo=UTC)
@@ -287,3 +294,131 @@ def report_plans(rt: Any, count: int) -> list[str]:
         services.grant_role(rt, key, "chair@example.org", "wg_chair")
         keys.append(key)
     return keys
+
+
+# --- the security tests (test_security_*.py) ---------------------------------------------------
+
+#: the security tests' people, plan and password
+VIEWER = "coord@example.org"
+CHAIR = "chair@example.org"
+MEMBER = "member@example.org"
+MINISTER = "minister@example.org"
+KEY = "TJK-X"
+PASSWORD = "a long enough password"
+#: the `cli` fixture (conftest.py): runs the CLI in-process with these arguments
+Cli = Callable[..., Result]
+#: the cast of the security tests' plan (the `cast` fixtures): e-mail -> (name, role)
+MAIL_CAST = {
+    VIEWER: ("Farrukh Rahimov", "coordinator"),
+    CHAIR: ("Sitora Nazarova", "wg_chair"),
+    MEMBER: ("Alisher Sharipov", "wg_member"),
+    MINISTER: ("Minister of Foreign Affairs", "approver"),
+}
+
+
+def utc(year: int, month: int, day: int, hour: int = 0) -> datetime:
+    return datetime(year, month, day, hour, tzinfo=UTC)
+
+
+def escaped_forms(shown: str) -> set[str]:
+    """How ``shown`` looks escaped: by Jinja (markupsafe) or by html.escape (the SVG)."""
+    import html
+
+    import markupsafe
+
+    return {str(markupsafe.escape(shown)), html.escape(shown), html.escape(shown, quote=False)}
+
+
+def assert_escaped(body: str, shown: list[str], where: str) -> None:
+    forms = {form for text_ in shown for form in escaped_forms(text_)}
+    assert any(form in body for form in forms), f"{where}: the escaped text is not shown"
+
+
+def login_form_token(http: TestClient) -> str:
+    form = http.get("/login").text
+    return form.split('name="login_csrf" value="', 1)[1].split('"', 1)[0]
+
+
+def log_in(http: TestClient, email: str, password: str = PASSWORD) -> None:
+    token = login_form_token(http)
+    data = {"email": email, "password": password, "next": "/", "login_csrf": token}
+    done = http.post("/login", data=data)
+    assert done.status_code == 303, done.text
+
+
+def csrf_of(http: TestClient) -> str:
+    page = http.get("/").text
+    return page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+
+
+def web_client(rt: Runtime) -> TestClient:
+    """A test client of the web app on ``rt``: redirects not followed, a 500 as a response."""
+    from fastapi.testclient import TestClient
+
+    from napflow.web import create_app
+
+    return TestClient(create_app(rt), follow_redirects=False, raise_server_exceptions=False)
+
+
+def hostile_workflow(directory: Path, title: Callable[[str], str]) -> Path:
+    """Write a copy of the nap workflow named ``hostile`` whose every title is ``title(old)``."""
+    import re
+
+    source = (REPO / "workflows" / "nap.toml").read_text(encoding="utf-8")
+    source = source.replace('name = "nap"', 'name = "hostile"', 1)
+
+    def retitle(match: re.Match[str]) -> str:
+        return f"title = {json.dumps(title(match.group(1)))}"
+
+    source = re.sub(r'^title = "(.*)"$', retitle, source, flags=re.MULTILINE)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "hostile.toml").write_text(source, encoding="utf-8")
+    return directory
+
+
+def runtime_with(
+    db_url: str,
+    clock: VirtualClock,
+    smtp: SmtpServer,
+    tmp_path: Path,
+    title: Callable[[str], str] | None = None,
+) -> tuple[Runtime, str]:
+    """A runtime sending through ``smtp``, and the workflow for the plan: ``nap``, or with
+    ``title``, the ``hostile`` copy of it (see hostile_workflow)."""
+    if title is None:
+        return mail_runtime(db_url, clock, smtp), "nap"
+    folder = hostile_workflow(tmp_path / "workflows", title)
+    return mail_runtime(db_url, clock, smtp, workflow_dirs=(folder,)), "hostile"
+
+
+def review_plan(rt: Runtime) -> Runtime:
+    """Plan KEY in working-group review, with MAIL_CAST in their roles; returns ``rt``.
+
+    What the security tests' `cast` fixtures give.
+    """
+    from napflow import services
+
+    for email, (name, _role) in MAIL_CAST.items():
+        services.add_person(rt, email, name)
+    services.create_plan(rt, "TJK", "National Action Plan", timezone="UTC", key=KEY)
+    for email, (_name, role) in MAIL_CAST.items():
+        services.grant_role(rt, KEY, email, role)
+    services.advance_plan(rt, KEY, "submit_for_review", VIEWER)
+    return rt
+
+
+def snapshot(rt: Runtime) -> dict[str, Any]:
+    """Every table's row count, the plans, and whether the ledger verifies."""
+    from sqlalchemy import func, select
+
+    from napflow import services
+    from napflow.services import audit
+    from napflow.storage.schema import metadata
+
+    with rt.db.read() as conn:
+        counts = {
+            t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in metadata.sorted_tables
+        }
+    plans = [(p.key, p.state, p.version, p.title) for p in services.list_plans(rt)]
+    return {"counts": counts, "plans": plans, "ledger_ok": audit.verify_ledger(rt).ok}
