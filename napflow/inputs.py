@@ -9,10 +9,7 @@ from __future__ import annotations
 import functools
 import re
 from datetime import date
-from email.errors import HeaderParseError
-from email.headerregistry import Address
-
-import pycountry
+from typing import Any
 
 from napflow.errors import InputError
 from napflow.timezones import validate_timezone
@@ -54,6 +51,9 @@ def _has_control(text: str) -> bool:
 @functools.lru_cache(maxsize=4096)
 def email_address(value: str) -> str:
     """Return a normalised (lower-case) e-mail address such as ``a.b@mfa.tj``."""
+    from email.errors import HeaderParseError  # the email package: only when used
+    from email.headerregistry import Address
+
     text = value.strip().lower()
     problem = None
     if not text or len(text) > 254 or _has_control(text) or " " in text:
@@ -106,17 +106,24 @@ def deadline_text(value: str, what: str) -> str:
 def country_code(value: str) -> str:
     """Return an ISO 3166-1 alpha-3 country code such as ``TJK``."""
     code = value.strip().upper()
-    if len(code) != 3 or not code.isascii() or pycountry.countries.get(alpha_3=code) is None:
+    if len(code) != 3 or not code.isascii() or _countries().get(alpha_3=code) is None:
         raise InputError(
             f"{value!r} is not an ISO 3166-1 alpha-3 country code; use e.g. TJK, KGZ or SRB."
         )
     return code
 
 
+def _countries() -> Any:
+    """Return pycountry's country database (imported when a country is first checked)."""
+    import pycountry
+
+    return pycountry.countries
+
+
 @functools.lru_cache(maxsize=512)
 def country_name(code: str) -> str:
     """Return the common English name of an alpha-3 country code."""
-    country = pycountry.countries.get(alpha_3=code)
+    country = _countries().get(alpha_3=code)
     if country is None:
         return code
     return str(getattr(country, "common_name", None) or country.name)

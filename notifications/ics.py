@@ -8,9 +8,10 @@ Date-only deadlines are all-day entries; timed ones are in UTC.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from icalendar import Calendar, Event
+if TYPE_CHECKING:  # icalendar is imported when a calendar is first made (start-up time)
+    from icalendar import Calendar, Event
 
 
 def _event(
@@ -25,6 +26,8 @@ def _event(
     stamp: datetime,
     cancelled: bool = False,
 ) -> Event:
+    from icalendar import Event
+
     event = Event()
     event.add("uid", uid)
     event.add("sequence", sequence)
@@ -44,6 +47,8 @@ def _event(
 
 
 def _calendar(method: str) -> Calendar:
+    from icalendar import Calendar
+
     calendar = Calendar()
     calendar.add("prodid", "-//napflow//1540 NAP workflow//EN")
     calendar.add("version", "2.0")

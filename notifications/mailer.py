@@ -1,7 +1,7 @@
 """What the dispatcher needs from the edges: render a message, hand it to a transport.
 
-The implementations live in the ``notifications`` package (Jinja2 templates, .ics files, SMTP
-and file transports); :mod:`napflow.runtime.bootstrap` wires them in. Keeping the contract here lets
+The implementations live beside it (Jinja2 templates, .ics files, the SMTP and .eml file
+transports); :mod:`napflow.runtime.bootstrap` wires them in. Keeping the contract here lets
 the services stay free of e-mail details and lets tests use the real implementations.
 """
 

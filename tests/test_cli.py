@@ -315,7 +315,8 @@ def test_config_file_env_and_flag_precedence(
     capsys.readouterr()
     assert run(["--config", "bad.toml", "plan", "list"]) == 2
     assert (
-        "bad.toml: unknown key database.urll; known keys in [database]: busy_timeout_ms, url"
+        "bad.toml: unknown key database.urll; known keys in [database]: "
+        "busy_timeout_ms, fast_path, url"
         in capsys.readouterr().err
     )
 

@@ -17,7 +17,7 @@ from smtp_sink import Sink, free_port
 
 from napflow.notifications.compose import build_message
 from napflow.notifications.mailer import Outgoing, Rendered, TemporaryFailure
-from napflow.notifications.transports import SmtpTransport
+from napflow.notifications.smtp import SmtpTransport
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:

@@ -7,52 +7,16 @@ are one or two sentences on stderr; a traceback only with ``--debug``.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 import click
 
+from napflow.cli import audit, daemon, deadlines, plans, report, setup, web, workflows
+from napflow.cli.context import AppState
 from napflow.errors import NapflowError
 from napflow.inputs import printable
-from napflow.runtime import Runtime
-from napflow.runtime.bootstrap import build_runtime
-from napflow.runtime.settings import Settings, load_settings
-
-
-class AppState:
-    """What the root command parsed; the Runtime is built on first use."""
-
-    def __init__(self, db_url: str | None = None, config: str | None = None) -> None:
-        self.db_url = db_url
-        self.config = config
-        self._runtime: Runtime | None = None
-
-    def settings(self) -> Settings:
-        """Return the settings with the --db flag applied."""
-        settings = load_settings(self.config)
-        if self.db_url is not None:
-            settings = dataclasses.replace(settings, database_url=self.db_url)
-        return settings
-
-    def runtime(self) -> Runtime:
-        """Return the Runtime, wiring it on first use."""
-        if self._runtime is None:
-            self._runtime = build_runtime(self.settings())
-        return self._runtime
-
-    def close(self) -> None:
-        """Close the database connections, if any were opened."""
-        if self._runtime is not None:
-            self._runtime.db.dispose()
-            self._runtime = None
-
-
-pass_state = click.make_pass_decorator(AppState)
-
-#: the id of a row (a deadline, a token): the databases keep them as 32-bit integers
-ROW_ID = click.IntRange(1, 2**31 - 1)
 
 #: Exit code of an unexpected error (EX_SOFTWARE from sysexits.h), so scripts can tell a
 #: bug from a refusal (1) or bad input (2).
@@ -82,15 +46,9 @@ def cli(ctx: click.Context, db_url: str | None, config: str | None, debug: bool)
     state.db_url, state.config = db_url, config
 
 
-def _register() -> None:
-    from napflow.cli import audit, daemon, deadlines, plans, report, setup, web, workflows
-
-    for module in (setup, plans, deadlines, daemon, workflows, audit, report, web):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
+for _module in (setup, plans, deadlines, daemon, workflows, audit, report, web):
+    for _command in _module.COMMANDS:
+        cli.add_command(_command)
 
 
 def _fail(message: str, code: int) -> int:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from napflow.cli import AppState, pass_state
+from napflow import services
+from napflow.cli.context import AppState, pass_state
 from napflow.cli.output import emit_json
-from napflow.services import audit
 
 
 @click.group("audit")
@@ -60,9 +60,11 @@ def audit_verify(
     if bundle is not None:
         if key is not None:
             raise click.UsageError("give either KEY or --bundle, not both")
-        report = audit.verify_bundle(bundle, state.runtime().secrets.audit_key, head, allow_unkeyed)
+        report = services.audit.verify_bundle(
+            bundle, state.runtime().secrets.audit_key, head, allow_unkeyed
+        )
     else:
-        report = audit.verify_ledger(state.runtime(), key, head, workers, allow_unkeyed)
+        report = services.audit.verify_ledger(state.runtime(), key, head, workers, allow_unkeyed)
     if fmt == "json":
         emit_json(
             {
@@ -87,7 +89,7 @@ def audit_head(state: AppState) -> None:
 
     `napflow audit verify --head DIGEST` later proves nothing changed since.
     """
-    click.echo(audit.ledger_head(state.runtime()).head)
+    click.echo(services.audit.ledger_head(state.runtime()).head)
 
 
 @audit_group.command("export")
@@ -96,7 +98,7 @@ def audit_head(state: AppState) -> None:
 @pass_state
 def audit_export(state: AppState, key: str | None, out: str) -> None:
     """Write the ledger (or plan KEY's) as a self-contained JSON bundle for auditors."""
-    done = audit.export_bundle(state.runtime(), out, key)
+    done = services.audit.export_bundle(state.runtime(), out, key)
     click.echo(
         f"Wrote {done.records} records of {done.plans} plans to {done.path}; head {done.head}."
     )

@@ -6,12 +6,9 @@ from pathlib import Path
 
 import click
 
-from napflow.cli import AppState, pass_state
+from napflow import services
+from napflow.cli.context import AppState, pass_state
 from napflow.cli.output import emit_json, emit_table
-from napflow.runtime import logs
-from napflow.runtime.bootstrap import build_runtime
-from napflow.scheduler.daemon import run_scheduler
-from napflow.services.simulate import simulate
 
 
 @click.command("scheduler")
@@ -25,6 +22,9 @@ from napflow.services.simulate import simulate
 @pass_state
 def scheduler_command(state: AppState, poll_seconds: int | None) -> None:
     """Run the daemon that sends reminders, escalations and notices (stop with Ctrl-C)."""
+    from napflow.runtime import logs
+    from napflow.scheduler.daemon import run_scheduler
+
     logs.configure()
     rt = state.runtime()
     rt.db.require_current_schema()  # a missing or outdated database fails here, at once
@@ -52,7 +52,9 @@ def simulate_command(
     state: AppState, start: str, end: str, out: Path, scenario: str | None, fmt: str
 ) -> None:
     """Run the reminders on a virtual clock and write every e-mail they send to --out."""
-    sent = simulate(state.runtime(), build_runtime, start, end, out, scenario)
+    from napflow.runtime.bootstrap import build_runtime
+
+    sent = services.simulate.simulate(state.runtime(), build_runtime, start, end, out, scenario)
     if fmt == "json":
         emit_json(sent)
         return

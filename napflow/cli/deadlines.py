@@ -5,9 +5,8 @@ from __future__ import annotations
 import click
 
 from napflow import services
-from napflow.cli import ROW_ID, AppState, pass_state
+from napflow.cli.context import ROW_ID, AppState, pass_state
 from napflow.cli.output import emit_json, emit_table, local_time
-from napflow.services.dispatch import send_due
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 
@@ -153,7 +152,7 @@ def reminders_preview(state: AppState, days: int, fmt: str) -> None:
 @pass_state
 def reminders_send_due(state: AppState) -> None:
     """Send everything due now, in one pass (for cron instead of the scheduler daemon)."""
-    total = send_due(state.runtime())
+    total = services.dispatch.send_due(state.runtime())
     click.echo(
         f"Sent {total.sent} ({total.late} late), {total.retrying} to retry, {total.failed} failed."
     )

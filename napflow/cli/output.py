@@ -9,14 +9,15 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from napflow.timezones import to_local
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
 
 
 def jsonable(value: Any) -> Any:
@@ -51,12 +52,16 @@ def emit_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 def console() -> Console:
     """Return a console on stdout; wide when not a terminal, so piped tables stay whole."""
+    from rich.console import Console
+
     width = None if sys.stdout.isatty() else 160
     return Console(file=sys.stdout, width=width, highlight=False)
 
 
 def emit_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Print a rich table; cells are shown as text, never interpreted as markup."""
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left", show_lines=False)
     for column in columns:
         table.add_column(column, overflow="fold")
@@ -65,7 +70,9 @@ def emit_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequenc
     console().print(table)
 
 
-def _cell(value: Any) -> Any:
+def _cell(value: Any) -> Text:
+    from rich.text import Text
+
     if value is None:
         return Text("")
     if isinstance(value, datetime):

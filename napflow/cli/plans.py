@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from napflow import services
-from napflow.cli import AppState, pass_state
+from napflow.cli.context import AppState, pass_state
 from napflow.cli.output import emit_csv, emit_json, emit_table, local_time
 from napflow.inputs import parse_day
 

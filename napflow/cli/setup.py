@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from napflow.cli import AppState, pass_state
-from napflow.services import init_database
-from napflow.services.demo import DEMO_PASSWORD, demo_logins, load_demo
+from napflow import services
+from napflow.cli.context import AppState, pass_state
 
 
 @click.command("init")
@@ -16,16 +15,17 @@ from napflow.services.demo import DEMO_PASSWORD, demo_logins, load_demo
 @pass_state
 def init_command(state: AppState, demo: bool) -> None:
     """Create the database, or upgrade it to the newest schema."""
-    result = init_database(state.runtime())
-    demo_loaded = load_demo(state.runtime()) if demo else None
+    result = services.init_database(state.runtime())
+    demo_loaded = services.load_demo(state.runtime()) if demo else None
     if result.revision_before == result.revision_after:
         click.echo(f"Database {result.database} is up to date (schema {result.revision_after}).")
     else:
         click.echo(f"Database {result.database} is at schema {result.revision_after}.")
     if demo_loaded is True:
         click.echo("Loaded the demo plans: TJK-2015, TKM-2018, KGZ-2021.")
-        click.echo(f"Demo logins for the web app (`napflow serve`), password {DEMO_PASSWORD!r}:")
-        for plan, role, email in demo_logins(state.runtime()):
+        password = services.demo.DEMO_PASSWORD
+        click.echo(f"Demo logins for the web app (`napflow serve`), password {password!r}:")
+        for plan, role, email in services.demo.demo_logins(state.runtime()):
             click.echo(f"  {role:<12} {email}  ({plan})")
     elif demo_loaded is False:
         click.echo("The demo plans were loaded already; nothing added.")

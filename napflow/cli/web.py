@@ -9,10 +9,9 @@ from typing import Any
 
 import click
 
-from napflow.cli import ROW_ID, AppState, pass_state
+from napflow import services
+from napflow.cli.context import ROW_ID, AppState, pass_state
 from napflow.cli.output import emit_table
-from napflow.runtime import logs
-from napflow.services import accounts
 
 
 @click.command("serve")
@@ -41,6 +40,8 @@ def serve(state: AppState, host: str, port: int, workers: int, with_scheduler: b
 
     rt = state.runtime()
     rt.db.require_current_schema()  # a missing or outdated database fails here, not per request
+    from napflow.runtime import logs
+
     logs.configure()
     where = f"http://{host}:{port}/"
     if workers == 1:
@@ -91,7 +92,7 @@ def set_password(state: AppState, email: str, password_stdin: bool) -> None:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    accounts.set_password(state.runtime(), email, password)
+    services.accounts.set_password(state.runtime(), email, password)
     click.echo(f"{email} can log in to the web app now; their other sessions were ended.")
 
 
@@ -106,7 +107,7 @@ def token_group() -> None:
 @pass_state
 def token_create(state: AppState, email: str, label: str) -> None:
     """Create an API token acting as EMAIL; it is printed once and stored only hashed."""
-    click.echo(accounts.create_api_token(state.runtime(), email, label))
+    click.echo(services.accounts.create_api_token(state.runtime(), email, label))
 
 
 @token_group.command("list")
@@ -114,7 +115,7 @@ def token_create(state: AppState, email: str, label: str) -> None:
 @pass_state
 def token_list(state: AppState, email: str | None) -> None:
     """List API tokens (of EMAIL): id, owner, label, created, last used."""
-    found = accounts.list_api_tokens(state.runtime(), email)
+    found = services.accounts.list_api_tokens(state.runtime(), email)
     emit_table(
         "API tokens",
         ["id", "email", "label", "created", "last used"],
@@ -127,7 +128,7 @@ def token_list(state: AppState, email: str | None) -> None:
 @pass_state
 def token_revoke(state: AppState, token_id: int) -> None:
     """Revoke API token ID: requests that carry it are refused from now on."""
-    gone = accounts.revoke_api_token(state.runtime(), token_id)
+    gone = services.accounts.revoke_api_token(state.runtime(), token_id)
     click.echo(f"Revoked API token {gone.id} ({gone.label}) of {gone.email}.")
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from napflow.cli import AppState, pass_state
+from napflow import services
+from napflow.cli.context import AppState, pass_state
 from napflow.cli.output import emit_json, emit_table
-from napflow.services import workflows
 
 
 @click.group("workflow")
@@ -29,7 +29,7 @@ def workflow_list(state: AppState, fmt: str) -> None:
             "file": e.file,
             "problems": list(e.problems),
         }
-        for e in workflows.list_workflows(state.runtime())
+        for e in services.workflows.list_workflows(state.runtime())
     ]
     if fmt == "json":
         emit_json(rows)
@@ -55,14 +55,14 @@ def workflow_list(state: AppState, fmt: str) -> None:
 @pass_state
 def workflow_show(state: AppState, name: str, fmt: str) -> None:
     """Print a workflow's states and transitions, as text or as a Mermaid diagram."""
-    click.echo(workflows.describe_workflow(state.runtime(), name, fmt))
+    click.echo(services.workflows.describe_workflow(state.runtime(), name, fmt))
 
 
 @workflow_group.command("check")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def workflow_check(file: Path) -> None:
     """Validate a workflow file, reporting every problem at once (exit 2 if any)."""
-    checked = workflows.check_workflow_file(file)
+    checked = services.workflows.check_workflow_file(file)
     click.echo(
         f"{checked.file_name}: OK, workflow {checked.name} v{checked.version}: "
         f"{checked.states} states, {checked.transitions} transitions, {checked.roles} roles."

@@ -10,7 +10,11 @@ from importlib.resources import files
 from pathlib import Path
 
 from napflow.clock import Clock, SystemClock
+from napflow.notifications.compose import build_message
+from napflow.notifications.eml import FileTransport
+from napflow.notifications.ics import deadline_calendar, deadline_feed
 from napflow.notifications.mailer import Mailer, Transport
+from napflow.notifications.render import JinjaRenderer
 from napflow.runtime import Runtime
 from napflow.runtime.secrets import Secrets, read_secrets
 from napflow.runtime.settings import Settings
@@ -25,14 +29,11 @@ def builtin_workflow_dir() -> Path:
 
 def build_mailer(settings: Settings, secrets: Secrets | None = None) -> Mailer:
     """Wire the renderer and the transport [mail] names (the SMTP password from ``secrets``)."""
-    from napflow.notifications.compose import build_message
-    from napflow.notifications.ics import deadline_calendar, deadline_feed
-    from napflow.notifications.render import JinjaRenderer
-    from napflow.notifications.transports import FileTransport, SmtpTransport
-
     secrets = read_secrets() if secrets is None else secrets
     transport: Transport
     if settings.mail_transport == "smtp":
+        from napflow.notifications.smtp import SmtpTransport  # smtplib and ssl: only here
+
         transport = SmtpTransport(
             settings.smtp_host,
             settings.smtp_port,

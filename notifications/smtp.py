@@ -1,47 +1,17 @@
-"""Transports: SMTP to a real server, or .eml files in a folder (the embedded default).
+"""The SMTP transport: one server, one connection kept open across messages.
 
-The SMTP transport keeps one connection open across messages and maps every way a send can
-fail to a temporary failure (connection refused or dropped, time-out, a 4xx answer: try
-again later) or a permanent one (a 5xx answer: give up and show the server's words).
+Every way a send can fail maps to a temporary failure (connection refused or dropped,
+time-out, a 4xx answer: try again later) or a permanent one (a 5xx answer: give up and
+show the server's words). A module of its own so that a process that writes .eml files
+never loads smtplib and ssl.
 """
 
 from __future__ import annotations
 
-import hashlib
 import smtplib
 import ssl
-from datetime import UTC
-from pathlib import Path
 
 from napflow.notifications.mailer import Outgoing, PermanentFailure, TemporaryFailure
-
-
-class FileTransport:
-    """Writes each message to ``directory`` as ``<Date header>-<hash of Message-ID>.eml``.
-
-    Files sort by the time they were sent. A message sent again (the one in flight when a
-    dispatcher was killed) gets a second file with the later date, as a mailbox would show
-    it twice; within the same second it overwrites the first.
-    """
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def send(self, message: Outgoing) -> None:
-        """Write the message atomically (a temporary file renamed into place)."""
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            digest = hashlib.sha256(message.message_id.encode()).hexdigest()[:16]
-            stamp = message.date.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-            target = self.directory / f"{stamp}-{digest}.eml"
-            partial = target.with_suffix(".part")
-            partial.write_bytes(message.data)
-            partial.replace(target)
-        except OSError as exc:
-            raise TemporaryFailure(f"cannot write to {self.directory}: {exc.strerror}") from exc
-
-    def close(self) -> None:
-        """Nothing to release."""
 
 
 class SmtpTransport:

@@ -1,0 +1,54 @@
+"""What every command is handed: the parsed root options, and the Runtime built on first use.
+
+Importing this is cheap: the settings, the wiring and the database are loaded only when a
+command asks for them (``napflow --help`` loads none of them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from napflow.runtime import Runtime
+    from napflow.runtime.settings import Settings
+
+
+class AppState:
+    """What the root command parsed; the Runtime is built on first use."""
+
+    def __init__(self, db_url: str | None = None, config: str | None = None) -> None:
+        self.db_url = db_url
+        self.config = config
+        self._runtime: Runtime | None = None
+
+    def settings(self) -> Settings:
+        """Return the settings with the --db flag applied."""
+        from napflow.runtime.settings import load_settings
+
+        settings = load_settings(self.config)
+        if self.db_url is not None:
+            settings = dataclasses.replace(settings, database_url=self.db_url)
+        return settings
+
+    def runtime(self) -> Runtime:
+        """Return the Runtime, wiring it on first use."""
+        if self._runtime is None:
+            from napflow.runtime.bootstrap import build_runtime
+
+            self._runtime = build_runtime(self.settings())
+        return self._runtime
+
+    def close(self) -> None:
+        """Close the database connections, if any were opened."""
+        if self._runtime is not None:
+            self._runtime.db.dispose()
+            self._runtime = None
+
+
+pass_state = click.make_pass_decorator(AppState)
+
+#: the id of a row (a deadline, a token): the databases keep them as 32-bit integers
+ROW_ID = click.IntRange(1, 2**31 - 1)
