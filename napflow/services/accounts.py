@@ -8,6 +8,7 @@ logging out or changing the password ends sessions on the server, not just in th
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -42,9 +43,16 @@ _LOCK_SPACE = 0x6E666C67
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
 _HASHER = PasswordHasher()
-# verified against when the address has no account, so both answers take as long
-_DUMMY_HASH = _HASHER.hash("napflow: no such account")
 _WRONG = "Wrong e-mail address or password."
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Return the hash checked when an address has no account, so both answers take as long.
+
+    Made on the first login of a process (an argon2 hash costs real time), not at import.
+    """
+    return _HASHER.hash("napflow: no such account")
 
 
 @dataclass(frozen=True)
@@ -128,7 +136,7 @@ def log_in(rt: Runtime, email: str, password: str, client: str = "") -> Session:
             .join(accounts, accounts.c.person_id == people.c.id)
             .where(people.c.email == email)
         ).first()
-    if not _password_matches(found.password_hash if found else _DUMMY_HASH, password) or not found:
+    if not _password_matches(found.password_hash if found else _dummy_hash(), password) or not found:
         _settle_as_failed(rt, attempt)
         raise NotAuthenticatedError(_WRONG)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
