@@ -136,7 +136,8 @@ def log_in(rt: Runtime, email: str, password: str, client: str = "") -> Session:
             .join(accounts, accounts.c.person_id == people.c.id)
             .where(people.c.email == email)
         ).first()
-    if not _password_matches(found.password_hash if found else _dummy_hash(), password) or not found:
+    stored = found.password_hash if found else _dummy_hash()
+    if not _password_matches(stored, password) or not found:
         _settle_as_failed(rt, attempt)
         raise NotAuthenticatedError(_WRONG)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
