@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from napflow.ledger.record import FIELDS
+from napflow.ledger.record import FIELDS, Record
 
 SHA256 = "sha256"
 HMAC = "hmac-sha256"
@@ -56,6 +56,11 @@ def canonical(values: Sequence[str | int | None]) -> bytes:
     ``at`` must already be :func:`at_text` and ``payload`` :func:`payload_text`.
     """
     return SEPARATOR.join([NULL if v is None else str(v) for v in values]).encode("utf-8")
+
+
+def record_bytes(record: Record) -> bytes:
+    """Return the bytes a stored record's digest covers (its fields but ``hash``)."""
+    return canonical(record[:-1])
 
 
 def digest(data: bytes, key: bytes | None) -> str:

@@ -1,28 +1,45 @@
-"""The history record: its kinds, and the fields its digest covers.
+"""The history record: its fields, the ones its digest covers, and its kinds.
 
-Every history record is one of :class:`Kind`; the names in :data:`FIELDS` are the record's
-sealed fields in the order the chain encodes them (napflow.ledger.chain). The storage schema,
-the verifier and the history views all take the field list from here.
+Every history record is one of :class:`Kind`. :class:`Record` declares its fields once;
+:data:`FIELDS` are those the chain seals, in the order it encodes them
+(:mod:`napflow.ledger.chain`).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+
+class Record(NamedTuple):
+    """One history record as sealed: ``at`` and ``payload`` as their canonical text.
+
+    This declaration is the one list of a record's fields: everything before ``hash`` is
+    what the digest covers, in the order it is encoded (:data:`FIELDS`); the verifier's
+    scan, the audit bundle, its checks and the history views all derive theirs from it.
+    """
+
+    seq: int
+    kind: str
+    trigger: str | None
+    from_state: str | None
+    to_state: str | None
+    actor: str | None
+    role: str | None
+    comment: str | None
+    at: str
+    workflow: str
+    workflow_version: int
+    payload: str | None
+    prev_hash: str
+    hash: str
+
+
 #: the fields of a record that its digest covers, in the order they are encoded
-FIELDS = (
-    "seq",
-    "kind",
-    "trigger",
-    "from_state",
-    "to_state",
-    "actor",
-    "role",
-    "comment",
-    "at",
-    "workflow",
-    "workflow_version",
-    "payload",
-    "prev_hash",
-)
+FIELDS: tuple[str, ...] = Record._fields[:-1]
+#: the fields that hold whole numbers (encoded as their decimal text)
+NUMBERS = frozenset({"seq", "workflow_version"})
+#: the fields that may be empty (NULL)
+OPTIONAL = frozenset({"trigger", "from_state", "to_state", "actor", "role", "comment", "payload"})
 
 
 class Kind:

@@ -26,36 +26,14 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from napflow.ledger import chain
-from napflow.ledger.record import UNVERSIONED_KINDS
+from napflow.ledger.record import FIELDS, NUMBERS, OPTIONAL, UNVERSIONED_KINDS
+from napflow.ledger.record import Record as Record  # what a diagnosis reads
 
 EDITED = "edited"
 MISSING = "missing"
 REORDERED = "reordered"
 FORGED = "forged"
 CHANGED = "changed"  # the plans row disagrees with what its history leads to
-
-
-class Record(NamedTuple):
-    """One history record in canonical form: ``at`` and ``payload`` as text."""
-
-    seq: int
-    kind: str
-    trigger: str | None
-    from_state: str | None
-    to_state: str | None
-    actor: str | None
-    role: str | None
-    comment: str | None
-    at: str
-    workflow: str
-    workflow_version: int
-    payload: str | None
-    prev_hash: str
-    hash: str
-
-    def canonical(self) -> bytes:
-        """Return the bytes this record's digest covers."""
-        return chain.canonical(self[:-1])
 
 
 class PlanState(NamedTuple):
@@ -91,8 +69,8 @@ def _seal_matches(record: Record, key: bytes | None) -> bool:
     if algorithm == chain.HMAC:
         if not key:
             raise KeyNeeded
-        return hmac.compare_digest(chain.digest(record.canonical(), key), record.hash)
-    return hmac.compare_digest(chain.digest(record.canonical(), None), record.hash)
+        return hmac.compare_digest(chain.digest(chain.record_bytes(record), key), record.hash)
+    return hmac.compare_digest(chain.digest(chain.record_bytes(record), None), record.hash)
 
 
 @dataclass
@@ -248,22 +226,14 @@ class Scan:
 
 def _sqlite_history_sql(where: str) -> str:
     # the canonical encoding, NULLs as U+0000, from stored columns (napflow.ledger.chain)
-    null = "char(0)"
-    columns = (
-        "CAST(h.seq AS TEXT)",
-        "h.kind",
-        f'coalesce(h."trigger", {null})',
-        f"coalesce(h.from_state, {null})",
-        f"coalesce(h.to_state, {null})",
-        f"coalesce(h.actor, {null})",
-        f"coalesce(h.role, {null})",
-        f"coalesce(h.comment, {null})",
-        "h.at",
-        "h.workflow",
-        "CAST(h.workflow_version AS TEXT)",
-        f"coalesce(h.payload, {null})",
-        "h.prev_hash",
-    )
+    columns = []
+    for name in FIELDS:
+        column = f'h."{name}"'
+        if name in NUMBERS:
+            column = f"CAST({column} AS TEXT)"
+        if name in OPTIONAL:
+            column = f"coalesce({column}, char(0))"
+        columns.append(column)
     select = f"SELECT h.plan_id, {', '.join(columns)}, h.hash FROM history h"  # noqa: S608
     return f"{select} {where} ORDER BY h.plan_id, h.seq"  # constant text, no input
 

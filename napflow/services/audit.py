@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Text, func, select, type_coerce
 from napflow import inputs
 from napflow.errors import InputError, RefusedError
 from napflow.ledger import chain
+from napflow.ledger.record import NUMBERS, OPTIONAL, Record
 from napflow.ledger.verification import (
     CHANGED,
     EDITED,
@@ -32,7 +33,6 @@ from napflow.ledger.verification import (
     KeyNeeded,
     PlanState,
     Problem,
-    Record,
     diagnose,
     scan_sqlite,
 )
@@ -88,21 +88,10 @@ class ExportResult:
     head: str
 
 
-_RECORD_COLUMNS = (
-    history.c.seq,
-    history.c.kind,
-    history.c.trigger,
-    history.c.from_state,
-    history.c.to_state,
-    history.c.actor,
-    history.c.role,
-    history.c.comment,
-    history.c.at,
-    history.c.workflow,
-    history.c.workflow_version,
-    type_coerce(history.c.payload, Text).label("payload"),  # the text as sealed
-    history.c.prev_hash,
-    history.c.hash,
+_RECORD_COLUMNS = tuple(
+    # the payload as the text that was sealed, not parsed
+    type_coerce(history.c[name], Text).label(name) if name == "payload" else history.c[name]
+    for name in Record._fields
 )
 
 
@@ -207,7 +196,7 @@ def _keyed_counts(records: Iterable[Record], key: bytes | None) -> tuple[int, in
 
 def _seal_ok(record: Record, key: bytes) -> bool:
     try:
-        return chain.digest(record.canonical(), key) == record.hash
+        return chain.digest(chain.record_bytes(record), key) == record.hash
     except (TypeError, ValueError, AttributeError):
         return False
 
@@ -433,10 +422,9 @@ _PLAN_TYPES: dict[str, tuple[type, ...]] = {
     "workflow": (str,),
 }
 _RECORD_TYPES: dict[str, tuple[type, ...]] = {
-    name: (int,) if name in ("seq", "workflow_version") else (str,) for name in Record._fields
+    name: ((int,) if name in NUMBERS else (str,)) + ((type(None),) if name in OPTIONAL else ())
+    for name in Record._fields
 }
-for _nullable in ("trigger", "from_state", "to_state", "actor", "role", "comment", "payload"):
-    _RECORD_TYPES[_nullable] = (str, type(None))
 
 
 def _typed(path: str, entry: Any, types: Mapping[str, tuple[type, ...]], what: str) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select
 
 from napflow import inputs
 from napflow.errors import InputError
-from napflow.ledger.record import STATE_KINDS, Kind
+from napflow.ledger.record import FIELDS, STATE_KINDS, Kind
 from napflow.runtime import Runtime
 from napflow.services._records import load_plan
 from napflow.storage.schema import history
@@ -20,7 +20,11 @@ from napflow.workflow.calendar import day_end, local_to_utc
 
 @dataclass(frozen=True)
 class HistoryRecord:
-    """One record of a plan's history."""
+    """One record of a plan's history, with its payload parsed.
+
+    Its fields are the sealed fields of :class:`napflow.ledger.record.Record` but the chain
+    link (tests/test_record_fields.py checks that the two lists agree).
+    """
 
     seq: int
     kind: str
@@ -51,6 +55,10 @@ class HistoryRecord:
             detail = f"{about} to {payload.get('recipient')} {verb}"
             return f"{detail}: {payload.get('error')}" if payload.get("error") else detail
         return self.comment or ""
+
+
+#: what a history view shows of a record: its sealed fields but the link to the one before
+_SHOWN = tuple(name for name in FIELDS if name != "prev_hash")
 
 
 @dataclass(frozen=True)
@@ -95,23 +103,7 @@ def plan_history(
         if until is not None:
             query = query.where(history.c.at < day_end(until, plan.timezone))
         rows = conn.execute(query).all()
-    records = [
-        HistoryRecord(
-            seq=r.seq,
-            kind=r.kind,
-            trigger=r.trigger,
-            from_state=r.from_state,
-            to_state=r.to_state,
-            actor=r.actor,
-            role=r.role,
-            comment=r.comment,
-            at=r.at,
-            workflow=r.workflow,
-            workflow_version=r.workflow_version,
-            payload=r.payload,
-        )
-        for r in rows
-    ]
+    records = [HistoryRecord(**{name: getattr(r, name) for name in _SHOWN}) for r in rows]
     return PlanHistory(plan.key, plan.timezone, records)
 
 
