@@ -32,3 +32,23 @@ def test_every_test_reliability_md_names_exists() -> None:
         if not path.exists() or (function and f"def {function}(" not in path.read_text()):
             missing.append(f"{file}::{function}" if function else file)
     assert missing == [], f"RELIABILITY.md names tests that do not exist: {missing}"
+
+
+def test_every_document_the_code_and_docs_cite_is_in_the_repository() -> None:
+    cited = set()
+    sources = [*REPO.joinpath("napflow").rglob("*.py"), *REPO.joinpath("notifications").rglob("*")]
+    sources += [*REPO.joinpath("bench").glob("*.py"), *REPO.joinpath("tests").rglob("*.py")]
+    sources += [REPO / "config.toml", REPO / "pyproject.toml", REPO / ".ci" / "run"]
+    for path in sources:
+        if path.is_file() and path.suffix in (".py", ".toml", ".txt", ".html", ""):
+            text = path.read_text(encoding="utf-8")
+            cited |= {(path, m) for m in re.findall(r"(?<![\w/.])(docs/[\w./-]*\w)", text)}
+    # relative links of the README and the docs pages
+    for page in [REPO / "README.md", REPO / "RELIABILITY.md", *REPO.joinpath("docs").glob("*.md")]:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            cited.add((page, str((page.parent / target).resolve().relative_to(REPO))))
+    assert len(cited) > 10
+    missing = sorted(
+        f"{p.relative_to(REPO)}: {doc}" for p, doc in cited if not (REPO / doc).exists()
+    )
+    assert missing == []

@@ -1,6 +1,6 @@
 """The scheduler daemon: one APScheduler job that sends what is due.
 
-Reminders are rows in the outbox, not scheduler jobs (see docs/pitfalls: a persistent job
+Reminders are rows in the outbox, not scheduler jobs (see docs/pitfalls.md: a persistent job
 store loses or doubles jobs). So the daemon keeps one in-memory interval job: each run sends
 everything due, then sets the job's next run to the next row's time when that comes before
 the next poll. Any number of daemons may run against one database; claiming makes sure each

@@ -3,7 +3,7 @@
 SQLite is the embedded default. Each connection gets WAL, a busy timeout, foreign keys and
 ``synchronous=FULL`` (a committed action survives a power cut); write transactions start with
 ``BEGIN IMMEDIATE`` so a read-then-write never fails half-way with "database is locked"
-(the pysqlite recipe from SQLAlchemy's documentation, see docs/pitfalls).
+(the pysqlite recipe from SQLAlchemy's documentation, see docs/pitfalls.md).
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ class Database:
         """Run a write transaction: commit if the block succeeds, roll back everything if not.
 
         On SQLite it starts with BEGIN IMMEDIATE, so a read-then-write never fails half-way
-        with "database is locked" (see docs/pitfalls). ``durable=False`` (SQLite: no fsync
+        with "database is locked" (see docs/pitfalls.md). ``durable=False`` (SQLite: no fsync
         at commit, synchronous=NORMAL) still survives a crash of the process, but a power
         cut may undo the last such commits: only for writes whose loss merely repeats work,
         like marking a message sent (at worst it is sent again).

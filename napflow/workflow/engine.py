@@ -2,7 +2,7 @@
 
 The Machine is built once per definition with ``auto_transitions=False`` and no models;
 a plan's :class:`~napflow.workflow.facts.PlanFacts` is passed to ``machine.events[t].trigger`` for
-the length of one action and never registered (see docs/pitfalls: a Machine per plan, or
+the length of one action and never registered (see docs/pitfalls.md: a Machine per plan, or
 models left registered, cost time and memory). Every guard is pure: it reads the facts only.
 """
 
