@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import REPO, Result, napflow_process
@@ -259,6 +261,52 @@ def test_expect_version_conflict_exits_1(ready: Cli) -> None:
     )
 
 
+def json_error(result: Result, code: int) -> dict[str, Any]:
+    """The error a command given --format json reported: one JSON object on one line."""
+    assert result.code == code, result
+    assert result.out == ""
+    assert len(result.err.splitlines()) == 1, result.err
+    found = json.loads(result.err)
+    assert list(found) == ["error"] and found["error"]["code"] == code
+    error: dict[str, Any] = found["error"]
+    return error
+
+
+def test_a_command_given_format_json_reports_its_error_as_json(ready: Cli) -> None:
+    missing = json_error(ready("plan", "show", "TJK-9", "--format", "json"), 1)
+    assert missing == {
+        "code": 1,
+        "kind": "not_found",
+        "message": "There is no plan 'TJK-9'; `napflow plan list` shows the plans there are.",
+        "missing": "plan",
+        "key": "TJK-9",
+    }
+    # the same error for people: the same message, on the line it always had
+    assert_one_line_error(ready("plan", "show", "TJK-9"), 1, missing["message"])
+    assert ready("plan", "show", "TJK-9").err == f"napflow: {missing['message']}\n"
+    # the last --format counts, as for the output
+    assert_one_line_error(
+        ready("plan", "show", "TJK-9", "--format", "json", "--format", "table"), 1, "TJK-9"
+    )
+    nobody = json_error(
+        ready("plan", "show", "TJK-1", "--as", "nobody@example.org", "--format=json"), 1
+    )
+    assert (nobody["kind"], nobody["missing"], nobody["key"]) == (
+        "not_found",
+        "person",
+        "nobody@example.org",
+    )
+    assert json_error(ready("history", "TJK-1", "--since", "9 Oct", "--format", "json"), 2) == {
+        "code": 2,
+        "kind": "invalid_input",  # knows nothing more: no other member, no nulls
+        "message": "--since '9 Oct' is not a date; write it as YYYY-MM-DD.",
+    }
+    usage = json_error(ready("role", "list", "--format", "json"), 2)
+    assert usage["kind"] == "usage" and "Missing argument 'KEY'" in usage["message"]
+    undecodable = json_error(ready("plan", "show", "TJK-\udcff", "--format", "json"), 2)
+    assert undecodable["kind"] == "usage" and "not valid UTF-8" in undecodable["message"]
+
+
 def test_usage_errors_are_one_line_exit_2(ready: Cli) -> None:
     assert_one_line_error(
         ready("advance", "TJK-1"), 2, "Missing argument 'TRIGGER'", "napflow advance --help"
@@ -316,8 +364,7 @@ def test_config_file_env_and_flag_precedence(
     assert run(["--config", "bad.toml", "plan", "list"]) == 2
     assert (
         "bad.toml: unknown key database.urll; known keys in [database]: "
-        "busy_timeout_ms, fast_path, url"
-        in capsys.readouterr().err
+        "busy_timeout_ms, fast_path, url" in capsys.readouterr().err
     )
 
 
@@ -397,7 +444,12 @@ def test_hostile_input_is_a_clear_error(
     ready: Cli, args: list[str], code: int, fragment: str
 ) -> None:
     before = ready("history", "TJK-1", "--format", "json").json()
-    assert_one_line_error(ready(*args), code, fragment)
+    result = ready(*args)
+    if args[-2:] == ["--format", "json"]:  # for scripts: the same message, in one JSON object
+        assert fragment in json_error(result, code)["message"]
+        assert "Traceback" not in result.err
+    else:
+        assert_one_line_error(result, code, fragment)
     assert ready("history", "TJK-1", "--format", "json").json() == before
 
 

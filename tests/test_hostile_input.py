@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -171,7 +172,12 @@ def test_any_command_line_is_done_or_refused_clearly_and_whole(
     assert "Traceback" not in result.err and "internal error" not in result.err, (argv, result)
     if result.code:
         lines = result.err.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("napflow: "), (argv, result)
+        assert len(lines) == 1, (argv, result)
+        if lines[0].startswith('{"error": '):  # asked for --format json: one object for scripts
+            assert "--format" in argv and "json" in argv, (argv, result)
+            assert json.loads(lines[0])["error"]["code"] == result.code, (argv, result)
+        else:
+            assert lines[0].startswith("napflow: "), (argv, result)
         assert everything(rt) == before, argv  # a refusal writes nothing
 
 

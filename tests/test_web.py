@@ -307,6 +307,101 @@ def test_api_advance_and_its_refusals(
     )
 
 
+def test_api_refusals_carry_what_the_error_knows_as_problem_members(
+    client: TestClient, token: Callable[[str], dict[str, str]]
+) -> None:
+    url = "/api/v1/plans/TJK-2015/advance"
+    refused = client.post(url, json={"trigger": "send_to_experts"}, headers=token(CHAIR))
+    assert_problem(refused, 403, "Cannot send_to_experts TJK-2015")
+    body = refused.json()
+    assert body | {"detail": ""} == {
+        "type": "about:blank",
+        "title": "Not allowed",
+        "status": 403,
+        "detail": "",
+        "key": "TJK-2015",
+        "trigger": "send_to_experts",
+        "actor": CHAIR,
+        "state": "working_group_review",
+        "reasons": [
+            f"every wg_member must endorse first; waiting for d.saidov@medt.tj.example, {MEMBER}"
+        ],
+        "allowed": ["request_changes"],
+    }
+    for reason in body["reasons"]:  # the members say what the sentence says
+        assert reason in body["detail"]
+    observer = client.post(url, json={"trigger": "endorse"}, headers=token(OBSERVER)).json()
+    assert observer["allowed"] == []  # nothing, said as an empty list
+    assert observer["reasons"] == [
+        f"it needs the role wg_member or wg_chair, and {OBSERVER} holds observer on TJK-2015"
+    ]
+
+    stale = client.post(
+        url, json={"trigger": "endorse", "expect_version": 20}, headers=token(MEMBER)
+    )
+    assert_problem(stale, 409, "TJK-2015 is at version 23, not 20")
+    assert {k: stale.json().get(k) for k in ("key", "expected_version", "found_version")} == {
+        "key": "TJK-2015",
+        "expected_version": 20,
+        "found_version": 23,
+    }
+    assert stale.json()["state"] == "working_group_review"
+
+    missing = client.post(
+        "/api/v1/plans/NOPE-1/advance", json={"trigger": "endorse"}, headers=token(CHAIR)
+    )
+    assert_problem(missing, 404, "There is no plan 'NOPE-1'")
+    assert missing.json()["missing"] == "plan" and missing.json()["key"] == "NOPE-1"
+    read = client.get("/api/v1/plans/nope-2/history", headers=token(CHAIR)).json()
+    assert (read["missing"], read["key"]) == ("plan", "NOPE-2")
+
+    # an error that knows nothing more has only the standard members, no nulls
+    bad = client.post(url, json={"trigger": "aprove"}, headers=token(CHAIR)).json()
+    assert set(bad) == {"type", "title", "status", "detail"}
+    unknown = client.get("/api/v1/plans").json()
+    assert set(unknown) == {"type", "title", "status", "detail"}
+
+
+def test_the_openapi_schema_documents_the_problem_members(client: TestClient) -> None:
+    schema = client.get("/api/v1/openapi.json").json()
+    problem = schema["components"]["schemas"]["Problem"]
+    assert problem["required"] == ["type", "title", "status", "detail"]
+    assert {"reasons", "allowed", "found_version", "expected_version", "missing", "key"} <= set(
+        problem["properties"]
+    )
+    assert problem["properties"]["allowed"] == problem["properties"]["allowed"] | {
+        "type": "array",
+        "items": {"type": "string"},
+    }
+    ref = {"$ref": "#/components/schemas/Problem"}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            errors = {s: r for s, r in operation["responses"].items() if s.startswith("4")}
+            assert {"400", "401", "403", "404", "409", "422"} <= set(errors), (path, method)
+            for status, response in errors.items():
+                assert response["content"] == {"application/problem+json": {"schema": ref}}, (
+                    path,
+                    method,
+                    status,
+                )
+
+
+def test_every_member_an_error_carries_is_documented_and_clashes_with_none() -> None:
+    from napflow import errors
+    from napflow.web.http import Problem
+
+    kinds = [
+        value
+        for value in vars(errors).values()
+        if isinstance(value, type) and issubclass(value, errors.NapflowError)
+    ]
+    assert len(kinds) == 10
+    standard = {"type", "title", "status", "detail", "code", "kind", "message"}
+    for kind in kinds:
+        assert set(kind.fields) <= set(Problem.model_fields) - standard, kind
+    assert len({kind.kind for kind in kinds}) == len(kinds)
+
+
 def test_the_api_and_the_cli_give_the_same_message(
     client: TestClient, token: Callable[[str], dict[str, str]], cli: Cli
 ) -> None:

@@ -2,11 +2,21 @@
 
 Exit codes: 0 done; 1 refused by the rules (not allowed, condition unmet, conflict, unknown
 plan or person); 2 bad usage or bad input; 70 an internal error (a bug in napflow). Errors
-are one or two sentences on stderr; a traceback only with ``--debug``.
+are one or two sentences on stderr; a traceback only with ``--debug``. A command given
+``--format json`` reports its error as one JSON object on stderr instead, for scripts::
+
+    {"error": {"code": 1, "kind": "not_allowed", "message": "Cannot ...", "reasons": [...],
+               "allowed": [...], ...}}
+
+``code`` is the exit code, ``kind`` the error's (napflow.errors; ``usage``, ``aborted``,
+``interrupted`` or ``internal`` for what is not napflow's), then what the error carries
+(NapflowError.data).
 """
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -51,45 +61,83 @@ for _module in (setup, plans, deadlines, daemon, workflows, audit, report, web):
         cli.add_command(_command)
 
 
-def _fail(message: str, code: int) -> int:
-    # one line per problem; what someone typed, echoed in a message, cannot add lines
-    for line in printable(message, keep_newlines=True).split("\n") or [""]:
-        click.echo(f"napflow: {line}", err=True)
-    return code
+#: what json.dumps leaves as it is but a terminal would act on: escaped as \uXXXX
+_UNPRINTABLE_IN_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def _wants_json(args: Sequence[str]) -> bool:
+    """Return whether the command line asks for ``--format json`` (the last --format wins)."""
+    fmt = None
+    for position, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--format" and position + 1 < len(args):
+            fmt = args[position + 1]
+        elif arg.startswith("--format="):
+            fmt = arg.partition("=")[2]
+    return fmt == "json"
+
+
+class _Failure:
+    """Reports a failure on stderr: one line per problem, or one JSON object for scripts."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+
+    def __call__(
+        self, message: str, code: int, kind: str, data: dict[str, Any] | None = None
+    ) -> int:
+        if self.as_json:
+            error = {"code": code, "kind": kind, "message": message, **(data or {})}
+            text = json.dumps({"error": error}, ensure_ascii=False)
+            click.echo(
+                _UNPRINTABLE_IN_JSON.sub(lambda c: f"\\u{ord(c.group()):04x}", text), err=True
+            )
+            return code
+        # one line per problem; what someone typed, echoed in a message, cannot add lines
+        for line in printable(message, keep_newlines=True).split("\n") or [""]:
+            click.echo(f"napflow: {line}", err=True)
+        return code
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI on ``argv`` and return the exit code (for main() and tests)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    fail = _Failure(_wants_json(args))
     for position, arg in enumerate(args, start=1):
         try:
             arg.encode("utf-8")
         except UnicodeEncodeError:
-            return _fail(f"argument {position} is not valid UTF-8 text; napflow takes UTF-8.", 2)
+            return fail(
+                f"argument {position} is not valid UTF-8 text; napflow takes UTF-8.", 2, "usage"
+            )
         if "\x00" in arg:  # no shell can pass one; a program calling run() might
-            return _fail(f"argument {position} contains a NUL character; napflow takes text.", 2)
+            return fail(
+                f"argument {position} contains a NUL character; napflow takes text.", 2, "usage"
+            )
     state = AppState()
     try:
         result: Any = cli.main(args=args, prog_name="napflow", standalone_mode=False, obj=state)
     except NapflowError as exc:
-        return _fail(exc.message, exc.exit_code)
+        return fail(exc.message, exc.exit_code, exc.kind, exc.data())
     except click.exceptions.UsageError as exc:
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
-        return _fail(f"{exc.format_message()}{hint}", 2)
+        return fail(f"{exc.format_message()}{hint}", 2, "usage")
     except click.exceptions.ClickException as exc:
-        return _fail(exc.format_message(), exc.exit_code)
+        return fail(exc.format_message(), exc.exit_code, "error")
     except click.exceptions.Abort:
-        return _fail("aborted.", 1)
+        return fail("aborted.", 1, "aborted")
     except KeyboardInterrupt:
-        return _fail("interrupted; the action in progress was rolled back.", 1)
+        return fail("interrupted; the action in progress was rolled back.", 1, "interrupted")
     except Exception as exc:
         if debug:
             raise
-        return _fail(
+        return fail(
             f"internal error ({type(exc).__name__}: {exc}). This is a bug in napflow; the "
             "transaction in progress was rolled back. Run again with --debug and report it.",
             INTERNAL_ERROR,
+            "internal",
         )
     finally:
         state.close()

@@ -114,13 +114,17 @@ def load_head(conn: Connection, plan_id: int) -> PlanHead:
 def unregistered(email: str) -> NotFoundError:
     """Return the error for a person who is not registered, saying how to register them."""
     return NotFoundError(
-        f"{email} is not registered; add them with `napflow person add {email} --name ...`."
+        f"{email} is not registered; add them with `napflow person add {email} --name ...`.",
+        missing="person",
+        key=email,
     )
 
 
 def _missing(key: str) -> NotFoundError:
     return NotFoundError(
-        f"There is no plan {key!r}; `napflow plan list` shows the plans there are."
+        f"There is no plan {key!r}; `napflow plan list` shows the plans there are.",
+        missing="plan",
+        key=key,
     )
 
 
@@ -248,7 +252,8 @@ def append(
     if moved.rowcount != 1:
         raise ConflictError(
             f"{plan.key} changed while this action was being recorded; nothing was written. "
-            f"See `napflow history {plan.key}` and try again."
+            f"See `napflow history {plan.key}` and try again.",
+            key=plan.key,
         )
     _ADD_RECORD.execute(conn, record)
     return PlanHead(

@@ -324,7 +324,9 @@ def revoke_api_token(rt: Runtime, token_id: int) -> TokenView:
         ).first()
         if found is None:
             raise NotFoundError(
-                f"There is no API token {token_id}; `napflow token list` shows them."
+                f"There is no API token {token_id}; `napflow token list` shows them.",
+                missing="api_token",
+                key=token_id,
             )
         conn.execute(delete(api_tokens).where(api_tokens.c.id == token_id))
     return TokenView(found.id, found.email, found.label, found.created_at, found.last_used_at)

@@ -58,7 +58,11 @@ def advance_plan(
             raise ConflictError(
                 f"{key} is at version {plan.version}, not {expect_version}: it changed since "
                 f"you read it (now in {plan.state}); nothing was written. See "
-                f"`napflow history {key}`."
+                f"`napflow history {key}`.",
+                key=key,
+                expected_version=expect_version,
+                found_version=plan.version,
+                state=plan.state,
             )
         engine = rt.catalog.engine(plan.workflow)
         if trigger not in engine.definition.triggers:
@@ -70,8 +74,15 @@ def advance_plan(
         facts = load_facts(conn, plan, needs, actor, found.actor_roles, comment)
         decision = engine.fire(facts, trigger)
         if not decision.allowed:
+            allowed = allowed_now(conn, engine, plan, actor)
             raise NotAllowedError(
-                _refusal(key, decision, actor, allowed_now(conn, engine, plan, actor))
+                _refusal(key, decision, actor, allowed),
+                key=key,
+                trigger=trigger,
+                actor=actor,
+                state=plan.state,
+                reasons=decision.reasons,
+                allowed=allowed,
             )
         assert decision.transition is not None
         role = engine.acting_role(facts, decision.transition)

@@ -174,7 +174,9 @@ def _load_deadline(conn: Connection, deadline_id: int) -> tuple[Row[Any], Row[An
     row = conn.execute(select(deadlines).where(deadlines.c.id == deadline_id)).first()
     if row is None:
         raise NotFoundError(
-            f"There is no deadline {deadline_id}; `napflow deadline list` shows them."
+            f"There is no deadline {deadline_id}; `napflow deadline list` shows them.",
+            missing="deadline",
+            key=deadline_id,
         )
     query = select(plans).where(plans.c.id == row.plan_id)
     plan = conn.execute(query.with_for_update() if conn.info.get(WRITER) else query).one()

@@ -52,10 +52,16 @@ def _change_role(
         if actor is not None:
             held_by_actor = load_plan_for_actor(conn, key, actor).actor_roles
             if ROLE_MANAGER not in held_by_actor:
+                reason = (
+                    f"only a {ROLE_MANAGER} of the plan may, and {actor} holds "
+                    f"{', '.join(sorted(held_by_actor)) or 'no role'} on it"
+                )
                 raise NotAllowedError(
-                    f"Cannot change roles on {key} as {actor}: only a {ROLE_MANAGER} of the "
-                    f"plan may, and {actor} holds "
-                    f"{', '.join(sorted(held_by_actor)) or 'no role'} on it."
+                    f"Cannot change roles on {key} as {actor}: {reason}.",
+                    key=key,
+                    actor=actor,
+                    state=plan.state,
+                    reasons=[reason],
                 )
             acting_role = ROLE_MANAGER
         definition = rt.catalog.get(plan.workflow)

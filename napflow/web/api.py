@@ -3,7 +3,9 @@
 Every request carries an API token (``Authorization: Bearer TOKEN``, from
 ``napflow token create EMAIL``); actions are taken as the token's owner, whose roles the
 service checks. Refusals are problem+json with the CLI's one-line message: 401 without a
-token, 403 not allowed, 404 unknown, 409 conflict, 400/422 bad input.
+token, 403 not allowed, 404 unknown, 409 conflict, 400/422 bad input; what the error
+carries besides (the reasons and the triggers allowed now, the version found, what was not
+found) comes as extension members, documented by the Problem schema (napflow.web.http).
 """
 
 from __future__ import annotations
@@ -18,21 +20,20 @@ from napflow import services
 from napflow.inputs import parse_day
 from napflow.runtime import Runtime
 from napflow.services import accounts
-from napflow.web.http import API_PREFIX
+from napflow.web.http import API_PREFIX, problem_responses
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `napflow token create EMAIL`.")
-_ERRORS = {
-    status: {"description": text, "content": {"application/problem+json": {}}}
-    for status, text in (
-        (400, "Bad input"),
-        (401, "No valid API token"),
-        (403, "Not allowed"),
-        (404, "No such plan"),
-        (409, "The plan changed"),
-        (422, "Refused"),
-    )
-}
-router = APIRouter(prefix=API_PREFIX, responses=_ERRORS)  # type: ignore[arg-type]
+_ERRORS = problem_responses(
+    {
+        400: "Bad input",
+        401: "No valid API token",
+        403: "Not allowed: the reasons, and what is allowed now",
+        404: "No such plan",
+        409: "The plan changed: the version found",
+        422: "Refused",
+    }
+)
+router = APIRouter(prefix=API_PREFIX, responses=_ERRORS)
 
 
 def _rt(request: Request) -> Runtime:

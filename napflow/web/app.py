@@ -22,7 +22,7 @@ from napflow.errors import NapflowError
 from napflow.runtime import Runtime
 from napflow.web import api, pages
 from napflow.web.api_docs import add_api_docs
-from napflow.web.http import API_PREFIX, problem, status_for
+from napflow.web.http import API_PREFIX, document_problems, problem, status_for
 
 HERE = Path(__file__).parent
 #: on every response: no framing, no type sniffing, no scripts at all, no referrer off-site
@@ -61,17 +61,18 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     add_api_docs(app, f"{API_PREFIX}/docs")
+    document_problems(app)
 
     @app.exception_handler(NapflowError)
     def napflow_error(request: Request, exc: NapflowError) -> Response:
-        status, message = status_for(exc), exc.message
+        status, message, data = status_for(exc), exc.message, exc.data()
         if status == 503:
             # the server's own setup failed: the details (database address, the driver's
             # words) are for its operators' log, not for whoever asked
             log.error("%s %s: %s", request.method, request.url.path, message)
-            message = UNAVAILABLE
+            message, data = UNAVAILABLE, {}
         if request.url.path.startswith(API_PREFIX):
-            return problem(status, message)
+            return problem(status, message, data)
         return pages.error_page(request, status, message)
 
     @app.exception_handler(RequestValidationError)
