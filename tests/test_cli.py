@@ -85,6 +85,47 @@ def test_a_deadline_title_longer_than_200_characters_is_refused(ready: Cli) -> N
     assert_one_line_error(result, 2, "deadline title must be one line of at most 200 characters")
 
 
+def test_empty_results_say_so_in_words_and_stay_empty_for_scripts(cli: Cli) -> None:
+    assert cli("init").code == 0
+    said = {
+        ("plan", "list"): "No plans.",
+        ("plan", "list", "--state", "approved"): "No plans in approved.",
+        ("plan", "list", "--as-of", "2015-09-01"): "No plans at the end of 2015-09-01.",
+        ("person", "list"): "No people are registered.",
+        ("deadline", "list"): "No deadlines.",
+        ("reminders", "list", "--status", "failed"): "No failed messages.",
+        ("reminders", "preview", "--days", "30"): "Nothing goes out in the next 30 days.",
+        ("report", "durations"): "No plans to report on, up to now.",
+        ("token", "list"): "No API tokens.",
+        ("token", "list", "nobody@example.org"): "nobody@example.org has no API tokens.",
+    }
+    for args, sentence in said.items():
+        shown = cli(*args)
+        assert (shown.code, shown.out, shown.err) == (0, f"{sentence}\n", ""), args
+    assert cli("plan", "create", "--country", "TJK", "--title", "Bare").out == "TJK-1\n"
+    said = {  # a plan without roles, deadlines or messages yet
+        ("role", "list", "TJK-1"): "No one holds a role on TJK-1.",
+        ("deadline", "list", "tjk-1"): "No deadlines on TJK-1.",
+        ("reminders", "list", "--plan", "TJK-1"): "No messages for TJK-1.",
+        ("history", "TJK-1", "--until", "2000-01-01"): "No history of TJK-1 in that period.",
+        ("plan", "list", "--state", "approved"): "No plans in approved.",
+    }
+    for args, sentence in said.items():
+        shown = cli(*args)
+        assert (shown.code, shown.out, shown.err) == (0, f"{sentence}\n", ""), args
+    # for scripts: an empty list, and the header line of a CSV
+    for args in [("plan", "list", "--state", "approved"), ("role", "list", "TJK-1")]:
+        assert cli(*args, "--format", "json").out == "[]\n", args
+    period = ("history", "TJK-1", "--until", "2000-01-01")
+    assert cli(*period, "--format", "json").out == "[]\n"
+    assert cli(*period, "--format", "csv").out == (
+        "seq,at,kind,trigger,from_state,to_state,actor,role,comment,detail\n"
+    )
+    # with something to show, a table with its title (not a sentence)
+    listed = cli("plan", "list")
+    assert listed.out.startswith("Plans") and "TJK-1" in listed.out and "No plans" not in listed.out
+
+
 def test_plan_create_prints_keys_and_checks_input(ready: Cli) -> None:
     assert ready("plan", "create", "--country", "tjk", "--title", "Second").out.strip() == "TJK-2"
     custom = ready("plan", "create", "--country", "KGZ", "--title", "K", "--key", "kgz-2021")

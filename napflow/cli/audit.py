@@ -6,7 +6,7 @@ import click
 
 from napflow import services
 from napflow.cli.context import AppState, pass_state
-from napflow.cli.output import emit_json
+from napflow.cli.output import View, present
 
 
 @click.group("audit")
@@ -65,21 +65,22 @@ def audit_verify(
         )
     else:
         report = services.audit.verify_ledger(state.runtime(), key, head, workers, allow_unkeyed)
-    if fmt == "json":
-        emit_json(
-            {
-                "ok": report.ok,
-                "plans": report.plans,
-                "records": report.records,
-                "head": report.head,
-                "problems": report.problems,
-            }
-        )
-    else:
-        for problem in report.problems:
-            click.echo(str(problem))
-        click.echo(report.summary())
+    present(report, fmt, VERIFIED)
     return 0 if report.ok else 1
+
+
+#: a verification's report: every problem, then the summary; for scripts, its numbers
+VERIFIED = View(
+    None,
+    json=lambda report: {
+        "ok": report.ok,
+        "plans": report.plans,
+        "records": report.records,
+        "head": report.head,
+        "problems": report.problems,
+    },
+    text=lambda report: [*map(str, report.problems), report.summary()],
+)
 
 
 @audit_group.command("head")

@@ -8,7 +8,7 @@ import click
 
 from napflow import services
 from napflow.cli.context import AppState, pass_state
-from napflow.cli.output import emit_json, emit_table
+from napflow.cli.output import View, present
 
 
 @click.command("scheduler")
@@ -55,13 +55,20 @@ def simulate_command(
     from napflow.runtime.bootstrap import build_runtime
 
     sent = services.simulate.simulate(state.runtime(), build_runtime, start, end, out, scenario)
-    if fmt == "json":
-        emit_json(sent)
-        return
-    emit_table(
-        f"{len(sent)} messages, written to {out}",
-        ["sent (recipient's time)", "to", "kind", "plan", "subject"],
-        [[m.local_time, m.recipient, m.kind, m.plan, m.subject] for m in sent],
+    present(
+        sent,
+        fmt,
+        View(
+            f"{len(sent)} messages, written to {out}",
+            [
+                ("sent (recipient's time)", lambda m: m.local_time),
+                ("to", lambda m: m.recipient),
+                ("kind", lambda m: m.kind),
+                ("plan", lambda m: m.plan),
+                ("subject", lambda m: m.subject),
+            ],
+            empty=f"No messages would be sent from {start} to {end}.",
+        ),
     )
 
 

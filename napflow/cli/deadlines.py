@@ -6,7 +6,8 @@ import click
 
 from napflow import services
 from napflow.cli.context import ROW_ID, AppState, pass_state
-from napflow.cli.output import emit_json, emit_table, local_time
+from napflow.cli.output import Cell, View, local_time, present
+from napflow.inputs import plan_key
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 
@@ -62,16 +63,22 @@ def deadline_add(
 def deadline_list(state: AppState, key: str | None, fmt: str) -> None:
     """List deadlines (of plan KEY), soonest first."""
     found = services.list_deadlines(state.runtime(), key)
-    if fmt == "json":
-        emit_json(found)
-        return
-    emit_table(
-        "Deadlines",
-        ["id", "plan", "kind", "title", "due (local)", "zone", "status"],
-        [
-            [d.id, d.plan, d.kind, d.title, local_time(d.due_at, d.timezone), d.timezone, d.status]
-            for d in found
-        ],
+    present(
+        found,
+        fmt,
+        View(
+            "Deadlines",
+            [
+                ("id", lambda d: d.id),
+                ("plan", lambda d: d.plan),
+                ("kind", lambda d: d.kind),
+                ("title", lambda d: d.title),
+                ("due (local)", lambda d: local_time(d.due_at, d.timezone)),
+                ("zone", lambda d: d.timezone),
+                ("status", lambda d: d.status),
+            ],
+            empty=f"No deadlines on {plan_key(key)}." if key is not None else "No deadlines.",
+        ),
     )
 
 
@@ -103,22 +110,16 @@ def reminders_group() -> None:
     """See and send reminders, escalations and notices."""
 
 
-MESSAGE_COLUMNS = ["id", "plan", "kind", "rung", "to", "send at (their time)", "status"]
-
-
-def _rows(found: list[services.MessageView]) -> list[list[object]]:
-    return [
-        [
-            m.id,
-            m.plan,
-            m.kind,
-            m.rung,
-            m.recipient,
-            m.local_send_at,
-            m.status + (f": {m.last_error}" if m.last_error else ""),
-        ]
-        for m in found
-    ]
+#: a message in the outbox, as a table row
+MESSAGE_COLUMNS: list[tuple[str, Cell]] = [
+    ("id", lambda m: m.id),
+    ("plan", lambda m: m.plan),
+    ("kind", lambda m: m.kind),
+    ("rung", lambda m: m.rung),
+    ("to", lambda m: m.recipient),
+    ("send at (their time)", lambda m: m.local_send_at),
+    ("status", lambda m: m.status + (f": {m.last_error}" if m.last_error else "")),
+]
 
 
 @reminders_group.command("list")
@@ -129,10 +130,9 @@ def _rows(found: list[services.MessageView]) -> list[list[object]]:
 def reminders_list(state: AppState, status: str | None, key: str | None, fmt: str) -> None:
     """List messages in the outbox, in send order."""
     found = services.list_messages(state.runtime(), status, key)
-    if fmt == "json":
-        emit_json(found)
-    else:
-        emit_table("Messages", MESSAGE_COLUMNS, _rows(found))
+    which = f"{status} messages" if status is not None else "messages"
+    where = f" for {plan_key(key)}" if key is not None else ""
+    present(found, fmt, View("Messages", MESSAGE_COLUMNS, empty=f"No {which}{where}."))
 
 
 @reminders_group.command("preview")
@@ -142,10 +142,15 @@ def reminders_list(state: AppState, status: str | None, key: str | None, fmt: st
 def reminders_preview(state: AppState, days: int, fmt: str) -> None:
     """Show what will go out in the next N days, to whom, in their local time."""
     found = services.preview_messages(state.runtime(), days)
-    if fmt == "json":
-        emit_json(found)
-    else:
-        emit_table(f"Going out in the next {days} days", MESSAGE_COLUMNS, _rows(found))
+    present(
+        found,
+        fmt,
+        View(
+            f"Going out in the next {days} days",
+            MESSAGE_COLUMNS,
+            empty=f"Nothing goes out in the next {days} days.",
+        ),
+    )
 
 
 @reminders_group.command("send-due")

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import date
+from operator import attrgetter
 from typing import Any
 
 import click
 
 from napflow import services
 from napflow.cli.context import AppState, pass_state
-from napflow.cli.output import emit_csv, emit_json, emit_table, local_time
-from napflow.inputs import parse_day
+from napflow.cli.output import View, local_time, present
+from napflow.inputs import parse_day, plan_key
 
 FORMAT = click.option(
     "--format",
@@ -45,12 +46,19 @@ def person_add(state: AppState, email: str, name: str, timezone: str | None) -> 
 def person_list(state: AppState, fmt: str) -> None:
     """List everyone registered."""
     found = services.list_people(state.runtime())
-    if fmt == "json":
-        emit_json(found)
-    else:
-        emit_table(
-            "People", ["email", "name", "time zone"], [[p.email, p.name, p.timezone] for p in found]
-        )
+    present(
+        found,
+        fmt,
+        View(
+            "People",
+            [
+                ("email", lambda p: p.email),
+                ("name", lambda p: p.name),
+                ("time zone", lambda p: p.timezone),
+            ],
+            empty="No people are registered.",
+        ),
+    )
 
 
 @click.group("plan")
@@ -89,47 +97,44 @@ def plan_list(state: AppState, in_state: str | None, as_of: str | None, fmt: str
         _plan_list_as_of(state, parse_day(as_of, "--as-of"), in_state, fmt)
         return
     plans = services.list_plans(state.runtime(), in_state)
-    if fmt == "json":
-        emit_json(plans)
-        return
-    emit_table(
-        "Plans",
-        ["key", "country", "title", "workflow", "state", "version", "last change (local)"],
-        [
+    present(
+        plans,
+        fmt,
+        View(
+            "Plans",
             [
-                p.key,
-                p.country_name,
-                p.title,
-                p.workflow,
-                p.state,
-                p.version,
-                local_time(p.updated_at, p.timezone),
-            ]
-            for p in plans
-        ],
+                ("key", lambda p: p.key),
+                ("country", lambda p: p.country_name),
+                ("title", lambda p: p.title),
+                ("workflow", lambda p: p.workflow),
+                ("state", lambda p: p.state),
+                ("version", lambda p: p.version),
+                ("last change (local)", lambda p: local_time(p.updated_at, p.timezone)),
+            ],
+            empty=f"No plans in {in_state}." if in_state else "No plans.",
+        ),
     )
 
 
 def _plan_list_as_of(state: AppState, day: date, in_state: str | None, fmt: str) -> None:
     found = services.plans_as_of(state.runtime(), day, in_state)
-    if fmt == "json":
-        emit_json(found)
-        return
-    emit_table(
-        f"Plans at the end of {day.isoformat()} (each in its own zone)",
-        ["key", "country", "title", "workflow", "state", "version", "in that state since"],
-        [
+    where = f" in {in_state}" if in_state else ""
+    present(
+        found,
+        fmt,
+        View(
+            f"Plans at the end of {day.isoformat()} (each in its own zone)",
             [
-                p.key,
-                p.country,
-                p.title,
-                p.workflow,
-                p.state,
-                p.version,
-                local_time(p.since, p.timezone),
-            ]
-            for p in found
-        ],
+                ("key", lambda p: p.key),
+                ("country", lambda p: p.country),
+                ("title", lambda p: p.title),
+                ("workflow", lambda p: p.workflow),
+                ("state", lambda p: p.state),
+                ("version", lambda p: p.version),
+                ("in that state since", lambda p: local_time(p.since, p.timezone)),
+            ],
+            empty=f"No plans{where} at the end of {day.isoformat()}.",
+        ),
     )
 
 
@@ -141,22 +146,32 @@ def _plan_list_as_of(state: AppState, day: date, in_state: str | None, fmt: str)
 def plan_show(state: AppState, key: str, as_email: str | None, fmt: str) -> None:
     """Show one plan: state, version, roles and the triggers allowed now."""
     plan = services.show_plan(state.runtime(), key, as_email)
-    if fmt == "json":
-        emit_json(plan)
-        return
+    present(
+        plan,
+        fmt,
+        View(
+            plan.key,
+            [("", lambda row: row[0]), ("", lambda row: row[1])],
+            items=lambda plan: _plan_fields(plan, as_email),
+        ),
+    )
+
+
+def _plan_fields(plan: services.PlanView, as_email: str | None) -> list[tuple[str, Any]]:
+    """One plan as a table of (what, value) rows."""
     who = f" for {as_email}" if as_email else ""
-    rows: list[list[Any]] = [
-        ["title", plan.title],
-        ["country", f"{plan.country_name} ({plan.country})"],
-        ["workflow", f"{plan.workflow} v{plan.workflow_version}"],
-        ["state", plan.state],
-        ["version", plan.version],
-        ["time zone", plan.timezone],
-        ["last change", local_time(plan.updated_at, plan.timezone)],
-        [f"allowed now{who}", ", ".join(plan.allowed or []) or "nothing"],
+    rows: list[tuple[str, Any]] = [
+        ("title", plan.title),
+        ("country", f"{plan.country_name} ({plan.country})"),
+        ("workflow", f"{plan.workflow} v{plan.workflow_version}"),
+        ("state", plan.state),
+        ("version", plan.version),
+        ("time zone", plan.timezone),
+        ("last change", local_time(plan.updated_at, plan.timezone)),
+        (f"allowed now{who}", ", ".join(plan.allowed or []) or "nothing"),
     ]
-    rows += [[f"role {role}", ", ".join(emails)] for role, emails in plan.roles.items()]
-    emit_table(plan.key, ["", ""], rows)
+    rows += [(f"role {role}", ", ".join(emails)) for role, emails in plan.roles.items()]
+    return rows
 
 
 AS_MANAGER = click.option(
@@ -205,14 +220,15 @@ def role_revoke(state: AppState, key: str, email: str, role: str, as_email: str 
 def role_list(state: AppState, key: str, fmt: str) -> None:
     """List who holds which role on plan KEY."""
     found = services.list_roles(state.runtime(), key)
-    if fmt == "json":
-        emit_json(found)
-    else:
-        emit_table(
+    present(
+        found,
+        fmt,
+        View(
             f"Roles on {key.upper()}",
-            ["role", "email", "name"],
-            [[r.role, r.email, r.name] for r in found],
-        )
+            [("role", lambda r: r.role), ("email", lambda r: r.email), ("name", lambda r: r.name)],
+            empty=f"No one holds a role on {plan_key(key)}.",
+        ),
+    )
 
 
 @click.command("advance")
@@ -265,29 +281,30 @@ def history(state: AppState, key: str, since: str | None, until: str | None, fmt
         parse_day(since, "--since") if since is not None else None,
         parse_day(until, "--until") if until is not None else None,
     )
-    columns = ["seq", "at", "kind", "trigger", "from_state", "to_state", "actor", "role"]
-    rows = [[getattr(r, c) for c in columns] for r in found.records]
-    if fmt == "json":
-        emit_json(found.records)
-    elif fmt == "csv":
-        emit_csv(
-            [*columns, "comment", "detail"],
+    fields = ["seq", "at", "kind", "trigger", "from_state", "to_state", "actor", "role"]
+    raw = [(name, attrgetter(name)) for name in fields]
+    zone = found.timezone
+    period = " in that period" if since is not None or until is not None else ""
+    present(
+        found.records,
+        fmt,
+        View(
+            f"History of {found.key} (times in {zone})",
             [
-                [*row, r.comment, "" if r.detail == (r.comment or "") else r.detail]
-                for row, r in zip(rows, found.records, strict=True)
+                *raw[:1],
+                ("at", lambda r: local_time(r.at, zone)),
+                *raw[2:6],
+                ("by", lambda r: f"{r.actor} ({r.role})" if r.actor else ""),
+                ("detail", attrgetter("detail")),
             ],
-        )
-    else:
-        for row in rows:
-            row[1] = local_time(row[1], found.timezone)
-        emit_table(
-            f"History of {found.key} (times in {found.timezone})",
-            [*columns[:6], "by", "detail"],
-            [
-                [*row[:6], f"{row[6]} ({row[7]})" if row[6] else "", r.detail]
-                for row, r in zip(rows, found.records, strict=True)
+            empty=f"No history of {found.key}{period}.",
+            csv=[
+                *raw,
+                ("comment", attrgetter("comment")),
+                ("detail", lambda r: "" if r.detail == (r.comment or "") else r.detail),
             ],
-        )
+        ),
+    )
 
 
 COMMANDS = [person_group, plan_group, role_group, advance, history]

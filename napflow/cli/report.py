@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from operator import attrgetter
+
 import click
 
 from napflow import services
 from napflow.cli.context import AppState, pass_state
-from napflow.cli.output import emit_csv, emit_json, emit_table, local_time
+from napflow.cli.output import Cell, View, local_time, present
 from napflow.inputs import parse_day
 
 
@@ -35,42 +38,74 @@ def durations(state: AppState, as_of: str | None, fmt: str) -> None:
     one departure from the workflow's initial state; a return is a transition back into it.
     """
     report = services.durations(state.runtime(), parse_day(as_of, "--as-of") if as_of else None)
-    if fmt == "json":
-        emit_json(report)
-        return
-    days = [[p.days.get(s) for s in report.states] for p in report.plans]
-    if fmt == "csv":
-        emit_csv(
-            ["plan", "workflow", "state", "rounds", "returns", *report.states, "return_reasons"],
-            [
-                [p.key, p.workflow, p.state, p.rounds, len(p.returns), *d, _reasons(p)]
-                for p, d in zip(report.plans, days, strict=True)
-            ]
-            + [["median", "", "", "", "", *(report.median_days[s] for s in report.states), ""]]
-            * bool(report.plans),
-        )
-        return
     until = f"the end of {report.as_of}" if report.as_of else "now"
-    emit_table(
-        f"Days in each state, up to {until}",
-        ["plan", "state", "rounds", "returns", *report.states],
-        [
-            [p.key, p.state, p.rounds, len(p.returns), *(_days(v) for v in d)]
-            for p, d in zip(report.plans, days, strict=True)
-        ]
-        + [["median", "", "", "", *(_days(report.median_days[s]) for s in report.states)]]
-        * bool(report.plans),
-    )
-    returns = [(p, r) for p in report.plans for r in p.returns]
-    if returns:
-        emit_table(
-            "Returns",
-            ["plan", "at (plan's zone)", "from", "trigger", "by", "reason"],
+    present(
+        report,
+        fmt,
+        View(
+            f"Days in each state, up to {until}",
             [
-                [p.key, local_time(r.at, p.timezone), r.from_state, r.trigger, r.actor, r.reason]
-                for p, r in returns
+                ("plan", attrgetter("key")),
+                ("state", attrgetter("state")),
+                ("rounds", attrgetter("rounds")),
+                ("returns", attrgetter("returns")),
+                *((s, _days_in(s, shown=True)) for s in report.states),
             ],
-        )
+            empty=f"No plans to report on, up to {until}.",
+            csv=[
+                ("plan", attrgetter("key")),
+                ("workflow", attrgetter("workflow")),
+                ("state", attrgetter("state")),
+                ("rounds", attrgetter("rounds")),
+                ("returns", attrgetter("returns")),
+                *((s, _days_in(s, shown=False)) for s in report.states),
+                ("return_reasons", attrgetter("reasons")),
+            ],
+            items=_rows,
+        ),
+        View(
+            "Returns",
+            [
+                ("plan", lambda pr: pr[0].key),
+                ("at (plan's zone)", lambda pr: local_time(pr[1].at, pr[0].timezone)),
+                ("from", lambda pr: pr[1].from_state),
+                ("trigger", lambda pr: pr[1].trigger),
+                ("by", lambda pr: pr[1].actor),
+                ("reason", lambda pr: pr[1].reason),
+            ],
+            items=lambda report: [(p, r) for p in report.plans for r in p.returns],
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class _Row:
+    """A line of the report: a plan's, or the medians across plans."""
+
+    key: str
+    workflow: str
+    state: str
+    rounds: int | str
+    returns: int | str
+    days: dict[str, float]
+    reasons: str
+
+
+def _rows(report: services.DurationsReport) -> list[_Row]:
+    rows = [
+        _Row(p.key, p.workflow, p.state, p.rounds, len(p.returns), p.days, _reasons(p))
+        for p in report.plans
+    ]
+    if rows:
+        rows.append(_Row("median", "", "", "", "", report.median_days, ""))
+    return rows
+
+
+def _days_in(state: str, shown: bool) -> Cell:
+    """Return the cell of a state's days: as the table shows it (one decimal), or as is."""
+    if shown:
+        return lambda row: _days(row.days.get(state))
+    return lambda row: row.days.get(state)
 
 
 def _reasons(plan: services.PlanDurations) -> str:

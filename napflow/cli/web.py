@@ -11,7 +11,7 @@ import click
 
 from napflow import services
 from napflow.cli.context import ROW_ID, AppState, pass_state
-from napflow.cli.output import emit_table
+from napflow.cli.output import View, present
 
 
 @click.command("serve")
@@ -116,10 +116,20 @@ def token_create(state: AppState, email: str, label: str) -> None:
 def token_list(state: AppState, email: str | None) -> None:
     """List API tokens (of EMAIL): id, owner, label, created, last used."""
     found = services.accounts.list_api_tokens(state.runtime(), email)
-    emit_table(
-        "API tokens",
-        ["id", "email", "label", "created", "last used"],
-        [[t.id, t.email, t.label, t.created_at, t.last_used_at] for t in found],
+    present(
+        found,
+        "table",
+        View(
+            "API tokens",
+            [
+                ("id", lambda t: t.id),
+                ("email", lambda t: t.email),
+                ("label", lambda t: t.label),
+                ("created", lambda t: t.created_at),
+                ("last used", lambda t: t.last_used_at),
+            ],
+            empty=f"{email} has no API tokens." if email is not None else "No API tokens.",
+        ),
     )
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from operator import itemgetter
 from pathlib import Path
 
 import click
 
 from napflow import services
 from napflow.cli.context import AppState, pass_state
-from napflow.cli.output import emit_json, emit_table
+from napflow.cli.output import View, present
 
 
 @click.group("workflow")
@@ -31,21 +32,19 @@ def workflow_list(state: AppState, fmt: str) -> None:
         }
         for e in services.workflows.list_workflows(state.runtime())
     ]
-    if fmt == "json":
-        emit_json(rows)
-        return
-    emit_table(
-        "Workflows",
-        ["name", "version", "title", "file"],
-        [
+    present(
+        rows,
+        fmt,
+        View(
+            "Workflows",
             [
-                r["name"],
-                r["version"],
-                r["title"] or "INVALID: napflow workflow check FILE",
-                r["file"],
-            ]
-            for r in rows
-        ],
+                ("name", itemgetter("name")),
+                ("version", itemgetter("version")),
+                ("title", lambda r: r["title"] or "INVALID: napflow workflow check FILE"),
+                ("file", itemgetter("file")),
+            ],
+            empty="No workflows.",
+        ),
     )
 
 
