@@ -6,7 +6,10 @@
 2. Scale: the cost of one dispatch pass with 10 due rows among 1,000 pending rows, next to
    the same pass among 1,000,000 pending rows. Target: within 2x.
 
-    python bench/dispatch.py [--messages 500] [--rounds 5] [--pending 1000000]
+    python bench/dispatch.py [--messages 500] [--rounds 5] [--pending 1000000] [--small]
+
+``--small`` (3 rounds of 50 messages; 10,000 pending rows; some seconds) is the same run in
+miniature, to show the benchmark works (tests/test_bench.py); its numbers are noisier.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from napflow.runtime.settings import Settings
 from napflow.services.dispatch import dispatch_due, send_due
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"
+#: --small: the defaults of a run of seconds (flags given still win)
+SMALL = {"messages": 50, "rounds": 3, "pending": 10_000}
 
 
 def free_port() -> int:
@@ -174,7 +179,11 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=500, help="per throughput round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--pending", type=int, default=1_000_000)
+    parser.add_argument("--small", action="store_true", help=f"a run of seconds: {SMALL}")
     args = parser.parse_args()
+    if args.small:
+        parser.set_defaults(**SMALL)
+        args = parser.parse_args()
     server = Sink()
     try:
         with tempfile.TemporaryDirectory() as tmp:

@@ -42,7 +42,12 @@ Ctrl-C or SIGTERM. With the defaults it takes about 12 minutes on SQLite on a 2-
     python bench/load.py [--engine sqlite|postgresql] [--reminders 100000] [--daemons 2]
         [--users 50] [--seconds 60] [--timeout 900] [--batch-size N] [--plans 200]
         [--workers 2] [--one-address] [--skip reminders|web]
-        [--pg-url postgresql+psycopg://user@host:5432/postgres]
+        [--pg-url postgresql+psycopg://user@host:5432/postgres] [--small]
+
+``--small`` is the same run in miniature, to show the benchmark works (tests/test_bench.py):
+1,000 reminders with 2 daemons, then 4 users for 4 s on 2 workers with 5 plans added to the
+demo (about 15 s on SQLite). The same checks apply and decide PASS or FAIL; its memory and
+latency figures are noise more than measurement.
 """
 
 from __future__ import annotations
@@ -92,6 +97,16 @@ from napflow.storage.schema import Status, history, outbox  # noqa: E402
 MEMORY_LIMIT = 1.25
 #: locust gets this long past --seconds to stop its users and write its report
 LOCUST_GRACE = 120
+#: --small: the defaults of a run of seconds (flags given still win)
+SMALL = {
+    "reminders": 1000,
+    "daemons": 2,
+    "timeout": 120,
+    "users": 4,
+    "seconds": 4,
+    "plans": 5,
+    "workers": 2,
+}
 
 
 def say(text: str = "") -> None:
@@ -500,7 +515,11 @@ def main() -> int:
     )
     parser.add_argument("--skip", choices=("reminders", "web"), help="run only the other part")
     parser.add_argument("--pg-url", help="an existing server's maintenance database URL")
+    parser.add_argument("--small", action="store_true", help=f"a run of seconds: {SMALL}")
     args = parser.parse_args()
+    if args.small:
+        parser.set_defaults(**SMALL)
+        args = parser.parse_args()
     if min(args.reminders, args.daemons, args.users, args.seconds, args.workers) < 1:
         parser.error("counts and times must be positive")
     # SIGTERM (a CI time-out, kill) unwinds like Ctrl-C, so servers and processes are stopped

@@ -44,7 +44,12 @@ durably configured server with ``--pg-url`` for a like-for-like PostgreSQL/SQLit
 
     python bench/scaling.py [--rounds 3] [--advances 200] [--processes 1,4,16]
         [--messages 1500] [--daemons 1,3] [--batch-size 50] [--engines sqlite,postgresql]
-        [--pg-url postgresql+psycopg://user@host:5432/postgres] [--json]
+        [--pg-url postgresql+psycopg://user@host:5432/postgres] [--json] [--small]
+
+``--small`` is the same run in miniature, to show the benchmark works (tests/test_bench.py):
+one round, 50 advances with 1 and 2 processes, 60 reminders with 1 and 2 daemons, on SQLite
+alone unless ``--engines`` is given (about 10 s; PostgreSQL adds about as much). Its numbers
+are noise more than measurement.
 """
 
 from __future__ import annotations
@@ -88,6 +93,15 @@ from napflow.storage.schema import outbox  # noqa: E402
 COORD = "coord@example.org"
 CHAIR = "chair@example.org"
 ENGINES = ("sqlite", "postgresql")
+#: --small: the defaults of a run of seconds (flags given still win)
+SMALL: dict[str, Any] = {
+    "rounds": 1,
+    "advances": 50,
+    "processes": [1, 2],
+    "messages": 60,
+    "daemons": [1, 2],
+    "engines": ["sqlite"],
+}
 
 # The sink's process: aiosmtpd via tests/smtp_sink.py, stamping each accepted message with
 # time.monotonic() (one clock for every process on the machine). Commands on stdin, one a
@@ -563,7 +577,11 @@ def main() -> None:
     parser.add_argument("--engines", type=engines, default=list(ENGINES))
     parser.add_argument("--pg-url", help="an existing server's maintenance database URL")
     parser.add_argument("--json", action="store_true", help="results as JSON on stdout")
+    parser.add_argument("--small", action="store_true", help=f"a run of seconds: {SMALL}")
     args = parser.parse_args()
+    if args.small:
+        parser.set_defaults(**SMALL)
+        args = parser.parse_args()
     out = Output(args.json)
     # SIGTERM (a CI time-out, kill) unwinds like Ctrl-C, so servers and processes are stopped
     signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
