@@ -97,7 +97,7 @@ def test_empty_results_say_so_in_words_and_stay_empty_for_scripts(cli: Cli) -> N
         ("reminders", "preview", "--days", "30"): "Nothing goes out in the next 30 days.",
         ("report", "durations"): "No plans to report on, up to now.",
         ("token", "list"): "No API tokens.",
-        ("token", "list", "nobody@example.org"): "nobody@example.org has no API tokens.",
+        ("token", "list", "nobody@example.org"): "That person has no API tokens.",
     }
     for args, sentence in said.items():
         shown = cli(*args)

@@ -128,7 +128,8 @@ def token_list(state: AppState, email: str | None) -> None:
                 ("created", lambda t: t.created_at),
                 ("last used", lambda t: t.last_used_at),
             ],
-            empty=f"{email} has no API tokens." if email is not None else "No API tokens.",
+            # the address is not echoed: the list shows the owners it found, and only them
+            empty="No API tokens." if email is None else "That person has no API tokens.",
         ),
     )
 
