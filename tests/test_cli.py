@@ -561,3 +561,34 @@ def test_an_internal_error_exits_70_without_a_traceback(
 
     monkeypatch.setattr(services, "list_plans", broken)
     assert_one_line_error(ready("plan", "list"), 70, "internal error (RuntimeError: simulated bug)")
+
+
+def test_advance_speaks_json_to_scripts_and_so_does_its_refusal(ready: Cli) -> None:
+    before = ready("plan", "show", "TJK-1", "--format", "json").json()["version"]  # type: ignore[index]
+    done = ready("advance", "TJK-1", "submit_for_review", "--as", COORD, "--format", "json")
+    assert done.code == 0 and done.err == ""
+    assert done.json() == {
+        "key": "TJK-1",
+        "trigger": "submit_for_review",
+        "from_state": "drafting",
+        "to_state": "working_group_review",
+        "version": before + 1,
+        "actor": COORD,
+        "role": "coordinator",
+    }
+    # the chair cannot send the draft on before every member has endorsed: a script is
+    # told why and what the chair may do instead
+    early = ("advance", "TJK-1", "send_to_experts", "--as", "chair@example.org")
+    refused = json_error(ready(*early, "--format", "json"), 1)
+    assert refused["kind"] == "not_allowed"
+    assert (refused["key"], refused["trigger"], refused["state"]) == (
+        "TJK-1",
+        "send_to_experts",
+        "working_group_review",
+    )
+    assert any("m1@example.org" in reason for reason in refused["reasons"])
+    assert "request_changes" in refused["allowed"] and "send_to_experts" not in refused["allowed"]
+    # for people, the same refusal in words, and the text form of a success as before
+    assert_one_line_error(ready(*early), 1, "send_to_experts", "m1@example.org")
+    endorsed = ready("advance", "TJK-1", "endorse", "--as", "m1@example.org")
+    assert endorsed.out.startswith("TJK-1: endorse by m1@example.org as wg_member: stays in")

@@ -242,6 +242,13 @@ def role_list(state: AppState, key: str, fmt: str) -> None:
     metavar="N",
     help="Refuse if the plan is no longer at version N (someone acted since).",
 )
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="text for people; json for scripts (a refusal too: its reasons, what is allowed now).",
+)
 @pass_state
 def advance(
     state: AppState,
@@ -250,18 +257,23 @@ def advance(
     as_email: str,
     comment: str | None,
     expect_version: int | None,
+    fmt: str,
 ) -> None:
     """Fire TRIGGER on plan KEY as the person --as."""
     done = services.advance_plan(state.runtime(), key, trigger, as_email, comment, expect_version)
+    present(done, fmt, View(None, text=_advanced))
+
+
+def _advanced(done: services.AdvanceResult) -> list[str]:
     where = (
         f"{done.from_state} -> {done.to_state}"
         if done.from_state != done.to_state
         else f"stays in {done.to_state}"
     )
-    click.echo(
+    return [
         f"{done.key}: {done.trigger} by {done.actor} as {done.role}: {where} "
         f"(version {done.version})."
-    )
+    ]
 
 
 @click.command("history")
