@@ -1,5 +1,10 @@
 """The ``napflow`` command line: parse, call a service, present. No rules live here.
 
+An interface: it may import :mod:`napflow.services`, :mod:`napflow.runtime` and napflow's
+foundation modules (and start the web app and the scheduler daemon), nothing below the
+services. Each command module imports what its commands use when they run, so that
+``napflow --help`` loads no database or web library (tests/test_startup.py).
+
 Exit codes: 0 done; 1 refused by the rules (not allowed, condition unmet, conflict, unknown
 plan or person); 2 bad usage or bad input; 70 an internal error (a bug in napflow). Errors
 are one or two sentences on stderr; a traceback only with ``--debug``. A command given
