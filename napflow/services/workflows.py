@@ -11,8 +11,8 @@ from pathlib import Path
 
 from napflow.runtime import Runtime
 from napflow.workflow.definition import load_definition
-from napflow.workflow.diagram import mermaid, text_outline
 from napflow.workflow.diagram_svg import workflow_svg
+from napflow.workflow.diagram_text import mermaid, text_outline
 
 
 @dataclass(frozen=True)
