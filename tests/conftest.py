@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import CAST, DEMO_NOW, EVERYONE, START, Result, mail_runtime
+from helpers import CAST, DEMO_NOW, EVERYONE, START, Result, mail_runtime, review_plan
 from pg_server import PgServer
 from smtp_sink import SmtpServer
 
@@ -146,3 +146,9 @@ def mail_rt(db_url: str, clock: VirtualClock, smtp: SmtpServer) -> Iterator[Runt
     runtime = mail_runtime(db_url, clock, smtp)
     yield runtime
     runtime.db.dispose()
+
+
+@pytest.fixture
+def cast(rt: Runtime) -> Runtime:
+    """A plan in working-group review, its coordinator, chair, member and approver."""
+    return review_plan(rt)

@@ -28,7 +28,6 @@ from helpers import (
     VIEWER,
     Cli,
     Result,
-    review_plan,
     runtime_with,
     utc,
 )
@@ -72,12 +71,6 @@ EVENT_PROPERTIES = {
     "LOCATION",
     "STATUS",
 }
-
-
-@pytest.fixture
-def cast(rt: Runtime) -> Runtime:
-    """A plan in working-group review, its coordinator, chair, member and approver."""
-    return review_plan(rt)
 
 
 def stored_name(rt: Runtime) -> str:

@@ -19,20 +19,13 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from helpers import KEY, PASSWORD, VIEWER, Cli, review_plan, serving, snapshot
+from helpers import KEY, PASSWORD, VIEWER, Cli, serving, snapshot
 
 from napflow.clock import VirtualClock
 from napflow.runtime import Runtime
 from napflow.services import accounts
 from napflow.services.scenario import SCENARIOS
 from napflow.web import create_app
-
-
-@pytest.fixture
-def cast(rt: Runtime) -> Runtime:
-    """A plan in working-group review, its coordinator, chair, member and approver."""
-    return review_plan(rt)
-
 
 TRAVERSALS = [
     "..",

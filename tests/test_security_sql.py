@@ -19,7 +19,6 @@ from helpers import (
     Cli,
     assert_escaped,
     log_in,
-    review_plan,
     snapshot,
     web_client,
 )
@@ -36,12 +35,6 @@ META_ADDRESSES = [
     "o'r@evil.example",
     "\"'or'1'='1\"@evil.example",
 ]
-
-
-@pytest.fixture
-def cast(rt: Runtime) -> Runtime:
-    """A plan in working-group review, its coordinator, chair, member and approver."""
-    return review_plan(rt)
 
 
 @pytest.fixture

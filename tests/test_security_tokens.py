@@ -20,7 +20,6 @@ from helpers import (
     csrf_of,
     log_in,
     login_form_token,
-    review_plan,
     web_client,
 )
 from sqlalchemy import event, select
@@ -29,12 +28,6 @@ from sqlalchemy.engine import Engine
 from napflow.runtime import Runtime
 from napflow.services import accounts
 from napflow.storage.schema import api_tokens, metadata, web_sessions
-
-
-@pytest.fixture
-def cast(rt: Runtime) -> Runtime:
-    """A plan in working-group review, its coordinator, chair, member and approver."""
-    return review_plan(rt)
 
 
 @pytest.fixture
