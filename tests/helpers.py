@@ -202,12 +202,23 @@ def refuse_history_inserts(rt: Any, condition: str) -> None:
         )
 
 
-def apt_install(package: str) -> None:
-    """Install a Debian package the tests need, when running as root with apt-get."""
+def apt_install(package: str, installed: Callable[[], bool]) -> None:
+    """Install a Debian package the tests need, when running as root with apt-get.
+
+    Test workers (pytest -n) may all find it missing at once, and apt refuses a second
+    install while one holds its lock: they take turns on a lock file of their own, and each
+    asks ``installed()`` again once it has the lock, so only the first one installs.
+    """
+    import fcntl
     import os
     import shutil
 
-    if shutil.which("apt-get") and os.geteuid() == 0:
+    if not (shutil.which("apt-get") and os.geteuid() == 0):
+        return
+    with open("/tmp/napflow-tests-apt.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if installed():
+            return
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, timeout=600)
         subprocess.run(

@@ -27,11 +27,15 @@ def _bin_dir() -> Path | None:
 def ensure_postgresql() -> Path:
     """Return the directory of initdb and pg_ctl, installing Debian's package if missing."""
     if _bin_dir() is None:
-        apt_install("postgresql")
+        apt_install("postgresql", lambda: _bin_dir() is not None)
     found = _bin_dir()
     if found is None:
         raise RuntimeError("PostgreSQL is missing: install Debian's postgresql package.")
     return found
+
+
+#: how many ports a server tries before its start counts as failed
+_START_TRIES = 5
 
 
 class PgServer:
@@ -64,14 +68,33 @@ class PgServer:
             "UTF8",
             "--no-locale",
         )
-        options = (
-            f"-p {self.port} -k {self.home} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
         log = self.home / "server.log"
-        self._run(
-            self.bin / "pg_ctl", "-D", self.data, "-l", log, "-o", options, "-w", "-s", "start"
-        )
+        # free_port() cannot reserve its port: another test worker may take it before the
+        # server binds it. Then the start fails, and the next try takes another port.
+        for attempt in range(1, _START_TRIES + 1):
+            options = (
+                f"-p {self.port} -k {self.home} -c listen_addresses=127.0.0.1 -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            )
+            try:
+                self._run(
+                    self.bin / "pg_ctl",
+                    "-D",
+                    self.data,
+                    "-l",
+                    log,
+                    "-o",
+                    options,
+                    "-w",
+                    "-s",
+                    "start",
+                )
+                return self
+            except subprocess.CalledProcessError:
+                text = log.read_text(errors="replace") if log.exists() else ""
+                if attempt == _START_TRIES or "could not bind" not in text:
+                    raise
+                self.port = free_port()
         return self
 
     def url(self, database: str = "postgres") -> str:

@@ -43,7 +43,7 @@ def _ensure_chromium() -> None:
     """Install Debian's Chromium when it is missing (as CI's setup does), or fail clearly."""
     if Path(CHROMIUM).exists():
         return
-    apt_install("chromium")
+    apt_install("chromium", Path(CHROMIUM).exists)
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get).")
 
