@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -326,6 +327,12 @@ def test_a_bundle_verifies_on_a_machine_without_the_database(
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout == f"OK: 3 plans, 59 records, every chain intact; head {head}\n"
     assert not (elsewhere / "var").exists()  # no database was created or needed
+    # nor any configuration: an auditor's napflow set up for something else, or not at all
+    (elsewhere / "config.toml").write_text("not [valid toml", encoding="utf-8")
+    unusable = {**os.environ, "NAPFLOW_DATABASE_URL": "postgresql+nosuch://auditor@nowhere/x"}
+    for env in (unusable, {**unusable, "NAPFLOW_CONFIG": str(elsewhere / "config.toml")}):
+        again = napflow_process("audit", "verify", "--bundle", str(bundle), cwd=elsewhere, env=env)
+        assert (again.returncode, again.stdout, again.stderr) == (0, checked.stdout, "")
     data = json.loads(bundle.read_text(encoding="utf-8"))
     source = data["workflows"]["nap"]["source"]
     assert data["workflows"]["nap"]["sha256"] == hashlib.sha256(source.encode()).hexdigest()

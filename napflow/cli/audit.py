@@ -60,8 +60,9 @@ def audit_verify(
     if bundle is not None:
         if key is not None:
             raise click.UsageError("give either KEY or --bundle, not both")
+        # an auditor's machine: no database, no configuration needed, only the key
         report = services.audit.verify_bundle(
-            bundle, state.runtime().secrets.audit_key, head, allow_unkeyed
+            bundle, state.secrets().audit_key, head, allow_unkeyed
         )
     else:
         report = services.audit.verify_ledger(state.runtime(), key, head, workers, allow_unkeyed)

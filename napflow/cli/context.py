@@ -13,16 +13,30 @@ import click
 
 if TYPE_CHECKING:
     from napflow.runtime import Runtime
+    from napflow.runtime.secrets import Secrets
     from napflow.runtime.settings import Settings
 
 
 class AppState:
-    """What the root command parsed; the Runtime is built on first use."""
+    """What the root command parsed; the secrets and the Runtime are read on first use."""
 
     def __init__(self, db_url: str | None = None, config: str | None = None) -> None:
         self.db_url = db_url
         self.config = config
         self._runtime: Runtime | None = None
+        self._secrets: Secrets | None = None
+
+    def secrets(self) -> Secrets:
+        """Return the secrets, read from the environment once, without wiring anything.
+
+        For commands that need a secret but no database or configuration (checking an
+        audit bundle on an auditor's machine); the Runtime gets the same secrets.
+        """
+        if self._secrets is None:
+            from napflow.runtime.secrets import read_secrets
+
+            self._secrets = read_secrets()
+        return self._secrets
 
     def settings(self) -> Settings:
         """Return the settings with the --db flag applied."""
@@ -38,7 +52,7 @@ class AppState:
         if self._runtime is None:
             from napflow.runtime.bootstrap import build_runtime
 
-            self._runtime = build_runtime(self.settings())
+            self._runtime = build_runtime(self.settings(), secrets=self.secrets())
         return self._runtime
 
     def close(self) -> None:
