@@ -118,6 +118,17 @@ def test_forecast_runs_on_a_copy_and_leaves_the_database_alone(cli: Cli, tmp_pat
     assert not (tmp_path / "var" / "mail").exists()
 
 
+def test_a_quiet_window_says_so_in_one_line_whatever_was_typed(cli: Cli, tmp_path: Path) -> None:
+    assert cli("init").code == 0
+    # dates as a script might pass them, with line breaks around: accepted as dates, and
+    # the sentence shows them as read, on one line
+    quiet = cli(
+        "simulate", "--from", "\n2099-11-01", "--to", "2099-11-02\n", "--out", str(tmp_path)
+    )
+    assert quiet.code == 0, quiet.err
+    assert quiet.out == "No messages would be sent from 2099-11-01 to 2099-11-02.\n"
+
+
 def test_bad_simulation_input(cli: Cli, tmp_path: Path) -> None:
     bad = cli(
         "simulate",

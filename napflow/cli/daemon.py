@@ -67,7 +67,7 @@ def simulate_command(
                 ("plan", lambda m: m.plan),
                 ("subject", lambda m: m.subject),
             ],
-            empty=f"No messages would be sent from {start} to {end}.",
+            empty=f"No messages would be sent from {start.strip()} to {end.strip()}.",  # as parsed
         ),
     )
 
