@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
@@ -54,7 +55,10 @@ def simulate_command(
     """Run the reminders on a virtual clock and write every e-mail they send to --out."""
     from napflow.runtime.bootstrap import build_runtime
 
-    sent = services.simulate.simulate(state.runtime(), build_runtime, start, end, out, scenario)
+    rt = state.runtime()
+    # the simulation's own runtime gets the secrets this one read (read once)
+    wire = functools.partial(build_runtime, secrets=rt.secrets)
+    sent = services.simulate.simulate(rt, wire, start, end, out, scenario)
     present(
         sent,
         fmt,

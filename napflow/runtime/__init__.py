@@ -34,5 +34,6 @@ class Runtime:
     clock: Clock
     #: renders and delivers messages; None where nothing is sent (see bootstrap)
     mailer: Mailer | None = None
-    #: read from the environment once, when the Runtime is wired
-    secrets: Secrets = field(default_factory=Secrets)
+    #: read from the environment once, when the Runtime is wired (required: a Runtime made
+    #: without them would seal records without the audit key)
+    secrets: Secrets = field(kw_only=True)

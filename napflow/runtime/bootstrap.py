@@ -27,9 +27,8 @@ def builtin_workflow_dir() -> Path:
     return Path(str(files("napflow.workflow") / "builtin"))
 
 
-def build_mailer(settings: Settings, secrets: Secrets | None = None) -> Mailer:
+def build_mailer(settings: Settings, secrets: Secrets) -> Mailer:
     """Wire the renderer and the transport [mail] names (the SMTP password from ``secrets``)."""
-    secrets = read_secrets() if secrets is None else secrets
     transport: Transport
     if settings.mail_transport == "smtp":
         from napflow.notifications.smtp import SmtpTransport  # smtplib and ssl: only here
