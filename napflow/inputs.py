@@ -119,18 +119,30 @@ def country_code(value: str) -> str:
 def _countries() -> dict[str, str]:
     """Return alpha-3 code -> common English name, from pycountry's ISO 3166-1 data.
 
-    Read from pycountry's data file without importing pycountry: its import reads every
-    installed distribution's metadata for its own version (some 40-50 ms, more than the rest
-    of ``napflow plan list``), and napflow needs only these names.
+    Read from pycountry's data file without importing pycountry when the file is where
+    pycountry keeps it: its import reads every installed distribution's metadata for its
+    own version (some 40-50 ms, more than the rest of ``napflow plan list``), and napflow
+    needs only these names. Should a pycountry release move the file, napflow imports
+    pycountry and asks it (tests/unit/test_countries.py holds both ways to its answers).
     """
     spec = importlib.util.find_spec("pycountry")
     folders = spec.submodule_search_locations if spec is not None else None
-    if not folders:
-        raise RuntimeError("pycountry, a dependency of napflow, is not installed")
-    data = json.loads(
-        (Path(folders[0]) / "databases" / "iso3166-1.json").read_text(encoding="utf-8")
-    )
-    return {c["alpha_3"]: c.get("common_name") or c["name"] for c in data["3166-1"]}
+    try:
+        if not folders:
+            raise FileNotFoundError("pycountry")
+        data = json.loads(
+            (Path(folders[0]) / "databases" / "iso3166-1.json").read_text(encoding="utf-8")
+        )
+        return {c["alpha_3"]: c.get("common_name") or c["name"] for c in data["3166-1"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return _countries_from_pycountry()
+
+
+def _countries_from_pycountry() -> dict[str, str]:
+    """Return alpha-3 code -> common English name, asking pycountry itself (slower)."""
+    import pycountry
+
+    return {c.alpha_3: getattr(c, "common_name", None) or c.name for c in pycountry.countries}
 
 
 def country_name(code: str) -> str:

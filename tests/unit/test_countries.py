@@ -10,6 +10,7 @@ from __future__ import annotations
 import pycountry
 import pytest
 
+from napflow import inputs
 from napflow.errors import InputError
 from napflow.inputs import country_code, country_name
 
@@ -43,3 +44,8 @@ def test_anything_else_is_refused_naming_the_form(value: str) -> None:
 
 def test_an_unknown_code_is_shown_as_itself() -> None:
     assert country_name("XXX") == "XXX"
+
+
+def test_the_data_file_and_pycountry_itself_give_the_same_names() -> None:
+    # the fallback used should a pycountry release move its data file
+    assert inputs._countries_from_pycountry() == inputs._countries()
