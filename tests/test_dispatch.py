@@ -5,13 +5,14 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from helpers import queue_notices
+from helpers import mail_runtime, queue_notices
 from icalendar import Calendar
 from smtp_sink import SmtpServer
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from napflow import services
 from napflow.clock import VirtualClock
@@ -448,3 +449,34 @@ def test_a_claim_passes_over_rows_another_dispatcher_is_claiming(
                 other.rollback()
     assert len(held_ids) == len(rows) == 20
     assert held_ids.isdisjoint(row.id for row in rows)
+
+
+def test_with_the_fast_path_off_a_sent_mail_is_marked_through_sqlalchemy(
+    db_url: str, clock: VirtualClock, smtp: SmtpServer
+) -> None:
+    # [database] fast_path = false: the mark of a sent mail (a FastStatement) runs through
+    # plain Connection.execute, and the mail is sent, marked and recorded all the same
+    plain = mail_runtime(db_url, clock, smtp, fast_path=False)
+    try:
+        for email, (name, _role, zone) in PEOPLE.items():
+            services.add_person(plain, email, name, zone)
+        key = services.create_plan(plain, "TJK", "Plan", timezone="Asia/Dushanbe").key
+        services.grant_role(plain, key, COORD, "coordinator")
+        clock.set(utc(2015, 12, 30, 4))
+        services.add_deadline(plain, key, "approval", "2015-12-31")
+        seen: list[str] = []
+
+        def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            seen.append(" ".join(statement.split()))
+
+        event.listen(plain.db._services, "before_cursor_execute", record)
+        try:
+            assert dispatch_due(plain).sent == 1
+        finally:
+            event.remove(plain.db._services, "before_cursor_execute", record)
+        assert [m["To"].addresses[0].addr_spec for m in received(smtp)] == [COORD]
+        assert any(s.startswith("UPDATE outbox SET status=") and "message_id" in s for s in seen)
+        assert len(services.list_messages(plain, "sent", key)) == 1
+        assert services.plan_history(plain, key).records[-1].kind == "mail_sent"
+    finally:
+        plain.db.dispose()

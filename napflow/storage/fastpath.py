@@ -9,7 +9,8 @@ transaction's own DBAPI connection. Use it only for simple statements whose resu
 type processing (integers and strings); everything else goes through ``Connection.execute``.
 
 The fence: the compiled form is cached per dialect, driver and parameter style (two drivers
-of one dialect, psycopg and psycopg2 say, write parameters differently), and a connection
+of one dialect can write parameters differently: on PostgreSQL psycopg takes ``%(name)s``,
+pg8000 ``%s``), and a connection
 whose ``info[PLAIN]`` is true (``[database] fast_path = false``, set by the Database) runs
 the same statements through plain ``Connection.execute``, so the fast path can always be
 compared with SQLAlchemy's own (bench/advance.py) and the tests run both ways.
