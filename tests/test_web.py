@@ -623,3 +623,12 @@ def test_pages_carry_security_headers_and_html_errors(client: TestClient) -> Non
     assert wrong_method.status_code == 405 and wrong_method.headers["content-type"].startswith(
         "text/html"
     )
+
+
+def test_the_app_makes_the_unknown_address_hash_before_the_first_login(demo: Runtime) -> None:
+    # a login for an address with no account is checked against a hash made once per
+    # process: made as the app starts, so the first such login takes no longer than others
+    # (timing itself is never asserted here)
+    accounts._dummy_hash.cache_clear()
+    with TestClient(create_app(demo)):
+        assert accounts._dummy_hash.cache_info().currsize == 1

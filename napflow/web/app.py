@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from napflow import services
 from napflow.errors import NapflowError
 from napflow.runtime import Runtime
 from napflow.web import api, pages
@@ -106,6 +107,9 @@ def create_app(rt: Runtime) -> FastAPI:
 def _lifespan(rt: Runtime) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # before the first request: a login for an unknown address must take as long as
+        # any other, from the very first one
+        services.accounts.prepare_logins()
         yield
         rt.db.dispose()
 
