@@ -410,10 +410,8 @@ def test_any_comment_text_seals_and_verifies(nap_plan: str, rt: Runtime, comment
     assert report.ok, report.problems
 
 
-@pytest.mark.sqlite_only
-def test_upgrading_a_database_from_before_the_chain_seals_what_it_holds(
-    db_url: str, clock: VirtualClock, cli: Cli
-) -> None:
+def _ledger_from_before_the_chain(db_url: str) -> sqlite3.Connection:
+    """A SQLite database at schema 0002 (before the chain) holding one plan's two records."""
     from napflow.storage.database import Database
 
     old = Database(db_url)
@@ -438,6 +436,14 @@ def test_upgrading_a_database_from_before_the_chain_seals_what_it_holds(
         "'2015-07-02 04:00:00.000000', 'nap', 1)"
     )
     old.dispose()
+    return conn
+
+
+@pytest.mark.sqlite_only
+def test_upgrading_a_database_from_before_the_chain_seals_what_it_holds(
+    db_url: str, clock: VirtualClock, cli: Cli
+) -> None:
+    conn = _ledger_from_before_the_chain(db_url)
     assert cli("init").code == 0
     result = cli("audit", "verify")
     assert result.code == 0 and result.out.startswith("OK: 1 plans, 2 records, ")
@@ -567,6 +573,22 @@ def test_history_of_a_removed_plan_and_odd_values_are_reported(demo: Runtime, cl
         lines = result.out.splitlines()
         assert result.code == 1 and len(lines) == 3
         assert all(line.startswith(start) for line, start in zip(lines, expected, strict=False))
+
+
+@pytest.mark.sqlite_only
+def test_an_upgrade_with_the_audit_key_seals_the_older_records_with_it(
+    db_url: str, clock: VirtualClock, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the key reaches the migration that seals older records as an argument, from the one
+    # place that reads it
+    conn = _ledger_from_before_the_chain(db_url)
+    monkeypatch.setenv("NAPFLOW_AUDIT_KEY", KEY)
+    assert cli("init").code == 0
+    seals = [row[0] for row in conn.execute("SELECT hash FROM history ORDER BY seq")]
+    assert len(seals) == 2 and all(s.startswith("hmac-sha256:") for s in seals), seals
+    assert cli("audit", "verify").out.startswith("OK: 1 plans, 2 records, ")
+    monkeypatch.setenv("NAPFLOW_AUDIT_KEY", "not the key")
+    assert cli("audit", "verify").code == 1
 
 
 @pytest.mark.sqlite_only
