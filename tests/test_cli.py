@@ -592,3 +592,32 @@ def test_advance_speaks_json_to_scripts_and_so_does_its_refusal(ready: Cli) -> N
     assert_one_line_error(ready(*early), 1, "send_to_experts", "m1@example.org")
     endorsed = ready("advance", "TJK-1", "endorse", "--as", "m1@example.org")
     assert endorsed.out.startswith("TJK-1: endorse by m1@example.org as wg_member: stays in")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["audit", "export", "--out", "{long}"],
+        ["audit", "verify", "--bundle", "{long}"],
+        ["simulate", "--from", "2015-07-01", "--to", "2015-07-02", "--out", "{long}"],
+        [
+            "simulate",
+            "--from",
+            "2015-07-01",
+            "--to",
+            "2015-07-02",
+            "--out",
+            ".",
+            "--scenario",
+            "{long}",
+        ],
+        ["workflow", "check", "{long}"],
+        ["--config", "{long}", "plan", "list"],
+    ],
+)
+def test_a_file_name_too_long_for_the_file_system_is_bad_input(ready: Cli, args: list[str]) -> None:
+    # found by the hostile-input test: a name past the file system's limit (255 bytes) was
+    # an internal error (exit 70) in audit export and in a scenario name
+    long = "x" * 300
+    result = ready(*(a.replace("{long}", long) for a in args))
+    assert_one_line_error(result, 2)

@@ -362,7 +362,11 @@ def export_bundle(rt: Runtime, out: str, plan_key: str | None = None) -> ExportR
     The file appears whole or not at all (written aside, then renamed into place).
     """
     target = Path(out)
-    if target.is_dir() or not target.parent.is_dir():
+    try:
+        unusable = target.is_dir() or not target.parent.is_dir()
+    except OSError as exc:  # a name too long for the file system, say
+        raise InputError(f"Cannot write the bundle to {out!r}: {exc.strerror}.") from None
+    if unusable:
         raise InputError(
             f"Cannot write the bundle to {out!r}: give a file path in an existing directory."
         )

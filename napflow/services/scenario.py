@@ -66,8 +66,11 @@ def scenario_path(name_or_path: str) -> Path:
     """
     if "/" not in name_or_path and "\\" not in name_or_path and name_or_path not in (".", ".."):
         shipped = SCENARIOS / f"{name_or_path}.toml"
-        if shipped.is_file():
-            return shipped
+        try:
+            if shipped.is_file():
+                return shipped
+        except OSError:  # not a name any file could have (too long, say): no shipped one
+            pass
     return Path(name_or_path)
 
 
