@@ -329,3 +329,21 @@ def test_the_fast_path_setting_decides_who_runs_the_history_insert(
     new = services.plan_history(rt, nap_plan).records[before:]
     assert "submit_for_review" in [r.trigger for r in new]  # and its review window's record
     assert len(inserts) == (0 if rt.settings.fast_path else len(new))
+
+
+def test_the_reported_version_is_the_plans_after_everything_the_action_wrote(
+    rt: Runtime, make_plan: Callable[[str], str]
+) -> None:
+    # submitting opens the review window and sending on meets it: records of their own,
+    # each a version. The version an advance reports is the plan's after all of them, so a
+    # script acting next with --expect-version on it is never refused for nothing.
+    key = make_plan("drafting")
+    done = services.advance_plan(rt, key, "submit_for_review", COORD)
+    assert done.version == services.show_plan(rt, key).version
+    for member in MEMBERS:
+        done = services.advance_plan(rt, key, "endorse", member, expect_version=done.version)
+    done = services.advance_plan(rt, key, "send_to_experts", CHAIR, expect_version=done.version)
+    kinds = [r.kind for r in services.plan_history(rt, key).records[-2:]]
+    assert kinds == ["transition", "deadline_met"]
+    assert done.version == services.show_plan(rt, key).version
+    services.advance_plan(rt, key, "endorse", EXPERT, expect_version=done.version)

@@ -564,15 +564,17 @@ def test_an_internal_error_exits_70_without_a_traceback(
 
 
 def test_advance_speaks_json_to_scripts_and_so_does_its_refusal(ready: Cli) -> None:
-    before = ready("plan", "show", "TJK-1", "--format", "json").json()["version"]  # type: ignore[index]
     done = ready("advance", "TJK-1", "submit_for_review", "--as", COORD, "--format", "json")
+    after = ready("plan", "show", "TJK-1", "--format", "json").json()["version"]  # type: ignore[index]
     assert done.code == 0 and done.err == ""
     assert done.json() == {
         "key": "TJK-1",
         "trigger": "submit_for_review",
         "from_state": "drafting",
         "to_state": "working_group_review",
-        "version": before + 1,
+        # the plan's version after everything the action wrote (it opened the review
+        # window, a record of its own): the one a next --expect-version gives
+        "version": after,
         "actor": COORD,
         "role": "coordinator",
     }
@@ -590,7 +592,9 @@ def test_advance_speaks_json_to_scripts_and_so_does_its_refusal(ready: Cli) -> N
     assert "request_changes" in refused["allowed"] and "send_to_experts" not in refused["allowed"]
     # for people, the same refusal in words, and the text form of a success as before
     assert_one_line_error(ready(*early), 1, "send_to_experts", "m1@example.org")
-    endorsed = ready("advance", "TJK-1", "endorse", "--as", "m1@example.org")
+    endorsed = ready(
+        "advance", "TJK-1", "endorse", "--as", "m1@example.org", "--expect-version", str(after)
+    )
     assert endorsed.out.startswith("TJK-1: endorse by m1@example.org as wg_member: stays in")
 
 

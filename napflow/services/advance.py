@@ -16,7 +16,11 @@ from napflow.workflow.engine import Decision
 
 @dataclass(frozen=True)
 class AdvanceResult:
-    """What an advance did: the trigger, the states before and after, the new version."""
+    """What an advance did: the trigger, the states before and after, the new version.
+
+    ``version`` is the plan's version after every record the action wrote (its own and
+    those of the deadlines it opened or met): what a next ``expect_version`` must give.
+    """
 
     key: str
     trigger: str
@@ -109,5 +113,7 @@ def advance_plan(
             "role": role,
             "comment": comment,
         }
-        after_action(conn, engine.definition, after, record, now, rt.secrets.audit_key)
+        # what the action does to deadlines and messages is recorded too: the version to
+        # report is the one after those records, the one a next --expect-version must give
+        after = after_action(conn, engine.definition, after, record, now, rt.secrets.audit_key)
     return AdvanceResult(key, trigger, plan.state, to_state, after.version, actor, role)
