@@ -218,9 +218,13 @@ def test_advance_and_history_end_to_end(ready: Cli) -> None:
     assert done.code == 0
     assert done.out.strip() == (
         "TJK-1: submit_for_review by coord@example.org as coordinator: "
-        "drafting -> working_group_review (version 6)."
+        "drafting -> working_group_review (version 7)."  # with the review window it opened
     )
-    assert ready("advance", "TJK-1", "endorse", "--as", "m1@example.org").code == 0
+    endorsed = ready(
+        "advance", "TJK-1", "endorse", "--as", "m1@example.org", "--expect-version", "7"
+    )
+    assert endorsed.code == 0, endorsed.err
+    assert ready("plan", "show", "TJK-1", "--format", "json").json()["version"] == 8  # type: ignore[index]
     refused = ready("advance", "TJK-1", "send_to_experts", "--as", "chair@example.org")
     assert_one_line_error(
         refused,
@@ -625,3 +629,60 @@ def test_a_file_name_too_long_for_the_file_system_is_bad_input(ready: Cli, args:
     long = "x" * 300
     result = ready(*(a.replace("{long}", long) for a in args))
     assert_one_line_error(result, 2)
+
+
+COMMITTEE = """
+[workflow]
+name = "committee"
+version = 1
+initial = "drafting"
+manage_roles = ["focal_point"]
+
+[roles]
+focal_point = "The State's focal point"
+committee_expert = "An expert of the 1540 Committee"
+
+[states.drafting]
+[states.review]
+[states.done]
+final = true
+
+[[transitions]]
+trigger = "submit"
+source = "drafting"
+dest = "review"
+roles = ["focal_point"]
+
+[[transitions]]
+trigger = "accept"
+source = "review"
+dest = "done"
+roles = ["committee_expert"]
+"""
+
+
+def test_a_workflow_without_a_coordinator_has_roles_managed_by_the_role_it_names(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "committee.toml").write_text(COMMITTEE, encoding="utf-8")
+    monkeypatch.setenv("NAPFLOW_WORKFLOW_DIRS", str(folder))
+    assert cli("init").code == 0
+    for email in ("focal@mfa.example", "expert@un.example"):
+        assert cli("person", "add", email, "--name", email).code == 0
+    created = cli("plan", "create", "--country", "TJK", "--title", "R", "--workflow", "committee")
+    key = created.out.strip()
+    assert cli("role", "grant", key, "focal@mfa.example", "focal_point").code == 0
+    granted = cli(
+        "role", "grant", key, "expert@un.example", "committee_expert", "--as", "focal@mfa.example"
+    )
+    assert granted.code == 0, granted.err
+    assert granted.out == f"Granted committee_expert on {key} to expert@un.example.\n"
+    refused = cli(
+        "role", "revoke", key, "focal@mfa.example", "focal_point", "--as", "expert@un.example"
+    )
+    assert_one_line_error(refused, 1, "only a focal_point of the plan may")
+    records = cli("history", key, "--format", "json").json()
+    assert isinstance(records, list)
+    assert (records[-1]["actor"], records[-1]["role"]) == ("focal@mfa.example", "focal_point")
