@@ -64,6 +64,12 @@ def problems_of(tmp_path: Path, text: str, name: str = "law.toml") -> list[str]:
     return info.value.problems
 
 
+def test_manage_roles_names_who_may_change_roles_and_defaults_to_nobody(tmp_path: Path) -> None:
+    assert load_definition(write(tmp_path, GOOD)).manage_roles == ()
+    named = GOOD.replace('initial = "drafting"', 'initial = "drafting"\nmanage_roles = "author"')
+    assert load_definition(write(tmp_path, named)).manage_roles == ("author",)
+
+
 def test_good_file_loads_with_its_states_roles_and_transitions(tmp_path: Path) -> None:
     definition = load_definition(write(tmp_path, GOOD))
     assert definition.name == "law"
@@ -148,6 +154,14 @@ BAD_CASES = {
     "both dest and stay": (
         GOOD.replace('dest = "review"', 'dest = "review"\nstay = true'),
         "law.toml: transitions[0] (submit): give either dest or stay = true, not both",
+    ),
+    "manage_roles naming an unknown role": (
+        GOOD.replace('initial = "drafting"', 'initial = "drafting"\nmanage_roles = ["clerk"]'),
+        "law.toml: workflow.manage_roles: unknown role 'clerk' (roles: author, minister)",
+    ),
+    "manage_roles not a list of roles": (
+        GOOD.replace('initial = "drafting"', 'initial = "drafting"\nmanage_roles = 3'),
+        'law.toml: workflow.manage_roles: must list roles, e.g. ["coordinator"], not 3',
     ),
     "not TOML at all": ("[workflow\nname=", "law.toml: not valid TOML"),
     "trigger name with a trailing newline": (

@@ -36,10 +36,6 @@ class RoleView:
     name: str
 
 
-#: The role whose holders may change who holds roles on their plan (with ``--as``).
-ROLE_MANAGER = "coordinator"
-
-
 def _change_role(
     rt: Runtime, key: str, email: str, role: str, grant: bool, actor: str | None
 ) -> RoleChange:
@@ -48,13 +44,16 @@ def _change_role(
     now = rt.clock.now()
     with rt.db.write() as conn:
         plan: PlanRow = load_plan(conn, key)
+        definition = rt.catalog.get(plan.workflow)
         acting_role = None
         if actor is not None:
+            # who may is the workflow's to say ([workflow] manage_roles)
             held_by_actor = load_plan_for_actor(conn, key, actor).actor_roles
-            if ROLE_MANAGER not in held_by_actor:
+            managing = [r for r in definition.manage_roles if r in held_by_actor]
+            if not managing:
                 reason = (
-                    f"only a {ROLE_MANAGER} of the plan may, and {actor} holds "
-                    f"{', '.join(sorted(held_by_actor)) or 'no role'} on it"
+                    f"only {_holders_of(definition.manage_roles)} of the plan may, and "
+                    f"{actor} holds {', '.join(sorted(held_by_actor)) or 'no role'} on it"
                 )
                 raise NotAllowedError(
                     f"Cannot change roles on {key} as {actor}: {reason}.",
@@ -63,8 +62,7 @@ def _change_role(
                     state=plan.state,
                     reasons=[reason],
                 )
-            acting_role = ROLE_MANAGER
-        definition = rt.catalog.get(plan.workflow)
+            acting_role = managing[0]
         if role not in definition.role_names:
             raise InputError(
                 f"Workflow {definition.name} has no role {role!r}; roles: "
@@ -98,14 +96,22 @@ def _change_role(
     return RoleChange(key, email, role, changed=True, version=after.version)
 
 
+def _holders_of(manage_roles: tuple[str, ...]) -> str:
+    """Say who may manage roles: "a coordinator", "a coordinator or a wg_chair"."""
+    if not manage_roles:
+        return "an administrator (this workflow names no role that manages roles)"
+    return " or ".join(f"a {role}" for role in manage_roles)
+
+
 def grant_role(
     rt: Runtime, key: str, email: str, role: str, actor: str | None = None
 ) -> RoleChange:
     """Give ``email`` the ``role`` on plan ``key``, recorded in the plan's history.
 
-    With ``actor``, the change is made as that person, who must be a coordinator of the
-    plan, and is recorded as theirs; without, it is an administrator's change (the CLI on
-    the database host).
+    With ``actor``, the change is made as that person, who must hold a role the workflow
+    lets manage roles (``[workflow] manage_roles``; the NAP workflow's coordinator), and is
+    recorded as theirs; without, it is an administrator's change (the CLI on the database
+    host).
     """
     return _change_role(rt, key, email, role, grant=True, actor=actor)
 

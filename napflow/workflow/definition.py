@@ -35,7 +35,15 @@ RESERVED_TRIGGERS = frozenset(
 )
 RESERVED_PREFIXES = ("may_", "to_", "is_", "on_enter_", "on_exit_")
 
-_WORKFLOW_KEYS = {"name", "version", "title", "description", "initial", "reminder_hour"}
+_WORKFLOW_KEYS = {
+    "name",
+    "version",
+    "title",
+    "description",
+    "initial",
+    "reminder_hour",
+    "manage_roles",
+}
 _STATE_KEYS = {"title", "description", "final"}
 _TRANSITION_KEYS = {"trigger", "source", "dest", "stay", "roles", "conditions", "title"}
 
@@ -87,6 +95,9 @@ class WorkflowDefinition:
     notices: tuple[NoticeDef, ...] = ()
     #: local hour (in the recipient's zone) at which reminders go out
     reminder_hour: int = 9
+    #: the roles whose holders may grant and revoke roles on their plan (an administrator
+    #: always may); none: only an administrator
+    manage_roles: tuple[str, ...] = ()
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -363,6 +374,7 @@ def parse_definition(raw: bytes, path: Path) -> WorkflowDefinition:
     finals = {s.name for s in state_list if s.final}
     deadlines = load_deadlines(data, problems, set(states), finals, role_names, triggers)
     notices = load_notices(data, problems, role_names, triggers)
+    manage_roles = _manage_roles(head, problems, role_names)
     hour = head.get("reminder_hour", 9)
     if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23:
         problems.add("workflow.reminder_hour", f"must be a whole hour 0-23, not {hour!r}")
@@ -382,7 +394,26 @@ def parse_definition(raw: bytes, path: Path) -> WorkflowDefinition:
         deadlines=deadlines,
         notices=notices,
         reminder_hour=hour,
+        manage_roles=manage_roles,
     )
+
+
+def _manage_roles(head: dict[str, Any], problems: Problems, roles: set[str]) -> tuple[str, ...]:
+    """Return ``[workflow] manage_roles``: roles of this workflow (none if not given)."""
+    value = head.get("manage_roles", [])
+    listed = str_list(value) if value != [] else []
+    if listed is None:
+        problems.add(
+            "workflow.manage_roles", f'must list roles, e.g. ["coordinator"], not {value!r}'
+        )
+        return ()
+    for role in listed:
+        if role not in roles:
+            problems.add(
+                "workflow.manage_roles",
+                f"unknown role {role!r} (roles: {', '.join(sorted(roles)) or 'none'})",
+            )
+    return tuple(dict.fromkeys(listed))
 
 
 def load_definition(path: Path) -> WorkflowDefinition:
