@@ -686,3 +686,71 @@ def test_a_workflow_without_a_coordinator_has_roles_managed_by_the_role_it_names
     records = cli("history", key, "--format", "json").json()
     assert isinstance(records, list)
     assert (records[-1]["actor"], records[-1]["role"]) == ("focal@mfa.example", "focal_point")
+
+
+def test_deadline_changes_name_who_why_and_which_deadline(ready: Cli) -> None:
+    added = ready(
+        "deadline",
+        "add",
+        "TJK-1",
+        "follow_up_session",
+        "2015-10-08",
+        "--end",
+        "2015-10-09",
+        "--location",
+        "Vienna",
+        "--as",
+        COORD,
+        "--comment",
+        "OSCE invitation",
+    )
+    assert added.code == 0, added.err
+    number = added.out.split(":")[0].removeprefix("Deadline ")
+    # a working-group member may not: the workflow lets its coordinator manage deadlines
+    refused = ready("deadline", "move", number, "2015-10-15", "--as", "m1@example.org")
+    assert_one_line_error(refused, 1, "only a coordinator of the plan may", "m1@example.org")
+    assert_one_line_error(
+        ready("deadline", "move", number, "2015-10-20", "--end", "2015-10-19"),
+        2,
+        "The end date 2015-10-19 is before the start date 2015-10-20.",
+    )
+    moved = ready(
+        "deadline",
+        "move",
+        number,
+        "2015-10-15",
+        "--end",
+        "2015-10-16",
+        "--title",
+        "Vienna follow-up session",
+        "--location",
+        "Vienna, Hofburg",
+        "--as",
+        COORD,
+        "--comment",
+        "The hall was taken.",
+    )
+    assert moved.code == 0, moved.err
+    listed = ready("deadline", "list", "TJK-1", "--format", "json").json()
+    assert isinstance(listed, list)
+    session = next(d for d in listed if str(d["id"]) == number)
+    assert (session["title"], session["location"]) == (
+        "Vienna follow-up session",
+        "Vienna, Hofburg",
+    )
+    assert (session["due_on"], session["ends_on"]) == ("2015-10-15", "2015-10-16")
+    cancelled = ready("deadline", "cancel", number, "--as", COORD, "--comment", "Postponed.")
+    assert cancelled.code == 0, cancelled.err
+    records = ready("history", "TJK-1", "--format", "json").json()
+    assert isinstance(records, list)
+    changes = [r for r in records if r["kind"].startswith("deadline_")]
+    assert [(r["kind"], r["actor"], r["role"], r["comment"]) for r in changes] == [
+        ("deadline_added", COORD, "coordinator", "OSCE invitation"),
+        ("deadline_moved", COORD, "coordinator", "The hall was taken."),
+        ("deadline_cancelled", COORD, "coordinator", "Postponed."),
+    ]
+    table = ready("history", "TJK-1", "--format", "csv").out
+    assert (
+        "deadline moved: Vienna follow-up session (2015-10-15 to 2015-10-16, Vienna, Hofburg): "
+        "The hall was taken." in table
+    )

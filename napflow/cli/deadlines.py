@@ -12,6 +12,16 @@ from napflow.inputs import plan_key
 FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 
 
+#: who makes a deadline change, and why (recorded in the plan's history)
+AS_MANAGER = click.option(
+    "--as",
+    "as_email",
+    metavar="EMAIL",
+    help="Make the change as this person (a role the workflow lets manage deadlines).",
+)
+COMMENT = click.option("--comment", help="Why, recorded with the change.")
+
+
 @click.group("deadline")
 def deadline_group() -> None:
     """Add, list, move and cancel deadlines (and with them their reminders)."""
@@ -26,6 +36,8 @@ def deadline_group() -> None:
 @click.option("--timezone", metavar="ZONE", help="The deadline's zone; else the plan's.")
 @click.option("--title", help="Title; else the kind's title from the workflow.")
 @click.option("--location", help="Where, for a meeting.")
+@AS_MANAGER
+@COMMENT
 @pass_state
 def deadline_add(
     state: AppState,
@@ -37,6 +49,8 @@ def deadline_add(
     timezone: str | None,
     title: str | None,
     location: str | None,
+    as_email: str | None,
+    comment: str | None,
 ) -> None:
     """Give plan KEY a deadline of KIND on DATE (YYYY-MM-DD); print its id."""
     found = services.add_deadline(
@@ -49,6 +63,8 @@ def deadline_add(
         timezone=timezone,
         title=title,
         location=location,
+        actor=as_email,
+        comment=comment,
     )
     click.echo(
         f"Deadline {found.id}: {found.title} for {found.plan}, due "
@@ -86,10 +102,37 @@ def deadline_list(state: AppState, key: str | None, fmt: str) -> None:
 @click.argument("deadline_id", metavar="ID", type=ROW_ID)
 @click.argument("date")
 @click.option("--time", "at", metavar="HH:MM", help="A new time of day.")
+@click.option(
+    "--end", metavar="DATE", help="A new last day, for a meeting (else it keeps its length)."
+)
+@click.option("--title", help="A new title.")
+@click.option("--location", help="A new location, for a meeting.")
+@AS_MANAGER
+@COMMENT
 @pass_state
-def deadline_move(state: AppState, deadline_id: int, date: str, at: str | None) -> None:
+def deadline_move(
+    state: AppState,
+    deadline_id: int,
+    date: str,
+    at: str | None,
+    end: str | None,
+    title: str | None,
+    location: str | None,
+    as_email: str | None,
+    comment: str | None,
+) -> None:
     """Move deadline ID to DATE; its reminders move with it."""
-    found = services.move_deadline(state.runtime(), deadline_id, date, at)
+    found = services.move_deadline(
+        state.runtime(),
+        deadline_id,
+        date,
+        at,
+        end=end,
+        title=title,
+        location=location,
+        actor=as_email,
+        comment=comment,
+    )
     click.echo(
         f"Deadline {found.id} now due {local_time(found.due_at, found.timezone)} "
         f"({found.timezone})."
@@ -98,10 +141,14 @@ def deadline_move(state: AppState, deadline_id: int, date: str, at: str | None) 
 
 @deadline_group.command("cancel")
 @click.argument("deadline_id", metavar="ID", type=ROW_ID)
+@AS_MANAGER
+@COMMENT
 @pass_state
-def deadline_cancel(state: AppState, deadline_id: int) -> None:
+def deadline_cancel(
+    state: AppState, deadline_id: int, as_email: str | None, comment: str | None
+) -> None:
     """Cancel deadline ID and every message still queued for it."""
-    found = services.cancel_deadline(state.runtime(), deadline_id)
+    found = services.cancel_deadline(state.runtime(), deadline_id, actor=as_email, comment=comment)
     click.echo(f"Deadline {found.id} ({found.title}, {found.plan}) cancelled.")
 
 

@@ -17,6 +17,7 @@ from napflow.errors import InputError, NotFoundError, RefusedError
 from napflow.inputs import parse_day
 from napflow.ledger.record import Kind
 from napflow.runtime import Runtime
+from napflow.services._authority import acting_role
 from napflow.services._outbox import (
     cancel_deadline_rows,
     queue_change_notices,
@@ -102,6 +103,8 @@ def _record(
     row: Row[Any] | dict[str, Any],
     now: datetime,
     actor: str | None = None,
+    role: str | None = None,
+    comment: str | None = None,
 ) -> PlanHead:
     get = row.get if isinstance(row, dict) else row._mapping.get
     payload = {
@@ -117,7 +120,17 @@ def _record(
         payload["ends_on"] = str(get("ends_on"))
     if get("location"):
         payload["location"] = get("location")
-    return append(conn, plan, audit_key=audit_key, kind=kind, at=now, actor=actor, payload=payload)
+    return append(
+        conn,
+        plan,
+        audit_key=audit_key,
+        kind=kind,
+        at=now,
+        actor=actor,
+        role=role,
+        comment=comment,
+        payload=payload,
+    )
 
 
 def add_deadline(
@@ -131,9 +144,17 @@ def add_deadline(
     timezone: str | None = None,
     title: str | None = None,
     location: str | None = None,
+    actor: str | None = None,
+    comment: str | None = None,
 ) -> DeadlineView:
-    """Give plan ``key`` a deadline of a kind its workflow declares, with its reminders."""
+    """Give plan ``key`` a deadline of a kind its workflow declares, with its reminders.
+
+    With ``actor`` the change is made as that person, who must hold a role the workflow
+    lets manage deadlines (``[workflow] manage_deadlines``), and is recorded as theirs with
+    ``comment``; without, it is an administrator's change (the CLI on the database host).
+    """
     key = inputs.plan_key(key)
+    actor, comment = _who_and_why(actor, comment)
     due_on, ends_on, at_time = _parse_date(on), None, _parse_time(at)
     if end is not None:
         ends_on = _parse_date(end, "end date")
@@ -143,6 +164,7 @@ def add_deadline(
     with rt.db.write() as conn:
         plan = load_plan(conn, key)
         definition = rt.catalog.get(plan.workflow)
+        role = _authority(conn, definition, plan, actor, "add a deadline")
         if definition.is_final(plan.state):
             raise RefusedError(f"{key} is {plan.state}, a final state: it takes no new deadlines.")
         kind_def = definition.deadline_kind(kind)
@@ -165,9 +187,28 @@ def add_deadline(
             zone,
             now,
         )
-        after = _record(conn, rt.secrets.audit_key, plan, Kind.DEADLINE_ADDED, values, now)
+        after = _record(
+            conn, rt.secrets.audit_key, plan, Kind.DEADLINE_ADDED, values, now, actor, role, comment
+        )
         sync_reminders(conn, definition, after, now)
     return _view_by_id(rt, values["id"])
+
+
+def _who_and_why(actor: str | None, comment: str | None) -> tuple[str | None, str | None]:
+    """Return the acting person's address and the comment, each checked (None if not given)."""
+    return (
+        inputs.email_address(actor) if actor is not None else None,
+        inputs.comment(comment),
+    )
+
+
+def _authority(
+    conn: Connection, definition: WorkflowDefinition, plan: PlanRow, actor: str | None, change: str
+) -> str | None:
+    """Return the role ``actor`` changes the plan's deadlines as (None: the administrator)."""
+    if actor is None:
+        return None
+    return acting_role(conn, plan, actor, definition.manage_deadlines, change)
 
 
 def _load_deadline(conn: Connection, deadline_id: int) -> tuple[Row[Any], Row[Any]]:
@@ -193,17 +234,42 @@ def _definition(rt: Runtime, name: str) -> WorkflowDefinition | None:
     return rt.catalog.get(name) if name in rt.catalog.names() else None
 
 
-def move_deadline(rt: Runtime, deadline_id: int, on: str, at: str | None = None) -> DeadlineView:
-    """Move a pending deadline to another date (and time); its reminders move with it."""
+def move_deadline(
+    rt: Runtime,
+    deadline_id: int,
+    on: str,
+    at: str | None = None,
+    *,
+    end: str | None = None,
+    title: str | None = None,
+    location: str | None = None,
+    actor: str | None = None,
+    comment: str | None = None,
+) -> DeadlineView:
+    """Move a pending deadline to another date (and time); its reminders move with it.
+
+    ``end`` gives a meeting a new last day (else it keeps its length); ``title`` and
+    ``location`` change those too. ``actor`` and ``comment`` as for :func:`add_deadline`.
+    """
     due_on, at_time = _parse_date(on), _parse_time(at)
+    new_end = _parse_date(end, "end date") if end is not None else None
+    if new_end is not None and new_end < due_on:
+        raise InputError(f"The end date {end} is before the start date {on}.")
+    new_title = inputs.deadline_text(title, "deadline title") if title is not None else None
+    new_location = inputs.deadline_text(location, "location") if location is not None else None
+    actor, comment = _who_and_why(actor, comment)
     now = rt.clock.now()
     with rt.db.write() as conn:
         row, plan = _load_deadline(conn, deadline_id)
+        definition = rt.catalog.get(plan.workflow)
+        role = _authority(conn, definition, plan, actor, f"move deadline {deadline_id}")
         if row.status != Status.PENDING:
             raise RefusedError(f"Deadline {deadline_id} is {row.status}; only a pending one moves.")
         keep_time = at_time or (_parse_time(row.at_time) if row.at_time else None)
         ends_on = row.ends_on + (due_on - row.due_on) if row.ends_on else None
-        changes = {
+        if new_end is not None:
+            ends_on = new_end
+        changes: dict[str, Any] = {
             "due_on": due_on,
             "ends_on": ends_on,
             "at_time": keep_time.strftime("%H:%M") if keep_time else None,
@@ -211,27 +277,58 @@ def move_deadline(rt: Runtime, deadline_id: int, on: str, at: str | None = None)
             "sequence": row.sequence + 1,
             "updated_at": now,
         }
+        if new_title is not None:
+            changes["title"] = new_title
+        if new_location is not None:
+            changes["location"] = new_location
         conn.execute(update(deadlines).where(deadlines.c.id == row.id).values(**changes))
         cancel_deadline_rows(conn, row.id)
         moved = conn.execute(select(deadlines).where(deadlines.c.id == row.id)).one()
         queue_change_notices(conn, moved, "moved", now)
+        moved_row = {**row._asdict(), **changes}
         after = _record(
-            conn, rt.secrets.audit_key, plan, Kind.DEADLINE_MOVED, {**row._asdict(), **changes}, now
+            conn,
+            rt.secrets.audit_key,
+            plan,
+            Kind.DEADLINE_MOVED,
+            moved_row,
+            now,
+            actor,
+            role,
+            comment,
         )
-        sync_reminders(conn, rt.catalog.get(plan.workflow), after, now)
+        sync_reminders(conn, definition, after, now)
     return _view_by_id(rt, deadline_id)
 
 
-def cancel_deadline(rt: Runtime, deadline_id: int) -> DeadlineView:
-    """Cancel a pending deadline and every message still queued for it."""
+def cancel_deadline(
+    rt: Runtime, deadline_id: int, *, actor: str | None = None, comment: str | None = None
+) -> DeadlineView:
+    """Cancel a pending deadline and every message still queued for it.
+
+    ``actor`` and ``comment`` as for :func:`add_deadline`.
+    """
+    actor, comment = _who_and_why(actor, comment)
     now = rt.clock.now()
     with rt.db.write() as conn:
         row, plan = _load_deadline(conn, deadline_id)
+        definition = rt.catalog.get(plan.workflow)
+        role = _authority(conn, definition, plan, actor, f"cancel deadline {deadline_id}")
         if row.status != Status.PENDING:
             raise RefusedError(f"Deadline {deadline_id} is {row.status} already.")
         _end(conn, row.id, Status.CANCELLED, now)
         queue_change_notices(conn, row, "cancelled", now)
-        _record(conn, rt.secrets.audit_key, plan, Kind.DEADLINE_CANCELLED, row, now)
+        _record(
+            conn,
+            rt.secrets.audit_key,
+            plan,
+            Kind.DEADLINE_CANCELLED,
+            row,
+            now,
+            actor,
+            role,
+            comment,
+        )
     return _view_by_id(rt, deadline_id)
 
 

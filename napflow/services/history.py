@@ -49,6 +49,14 @@ class HistoryRecord:
             return f"revoked {payload.get('role')} from {payload.get('person')}"
         if self.kind == Kind.CREATED:
             return f"created: {payload.get('title', '')}"
+        if self.kind in _DEADLINE_VERBS:
+            # which deadline, and its dates as they stood after the change
+            dates = payload.get("due_on", "")
+            if payload.get("ends_on"):
+                dates = f"{dates} to {payload['ends_on']}"
+            where = f", {payload['location']}" if payload.get("location") else ""
+            what = f"{_DEADLINE_VERBS[self.kind]} {payload.get('title')} ({dates}{where})"
+            return f"{what}: {self.comment}" if self.comment else what
         if self.kind in (Kind.MAIL_SENT, Kind.MAIL_FAILED):
             verb = "sent" if self.kind == Kind.MAIL_SENT else "failed"
             about = f"{payload.get('mail')} {payload.get('rung')}".strip()
@@ -56,6 +64,14 @@ class HistoryRecord:
             return f"{detail}: {payload.get('error')}" if payload.get("error") else detail
         return self.comment or ""
 
+
+#: how a deadline record is told, by its kind
+_DEADLINE_VERBS = {
+    Kind.DEADLINE_ADDED: "deadline added:",
+    Kind.DEADLINE_MOVED: "deadline moved:",
+    Kind.DEADLINE_CANCELLED: "deadline cancelled:",
+    Kind.DEADLINE_MET: "deadline met:",
+}
 
 #: what a history view shows of a record: its sealed fields but the link to the one before
 _SHOWN = tuple(name for name in FIELDS if name != "prev_hash")

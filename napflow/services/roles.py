@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select
 
 from napflow import inputs
-from napflow.errors import InputError, NotAllowedError
+from napflow.errors import InputError
 from napflow.ledger.record import Kind
 from napflow.runtime import Runtime
+from napflow.services._authority import acting_role as check_authority
 from napflow.services._outbox import sync_reminders
-from napflow.services._records import PlanRow, append, load_plan, load_plan_for_actor
+from napflow.services._records import PlanRow, append, load_plan
 from napflow.services.people import find_person
 from napflow.storage.schema import people, roles
 
@@ -48,21 +49,9 @@ def _change_role(
         acting_role = None
         if actor is not None:
             # who may is the workflow's to say ([workflow] manage_roles)
-            held_by_actor = load_plan_for_actor(conn, key, actor).actor_roles
-            managing = [r for r in definition.manage_roles if r in held_by_actor]
-            if not managing:
-                reason = (
-                    f"only {_holders_of(definition.manage_roles)} of the plan may, and "
-                    f"{actor} holds {', '.join(sorted(held_by_actor)) or 'no role'} on it"
-                )
-                raise NotAllowedError(
-                    f"Cannot change roles on {key} as {actor}: {reason}.",
-                    key=key,
-                    actor=actor,
-                    state=plan.state,
-                    reasons=[reason],
-                )
-            acting_role = managing[0]
+            acting_role = check_authority(
+                conn, plan, actor, definition.manage_roles, "change roles"
+            )
         if role not in definition.role_names:
             raise InputError(
                 f"Workflow {definition.name} has no role {role!r}; roles: "
@@ -94,13 +83,6 @@ def _change_role(
         )
         sync_reminders(conn, definition, after, now)
     return RoleChange(key, email, role, changed=True, version=after.version)
-
-
-def _holders_of(manage_roles: tuple[str, ...]) -> str:
-    """Say who may manage roles: "a coordinator", "a coordinator or a wg_chair"."""
-    if not manage_roles:
-        return "an administrator (this workflow names no role that manages roles)"
-    return " or ".join(f"a {role}" for role in manage_roles)
 
 
 def grant_role(

@@ -43,6 +43,7 @@ _WORKFLOW_KEYS = {
     "initial",
     "reminder_hour",
     "manage_roles",
+    "manage_deadlines",
 }
 _STATE_KEYS = {"title", "description", "final"}
 _TRANSITION_KEYS = {"trigger", "source", "dest", "stay", "roles", "conditions", "title"}
@@ -98,6 +99,8 @@ class WorkflowDefinition:
     #: the roles whose holders may grant and revoke roles on their plan (an administrator
     #: always may); none: only an administrator
     manage_roles: tuple[str, ...] = ()
+    #: the roles whose holders may add, move and cancel their plan's deadlines (likewise)
+    manage_deadlines: tuple[str, ...] = ()
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -374,7 +377,8 @@ def parse_definition(raw: bytes, path: Path) -> WorkflowDefinition:
     finals = {s.name for s in state_list if s.final}
     deadlines = load_deadlines(data, problems, set(states), finals, role_names, triggers)
     notices = load_notices(data, problems, role_names, triggers)
-    manage_roles = _manage_roles(head, problems, role_names)
+    manage_roles = _managing_roles(head, "manage_roles", problems, role_names)
+    manage_deadlines = _managing_roles(head, "manage_deadlines", problems, role_names)
     hour = head.get("reminder_hour", 9)
     if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23:
         problems.add("workflow.reminder_hour", f"must be a whole hour 0-23, not {hour!r}")
@@ -395,22 +399,23 @@ def parse_definition(raw: bytes, path: Path) -> WorkflowDefinition:
         notices=notices,
         reminder_hour=hour,
         manage_roles=manage_roles,
+        manage_deadlines=manage_deadlines,
     )
 
 
-def _manage_roles(head: dict[str, Any], problems: Problems, roles: set[str]) -> tuple[str, ...]:
-    """Return ``[workflow] manage_roles``: roles of this workflow (none if not given)."""
-    value = head.get("manage_roles", [])
+def _managing_roles(
+    head: dict[str, Any], key: str, problems: Problems, roles: set[str]
+) -> tuple[str, ...]:
+    """Return ``[workflow] <key>``: roles of this workflow that may manage (none if not given)."""
+    value = head.get(key, [])
     listed = str_list(value) if value != [] else []
     if listed is None:
-        problems.add(
-            "workflow.manage_roles", f'must list roles, e.g. ["coordinator"], not {value!r}'
-        )
+        problems.add(f"workflow.{key}", f'must list roles, e.g. ["coordinator"], not {value!r}')
         return ()
     for role in listed:
         if role not in roles:
             problems.add(
-                "workflow.manage_roles",
+                f"workflow.{key}",
                 f"unknown role {role!r} (roles: {', '.join(sorted(roles)) or 'none'})",
             )
     return tuple(dict.fromkeys(listed))
