@@ -159,6 +159,10 @@ BAD_CASES = {
         GOOD.replace('initial = "drafting"', 'initial = "drafting"\nmanage_roles = ["clerk"]'),
         "law.toml: workflow.manage_roles: unknown role 'clerk' (roles: author, minister)",
     ),
+    "manage_deadlines naming an unknown role": (
+        GOOD.replace('initial = "drafting"', 'initial = "drafting"\nmanage_deadlines = ["clerk"]'),
+        "law.toml: workflow.manage_deadlines: unknown role 'clerk' (roles: author, minister)",
+    ),
     "manage_roles not a list of roles": (
         GOOD.replace('initial = "drafting"', 'initial = "drafting"\nmanage_roles = 3'),
         'law.toml: workflow.manage_roles: must list roles, e.g. ["coordinator"], not 3',
