@@ -491,6 +491,31 @@ def test_deadlines_calendar_page_and_feeds(client: TestClient, demo: Runtime) ->
         assert client.get(wrong).status_code == 404
 
 
+def test_a_feed_link_reset_stops_working_and_the_others_keep_theirs(
+    client: TestClient, demo: Runtime, cli: Cli
+) -> None:
+    from napflow.services import feeds
+
+    member_feed = feeds.person_feed_url(demo, MEMBER)
+    others = [feeds.plan_feed_url(demo, "TKM-2018"), feeds.person_feed_url(demo, CHAIR)]
+    old = feeds.plan_feed_url(demo, "TJK-2015")
+    assert all(client.get(url).status_code == 200 for url in (old, member_feed, *others))
+    reset = cli("feed", "reset", "TJK-2015")
+    assert reset.code == 0, reset.err
+    new = feeds.plan_feed_url(demo, "TJK-2015")
+    assert new != old and reset.out == (
+        f"New calendar feed link for TJK-2015: {new} (the old one no longer works).\n"
+    )
+    assert client.get(old).status_code == 404 and client.get(new).status_code == 200
+    # a person's own feed, by their address
+    assert cli("feed", "reset", MEMBER).code == 0
+    assert client.get(member_feed).status_code == 404
+    assert client.get(feeds.person_feed_url(demo, MEMBER)).status_code == 200
+    # nobody else's link changed
+    assert all(client.get(url).status_code == 200 for url in others)
+    assert cli("feed", "reset", "TJK-9").code == 1
+
+
 def test_the_feed_key_is_made_once_when_another_process_makes_it_first(
     rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -210,4 +210,21 @@ def reminders_send_due(state: AppState) -> None:
     )
 
 
-COMMANDS = [deadline_group, reminders_group]
+@click.group("feed")
+def feed_group() -> None:
+    """Manage the calendar feed links of plans and people."""
+
+
+@feed_group.command("reset")
+@click.argument("plan_or_email", metavar="KEY|EMAIL")
+@pass_state
+def feed_reset(state: AppState, plan_or_email: str) -> None:
+    """Give the calendar feed of plan KEY, or of the person EMAIL, a new link.
+
+    The old link stops working at once; every other feed keeps its link.
+    """
+    done = services.feeds.reset_feed(state.runtime(), plan_or_email)
+    click.echo(f"New calendar feed link for {done.feed}: {done.url} (the old one no longer works).")
+
+
+COMMANDS = [deadline_group, reminders_group, feed_group]

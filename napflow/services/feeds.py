@@ -12,9 +12,10 @@ import hashlib
 import hmac
 import secrets
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, delete, insert, select
 
 from napflow import inputs
 from napflow.errors import ConflictError, InputError, NotFoundError
@@ -59,24 +60,79 @@ def _stored_secret(rt: Runtime) -> bytes:
     return str(value).encode("utf-8")
 
 
-def _token(rt: Runtime, subject: str) -> str:
-    return hmac.new(_secret(rt), subject.encode("utf-8"), hashlib.sha256).hexdigest()[:40]
+#: the name under which a feed's reset is kept in app_secrets: one per plan or person
+_RESET = "calendar-feed-reset:"
+
+
+def _generation(conn: Connection, subject: str) -> str:
+    """Return what the feed of ``subject`` was last reset to ("" if never reset)."""
+    found = conn.execute(select(app_secrets.c.value).where(app_secrets.c.name == _RESET + subject))
+    return str(found.scalar() or "")
+
+
+def _token(key: bytes, conn: Connection, subject: str) -> str:
+    """Return the token of ``subject``'s feed: an HMAC of it, and of its last reset if any.
+
+    ``key`` is :func:`_secret`'s, read before the caller's transaction began.
+    """
+    generation = _generation(conn, subject)
+    signed = f"{subject}#{generation}" if generation else subject  # never reset: as it was
+    return hmac.new(key, signed.encode("utf-8"), hashlib.sha256).hexdigest()[:40]
 
 
 def plan_feed_url(rt: Runtime, key: str) -> str:
     """Return the path of plan ``key``'s feed, token included."""
     key = inputs.plan_key(key)
-    return f"/calendar/plans/{key}.ics?token={_token(rt, f'plan:{key}')}"
+    secret = _secret(rt)
+    with rt.db.read() as conn:
+        return f"/calendar/plans/{key}.ics?token={_token(secret, conn, f'plan:{key}')}"
 
 
 def person_feed_url(rt: Runtime, email: str) -> str:
     """Return the path of the feed of every plan ``email`` has a role on."""
     email = inputs.email_address(email)
+    secret = _secret(rt)
     with rt.db.read() as conn:
         person = conn.execute(select(people.c.id).where(people.c.email == email)).scalar()
-    if person is None:
-        raise unregistered(email)
-    return f"/calendar/people/{person}-{_token(rt, f'person:{person}')}.ics"
+        if person is None:
+            raise unregistered(email)
+        return f"/calendar/people/{person}-{_token(secret, conn, f'person:{person}')}.ics"
+
+
+@dataclass(frozen=True)
+class FeedReset:
+    """A feed whose link was reset: whose it is, and its new link (the old one is dead)."""
+
+    feed: str
+    url: str
+
+
+def reset_feed(rt: Runtime, plan_or_email: str) -> FeedReset:
+    """Give the feed of a plan (by key) or of a person (by e-mail address) a new link.
+
+    The old link stops working at once (someone it was shared with by mistake sees no
+    more); every other feed keeps its link.
+    """
+    is_person = "@" in plan_or_email
+    with rt.db.write() as conn:
+        if is_person:
+            email = inputs.email_address(plan_or_email)
+            person = conn.execute(select(people.c.id).where(people.c.email == email)).scalar()
+            if person is None:
+                raise unregistered(email)
+            subject, feed = f"person:{person}", email
+        else:
+            feed = load_plan(conn, inputs.plan_key(plan_or_email)).key
+            subject = f"plan:{feed}"
+        name = _RESET + subject
+        conn.execute(delete(app_secrets).where(app_secrets.c.name == name))
+        conn.execute(
+            insert(app_secrets).values(
+                name=name, value=secrets.token_hex(16), created_at=rt.clock.now()
+            )
+        )
+    url = person_feed_url(rt, feed) if is_person else plan_feed_url(rt, feed)
+    return FeedReset(feed, url)
 
 
 def _feed(rt: Runtime, conn: Connection, name: str, plan_ids: list[int]) -> bytes:
@@ -104,18 +160,20 @@ def plan_feed(rt: Runtime, key: str, token: str) -> bytes:
         key = inputs.plan_key(key)
     except InputError:
         raise NotFoundError(_NO_FEED) from None
-    if not same_token(_token(rt, f"plan:{key}"), token):
-        raise NotFoundError(_NO_FEED)
+    secret = _secret(rt)
     with rt.db.read() as conn:
+        if not same_token(_token(secret, conn, f"plan:{key}"), token):
+            raise NotFoundError(_NO_FEED)
         plan = load_plan(conn, key)
         return _feed(rt, conn, f"napflow {plan.key}", [plan.id])
 
 
 def person_feed(rt: Runtime, person_id: int, token: str) -> bytes:
     """Return the deadlines of every plan the person has a role on, if ``token`` is theirs."""
-    if not same_token(_token(rt, f"person:{person_id}"), token):
-        raise NotFoundError(_NO_FEED)
+    secret = _secret(rt)
     with rt.db.read() as conn:
+        if not same_token(_token(secret, conn, f"person:{person_id}"), token):
+            raise NotFoundError(_NO_FEED)
         found = conn.execute(select(people.c.id).where(people.c.id == person_id)).scalar()
         if found is None:
             raise NotFoundError(_NO_FEED)
