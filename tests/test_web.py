@@ -507,6 +507,9 @@ def test_a_feed_link_reset_stops_working_and_the_others_keep_theirs(
         f"New calendar feed link for TJK-2015: {new} (the old one no longer works).\n"
     )
     assert client.get(old).status_code == 404 and client.get(new).status_code == 200
+    assert cli("feed", "reset", "TJK-2015").code == 0  # again: the last reset counts
+    assert client.get(new).status_code == 404
+    assert client.get(feeds.plan_feed_url(demo, "TJK-2015")).status_code == 200
     # a person's own feed, by their address
     assert cli("feed", "reset", MEMBER).code == 0
     assert client.get(member_feed).status_code == 404

@@ -15,7 +15,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, insert, select
 
 from napflow import inputs
 from napflow.errors import ConflictError, InputError, NotFoundError
@@ -60,14 +60,24 @@ def _stored_secret(rt: Runtime) -> bytes:
     return str(value).encode("utf-8")
 
 
-#: the name under which a feed's reset is kept in app_secrets: one per plan or person
-_RESET = "calendar-feed-reset:"
+#: how a feed's resets are kept in app_secrets: one row per reset, numbered, never changed
+#: (the app's database role only inserts there), the newest one counting
+_RESET = "feed-reset:"
+
+
+def _resets(subject: str) -> Any:
+    """Return the query of ``subject``'s resets, newest first."""
+    return (
+        select(app_secrets.c.name, app_secrets.c.value)
+        .where(app_secrets.c.name.startswith(f"{_RESET}{subject}:", autoescape=True))
+        .order_by(app_secrets.c.name.desc())
+    )
 
 
 def _generation(conn: Connection, subject: str) -> str:
     """Return what the feed of ``subject`` was last reset to ("" if never reset)."""
-    found = conn.execute(select(app_secrets.c.value).where(app_secrets.c.name == _RESET + subject))
-    return str(found.scalar() or "")
+    newest = conn.execute(_resets(subject).limit(1)).first()
+    return str(newest.value) if newest is not None else ""
 
 
 def _token(key: bytes, conn: Connection, subject: str) -> str:
@@ -124,11 +134,14 @@ def reset_feed(rt: Runtime, plan_or_email: str) -> FeedReset:
         else:
             feed = load_plan(conn, inputs.plan_key(plan_or_email)).key
             subject = f"plan:{feed}"
-        name = _RESET + subject
-        conn.execute(delete(app_secrets).where(app_secrets.c.name == name))
+        newest = conn.execute(_resets(subject).limit(1)).first()
+        number = int(newest.name.rpartition(":")[2]) + 1 if newest is not None else 1
+        # two resets at once make the same name: one of them is refused as a conflict
         conn.execute(
             insert(app_secrets).values(
-                name=name, value=secrets.token_hex(16), created_at=rt.clock.now()
+                name=f"{_RESET}{subject}:{number:06d}",
+                value=secrets.token_hex(16),
+                created_at=rt.clock.now(),
             )
         )
     url = person_feed_url(rt, feed) if is_person else plan_feed_url(rt, feed)
