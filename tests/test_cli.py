@@ -754,3 +754,48 @@ def test_deadline_changes_name_who_why_and_which_deadline(ready: Cli) -> None:
         "deadline moved: Vienna follow-up session (2015-10-15 to 2015-10-16, Vienna, Hofburg): "
         "The hall was taken." in table
     )
+
+
+def test_plan_edit_changes_title_and_zone_recorded_and_moves_zoneless_reminders(
+    ready: Cli,
+) -> None:
+    assert ready("deadline", "add", "TJK-1", "approval", "2030-12-31").code == 0
+
+    def reminder_times() -> set[str]:
+        rows = ready(
+            "reminders", "list", "--plan", "TJK-1", "--status", "pending", "--format", "json"
+        ).json()
+        assert isinstance(rows, list) and rows
+        return {r["send_at"] for r in rows if r["recipient"] == COORD}
+
+    before_times = reminder_times()
+    assert "2030-12-30T04:00:00Z" in before_times  # 09:00 in Dushanbe (UTC+5), a day before
+    version = ready("plan", "show", "TJK-1", "--format", "json").json()["version"]  # type: ignore[index]
+    edited = ready(
+        "plan", "edit", "TJK-1", "--title", "NAP 2016-2021", "--timezone", "Europe/Vienna"
+    )
+    assert edited.code == 0, edited.err
+    assert edited.out == f"TJK-1: NAP 2016-2021 (Europe/Vienna), version {version + 1}.\n"
+    shown = ready("plan", "show", "TJK-1", "--format", "json").json()
+    assert isinstance(shown, dict)
+    assert (shown["title"], shown["timezone"]) == ("NAP 2016-2021", "Europe/Vienna")
+    # the coordinator has no zone of their own: their reminders follow the plan's
+    after_times = reminder_times()
+    assert "2030-12-30T08:00:00Z" in after_times  # 09:00 in Vienna (UTC+1)
+    assert after_times.isdisjoint(before_times) and len(after_times) == len(before_times)
+    records = ready("history", "TJK-1", "--format", "json").json()
+    assert isinstance(records, list)
+    assert (records[-1]["kind"], records[-1]["payload"]) == (
+        "plan_edited",
+        {"title": ["NAP 2015", "NAP 2016-2021"], "timezone": ["Asia/Dushanbe", "Europe/Vienna"]},
+    )
+    assert (
+        "plan edited: time zone 'Asia/Dushanbe' -> 'Europe/Vienna'"
+        in ready("history", "TJK-1", "--format", "csv").out
+    )
+    assert ready("audit", "verify").code == 0
+    # the same values again change nothing and record nothing; no option is bad usage
+    same = ready("plan", "edit", "TJK-1", "--title", "NAP 2016-2021")
+    assert same.code == 0 and f"version {version + 1}." in same.out
+    assert_one_line_error(ready("plan", "edit", "TJK-1"), 2, "give a new --title or --timezone")
+    assert_one_line_error(ready("plan", "edit", "TJK-1", "--timezone", "Mars/Olympus"), 2)

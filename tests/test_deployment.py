@@ -148,6 +148,7 @@ def test_the_app_role_does_all_napflow_does_and_cannot_touch_the_ledger(
     napflow(app, "deadline", "move", str(first), "2031-01-15", "--as", COORD, "--comment", "Why")
     napflow(app, "deadline", "cancel", str(second))
     napflow(app, "feed", "reset", "TJK-D")  # the app role only inserts into app_secrets
+    napflow(app, "plan", "edit", "TJK-D", "--title", "NAP (revised)", "--timezone", "Asia/Dushanbe")
     assert napflow(app, "reminders", "send-due").startswith("Sent 1 ")  # the notice to the expert
     set_password(rt, COORD, "a long enough password")
     token = napflow(app, "token", "create", COORD, "--label", "nightly").strip()

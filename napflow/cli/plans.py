@@ -81,6 +81,17 @@ def plan_create(
     click.echo(plan.key)
 
 
+@plan_group.command("edit")
+@click.argument("key")
+@click.option("--title", help="A new title.")
+@click.option("--timezone", metavar="ZONE", help="A new zone (IANA name), e.g. Asia/Dushanbe.")
+@pass_state
+def plan_edit(state: AppState, key: str, title: str | None, timezone: str | None) -> None:
+    """Change plan KEY's title or time zone (recorded in its history)."""
+    plan = services.edit_plan(state.runtime(), key, title=title, timezone=timezone)
+    click.echo(f"{plan.key}: {plan.title} ({plan.timezone}), version {plan.version}.")
+
+
 @plan_group.command("list")
 @click.option("--state", "in_state", metavar="STATE", help="Only plans in this state.")
 @click.option(

@@ -50,6 +50,7 @@ class Kind:
     ACTION = "action"  # a recorded action that leaves the state (an endorsement)
     ROLE_GRANTED = "role_granted"
     ROLE_REVOKED = "role_revoked"
+    PLAN_EDITED = "plan_edited"  # the plan's title or time zone changed
     DEADLINE_ADDED = "deadline_added"
     DEADLINE_MOVED = "deadline_moved"
     DEADLINE_CANCELLED = "deadline_cancelled"

@@ -43,6 +43,12 @@ class HistoryRecord:
     def detail(self) -> str:
         """Say in words what the record is about beyond its trigger: comment or role change."""
         payload = self.payload or {}
+        if self.kind == Kind.PLAN_EDITED:
+            names = {"title": "title", "timezone": "time zone"}
+            return "plan edited: " + "; ".join(
+                f"{names.get(name, name)} {before!r} -> {after!r}"
+                for name, (before, after) in payload.items()
+            )
         if self.kind == Kind.ROLE_GRANTED:
             return f"granted {payload.get('role')} to {payload.get('person')}"
         if self.kind == Kind.ROLE_REVOKED:

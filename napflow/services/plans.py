@@ -6,14 +6,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select
+from sqlalchemy import Connection, Row, func, select, update
 
 from napflow import inputs
 from napflow.errors import InputError, RefusedError
 from napflow.ledger.record import UNVERSIONED_KINDS, Kind
 from napflow.runtime import Runtime
+from napflow.services._outbox import sync_reminders
 from napflow.services._plan_facts import allowed_now, role_holders
-from napflow.services._records import load_plan, start
+from napflow.services._records import append, load_plan, start
 from napflow.services.history import state_changes
 from napflow.storage.schema import history, plans
 from napflow.workflow.calendar import day_end
@@ -105,6 +106,48 @@ def create_plan(
         )
         row = load_plan(conn, plan_key)
     return _view(row)
+
+
+def edit_plan(
+    rt: Runtime, key: str, *, title: str | None = None, timezone: str | None = None
+) -> PlanView:
+    """Change a plan's title or time zone (an administrator's change), recorded in its history.
+
+    The record keeps each changed value before and after. A new zone moves the reminders of
+    everyone who has no zone of their own (they follow the plan's); deadlines keep theirs.
+    """
+    key = inputs.plan_key(key)
+    if title is None and timezone is None:
+        raise InputError(f"Nothing to change on {key}: give a new --title or --timezone.")
+    new_title = inputs.plan_title(title) if title is not None else None
+    new_zone = inputs.timezone(timezone) if timezone is not None else None
+    now = rt.clock.now()
+    with rt.db.write() as conn:
+        plan = load_plan(conn, key)
+        row = conn.execute(select(plans.c.title).where(plans.c.id == plan.id)).one()
+        changed: dict[str, list[str]] = {}
+        if new_title is not None and new_title != row.title:
+            changed["title"] = [row.title, new_title]
+        if new_zone is not None and new_zone != plan.timezone:
+            changed["timezone"] = [plan.timezone, new_zone]
+        if changed:
+            conn.execute(
+                update(plans)
+                .where(plans.c.id == plan.id)
+                .values({name: values[1] for name, values in changed.items()})
+            )
+            append(
+                conn,
+                plan,
+                audit_key=rt.secrets.audit_key,
+                kind=Kind.PLAN_EDITED,
+                at=now,
+                payload=changed,
+            )
+        found = load_plan(conn, key)  # as it is now: the reminders are timed in its zone
+        if "timezone" in changed:
+            sync_reminders(conn, rt.catalog.get(plan.workflow), found, now)
+    return _view(found)
 
 
 def _check_state(rt: Runtime, state: str) -> None:
