@@ -7,7 +7,8 @@ command asks for them (``napflow --help`` loads none of them).
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -63,6 +64,24 @@ class AppState:
 
 
 pass_state = click.make_pass_decorator(AppState)
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def acting_as(what: str) -> Callable[[_Command], _Command]:
+    """Return the ``--as EMAIL`` option of a change a workflow lets some roles make.
+
+    ``what`` names the change ("manage roles"); without the option the change is the
+    administrator's (the CLI on the database host).
+    """
+    return click.option(
+        "--as",
+        "as_email",
+        metavar="EMAIL",
+        help=f"Make the change as this person, who must hold a role the workflow lets {what} "
+        "(recorded as theirs); else it is the administrator's.",
+    )
+
 
 #: the id of a row (a deadline, a token): the databases keep them as 32-bit integers
 ROW_ID = click.IntRange(1, 2**31 - 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from napflow import services
-from napflow.cli.context import ROW_ID, AppState, pass_state
+from napflow.cli.context import ROW_ID, AppState, acting_as, pass_state
 from napflow.cli.output import Cell, View, local_time, present
 from napflow.inputs import plan_key
 
@@ -13,12 +13,7 @@ FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), d
 
 
 #: who makes a deadline change, and why (recorded in the plan's history)
-AS_MANAGER = click.option(
-    "--as",
-    "as_email",
-    metavar="EMAIL",
-    help="Make the change as this person (a role the workflow lets manage deadlines).",
-)
+AS_MANAGER = acting_as("manage deadlines")
 COMMENT = click.option("--comment", help="Why, recorded with the change.")
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from napflow import services
-from napflow.cli.context import AppState, pass_state
+from napflow.cli.context import AppState, acting_as, pass_state
 from napflow.cli.output import View, local_time, present
 from napflow.inputs import parse_day, plan_key
 
@@ -185,12 +185,7 @@ def _plan_fields(plan: services.PlanView, as_email: str | None) -> list[tuple[st
     return rows
 
 
-AS_MANAGER = click.option(
-    "--as",
-    "as_email",
-    metavar="EMAIL",
-    help="Make the change as this coordinator of the plan (recorded as theirs).",
-)
+AS_MANAGER = acting_as("manage roles")
 
 
 @click.group("role")

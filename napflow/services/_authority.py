@@ -13,7 +13,7 @@ from napflow.errors import NotAllowedError
 from napflow.services._records import PlanRow, load_plan_for_actor
 
 
-def acting_role(
+def authorised_role(
     conn: Connection, plan: PlanRow, actor: str, may: tuple[str, ...], change: str
 ) -> str:
     """Return the role ``actor`` makes ``change`` on ``plan`` as: the first of ``may`` held.

@@ -17,7 +17,7 @@ from napflow.errors import InputError, NotFoundError, RefusedError
 from napflow.inputs import parse_day
 from napflow.ledger.record import Kind
 from napflow.runtime import Runtime
-from napflow.services._authority import acting_role
+from napflow.services._authority import authorised_role
 from napflow.services._outbox import (
     cancel_deadline_rows,
     queue_change_notices,
@@ -208,7 +208,7 @@ def _authority(
     """Return the role ``actor`` changes the plan's deadlines as (None: the administrator)."""
     if actor is None:
         return None
-    return acting_role(conn, plan, actor, definition.manage_deadlines, change)
+    return authorised_role(conn, plan, actor, definition.manage_deadlines, change)
 
 
 def _load_deadline(conn: Connection, deadline_id: int) -> tuple[Row[Any], Row[Any]]:

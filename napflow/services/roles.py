@@ -10,7 +10,7 @@ from napflow import inputs
 from napflow.errors import InputError
 from napflow.ledger.record import Kind
 from napflow.runtime import Runtime
-from napflow.services._authority import acting_role as check_authority
+from napflow.services._authority import authorised_role
 from napflow.services._outbox import sync_reminders
 from napflow.services._records import PlanRow, append, load_plan
 from napflow.services.people import find_person
@@ -49,7 +49,7 @@ def _change_role(
         acting_role = None
         if actor is not None:
             # who may is the workflow's to say ([workflow] manage_roles)
-            acting_role = check_authority(
+            acting_role = authorised_role(
                 conn, plan, actor, definition.manage_roles, "change roles"
             )
         if role not in definition.role_names:
