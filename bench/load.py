@@ -391,6 +391,8 @@ def build_web_database(url: str, plans: int) -> tuple[list[str], list[str], dict
             session = today + timedelta(days=30 + n % 300)
             services.add_deadline(rt, key, "follow_up_session", session.isoformat(), at="10:00")
         keys = [p.key for p in services.list_plans(rt)]
+        for email in logins:  # each follows every plan (a reader of all), as the pages expect
+            services.access.grant_access(rt, email, "reader")
         tokens = {email: accounts.create_api_token(rt, email, "load run") for email in logins}
         return keys, logins, tokens
     finally:

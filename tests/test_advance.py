@@ -120,6 +120,16 @@ def test_transition_allowed_exactly_for_its_roles(
     for role, actor in ACTOR.items():
         if role in allowed:
             continue
+        if role == "none":
+            # someone on no role of the plan (and with no site grant) does not see it: the
+            # same answer as for a plan that does not exist
+            with pytest.raises(NotFoundError) as hidden:
+                services.advance_plan(rt, refused_plan, trigger, actor, comment)
+            assert hidden.value.data() == {"key": refused_plan, "missing": "plan"}
+            assert str(hidden.value) == f"There is no plan {refused_plan!r}; " + (
+                "`napflow plan list` shows the plans there are."
+            )
+            continue
         with pytest.raises(NotAllowedError) as info:
             services.advance_plan(rt, refused_plan, trigger, actor, comment)
         assert f"Cannot {trigger} {refused_plan}: it needs the role" in str(info.value)

@@ -149,6 +149,13 @@ def test_the_app_role_does_all_napflow_does_and_cannot_touch_the_ledger(
     napflow(app, "deadline", "cancel", str(second))
     napflow(app, "feed", "reset", "TJK-D")  # the app role only inserts into app_secrets
     napflow(app, "plan", "edit", "TJK-D", "--title", "NAP (revised)", "--timezone", "Asia/Dushanbe")
+    # site access and people's changes: site_grants, people and the site ledger
+    napflow(app, "access", "grant", MEMBER, "reader", "--country", "TKM")
+    napflow(app, "access", "grant", CHAIR, "admin")
+    napflow(app, "access", "revoke", MEMBER, "reader")
+    napflow(app, "person", "edit", MEMBER, "--name", "A member (renamed)")
+    napflow(app, "person", "deactivate", MEMBER, "--as", CHAIR, "--comment", "Left the agency")
+    napflow(app, "person", "activate", MEMBER)
     assert napflow(app, "reminders", "send-due").startswith("Sent 1 ")  # the notice to the expert
     set_password(rt, COORD, "a long enough password")
     token = napflow(app, "token", "create", COORD, "--label", "nightly").strip()
@@ -195,6 +202,9 @@ def test_the_app_role_does_all_napflow_does_and_cannot_touch_the_ledger(
             "UPDATE history SET comment = 'rewritten'",
             "DELETE FROM history",
             "TRUNCATE history",
+            "UPDATE site_history SET actor = NULL",
+            "DELETE FROM site_history",
+            "TRUNCATE site_history",
             "ALTER TABLE history DISABLE TRIGGER ALL",
             "DROP TABLE history",
             "CREATE TABLE shadow (id integer)",

@@ -169,6 +169,9 @@ def test_the_api_documentation_runs_from_napflow_alone(browser: Browser, server:
     page.goto(f"{server}/api/v1/docs")
     paths = page.locator(".opblock-summary-path")
     expect(paths.filter(has_text="/api/v1/plans/{key}/advance")).to_be_visible()
-    expect(paths).to_have_count(6)
+    schema = page.request.get(f"{server}/api/v1/openapi.json").json()
+    operations = sum(len(methods) for methods in schema["paths"].values())
+    assert operations > 20  # the whole API, not a few routes
+    expect(paths).to_have_count(operations)  # every operation rendered
     page.close()
     assert blocked == [] and elsewhere == [], (blocked, elsewhere)

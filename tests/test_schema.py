@@ -30,7 +30,7 @@ def test_migrated_schema_matches_the_models(rt: Runtime) -> None:
 
 def test_init_is_idempotent_and_keeps_data(rt: Runtime, nap_plan: str) -> None:
     before, after = rt.db.upgrade()
-    assert before == after == "0005"
+    assert before == after == "0006"
     with rt.db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM plans")).scalar_one() == 1
 
@@ -142,7 +142,7 @@ def test_the_migrations_build_the_same_schema_on_both_engines(tmp_path: Path, pg
                 schemas[db.dialect] = describe_schema(conn)
         finally:
             db.dispose()
-    assert upgrades["sqlite"] == upgrades["postgresql"] == (None, "0005")
+    assert upgrades["sqlite"] == upgrades["postgresql"] == (None, "0006")
     lite, pg = schemas["sqlite"], schemas["postgresql"]
     tables = {f"table {name}" for name in [*metadata.tables, "alembic_version"]}
     assert {what for what in lite if what.startswith("table ")} == tables  # not nothing
@@ -157,15 +157,20 @@ def test_the_migrations_build_the_same_schema_on_both_engines(tmp_path: Path, pg
 #: the triggers napflow.storage.migrations.append_only creates: name -> (table, when, events, for
 #: each, what it runs). SQLite has no TRUNCATE (its DELETE trigger also guards a DELETE
 #: without WHERE) and runs its trigger body itself; PostgreSQL runs a function.
-PG_FUNCTION = "napflow_history_append_only()"
+LEDGERS = ("history", "site_history")
 APPEND_ONLY = {
     "sqlite": {
-        "history_append_only_update": ("history", "BEFORE", "UPDATE", "ROW", "RAISE(ABORT)"),
-        "history_append_only_delete": ("history", "BEFORE", "DELETE", "ROW", "RAISE(ABORT)"),
+        f"{table}_append_only_{event.lower()}": (table, "BEFORE", event, "ROW", "RAISE(ABORT)")
+        for table in LEDGERS
+        for event in ("UPDATE", "DELETE")
     },
     "postgresql": {
-        "history_append_only": ("history", "BEFORE", "DELETE OR UPDATE", "ROW", PG_FUNCTION),
-        "history_no_truncate": ("history", "BEFORE", "TRUNCATE", "STATEMENT", PG_FUNCTION),
+        name: (table, "BEFORE", events, each, f"napflow_{table}_append_only()")
+        for table in LEDGERS
+        for name, events, each in (
+            (f"{table}_append_only", "DELETE OR UPDATE", "ROW"),
+            (f"{table}_no_truncate", "TRUNCATE", "STATEMENT"),
+        )
     },
 }
 

@@ -21,6 +21,7 @@ from urllib.parse import quote
 import pytest
 from helpers import KEY, PASSWORD, VIEWER, Cli, serving, snapshot
 
+from napflow import services
 from napflow.clock import VirtualClock
 from napflow.runtime import Runtime
 from napflow.services import accounts
@@ -51,6 +52,10 @@ KEYED_ROUTES = [
     "/api/v1/plans/{}/history",
     "/api/v1/plans/{}/deadlines",
     "/api/v1/plans/{}/reminders",
+    "/api/v1/plans/{}/roles",
+    "/api/v1/people/{}",
+    "/admin/plans/{}",
+    "/admin/people/{}",
 ]
 STATIC = [
     "/static/../app.py",
@@ -107,6 +112,7 @@ def test_no_path_reaches_a_file_outside_and_every_traversal_is_a_404_or_400(
     assert b"SECURITY_HEADERS" in (web / "app.py").read_bytes()  # the markers are real
     assert b"{% block main %}" in (web / "templates" / "base.html").read_bytes()
     accounts.set_password(cast, VIEWER, PASSWORD)
+    services.access.grant_access(cast, VIEWER, "admin")  # every route, the admin pages too
     clock.set(datetime.now(UTC))  # the server runs on the real clock: a session valid now
     session = accounts.log_in(cast, VIEWER, PASSWORD)
     cookie = {"Cookie": f"napflow_session={session.token}"}

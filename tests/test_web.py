@@ -116,8 +116,14 @@ def test_a_login_form_posted_from_elsewhere_is_refused(client: TestClient) -> No
     assert crossed.status_code == 403 and "napflow_session" not in crossed.cookies
 
 
-def test_dashboard_groups_plans_by_state_marks_overdue_and_filters(client: TestClient) -> None:
+def test_dashboard_groups_plans_by_state_marks_overdue_and_filters(
+    client: TestClient, demo: Runtime
+) -> None:
     log_in(client, COORD)
+    mine = client.get("/").text
+    assert 'href="/plans/TJK-2015"' in mine  # the plan they coordinate, and no other
+    assert 'href="/plans/TKM-2018"' not in mine and 'href="/plans/KGZ-2021"' not in mine
+    services.access.grant_access(demo, COORD, "reader")  # now they follow every country
     page = client.get("/").text
     for key in ("TJK-2015", "TKM-2018", "KGZ-2021"):
         assert f'href="/plans/{key}"' in page
@@ -241,23 +247,31 @@ def test_the_api_needs_a_valid_token(client: TestClient) -> None:
     assert bad.headers["www-authenticate"] == "Bearer"
 
 
-def test_api_reads(client: TestClient, token: Callable[[str], dict[str, str]]) -> None:
+def test_api_reads(
+    client: TestClient, demo: Runtime, token: Callable[[str], dict[str, str]]
+) -> None:
     auth = token(CHAIR)
-    plans = client.get("/api/v1/plans", headers=auth).json()
+    # every list comes as one page: {"items": [...], "next_cursor": ...} (null: the last)
+    plans = client.get("/api/v1/plans", headers=auth).json()["items"]
+    assert [p["key"] for p in plans] == ["TJK-2015"]  # the plan they chair, and no other
+    services.access.grant_access(demo, CHAIR, "reader")
+    page = client.get("/api/v1/plans", headers=auth).json()
+    plans = page["items"]
     assert [p["key"] for p in plans] == ["KGZ-2021", "TJK-2015", "TKM-2018"]
+    assert page["next_cursor"] is None
     plan = client.get("/api/v1/plans/TJK-2015", headers=auth).json()
     assert plan["state"] == "working_group_review" and plan["allowed"] == ["request_changes"]
     history = client.get(
         "/api/v1/plans/TJK-2015/history",
         params={"since": "2015-10-08", "until": "2015-10-09"},
         headers=auth,
-    ).json()
+    ).json()["items"]
     assert [r["seq"] for r in history] == [21, 22, 23]
-    deadlines = client.get("/api/v1/plans/TJK-2015/deadlines", headers=auth).json()
+    deadlines = client.get("/api/v1/plans/TJK-2015/deadlines", headers=auth).json()["items"]
     assert {d["kind"] for d in deadlines} >= {"approval"}
     reminders = client.get(
         "/api/v1/plans/TJK-2015/reminders", params={"status": "pending"}, headers=auth
-    ).json()
+    ).json()["items"]
     assert all(m["status"] == "pending" and m["plan"] == "TJK-2015" for m in reminders)
     assert reminders
 
@@ -421,6 +435,21 @@ def test_the_openapi_schema_lists_every_route(client: TestClient) -> None:
         "/api/v1/plans/{key}/history",
         "/api/v1/plans/{key}/deadlines",
         "/api/v1/plans/{key}/reminders",
+        "/api/v1/plans/{key}/roles",
+        "/api/v1/plans/{key}/roles/{email}/{role}",
+        "/api/v1/deadlines",
+        "/api/v1/deadlines/{deadline_id}",
+        "/api/v1/deadlines/{deadline_id}/cancel",
+        "/api/v1/reminders",
+        "/api/v1/people",
+        "/api/v1/people/{email}",
+        "/api/v1/people/{email}/deactivate",
+        "/api/v1/people/{email}/activate",
+        "/api/v1/access",
+        "/api/v1/access/revoke",
+        "/api/v1/me",
+        "/api/v1/me/tokens",
+        "/api/v1/me/tokens/{token_id}",
     }
 
 
@@ -554,6 +583,10 @@ def test_the_feed_key_is_made_once_when_another_process_makes_it_first(
 
 def test_the_audit_page_verifies_and_offers_the_bundle(client: TestClient, demo: Runtime) -> None:
     log_in(client, OBSERVER)
+    refused = client.get("/audit")  # an observer of one plan is no auditor
+    assert refused.status_code == 403 and "administrators and auditors" in refused.text
+    assert client.get("/audit/bundle.json").status_code == 403
+    services.access.grant_access(demo, OBSERVER, "auditor")
     page = client.get("/audit").text
     head = services.audit.ledger_head(demo).head
     assert "OK: 3 plans, " in page and head in page
@@ -591,7 +624,7 @@ def test_serve_and_scheduler_refuse_a_database_older_than_napflow(
     old.upgrade("0003")
     old.dispose()
     refused = cli(*command)
-    assert refused.code == 2 and "is at schema 0003, this napflow needs 0005" in refused.err
+    assert refused.code == 2 and "is at schema 0003, this napflow needs 0006" in refused.err
     assert "run `napflow init`" in refused.err and not refused.out
 
 

@@ -28,7 +28,17 @@ from typing import Any
 
 import click
 
-from napflow.cli import audit, daemon, deadlines, plans, report, setup, web, workflows
+from napflow.cli import (
+    audit,
+    daemon,
+    deadlines,
+    people,
+    plans,
+    report,
+    setup,
+    web,
+    workflows,
+)
 from napflow.cli.context import AppState
 from napflow.errors import NapflowError
 from napflow.inputs import printable
@@ -61,7 +71,7 @@ def cli(ctx: click.Context, db_url: str | None, config: str | None, debug: bool)
     state.db_url, state.config = db_url, config
 
 
-for _module in (setup, plans, deadlines, daemon, workflows, audit, report, web):
+for _module in (setup, people, plans, deadlines, daemon, workflows, audit, report, web):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

@@ -83,5 +83,23 @@ def acting_as(what: str) -> Callable[[_Command], _Command]:
     )
 
 
+#: ``--as EMAIL`` on a read: see only what that person sees (their roles and site grants)
+viewing_as = click.option(
+    "--as",
+    "as_email",
+    metavar="EMAIL",
+    help="Show only what this person may see (the plans they are on or a site grant "
+    "covers); else everything, as the administrator.",
+)
+
+#: ``--as EMAIL`` on an administrator's change (people, site access, plans)
+admin_as = click.option(
+    "--as",
+    "as_email",
+    metavar="EMAIL",
+    help="Make the change as this person, who must hold the admin site grant (recorded as "
+    "theirs); else it is the administrator's at the CLI.",
+)
+
 #: the id of a row (a deadline, a token): the databases keep them as 32-bit integers
 ROW_ID = click.IntRange(1, 2**31 - 1)

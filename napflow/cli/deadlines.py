@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from napflow import services
-from napflow.cli.context import ROW_ID, AppState, acting_as, pass_state
+from napflow.cli.context import ROW_ID, AppState, acting_as, pass_state, viewing_as
 from napflow.cli.output import Cell, View, local_time, present
 from napflow.inputs import plan_key
 
@@ -69,11 +69,12 @@ def deadline_add(
 
 @deadline_group.command("list")
 @click.argument("key", required=False)
+@viewing_as
 @FORMAT
 @pass_state
-def deadline_list(state: AppState, key: str | None, fmt: str) -> None:
+def deadline_list(state: AppState, key: str | None, as_email: str | None, fmt: str) -> None:
     """List deadlines (of plan KEY), soonest first."""
-    found = services.list_deadlines(state.runtime(), key)
+    found = services.list_deadlines(state.runtime(), key, viewer=as_email)
     present(
         found,
         fmt,
@@ -86,7 +87,7 @@ def deadline_list(state: AppState, key: str | None, fmt: str) -> None:
                 ("title", lambda d: d.title),
                 ("due (local)", lambda d: local_time(d.due_at, d.timezone)),
                 ("zone", lambda d: d.timezone),
-                ("status", lambda d: d.status),
+                ("status", lambda d: d.status_text),
             ],
             empty=f"No deadlines on {plan_key(key)}." if key is not None else "No deadlines.",
         ),
@@ -167,11 +168,14 @@ MESSAGE_COLUMNS: list[tuple[str, Cell]] = [
 @reminders_group.command("list")
 @click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed", "cancelled"]))
 @click.option("--plan", "key", metavar="KEY", help="Only this plan's messages.")
+@viewing_as
 @FORMAT
 @pass_state
-def reminders_list(state: AppState, status: str | None, key: str | None, fmt: str) -> None:
+def reminders_list(
+    state: AppState, status: str | None, key: str | None, as_email: str | None, fmt: str
+) -> None:
     """List messages in the outbox, in send order."""
-    found = services.list_messages(state.runtime(), status, key)
+    found = services.list_messages(state.runtime(), status, key, viewer=as_email)
     which = f"{status} messages" if status is not None else "messages"
     where = f" for {plan_key(key)}" if key is not None else ""
     present(found, fmt, View("Messages", MESSAGE_COLUMNS, empty=f"No {which}{where}."))

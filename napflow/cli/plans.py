@@ -1,4 +1,4 @@
-"""Commands on people, plans, roles and actions: parse, call one service, present."""
+"""Commands on plans, roles and actions: parse, call one service, present."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from napflow import services
-from napflow.cli.context import AppState, acting_as, pass_state
+from napflow.cli.context import AppState, acting_as, admin_as, pass_state, viewing_as
 from napflow.cli.output import View, local_time, present
 from napflow.inputs import parse_day, plan_key
 
@@ -20,45 +20,6 @@ FORMAT = click.option(
     default="table",
     help="table for people, json for scripts.",
 )
-
-
-@click.group("person")
-def person_group() -> None:
-    """Register people who take part in plans."""
-
-
-@person_group.command("add")
-@click.argument("email")
-@click.option("--name", required=True, help="Display name, e.g. 'Sitora Nazarova (MFA)'.")
-@click.option(
-    "--timezone", metavar="ZONE", help="IANA zone for their reminders, e.g. Asia/Dushanbe."
-)
-@pass_state
-def person_add(state: AppState, email: str, name: str, timezone: str | None) -> None:
-    """Register a person by e-mail address."""
-    person = services.add_person(state.runtime(), email, name, timezone)
-    click.echo(f"Added {person.email} ({person.name}).")
-
-
-@person_group.command("list")
-@FORMAT
-@pass_state
-def person_list(state: AppState, fmt: str) -> None:
-    """List everyone registered."""
-    found = services.list_people(state.runtime())
-    present(
-        found,
-        fmt,
-        View(
-            "People",
-            [
-                ("email", lambda p: p.email),
-                ("name", lambda p: p.name),
-                ("time zone", lambda p: p.timezone),
-            ],
-            empty="No people are registered.",
-        ),
-    )
 
 
 @click.group("plan")
@@ -72,12 +33,21 @@ def plan_group() -> None:
 @click.option("--workflow", default="nap", show_default=True)
 @click.option("--timezone", metavar="ZONE", help="The plan's zone; deadlines end at its midnight.")
 @click.option("--key", help="Plan key, e.g. TJK-2015 (default: COUNTRY-N).")
+@admin_as
 @pass_state
 def plan_create(
-    state: AppState, country: str, title: str, workflow: str, timezone: str | None, key: str | None
+    state: AppState,
+    country: str,
+    title: str,
+    workflow: str,
+    timezone: str | None,
+    key: str | None,
+    as_email: str | None,
 ) -> None:
     """Create a plan; print its key."""
-    plan = services.create_plan(state.runtime(), country, title, workflow, timezone, key)
+    plan = services.create_plan(
+        state.runtime(), country, title, workflow, timezone, key, actor=as_email
+    )
     click.echo(plan.key)
 
 
@@ -85,10 +55,13 @@ def plan_create(
 @click.argument("key")
 @click.option("--title", help="A new title.")
 @click.option("--timezone", metavar="ZONE", help="A new zone (IANA name), e.g. Asia/Dushanbe.")
+@admin_as
 @pass_state
-def plan_edit(state: AppState, key: str, title: str | None, timezone: str | None) -> None:
+def plan_edit(
+    state: AppState, key: str, title: str | None, timezone: str | None, as_email: str | None
+) -> None:
     """Change plan KEY's title or time zone (recorded in its history)."""
-    plan = services.edit_plan(state.runtime(), key, title=title, timezone=timezone)
+    plan = services.edit_plan(state.runtime(), key, title=title, timezone=timezone, actor=as_email)
     click.echo(f"{plan.key}: {plan.title} ({plan.timezone}), version {plan.version}.")
 
 
@@ -100,14 +73,17 @@ def plan_edit(state: AppState, key: str, title: str | None, timezone: str | None
     metavar="DATE",
     help="Where every plan stood at the end of this day (YYYY-MM-DD, in each plan's zone).",
 )
+@viewing_as
 @FORMAT
 @pass_state
-def plan_list(state: AppState, in_state: str | None, as_of: str | None, fmt: str) -> None:
+def plan_list(
+    state: AppState, in_state: str | None, as_of: str | None, as_email: str | None, fmt: str
+) -> None:
     """Show the dashboard: every plan, its state and when it last changed."""
     if as_of is not None:
-        _plan_list_as_of(state, parse_day(as_of, "--as-of"), in_state, fmt)
+        _plan_list_as_of(state, parse_day(as_of, "--as-of"), in_state, as_email, fmt)
         return
-    plans = services.list_plans(state.runtime(), in_state)
+    plans = services.list_plans(state.runtime(), in_state, viewer=as_email)
     present(
         plans,
         fmt,
@@ -127,8 +103,10 @@ def plan_list(state: AppState, in_state: str | None, as_of: str | None, fmt: str
     )
 
 
-def _plan_list_as_of(state: AppState, day: date, in_state: str | None, fmt: str) -> None:
-    found = services.plans_as_of(state.runtime(), day, in_state)
+def _plan_list_as_of(
+    state: AppState, day: date, in_state: str | None, as_email: str | None, fmt: str
+) -> None:
+    found = services.plans_as_of(state.runtime(), day, in_state, viewer=as_email)
     where = f" in {in_state}" if in_state else ""
     present(
         found,
@@ -198,10 +176,13 @@ def role_group() -> None:
 @click.argument("email")
 @click.argument("role")
 @AS_MANAGER
+@click.option("--comment", help="Why (kept in the plan's history).")
 @pass_state
-def role_grant(state: AppState, key: str, email: str, role: str, as_email: str | None) -> None:
+def role_grant(
+    state: AppState, key: str, email: str, role: str, as_email: str | None, comment: str | None
+) -> None:
     """Give EMAIL the ROLE on plan KEY."""
-    change = services.grant_role(state.runtime(), key, email, role, as_email)
+    change = services.grant_role(state.runtime(), key, email, role, as_email, comment)
     verb = "Granted" if change.changed else "Already held:"
     click.echo(f"{verb} {change.role} on {change.key} to {change.email}.")
 
@@ -211,21 +192,25 @@ def role_grant(state: AppState, key: str, email: str, role: str, as_email: str |
 @click.argument("email")
 @click.argument("role")
 @AS_MANAGER
+@click.option("--comment", help="Why (kept in the plan's history).")
 @pass_state
-def role_revoke(state: AppState, key: str, email: str, role: str, as_email: str | None) -> None:
+def role_revoke(
+    state: AppState, key: str, email: str, role: str, as_email: str | None, comment: str | None
+) -> None:
     """Take ROLE on plan KEY away from EMAIL."""
-    change = services.revoke_role(state.runtime(), key, email, role, as_email)
+    change = services.revoke_role(state.runtime(), key, email, role, as_email, comment)
     verb = "Revoked" if change.changed else "Not held, nothing to revoke:"
     click.echo(f"{verb} {change.role} on {change.key} from {change.email}.")
 
 
 @role_group.command("list")
 @click.argument("key")
+@viewing_as
 @FORMAT
 @pass_state
-def role_list(state: AppState, key: str, fmt: str) -> None:
+def role_list(state: AppState, key: str, as_email: str | None, fmt: str) -> None:
     """List who holds which role on plan KEY."""
-    found = services.list_roles(state.runtime(), key)
+    found = services.list_roles(state.runtime(), key, viewer=as_email)
     present(
         found,
         fmt,
@@ -287,8 +272,11 @@ def _advanced(done: services.AdvanceResult) -> list[str]:
 @click.option("--since", metavar="DATE", help="From this day on (YYYY-MM-DD, the plan's zone).")
 @click.option("--until", metavar="DATE", help="Up to this day, included (YYYY-MM-DD).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@viewing_as
 @pass_state
-def history(state: AppState, key: str, since: str | None, until: str | None, fmt: str) -> None:
+def history(
+    state: AppState, key: str, since: str | None, until: str | None, fmt: str, as_email: str | None
+) -> None:
     """Show everything that happened to plan KEY, oldest first (times in the plan's zone).
 
     json and csv give times in UTC.
@@ -298,6 +286,7 @@ def history(state: AppState, key: str, since: str | None, until: str | None, fmt
         key,
         parse_day(since, "--since") if since is not None else None,
         parse_day(until, "--until") if until is not None else None,
+        viewer=as_email,
     )
     fields = ["seq", "at", "kind", "trigger", "from_state", "to_state", "actor", "role"]
     raw = [(name, attrgetter(name)) for name in fields]
@@ -325,4 +314,4 @@ def history(state: AppState, key: str, since: str | None, until: str | None, fmt
     )
 
 
-COMMANDS = [person_group, plan_group, role_group, advance, history]
+COMMANDS = [plan_group, role_group, advance, history]

@@ -38,6 +38,10 @@ def genesis(plan_key: str) -> str:
     return f"plan:{plan_key}"
 
 
+#: what the site ledger's first record chains to (a plan's chain to :func:`genesis`)
+SITE_GENESIS = "site"
+
+
 def payload_text(payload: Mapping[str, Any] | None) -> str | None:
     """Return a payload as the canonical JSON text napflow stores and hashes."""
     return None if payload is None else _JSON(payload)

@@ -59,6 +59,24 @@ class Kind:
     MAIL_FAILED = "mail_failed"  # the server refused it for good, or retries ran out
 
 
+class SiteKind:
+    """The kinds of site ledger record: changes to people and site grants, not to a plan.
+
+    A site record is sealed like a plan's (:class:`Record`): no trigger, states or role,
+    ``workflow`` ``"site"`` at version 0, its first record chained to ``"site"``.
+    """
+
+    PERSON_ADDED = "person_added"
+    PERSON_EDITED = "person_edited"  # name, time zone or e-mail address changed
+    PERSON_DEACTIVATED = "person_deactivated"
+    PERSON_ACTIVATED = "person_activated"
+    ACCESS_GRANTED = "access_granted"
+    ACCESS_REVOKED = "access_revoked"
+    PASSWORD_SET = "password_set"  # noqa: S105 - a record kind; the password is never kept
+
+
+#: the workflow name and version site records carry in their sealed fields
+SITE_WORKFLOW = ("site", 0)
 #: records that are bookkeeping, not actions: they do not change a plan's version
 UNVERSIONED_KINDS = frozenset({Kind.MAIL_SENT, Kind.MAIL_FAILED})
 #: records that set the state a plan is in

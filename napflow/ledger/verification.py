@@ -115,8 +115,32 @@ def diagnose(
     A NULL field and a text of just U+0000 encode alike; napflow never writes the latter.
     """
     walk = _Walk(plan, key, allow_unkeyed)
+    _walk_chain(walk, records, chain.genesis(plan.key))
+    _check_plan_row(walk, records)
+    return walk.problems
+
+
+#: what problems in the site ledger are reported under (a Problem's ``plan``)
+SITE_LEDGER = "site ledger"
+
+
+def diagnose_site(
+    records: Sequence[Record], key: bytes | None, allow_unkeyed: bool = False
+) -> list[Problem]:
+    """Return every problem in the site ledger (records in seq order); [] if none.
+
+    The same checks as a plan's chain, from :data:`napflow.ledger.chain.SITE_GENESIS`; there
+    is no row to compare its end with.
+    """
+    walk = _Walk(PlanState(SITE_LEDGER, "", 0, 0, ""), key, allow_unkeyed)
+    _walk_chain(walk, records, chain.SITE_GENESIS)
+    return walk.problems
+
+
+def _walk_chain(walk: _Walk, records: Sequence[Record], genesis: str) -> None:
+    """Check each record's seq, link and seal along one chain, adding what is wrong."""
     by_hash = {r.hash: r for r in records}
-    expected_prev = chain.genesis(plan.key)
+    expected_prev = genesis
     previous: Record | None = None
     for record in records:
         expected_seq = previous.seq + 1 if previous else 1
@@ -138,8 +162,8 @@ def diagnose(
                 walk.add(
                     record.seq,
                     FORGED,
-                    f"the chain begins with {record.prev_hash!r}, not with this plan's key: "
-                    "the plan's key was changed, or the records come from another plan",
+                    f"the chain begins with {record.prev_hash!r}, not with {genesis!r}: "
+                    "the plan's key was changed, or the records come from another chain",
                 )
             elif walk.seal_problem(previous) is None:
                 walk.add(
@@ -155,8 +179,6 @@ def diagnose(
             if why is not None:
                 walk.add(record.seq, FORGED if "without the key" in why else EDITED, why)
         expected_prev, previous = record.hash, record
-    _check_plan_row(walk, records)
-    return walk.problems
 
 
 def _span(first: int, last: int) -> str:

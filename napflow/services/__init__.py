@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from napflow.services import (
+        access,
         accounts,
         advance,
         audit,
@@ -103,6 +104,7 @@ _NAMES = {
 #: the service modules the interfaces use by name (services.audit, services.accounts, ...)
 _MODULES = frozenset(
     {
+        "access",
         "accounts",
         "advance",
         "audit",
@@ -137,6 +139,7 @@ __all__ = [
     "PlanView",
     "RoleChange",
     "RoleView",
+    "access",
     "accounts",
     "add_deadline",
     "add_person",

@@ -1,8 +1,8 @@
 """Who may make a change to a plan that is not a workflow action (roles, deadlines).
 
 The workflow file names the roles that may (``[workflow] manage_roles``,
-``manage_deadlines``); the administrator (the CLI on the database host, without ``--as``)
-always may. Nothing here names a role.
+``manage_deadlines``); an administrator (the CLI on the database host without ``--as``, or
+a holder of the admin site grant) always may. Nothing here names a plan role.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from napflow.errors import NotAllowedError
-from napflow.services._records import PlanRow, load_plan_for_actor
+from napflow.services._records import PlanRow
+from napflow.services._visibility import ADMIN, actor_on_plan, load_viewer
 
 
 def authorised_role(
@@ -18,12 +19,15 @@ def authorised_role(
 ) -> str:
     """Return the role ``actor`` makes ``change`` on ``plan`` as: the first of ``may`` held.
 
-    Refuse (NotAllowedError, with the reason) when ``actor`` holds none of them.
+    An administrator makes it as ``admin``. Refuse (NotAllowedError, with the reason) when
+    ``actor`` holds none of them; a plan ``actor`` does not see is answered as missing.
     """
-    held = load_plan_for_actor(conn, plan.key, actor).actor_roles
+    held = actor_on_plan(conn, plan.key, actor).actor_roles
     for role in may:
         if role in held:
             return role
+    if load_viewer(conn, actor).is_admin:
+        return ADMIN
     who = (
         " or ".join(f"a {role}" for role in may)
         if may

@@ -66,7 +66,7 @@ def holders(conn: Connection, plan: PlanRow) -> list[Holder]:
     rows = conn.execute(
         select(people.c.email, people.c.timezone, roles.c.role)
         .join(people, people.c.id == roles.c.person_id)
-        .where(roles.c.plan_id == plan.id)
+        .where(roles.c.plan_id == plan.id, people.c.deactivated_at.is_(None))
     )
     return [Holder(r.email, r.role, r.timezone or plan.timezone) for r in rows]
 
@@ -266,7 +266,11 @@ def queue_change_notices(conn: Connection, deadline: Any, change: str, now: date
     """Tell everyone already reminded of a deadline that it was moved or cancelled.
 
     ``deadline`` is the row as it is after the change; ``change`` is "moved" or "cancelled".
+    Only those still on the plan and active: someone who left it, or was deactivated, is
+    told nothing more about it.
     """
+    on_plan = select(people.c.email).join(roles, roles.c.person_id == people.c.id)
+    on_plan = on_plan.where(roles.c.plan_id == deadline.plan_id, people.c.deactivated_at.is_(None))
     reminded = (
         conn.execute(
             select(outbox.c.recipient)
@@ -275,6 +279,7 @@ def queue_change_notices(conn: Connection, deadline: Any, change: str, now: date
                 outbox.c.deadline_id == deadline.id,
                 outbox.c.status == Status.SENT,
                 outbox.c.kind.in_((REMINDER, ESCALATION)),
+                outbox.c.recipient.in_(on_plan),
             )
         )
         .scalars()
@@ -297,3 +302,20 @@ def queue_change_notices(conn: Connection, deadline: Any, change: str, now: date
     ]
     if rows:
         conn.execute(insert(outbox), rows)
+
+
+def readdress_mail(conn: Connection, old: str, new: str) -> int:
+    """Send every message still waiting for ``old`` to ``new`` instead; return how many.
+
+    Each keeps its time, rung and place in an escalation ladder; its key (which ends in
+    the recipient's address) follows the address, so nothing is queued twice.
+    """
+    waiting = conn.execute(
+        select(outbox.c.id, outbox.c.key).where(
+            outbox.c.recipient == old, outbox.c.status == Status.PENDING
+        )
+    ).all()
+    for row in waiting:
+        key = row.key.removesuffix(f":{old}") + f":{new}"
+        conn.execute(update(outbox).where(outbox.c.id == row.id).values(recipient=new, key=key))
+    return len(waiting)

@@ -63,7 +63,9 @@ _HEAD = (
 # The plan, and the roles one person holds on it, in one round trip: no row if the plan is
 # missing; person_id NULL if the person is not registered; one row per role held.
 _FOR_ACTOR = (
-    select(*_HEAD, people.c.id, roles.c.role)
+    select(
+        *_HEAD, people.c.id, people.c.deactivated_at.is_not(None).label("departed"), roles.c.role
+    )
     .select_from(
         plans.outerjoin(people, people.c.email == bindparam("email")).outerjoin(
             roles, and_(roles.c.plan_id == plans.c.id, roles.c.person_id == people.c.id)
@@ -120,7 +122,8 @@ def unregistered(email: str) -> NotFoundError:
     )
 
 
-def _missing(key: str) -> NotFoundError:
+def missing_plan(key: str) -> NotFoundError:
+    """Return the error for a plan that does not exist, or that the asker does not see."""
     return NotFoundError(
         f"There is no plan {key!r}; `napflow plan list` shows the plans there are.",
         missing="plan",
@@ -133,7 +136,7 @@ def load_plan(conn: Connection, key: str) -> Row[Any]:
     query = _PLAN_BY_KEY_LOCKED if conn.info.get(WRITER) else _PLAN_BY_KEY
     row = conn.execute(query, {"key": key}).first()
     if row is None:
-        raise _missing(key)
+        raise missing_plan(key)
     return row
 
 
@@ -143,6 +146,8 @@ class PlanForActor:
 
     plan: PlanHead
     actor_roles: frozenset[str]
+    #: the person was deactivated
+    departed: bool = False
 
 
 def load_plan_for_actor(conn: Connection, key: str, email: str) -> PlanForActor:
@@ -150,12 +155,12 @@ def load_plan_for_actor(conn: Connection, key: str, email: str) -> PlanForActor:
     statement = _PLAN_FOR_ACTOR_LOCKED if conn.info.get(WRITER) else _PLAN_FOR_ACTOR
     rows = statement.execute(conn, {"key": key, "email": email}).fetchall()
     if not rows:
-        raise _missing(key)
-    *head, person_id, _role = rows[0]
+        raise missing_plan(key)
+    *head, person_id, departed, _role = rows[0]
     if person_id is None:
         raise unregistered(email)
     held = frozenset(row[-1] for row in rows if row[-1] is not None)
-    return PlanForActor(PlanHead(*head), held)
+    return PlanForActor(PlanHead(*head), held, bool(departed))
 
 
 def _seal(record: dict[str, Any], audit_key: bytes | None) -> dict[str, Any]:

@@ -22,8 +22,12 @@ from sqlalchemy import Connection, and_, delete, func, insert, not_, or_, select
 
 from napflow import inputs
 from napflow.errors import InputError, NotAuthenticatedError, NotFoundError, RateLimitedError
+from napflow.ledger.record import SiteKind
 from napflow.runtime import Runtime
 from napflow.services._records import unregistered
+from napflow.services._site_ledger import append_site
+from napflow.services._visibility import load_viewer
+from napflow.services.access import require_admin
 from napflow.storage.schema import accounts, api_tokens, login_failures, people, web_sessions
 
 SESSION_HOURS = 12
@@ -85,8 +89,12 @@ def _person_id(conn: Connection, email: str) -> int:
     return int(found)
 
 
-def set_password(rt: Runtime, email: str, password: str) -> None:
-    """Give a registered person a password (or a new one); their sessions end."""
+def set_password(rt: Runtime, email: str, password: str, actor: str | None = None) -> None:
+    """Give a registered person a password (or a new one); their sessions end.
+
+    An administrator's change (``actor``; None: the operator), recorded on the site ledger
+    (who, for whom, never the password).
+    """
     email = inputs.email_address(email)
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise InputError(
@@ -96,12 +104,21 @@ def set_password(rt: Runtime, email: str, password: str) -> None:
     hashed = _HASHER.hash(password)
     now = rt.clock.now()
     with rt.db.write() as conn:
+        who = require_admin(conn, actor, f"set the password of {email}")
         person = _person_id(conn, email)
         conn.execute(delete(accounts).where(accounts.c.person_id == person))
         conn.execute(
             insert(accounts).values(person_id=person, password_hash=hashed, updated_at=now)
         )
         conn.execute(delete(web_sessions).where(web_sessions.c.person_id == person))
+        append_site(
+            conn,
+            audit_key=rt.secrets.audit_key,
+            kind=SiteKind.PASSWORD_SET,
+            at=now,
+            actor=who,
+            payload={"person": email},
+        )
 
 
 def set_demo_passwords(rt: Runtime, emails: list[str], password: str) -> None:
@@ -141,7 +158,7 @@ def log_in(rt: Runtime, email: str, password: str, client: str = "") -> Session:
     _wait_for_earlier_attempts(rt, attempt, email, client)
     with rt.db.read() as conn:
         found = conn.execute(
-            select(people.c.id, people.c.name, accounts.c.password_hash)
+            select(people.c.id, people.c.name, people.c.deactivated_at, accounts.c.password_hash)
             .join(accounts, accounts.c.person_id == people.c.id)
             .where(people.c.email == email)
         ).first()
@@ -149,6 +166,13 @@ def log_in(rt: Runtime, email: str, password: str, client: str = "") -> Session:
     if not _password_matches(stored, password) or not found:
         _settle_as_failed(rt, attempt)
         raise NotAuthenticatedError(_WRONG)
+    if found.deactivated_at is not None:
+        # said only to someone who knows the password: the account is there, and closed
+        _settle_as_failed(rt, attempt)
+        raise NotAuthenticatedError(
+            f"The account of {email} was deactivated on {found.deactivated_at:%Y-%m-%d}; "
+            "an administrator can activate it again."
+        )
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     now = rt.clock.now()
     row = login_failures.c
@@ -251,7 +275,7 @@ def session_for(rt: Runtime, token: str | None) -> Session | None:
         found = conn.execute(
             select(web_sessions.c.csrf, people.c.email, people.c.name, web_sessions.c.expires_at)
             .join(people, people.c.id == web_sessions.c.person_id)
-            .where(web_sessions.c.token_hash == _digest(token))
+            .where(web_sessions.c.token_hash == _digest(token), people.c.deactivated_at.is_(None))
         ).first()
     if found is None or found.expires_at <= rt.clock.now():
         return None
@@ -285,6 +309,7 @@ def create_api_token(rt: Runtime, email: str, label: str = "api") -> str:
     label = inputs.token_label(label)
     token = f"napflow_{secrets.token_urlsafe(32)}"
     with rt.db.write() as conn:
+        load_viewer(conn, email)  # refuses someone deactivated
         conn.execute(
             insert(api_tokens).values(
                 person_id=_person_id(conn, email),
@@ -323,14 +348,20 @@ def list_api_tokens(rt: Runtime, email: str | None = None) -> list[TokenView]:
         ]
 
 
-def revoke_api_token(rt: Runtime, token_id: int) -> TokenView:
-    """Delete API token ``token_id``: requests carrying it are refused from now on."""
+def revoke_api_token(rt: Runtime, token_id: int, owner: str | None = None) -> TokenView:
+    """Delete API token ``token_id``: requests carrying it are refused from now on.
+
+    With ``owner``, only a token of theirs: anyone else's is answered as a missing one.
+    """
     with rt.db.write() as conn:
-        found = conn.execute(
+        query = (
             select(api_tokens, people.c.email)
             .join(people, people.c.id == api_tokens.c.person_id)
             .where(api_tokens.c.id == token_id)
-        ).first()
+        )
+        if owner is not None:
+            query = query.where(people.c.email == inputs.email_address(owner))
+        found = conn.execute(query).first()
         if found is None:
             raise NotFoundError(
                 f"There is no API token {token_id}; `napflow token list` shows them.",
@@ -353,7 +384,7 @@ def token_owner(rt: Runtime, token: str | None) -> str:
             found = conn.execute(
                 select(people.c.email, api_tokens.c.last_used_at)
                 .join(api_tokens, api_tokens.c.person_id == people.c.id)
-                .where(api_tokens.c.token_hash == digest)
+                .where(api_tokens.c.token_hash == digest, people.c.deactivated_at.is_(None))
             ).first()
         if found is not None:
             if found.last_used_at is None or now - found.last_used_at > timedelta(hours=1):

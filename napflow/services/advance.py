@@ -9,7 +9,8 @@ from napflow.errors import ConflictError, InputError, NotAllowedError
 from napflow.ledger.record import Kind
 from napflow.runtime import Runtime
 from napflow.services._plan_facts import allowed_now, load_facts
-from napflow.services._records import append, load_plan_for_actor
+from napflow.services._records import append
+from napflow.services._visibility import actor_on_plan
 from napflow.services.deadlines import after_action
 from napflow.workflow.engine import Decision
 
@@ -56,7 +57,7 @@ def advance_plan(
     actor = inputs.email_address(actor)
     comment = inputs.comment(comment)
     with rt.db.write() as conn:
-        found = load_plan_for_actor(conn, key, actor)
+        found = actor_on_plan(conn, key, actor)
         plan = found.plan
         if expect_version is not None and plan.version != expect_version:
             raise ConflictError(

@@ -8,6 +8,7 @@ on another machine with no database.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -23,7 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, Text, func, select, type_coerce
 
 from napflow import inputs
-from napflow.errors import InputError, RefusedError
+from napflow.errors import InputError, NotAllowedError, RefusedError
 from napflow.ledger import chain
 from napflow.ledger.record import NUMBERS, OPTIONAL, Record
 from napflow.ledger.verification import (
@@ -34,11 +35,14 @@ from napflow.ledger.verification import (
     PlanState,
     Problem,
     diagnose,
+    diagnose_site,
     scan_sqlite,
 )
 from napflow.runtime import Runtime
-from napflow.services._records import load_plan
-from napflow.storage.schema import history, plans
+from napflow.services._records import load_plan, missing_plan
+from napflow.services._site_ledger import site_record
+from napflow.services._visibility import ADMIN, AUDITOR, Viewer, load_viewer
+from napflow.storage.schema import history, plans, site_history
 
 BUNDLE_FORMAT = "napflow-audit-bundle/1"
 _KEY_NEEDED = (
@@ -54,6 +58,8 @@ class VerifyReport:
     records: int
     head: str
     problems: list[Problem]
+    #: records of the site ledger checked (changes to people and site grants)
+    site_records: int = 0
 
     @property
     def ok(self) -> bool:
@@ -63,6 +69,8 @@ class VerifyReport:
     def summary(self) -> str:
         """Say in one line what was checked and how it came out."""
         counts = f"{self.plans} plans, {self.records} records"
+        if self.site_records:
+            counts += f" and {self.site_records} site records"
         if self.ok:
             return f"OK: {counts}, every chain intact; head {self.head}"
         broken = len({p.plan for p in self.problems})
@@ -76,6 +84,8 @@ class HeadView:
 
     plans: int
     head: str
+    #: over the plans one auditor audits, not every plan
+    scoped: bool = False
 
 
 @dataclass(frozen=True)
@@ -176,7 +186,7 @@ def _check_head(report: VerifyReport, expected: str | None, what: str) -> Verify
         f"the head digest is {report.head}, not {expected.strip()}: the ledger changed since "
         "that digest was taken",
     )
-    return VerifyReport(report.plans, report.records, report.head, [*report.problems, problem])
+    return dataclasses.replace(report, problems=[*report.problems, problem])
 
 
 def _refuse_wrong_key(key: bytes | None, keyed_ok: int, keyed_total: int) -> None:
@@ -225,9 +235,71 @@ def verify_ledger(
             report = _verify_sqlite(rt, rt.db.sqlite_path, key, wanted, workers, allow_unkeyed)
         else:
             report = _verify_generic(rt, key, wanted, allow_unkeyed)
+        if wanted is None:
+            report = _with_site_ledger(rt, report, key, allow_unkeyed)
     except KeyNeeded:
         raise InputError(_KEY_NEEDED) from None
     return _check_head(report, head, "ledger")
+
+
+def _site_records(conn: Connection) -> list[Record]:
+    raw = conn.dialect.name == "sqlite"
+    at = type_coerce(site_history.c.at, Text).label("at") if raw else site_history.c.at
+    payload = type_coerce(site_history.c.payload, Text).label("payload")
+    columns = [c for c in site_history.c if c.name not in ("id", "at", "payload")]
+    rows = conn.execute(select(*columns, at, payload).order_by(site_history.c.seq))
+    records = []
+    for row in rows:
+        values = dict(row._mapping)
+        if not raw:
+            values["at"] = chain.at_text(values["at"])
+        sealed = site_record(values)
+        records.append(Record(**sealed, hash=values["hash"]))
+    return records
+
+
+def _with_site_ledger(
+    rt: Runtime, report: VerifyReport, key: bytes | None, allow_unkeyed: bool
+) -> VerifyReport:
+    """Add the site ledger's check (changes to people and site grants) to ``report``."""
+    with rt.db.read() as conn:
+        records = _site_records(conn)
+    problems = diagnose_site(records, key, allow_unkeyed)
+    return dataclasses.replace(
+        report, problems=[*report.problems, *problems], site_records=len(records)
+    )
+
+
+def verify_visible(rt: Runtime, viewer: str | None) -> VerifyReport:
+    """Verify the chains of the plans ``viewer`` audits (admins and auditors only).
+
+    Someone who audits every country (and the operator) gets :func:`verify_ledger`, site
+    ledger included; an auditor of some countries the chains of those countries' plans.
+    """
+    who = _auditor(rt, viewer)
+    if who.sees_every_plan and who.covers("", ADMIN, AUDITOR):
+        return verify_ledger(rt)
+    key = rt.secrets.audit_key
+    rt.db.require_current_schema()
+    with rt.db.read() as conn:
+        rows = [r for r in _plan_rows(conn, None) if who.covers(r.country, ADMIN, AUDITOR)]
+        chains = [(_plan_state(row), _records(conn, row.id)) for row in rows]
+    try:
+        return _check_chains(chains, key, False)
+    except KeyNeeded:
+        raise InputError(_KEY_NEEDED) from None
+
+
+def _auditor(rt: Runtime, viewer: str | None) -> Viewer:
+    """Return ``viewer`` if they may audit (admin or auditor), else refuse."""
+    with rt.db.read() as conn:
+        who = load_viewer(conn, viewer)
+    if who.is_admin or any(grant == AUDITOR for grant, _ in who.grants):
+        return who
+    reason = "the audit is for administrators and auditors, and they are neither"
+    raise NotAllowedError(
+        f"{viewer} cannot see the audit: {reason}.", actor=viewer, reasons=[reason]
+    )
 
 
 def _verify_sqlite(
@@ -299,14 +371,20 @@ def _verify_generic(
     return report
 
 
-def ledger_head(rt: Runtime) -> HeadView:
+def ledger_head(rt: Runtime, *, viewer: str | None = None) -> HeadView:
     """Return the digest over every plan's chain head, as the plans table records them.
 
-    ``napflow audit verify --head DIGEST`` recomputes it from the chains themselves.
+    ``napflow audit verify --head DIGEST`` recomputes it from the chains themselves. With
+    ``viewer`` (an administrator or auditor), over the plans they audit: the head of the
+    bundle they download.
     """
+    who = _auditor(rt, viewer)
     with rt.db.read() as conn:
-        heads = {key: head for key, head in conn.execute(select(plans.c.key, plans.c.head_hash))}
-    return HeadView(len(heads), chain.head_digest(heads))
+        rows = conn.execute(select(plans.c.key, plans.c.country, plans.c.head_hash)).all()
+    heads = {r.key: r.head_hash for r in rows if who.covers(r.country, ADMIN, AUDITOR)}
+    # said from the grant, not from the plans left out: those are nobody else's business
+    scoped = not (who.sees_every_plan and who.covers("", ADMIN, AUDITOR))
+    return HeadView(len(heads), chain.head_digest(heads), scoped)
 
 
 def _workflow_entry(rt: Runtime, name: str) -> dict[str, Any]:
@@ -319,12 +397,23 @@ def _workflow_entry(rt: Runtime, name: str) -> dict[str, Any]:
     return {"version": version, "sha256": digest, "source": source}
 
 
-def build_bundle(rt: Runtime, plan_key: str | None = None) -> tuple[str, ExportResult]:
-    """Return the bundle of the ledger (or plan ``plan_key``'s) as JSON text, and its summary."""
+def build_bundle(
+    rt: Runtime, plan_key: str | None = None, *, viewer: str | None = None
+) -> tuple[str, ExportResult]:
+    """Return the bundle of the ledger (or plan ``plan_key``'s) as JSON text, and its summary.
+
+    ``viewer`` (None: the operator) must be an administrator or an auditor; the bundle holds
+    the plans they audit (a plan they do not is answered as missing).
+    """
     wanted = inputs.plan_key(plan_key) if plan_key is not None else None
+    who = _auditor(rt, viewer)
     exported: list[dict[str, Any]] = []
     with rt.db.read() as conn:
-        for row in _plan_rows(conn, wanted):
+        rows = _plan_rows(conn, wanted)
+        covered = [r for r in rows if who.covers(r.country, ADMIN, AUDITOR)]
+        if wanted is not None and not covered:
+            raise missing_plan(wanted)
+        for row in covered:
             records = _records(conn, row.id)
             exported.append(
                 {

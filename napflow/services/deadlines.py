@@ -25,6 +25,7 @@ from napflow.services._outbox import (
     sync_reminders,
 )
 from napflow.services._records import PlanHead, PlanRow, append, load_plan
+from napflow.services._visibility import is_visible, load_viewer, visible_clause, visible_plan
 from napflow.storage.database import WRITER
 from napflow.storage.schema import Status, deadlines, plans
 from napflow.timezones import to_local
@@ -48,6 +49,16 @@ class DeadlineView:
     due_at: datetime
     status: str
     sequence: int
+    #: for a deadline met after it was due: by how many days (in its own zone)
+    late_days: int | None = None
+
+    @property
+    def status_text(self) -> str:
+        """Say the status as people read it: "met late, 2 days after" for a late one."""
+        if self.late_days is not None:
+            days = f"{self.late_days} day{'s' * (self.late_days != 1)}"
+            return f"met late, {days} after" if self.late_days else "met late, the same day"
+        return self.status
 
 
 def _status(row: Row[Any], definition: WorkflowDefinition | None, now: datetime) -> str:
@@ -73,7 +84,15 @@ def _view(
         due_at=row.due_at,
         status=_status(row, definition, now),
         sequence=row.sequence,
+        late_days=_late_days(row),
     )
+
+
+def _late_days(row: Row[Any]) -> int | None:
+    """Return how many days after its due time a met deadline was met (None: in time)."""
+    if row.status != Status.MET or row.updated_at <= row.due_at:
+        return None
+    return int((to_local(row.updated_at, row.timezone).date() - row.due_on).days)
 
 
 def _parse_time(value: str | None) -> time | None:
@@ -116,6 +135,11 @@ def _record(
         "timezone": get("timezone"),
         "sequence": get("sequence"),
     }
+    due_at = get("due_at")
+    if kind == Kind.DEADLINE_MET and due_at is not None and now > due_at:
+        # met after it was due: said in the record, as the deadline's own status says it
+        local_day = to_local(now, str(get("timezone"))).date()
+        payload["late_days"] = (local_day - date.fromisoformat(str(get("due_on")))).days
     if get("ends_on") is not None:
         payload["ends_on"] = str(get("ends_on"))
     if get("location"):
@@ -211,8 +235,17 @@ def _authority(
     return authorised_role(conn, plan, actor, definition.manage_deadlines, change)
 
 
-def _load_deadline(conn: Connection, deadline_id: int) -> tuple[Row[Any], Row[Any]]:
+def _load_deadline(
+    conn: Connection, deadline_id: int, actor: str | None = None
+) -> tuple[Row[Any], Row[Any]]:
+    """Return a deadline and its plan (locked in a write); refuse an unknown deadline.
+
+    A deadline of a plan ``actor`` does not see is answered as unknown, exactly.
+    """
     row = conn.execute(select(deadlines).where(deadlines.c.id == deadline_id)).first()
+    if row is not None and actor is not None:
+        who = load_viewer(conn, inputs.email_address(actor))
+        row = row if is_visible(conn, who, row.plan_id) else None
     if row is None:
         raise NotFoundError(
             f"There is no deadline {deadline_id}; `napflow deadline list` shows them.",
@@ -260,7 +293,7 @@ def move_deadline(
     actor, comment = _who_and_why(actor, comment)
     now = rt.clock.now()
     with rt.db.write() as conn:
-        row, plan = _load_deadline(conn, deadline_id)
+        row, plan = _load_deadline(conn, deadline_id, actor)
         definition = rt.catalog.get(plan.workflow)
         role = _authority(conn, definition, plan, actor, f"move deadline {deadline_id}")
         if row.status != Status.PENDING:
@@ -311,7 +344,7 @@ def cancel_deadline(
     actor, comment = _who_and_why(actor, comment)
     now = rt.clock.now()
     with rt.db.write() as conn:
-        row, plan = _load_deadline(conn, deadline_id)
+        row, plan = _load_deadline(conn, deadline_id, actor)
         definition = rt.catalog.get(plan.workflow)
         role = _authority(conn, definition, plan, actor, f"cancel deadline {deadline_id}")
         if row.status != Status.PENDING:
@@ -374,11 +407,16 @@ def _end(conn: Connection, deadline_id: int, status: str, now: datetime) -> None
 
 
 def list_deadlines(
-    rt: Runtime, key: str | None = None, pending_only: bool = False
+    rt: Runtime,
+    key: str | None = None,
+    pending_only: bool = False,
+    *,
+    viewer: str | None = None,
 ) -> list[DeadlineView]:
-    """Return the deadlines of plan ``key`` (or of every plan), soonest first.
+    """Return the deadlines of plan ``key`` (or of every plan ``viewer`` sees), soonest first.
 
     ``pending_only`` keeps those neither met nor cancelled (due, or overdue: "missed").
+    ``viewer`` None is the operator, who sees every plan.
     """
     query = (
         select(deadlines, plans.c.key.label("plan_key"), plans.c.workflow)
@@ -388,8 +426,11 @@ def list_deadlines(
     if pending_only:
         query = query.where(deadlines.c.status == Status.PENDING)
     with rt.db.read() as conn:
+        who = load_viewer(conn, viewer)
         if key is not None:
-            query = query.where(plans.c.id == load_plan(conn, inputs.plan_key(key)).id)
+            query = query.where(plans.c.id == visible_plan(conn, who, inputs.plan_key(key)).id)
+        else:
+            query = query.where(visible_clause(who))
         rows = conn.execute(query).all()
     now = rt.clock.now()
     found = {name: _definition(rt, name) for name in {r.workflow for r in rows}}
@@ -426,8 +467,9 @@ def after_action(
             if kind.met_by_state == entered or left_start:
                 _end(conn, row.id, Status.MET, now)
                 plan = _record(conn, audit_key, plan, Kind.DEADLINE_MET, row, now)
-            elif definition.is_final(entered):
-                # a withdrawn plan has nothing left to be late for
+            elif definition.is_final(entered) and not (kind.type == "event" and row.due_at < now):
+                # a withdrawn plan has nothing left to be late for (a session that already
+                # took place stays what it was: passed)
                 _end(conn, row.id, Status.CANCELLED, now)
                 plan = _record(conn, audit_key, plan, Kind.DEADLINE_CANCELLED, row, now)
         for kind in definition.deadlines:

@@ -226,10 +226,12 @@ def _queue_next_escalation(rt: Runtime, conn: Connection, row: Any, now: datetim
     if kind is None or kind.escalation is None:
         return
     number = int(row.rung.rpartition("-")[2]) + 1
-    zone = (
-        conn.execute(select(people.c.timezone).where(people.c.email == row.recipient)).scalar()
-        or found.plan_zone
-    )
+    person = conn.execute(
+        select(people.c.timezone, people.c.deactivated_at).where(people.c.email == row.recipient)
+    ).first()
+    if person is not None and person.deactivated_at is not None:
+        return  # they left while this one was going out: nothing more for them
+    zone = (person.timezone if person is not None else None) or found.plan_zone
     hour = rt.catalog.get(found.workflow).reminder_hour
     at = escalation_instant(
         found.due_on, number, kind.escalation.every_days, hour, zone, not_before=found.due_at

@@ -22,9 +22,11 @@ from napflow.errors import ConflictError, InputError, NotFoundError
 from napflow.runtime import Runtime
 from napflow.services._messages import calendar_fields
 from napflow.services._records import load_plan, unregistered
+from napflow.services._visibility import load_viewer, plan_for, visible_clause
+from napflow.services.access import require_admin
 from napflow.services.accounts import same_token
 from napflow.storage.database import Database
-from napflow.storage.schema import app_secrets, deadlines, people, plans, roles
+from napflow.storage.schema import app_secrets, deadlines, people, plans
 
 _NAME = "calendar-feeds"
 _NO_FEED = "There is no such calendar feed (or its link is no longer valid)."
@@ -90,12 +92,36 @@ def _token(key: bytes, conn: Connection, subject: str) -> str:
     return hmac.new(key, signed.encode("utf-8"), hashlib.sha256).hexdigest()[:40]
 
 
-def plan_feed_url(rt: Runtime, key: str) -> str:
-    """Return the path of plan ``key``'s feed, token included."""
+def _personal_token(key: bytes, conn: Connection, plan: str, person: int) -> str:
+    """Return one person's token for plan ``plan``'s feed: ``<person id>.<hmac>``.
+
+    Resetting the plan's feed or the person's ends it (both resets are signed into it).
+    """
+    generations = f"{_generation(conn, f'plan:{plan}')}#{_generation(conn, f'person:{person}')}"
+    signed = f"plan:{plan}:person:{person}#{generations}"
+    return f"{person}.{hmac.new(key, signed.encode('utf-8'), hashlib.sha256).hexdigest()[:40]}"
+
+
+def plan_feed_url(rt: Runtime, key: str, email: str | None = None) -> str:
+    """Return the path of plan ``key``'s feed, token included.
+
+    With ``email``, that person's own link to it: it works while they see the plan (a
+    role or a site grant) and are active, so a link kept after leaving a plan is dead.
+    Without, the plan's shared link (the operator's, for a calendar of the whole office).
+    """
     key = inputs.plan_key(key)
     secret = _secret(rt)
     with rt.db.read() as conn:
-        return f"/calendar/plans/{key}.ics?token={_token(secret, conn, f'plan:{key}')}"
+        if email is None:
+            token = _token(secret, conn, f"plan:{key}")
+        else:
+            person = conn.execute(
+                select(people.c.id).where(people.c.email == inputs.email_address(email))
+            ).scalar()
+            if person is None:
+                raise unregistered(email)
+            token = _personal_token(secret, conn, key, int(person))
+        return f"/calendar/plans/{key}.ics?token={token}"
 
 
 def person_feed_url(rt: Runtime, email: str) -> str:
@@ -117,14 +143,16 @@ class FeedReset:
     url: str
 
 
-def reset_feed(rt: Runtime, plan_or_email: str) -> FeedReset:
+def reset_feed(rt: Runtime, plan_or_email: str, actor: str | None = None) -> FeedReset:
     """Give the feed of a plan (by key) or of a person (by e-mail address) a new link.
 
     The old link stops working at once (someone it was shared with by mistake sees no
-    more); every other feed keeps its link.
+    more); every other feed keeps its link. An administrator's change (``actor``; None:
+    the operator).
     """
     is_person = "@" in plan_or_email
     with rt.db.write() as conn:
+        require_admin(conn, actor, "reset calendar feed links")
         if is_person:
             email = inputs.email_address(plan_or_email)
             person = conn.execute(select(people.c.id).where(people.c.email == email)).scalar()
@@ -174,23 +202,48 @@ def plan_feed(rt: Runtime, key: str, token: str) -> bytes:
     except InputError:
         raise NotFoundError(_NO_FEED) from None
     secret = _secret(rt)
+    person_text, dot, _mac = token.partition(".")
     with rt.db.read() as conn:
-        if not same_token(_token(secret, conn, f"plan:{key}"), token):
-            raise NotFoundError(_NO_FEED)
-        plan = load_plan(conn, key)
+        if dot and person_text.isdigit() and len(person_text) < 10:
+            # a person's own link: theirs, and they still see the plan
+            person = int(person_text)
+            if not same_token(_personal_token(secret, conn, key, person), token):
+                raise NotFoundError(_NO_FEED)
+            email = conn.execute(
+                select(people.c.email).where(
+                    people.c.id == person, people.c.deactivated_at.is_(None)
+                )
+            ).scalar()
+            if email is None:
+                raise NotFoundError(_NO_FEED)
+            try:
+                plan = plan_for(conn, email, key)
+            except NotFoundError:
+                raise NotFoundError(_NO_FEED) from None
+        else:
+            if not same_token(_token(secret, conn, f"plan:{key}"), token):
+                raise NotFoundError(_NO_FEED)
+            plan = load_plan(conn, key)
         return _feed(rt, conn, f"napflow {plan.key}", [plan.id])
 
 
 def person_feed(rt: Runtime, person_id: int, token: str) -> bytes:
-    """Return the deadlines of every plan the person has a role on, if ``token`` is theirs."""
+    """Return the deadlines of every plan the person sees, if ``token`` is theirs.
+
+    The plans they hold a role on and those a site grant of theirs covers; nothing for
+    someone deactivated (answered like a missing feed).
+    """
     secret = _secret(rt)
     with rt.db.read() as conn:
         if not same_token(_token(secret, conn, f"person:{person_id}"), token):
             raise NotFoundError(_NO_FEED)
-        found = conn.execute(select(people.c.id).where(people.c.id == person_id)).scalar()
+        found = conn.execute(
+            select(people.c.email).where(
+                people.c.id == person_id, people.c.deactivated_at.is_(None)
+            )
+        ).scalar()
         if found is None:
             raise NotFoundError(_NO_FEED)
-        plan_ids = conn.execute(
-            select(roles.c.plan_id).where(roles.c.person_id == person_id).distinct()
-        ).scalars()
+        visible = visible_clause(load_viewer(conn, found))
+        plan_ids = conn.execute(select(plans.c.id).where(visible)).scalars()
         return _feed(rt, conn, "napflow: my plans", list(plan_ids))

@@ -13,7 +13,7 @@ from napflow import inputs
 from napflow.errors import InputError
 from napflow.ledger.record import FIELDS, STATE_KINDS, Kind
 from napflow.runtime import Runtime
-from napflow.services._records import load_plan
+from napflow.services._visibility import plan_for
 from napflow.storage.schema import history
 from napflow.workflow.calendar import day_end, local_to_utc
 
@@ -49,10 +49,11 @@ class HistoryRecord:
                 f"{names.get(name, name)} {before!r} -> {after!r}"
                 for name, (before, after) in payload.items()
             )
-        if self.kind == Kind.ROLE_GRANTED:
-            return f"granted {payload.get('role')} to {payload.get('person')}"
-        if self.kind == Kind.ROLE_REVOKED:
-            return f"revoked {payload.get('role')} from {payload.get('person')}"
+        if self.kind in (Kind.ROLE_GRANTED, Kind.ROLE_REVOKED):
+            granted = self.kind == Kind.ROLE_GRANTED
+            verb, to = ("granted", "to") if granted else ("revoked", "from")
+            what = f"{verb} {payload.get('role')} {to} {payload.get('person')}"
+            return f"{what}: {self.comment}" if self.comment else what
         if self.kind == Kind.CREATED:
             return f"created: {payload.get('title', '')}"
         if self.kind in _DEADLINE_VERBS:
@@ -62,6 +63,9 @@ class HistoryRecord:
                 dates = f"{dates} to {payload['ends_on']}"
             where = f", {payload['location']}" if payload.get("location") else ""
             what = f"{_DEADLINE_VERBS[self.kind]} {payload.get('title')} ({dates}{where})"
+            late = payload.get("late_days")
+            if late is not None:
+                what += f", {late} day{'s' * (late != 1)} late" if late else ", late the same day"
             return f"{what}: {self.comment}" if self.comment else what
         if self.kind in (Kind.MAIL_SENT, Kind.MAIL_FAILED):
             verb = "sent" if self.kind == Kind.MAIL_SENT else "failed"
@@ -109,16 +113,22 @@ def check_period(since: date | None, until: date | None) -> None:
 
 
 def plan_history(
-    rt: Runtime, key: str, since: date | None = None, until: date | None = None
+    rt: Runtime,
+    key: str,
+    since: date | None = None,
+    until: date | None = None,
+    *,
+    viewer: str | None = None,
 ) -> PlanHistory:
     """Return the history records of plan ``key``, oldest first.
 
     ``since`` and ``until`` keep the records of those days (both included) in the plan's zone.
+    ``viewer`` (None: the operator) must see the plan, or it is answered as missing.
     """
     key = inputs.plan_key(key)
     check_period(since, until)
     with rt.db.read() as conn:
-        plan = load_plan(conn, key)
+        plan = plan_for(conn, viewer, key)
         query = select(history).where(history.c.plan_id == plan.id).order_by(history.c.seq)
         if since is not None:
             query = query.where(history.c.at >= local_to_utc(since, time(0, 0), plan.timezone))

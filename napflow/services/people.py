@@ -1,17 +1,28 @@
-"""Services for people: the persons who take part in plans."""
+"""Services for people: register them, change their details, and let them leave and return.
+
+Every change is sealed on the site ledger (napflow.services._site_ledger) with who made it:
+an administrator (``actor``; None is the operator's CLI). A person who leaves
+(:func:`deactivate_person`) keeps every record they made; their sessions and API tokens end
+at once, logins, actions and reminders stop until :func:`activate_person`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from napflow import inputs
-from napflow.errors import RefusedError
+from napflow.errors import InputError, RefusedError
+from napflow.ledger.record import SiteKind
 from napflow.runtime import Runtime
-from napflow.services._records import unregistered
-from napflow.storage.schema import people
+from napflow.services._outbox import readdress_mail, sync_reminders
+from napflow.services._records import load_head, unregistered
+from napflow.services._site_ledger import append_site
+from napflow.services.access import last_admin_guard, require_admin
+from napflow.storage.schema import Status, api_tokens, outbox, people, roles, web_sessions
 
 
 @dataclass(frozen=True)
@@ -21,6 +32,17 @@ class PersonView:
     email: str
     name: str
     timezone: str | None
+    #: when they were deactivated; None while active
+    deactivated_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        """True unless the person was deactivated."""
+        return self.deactivated_at is None
+
+
+def _view(row: Row[Any]) -> PersonView:
+    return PersonView(row.email, row.name, row.timezone, row.deactivated_at)
 
 
 def find_person(conn: Connection, email: str) -> Row[Any]:
@@ -32,26 +54,182 @@ def find_person(conn: Connection, email: str) -> Row[Any]:
 
 
 def add_person(
-    rt: Runtime, email: str, name: str, timezone: str | None = None, locale: str | None = None
+    rt: Runtime,
+    email: str,
+    name: str,
+    timezone: str | None = None,
+    locale: str | None = None,
+    actor: str | None = None,
 ) -> PersonView:
-    """Register a person who can then be given roles on plans."""
+    """Register a person who can then be given roles on plans (administrators only)."""
     email = inputs.email_address(email)
     name = inputs.person_name(name)
     zone = inputs.timezone(timezone) if timezone is not None else None
+    now = rt.clock.now()
     with rt.db.write() as conn:
+        who = require_admin(conn, actor, "add people")
         existing = conn.execute(select(people.c.name).where(people.c.email == email)).first()
         if existing is not None:
             raise RefusedError(f"{email} is already registered, as {existing.name}.")
         conn.execute(
             insert(people).values(
-                email=email, name=name, timezone=zone, locale=locale, created_at=rt.clock.now()
+                email=email, name=name, timezone=zone, locale=locale, created_at=now
             )
+        )
+        append_site(
+            conn,
+            audit_key=rt.secrets.audit_key,
+            kind=SiteKind.PERSON_ADDED,
+            at=now,
+            actor=who,
+            payload={"person": email, "name": name, "timezone": zone},
         )
     return PersonView(email=email, name=name, timezone=zone)
 
 
-def list_people(rt: Runtime) -> list[PersonView]:
-    """Return everyone registered, by e-mail address."""
+def list_people(rt: Runtime, actor: str | None = None) -> list[PersonView]:
+    """Return everyone registered, by e-mail address (administrators only)."""
     with rt.db.read() as conn:
+        require_admin(conn, actor, "list people")
         rows = conn.execute(select(people).order_by(people.c.email)).all()
-    return [PersonView(r.email, r.name, r.timezone) for r in rows]
+    return [_view(r) for r in rows]
+
+
+def show_person(rt: Runtime, email: str, actor: str | None = None) -> PersonView:
+    """Return one person (administrators, or the person themselves)."""
+    email = inputs.email_address(email)
+    with rt.db.read() as conn:
+        if actor is None or inputs.email_address(actor) != email:
+            require_admin(conn, actor, "see other people's details")
+        return _view(find_person(conn, email))
+
+
+def _resync_plans(rt: Runtime, conn: Connection, person_id: int, now: datetime) -> None:
+    """Make the reminders of every plan the person holds a role on match who is there now."""
+    plan_ids = conn.execute(
+        select(roles.c.plan_id).where(roles.c.person_id == person_id).distinct()
+    ).scalars()
+    for plan_id in sorted(plan_ids):
+        plan = load_head(conn, plan_id)
+        sync_reminders(conn, rt.catalog.get(plan.workflow), plan, now)
+
+
+def _cancel_mail_to(conn: Connection, email: str) -> None:
+    conn.execute(
+        update(outbox)
+        .where(outbox.c.recipient == email, outbox.c.status == Status.PENDING)
+        .values(status=Status.CANCELLED)
+    )
+
+
+def edit_person(
+    rt: Runtime,
+    email: str,
+    *,
+    name: str | None = None,
+    timezone: str | None = None,
+    new_email: str | None = None,
+    actor: str | None = None,
+) -> PersonView:
+    """Change a person's name, time zone or e-mail address, recorded on the site ledger.
+
+    ``timezone`` "" clears their own zone (their reminders follow each plan's). Records
+    they made keep the address they were made under; pending mail moves to the new one.
+    """
+    email = inputs.email_address(email)
+    if name is None and timezone is None and new_email is None:
+        raise InputError(f"Nothing to change for {email}: give --name, --timezone or --email.")
+    values: dict[str, Any] = {}
+    if name is not None:
+        values["name"] = inputs.person_name(name)
+    if timezone is not None:
+        values["timezone"] = inputs.timezone(timezone) if timezone.strip() else None
+    if new_email is not None:
+        values["email"] = inputs.email_address(new_email)
+    now = rt.clock.now()
+    with rt.db.write() as conn:
+        who = require_admin(conn, actor, "edit people")
+        row = find_person(conn, email)
+        changed = {k: [row._mapping[k], v] for k, v in values.items() if row._mapping[k] != v}
+        if "email" in changed:
+            taken = conn.execute(select(people.c.id).where(people.c.email == values["email"]))
+            if taken.first() is not None:
+                raise RefusedError(f"Cannot change {email} to {values['email']}: it is taken.")
+        if changed:
+            conn.execute(
+                update(people)
+                .where(people.c.id == row.id)
+                .values({k: v[1] for k, v in changed.items()})
+            )
+            append_site(
+                conn,
+                audit_key=rt.secrets.audit_key,
+                kind=SiteKind.PERSON_EDITED,
+                at=now,
+                actor=who,
+                payload={"person": email, **changed},
+            )
+            if "email" in changed:
+                readdress_mail(conn, email, values["email"])
+            if "timezone" in changed:
+                _resync_plans(rt, conn, row.id, now)
+        return _view(find_person(conn, values.get("email", email) if "email" in changed else email))
+
+
+def deactivate_person(
+    rt: Runtime, email: str, actor: str | None = None, comment: str | None = None
+) -> PersonView:
+    """Let a person leave: sessions and tokens end now; logins, actions and reminders stop.
+
+    Their roles and every record they made stay. The last active administrator cannot be
+    deactivated (the web app and API would have none).
+    """
+    email = inputs.email_address(email)
+    comment = inputs.comment(comment)
+    now = rt.clock.now()
+    with rt.db.write() as conn:
+        who = require_admin(conn, actor, "deactivate people")
+        row = find_person(conn, email)
+        if row.deactivated_at is not None:
+            raise RefusedError(f"{email} was already deactivated on {row.deactivated_at:%Y-%m-%d}.")
+        last_admin_guard(conn, row.id, email, f"deactivate {email}")
+        conn.execute(update(people).where(people.c.id == row.id).values(deactivated_at=now))
+        conn.execute(delete(web_sessions).where(web_sessions.c.person_id == row.id))
+        conn.execute(delete(api_tokens).where(api_tokens.c.person_id == row.id))
+        _cancel_mail_to(conn, email)
+        append_site(
+            conn,
+            audit_key=rt.secrets.audit_key,
+            kind=SiteKind.PERSON_DEACTIVATED,
+            at=now,
+            actor=who,
+            comment=comment,
+            payload={"person": email},
+        )
+        return _view(find_person(conn, email))
+
+
+def activate_person(
+    rt: Runtime, email: str, actor: str | None = None, comment: str | None = None
+) -> PersonView:
+    """Undo :func:`deactivate_person`: they may log in again and are reminded again."""
+    email = inputs.email_address(email)
+    comment = inputs.comment(comment)
+    now = rt.clock.now()
+    with rt.db.write() as conn:
+        who = require_admin(conn, actor, "activate people")
+        row = find_person(conn, email)
+        if row.deactivated_at is None:
+            raise RefusedError(f"{email} is active; there is nothing to undo.")
+        conn.execute(update(people).where(people.c.id == row.id).values(deactivated_at=None))
+        append_site(
+            conn,
+            audit_key=rt.secrets.audit_key,
+            kind=SiteKind.PERSON_ACTIVATED,
+            at=now,
+            actor=who,
+            comment=comment,
+            payload={"person": email},
+        )
+        _resync_plans(rt, conn, row.id, now)
+        return _view(find_person(conn, email))

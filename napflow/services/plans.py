@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, Row, and_, func, not_, or_, select, update
 
 from napflow import inputs
 from napflow.errors import InputError, RefusedError
@@ -15,8 +15,10 @@ from napflow.runtime import Runtime
 from napflow.services._outbox import sync_reminders
 from napflow.services._plan_facts import allowed_now, role_holders
 from napflow.services._records import append, load_plan, start
+from napflow.services._visibility import load_viewer, plan_for, visible_clause
+from napflow.services.access import require_admin
 from napflow.services.history import state_changes
-from napflow.storage.schema import history, plans
+from napflow.storage.schema import Status, deadlines, history, plans, roles
 from napflow.workflow.calendar import day_end
 
 
@@ -71,8 +73,12 @@ def create_plan(
     workflow: str = "nap",
     timezone: str | None = None,
     key: str | None = None,
+    actor: str | None = None,
 ) -> PlanView:
-    """Create a plan in its workflow's initial state, recording its creation in its history."""
+    """Create a plan in its workflow's initial state, recording its creation in its history.
+
+    Administrators only (``actor`` None: the operator); the record names who created it.
+    """
     country = inputs.country_code(country)
     title = inputs.plan_title(title)
     zone = inputs.timezone(timezone or rt.settings.default_timezone)
@@ -80,6 +86,7 @@ def create_plan(
     definition = rt.catalog.get(workflow)
     now = rt.clock.now()
     with rt.db.write() as conn:
+        who = require_admin(conn, actor, "create plans")
         if (
             wanted is not None
             and conn.execute(select(plans.c.id).where(plans.c.key == wanted)).first()
@@ -101,6 +108,7 @@ def create_plan(
                 "updated_at": now,
             },
             kind=Kind.CREATED,
+            actor=who,
             to_state=definition.initial,
             payload={"title": title, "country": country, "timezone": zone},
         )
@@ -109,7 +117,12 @@ def create_plan(
 
 
 def edit_plan(
-    rt: Runtime, key: str, *, title: str | None = None, timezone: str | None = None
+    rt: Runtime,
+    key: str,
+    *,
+    title: str | None = None,
+    timezone: str | None = None,
+    actor: str | None = None,
 ) -> PlanView:
     """Change a plan's title or time zone (an administrator's change), recorded in its history.
 
@@ -123,6 +136,7 @@ def edit_plan(
     new_zone = inputs.timezone(timezone) if timezone is not None else None
     now = rt.clock.now()
     with rt.db.write() as conn:
+        who = require_admin(conn, actor, f"edit {key}")
         plan = load_plan(conn, key)
         row = conn.execute(select(plans.c.title).where(plans.c.id == plan.id)).one()
         changed: dict[str, list[str]] = {}
@@ -142,6 +156,7 @@ def edit_plan(
                 audit_key=rt.secrets.audit_key,
                 kind=Kind.PLAN_EDITED,
                 at=now,
+                actor=who,
                 payload=changed,
             )
         found = load_plan(conn, key)  # as it is now: the reminders are timed in its zone
@@ -150,19 +165,76 @@ def edit_plan(
     return _view(found)
 
 
+def _missed(rt: Runtime) -> Any:
+    """Return the ids of plans with a deadline missed: due, still open, and not a session.
+
+    A session (a deadline kind of type ``event``) whose day has passed took place; it is
+    not late (napflow.services.deadlines).
+    """
+    events = [
+        and_(plans.c.workflow == name, deadlines.c.kind.in_(sorted(kinds)))
+        for name in rt.catalog.names()
+        if (kinds := {k.name for k in rt.catalog.get(name).deadlines if k.type == "event"})
+    ]
+    missed = (
+        select(deadlines.c.plan_id)
+        .join(plans, plans.c.id == deadlines.c.plan_id)
+        .where(deadlines.c.status == Status.PENDING, deadlines.c.due_at < rt.clock.now())
+    )
+    return missed.where(not_(or_(*events))) if events else missed
+
+
 def _check_state(rt: Runtime, state: str) -> None:
     known = sorted({s for n in rt.catalog.names() for s in rt.catalog.get(n).state_names})
     if state not in known:
         raise InputError(f"There is no state {state!r}; states: {', '.join(known)}.")
 
 
-def list_plans(rt: Runtime, state: str | None = None) -> list[PlanView]:
-    """Return every plan (or those in ``state``), by key."""
+def list_plans(
+    rt: Runtime,
+    state: str | None = None,
+    *,
+    viewer: str | None = None,
+    country: str | None = None,
+    role: str | None = None,
+    overdue: bool | None = None,
+    after: str | None = None,
+    limit: int | None = None,
+) -> list[PlanView]:
+    """Return the plans ``viewer`` sees (None: the operator, every plan), by key.
+
+    Filters: ``state``; ``country`` (ISO alpha-3); ``role`` the viewer holds on the plan;
+    ``overdue`` (a deadline missed and still open, or none). ``after`` a key and ``limit``
+    give one page of the list (keys after that one).
+    """
     query = select(plans).order_by(plans.c.key)
     if state is not None:
         _check_state(rt, state)
         query = query.where(plans.c.state == state)
+    if country is not None:
+        query = query.where(plans.c.country == inputs.country_code(country))
+    if after is not None:
+        query = query.where(plans.c.key > after)
+    if overdue is not None:
+        late = _missed(rt)
+        query = query.where(plans.c.id.in_(late) if overdue else plans.c.id.not_in(late))
+    if role is not None:
+        known = {r for n in rt.catalog.names() for r in rt.catalog.get(n).role_names}
+        if role not in known:
+            raise InputError(f"There is no role {role!r}; roles: {', '.join(sorted(known))}.")
+    if limit is not None:
+        query = query.limit(limit)
     with rt.db.read() as conn:
+        who = load_viewer(conn, viewer)
+        query = query.where(visible_clause(who))
+        if role is not None:
+            query = query.where(
+                plans.c.id.in_(
+                    select(roles.c.plan_id).where(
+                        roles.c.person_id == who.person_id, roles.c.role == role
+                    )
+                )
+            )
         return [_view(r) for r in conn.execute(query)]
 
 
@@ -181,16 +253,20 @@ class PlanAsOf:
     timezone: str
 
 
-def plans_as_of(rt: Runtime, day: date, state: str | None = None) -> list[PlanAsOf]:
+def plans_as_of(
+    rt: Runtime, day: date, state: str | None = None, *, viewer: str | None = None
+) -> list[PlanAsOf]:
     """Return every plan's state at the end of ``day`` in the plan's zone, from its history.
 
-    Plans created later are left out; ``state`` keeps those in that state then.
+    Plans created later are left out; ``state`` keeps those in that state then; only the
+    plans ``viewer`` sees (None: the operator, every plan).
     """
     if state is not None:
         _check_state(rt, state)
     found = []
     with rt.db.read() as conn:
-        for row in conn.execute(select(plans).order_by(plans.c.key)):
+        visible = visible_clause(load_viewer(conn, viewer))
+        for row in conn.execute(select(plans).where(visible).order_by(plans.c.key)):
             cutoff = day_end(day, row.timezone)
             changes = state_changes(conn, row.id, before=cutoff)
             if not changes:
@@ -219,18 +295,24 @@ def plans_as_of(rt: Runtime, day: date, state: str | None = None) -> list[PlanAs
     return found
 
 
-def plan_countries(rt: Runtime) -> list[str]:
-    """Return the countries that have plans (ISO alpha-3), sorted."""
+def plan_countries(rt: Runtime, *, viewer: str | None = None) -> list[str]:
+    """Return the countries of the plans ``viewer`` sees (ISO alpha-3), sorted."""
     with rt.db.read() as conn:
-        return sorted(conn.execute(select(plans.c.country).distinct()).scalars())
+        visible = visible_clause(load_viewer(conn, viewer))
+        query = select(plans.c.country).where(visible).distinct()
+        return sorted(conn.execute(query).scalars())
 
 
 def show_plan(rt: Runtime, key: str, as_email: str | None = None) -> PlanView:
-    """Return one plan with its roles and the triggers ``as_email`` (or anyone) may fire now."""
+    """Return one plan with its roles and the triggers ``as_email`` (or anyone) may fire now.
+
+    ``as_email`` must see the plan (else it is answered as missing); without it, the
+    operator sees every plan.
+    """
     key = inputs.plan_key(key)
     actor = inputs.email_address(as_email) if as_email is not None else None
     with rt.db.read() as conn:
-        row = load_plan(conn, key)
+        row = plan_for(conn, actor, key)
         engine = rt.catalog.engine(row.workflow)
         allowed = allowed_now(conn, engine, row, actor)
         holders = role_holders(conn, row.id)

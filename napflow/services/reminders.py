@@ -11,7 +11,7 @@ from sqlalchemy import select
 from napflow import inputs
 from napflow.errors import InputError
 from napflow.runtime import Runtime
-from napflow.services._records import load_plan
+from napflow.services._visibility import load_viewer, visible_clause, visible_plan
 from napflow.storage.schema import Status, deadlines, outbox, people, plans
 from napflow.timezones import to_local
 
@@ -77,17 +77,25 @@ def _view(row: Any) -> MessageView:
 
 
 def list_messages(
-    rt: Runtime, status: str | None = None, key: str | None = None
+    rt: Runtime, status: str | None = None, key: str | None = None, *, viewer: str | None = None
 ) -> list[MessageView]:
-    """Return outbox rows (of one status, of one plan), in send order."""
+    """Return outbox rows (of one status, of one plan), in send order.
+
+    Only of the plans ``viewer`` sees (None: the operator, who sees every plan).
+    """
     if status is not None and status not in STATUSES:
         raise InputError(f"There is no status {status!r}; statuses: {', '.join(STATUSES)}.")
     query = _query()
     if status is not None:
         query = query.where(outbox.c.status == status)
     with rt.db.read() as conn:
+        who = load_viewer(conn, viewer)
         if key is not None:
-            query = query.where(outbox.c.plan_id == load_plan(conn, inputs.plan_key(key)).id)
+            query = query.where(
+                outbox.c.plan_id == visible_plan(conn, who, inputs.plan_key(key)).id
+            )
+        else:
+            query = query.where(visible_clause(who))
         return [_view(r) for r in conn.execute(query)]
 
 

@@ -13,6 +13,7 @@ from napflow.runtime import Runtime
 from napflow.services._authority import authorised_role
 from napflow.services._outbox import sync_reminders
 from napflow.services._records import PlanRow, append, load_plan
+from napflow.services._visibility import plan_for
 from napflow.services.people import find_person
 from napflow.storage.schema import people, roles
 
@@ -38,10 +39,17 @@ class RoleView:
 
 
 def _change_role(
-    rt: Runtime, key: str, email: str, role: str, grant: bool, actor: str | None
+    rt: Runtime,
+    key: str,
+    email: str,
+    role: str,
+    grant: bool,
+    actor: str | None,
+    comment: str | None = None,
 ) -> RoleChange:
     key, email = inputs.plan_key(key), inputs.email_address(email)
     actor = inputs.email_address(actor) if actor is not None else None
+    comment = inputs.comment(comment)
     now = rt.clock.now()
     with rt.db.write() as conn:
         plan: PlanRow = load_plan(conn, key)
@@ -79,6 +87,7 @@ def _change_role(
             at=now,
             actor=actor,
             role=acting_role,
+            comment=comment,
             payload={"person": email, "role": role},
         )
         sync_reminders(conn, definition, after, now)
@@ -86,30 +95,43 @@ def _change_role(
 
 
 def grant_role(
-    rt: Runtime, key: str, email: str, role: str, actor: str | None = None
+    rt: Runtime,
+    key: str,
+    email: str,
+    role: str,
+    actor: str | None = None,
+    comment: str | None = None,
 ) -> RoleChange:
     """Give ``email`` the ``role`` on plan ``key``, recorded in the plan's history.
 
     With ``actor``, the change is made as that person, who must hold a role the workflow
     lets manage roles (``[workflow] manage_roles``; the NAP workflow's coordinator), and is
     recorded as theirs; without, it is an administrator's change (the CLI on the database
-    host).
+    host). ``comment`` says why (kept in the record).
     """
-    return _change_role(rt, key, email, role, grant=True, actor=actor)
+    return _change_role(rt, key, email, role, grant=True, actor=actor, comment=comment)
 
 
 def revoke_role(
-    rt: Runtime, key: str, email: str, role: str, actor: str | None = None
+    rt: Runtime,
+    key: str,
+    email: str,
+    role: str,
+    actor: str | None = None,
+    comment: str | None = None,
 ) -> RoleChange:
-    """Take ``role`` on plan ``key`` away from ``email`` (see grant_role for ``actor``)."""
-    return _change_role(rt, key, email, role, grant=False, actor=actor)
+    """Take ``role`` on plan ``key`` away from ``email`` (see grant_role for the rest)."""
+    return _change_role(rt, key, email, role, grant=False, actor=actor, comment=comment)
 
 
-def list_roles(rt: Runtime, key: str) -> list[RoleView]:
-    """Return who holds which role on plan ``key``, in the workflow's role order."""
+def list_roles(rt: Runtime, key: str, *, viewer: str | None = None) -> list[RoleView]:
+    """Return who holds which role on plan ``key``, in the workflow's role order.
+
+    ``viewer`` (None: the operator) must see the plan, or it is answered as missing.
+    """
     key = inputs.plan_key(key)
     with rt.db.read() as conn:
-        plan = load_plan(conn, key)
+        plan = plan_for(conn, viewer, key)
         rows = conn.execute(
             select(roles.c.role, people.c.email, people.c.name)
             .join(people, people.c.id == roles.c.person_id)

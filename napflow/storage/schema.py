@@ -116,6 +116,8 @@ people = Table(
     Column("timezone", String(64)),
     Column("locale", String(35)),
     Column("created_at", UTCDateTime, nullable=False),
+    # set when the person left: no logins, sessions, tokens, actions or reminders since
+    Column("deactivated_at", UTCDateTime),
 )
 
 plans = Table(
@@ -276,6 +278,36 @@ app_secrets = Table(
     Column("name", String(63), primary_key=True),
     Column("value", String(255), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+
+site_grants = Table(
+    "site_grants",
+    metadata,
+    # access not tied to one plan: admin (everything), auditor and reader (read only), for
+    # every country ("*") or one (ISO alpha-3); one row per person, grant and country
+    Column("id", Integer, primary_key=True),
+    Column("person_id", Integer, ForeignKey("people.id"), nullable=False),
+    Column("grant", String(16), nullable=False),
+    Column("country", String(3), nullable=False),
+    Column("granted_at", UTCDateTime, nullable=False),
+    UniqueConstraint("person_id", "grant", "country", name="uq_site_grants_person_id"),
+)
+
+site_history = Table(
+    "site_history",
+    metadata,
+    # the site ledger: changes to people and site grants, chained like a plan's history
+    # (napflow.ledger.chain; the first record chains to "site"), append-only likewise
+    Column("id", Integer, primary_key=True),
+    Column("seq", Integer, nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("actor", String(254)),
+    Column("comment", Text),
+    Column("at", UTCDateTime, nullable=False),
+    Column("payload", LedgerJSON()),
+    Column("prev_hash", String(80), nullable=False),
+    Column("hash", String(80), nullable=False),
 )
 
 

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from napflow import services
 from napflow.errors import NapflowError
 from napflow.runtime import Runtime
-from napflow.web import api, pages
+from napflow.web import admin, api, pages
 from napflow.web.api_docs import add_api_docs
 from napflow.web.http import API_PREFIX, document_problems, problem, status_for
 
@@ -61,6 +61,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(admin.router)
     add_api_docs(app, f"{API_PREFIX}/docs")
     document_problems(app)
 

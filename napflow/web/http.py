@@ -62,7 +62,7 @@ class Problem(BaseModel):
     )
     missing: str | SkipJsonSchema[None] = Field(
         default=None,
-        description="On a 404: what was not found (plan, person, deadline, api_token).",
+        description="On a 404: what was not found (plan, person, deadline, api_token, grant).",
         examples=["plan"],
     )
     trigger: str | SkipJsonSchema[None] = Field(

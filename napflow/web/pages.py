@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from napflow import services
-from napflow.errors import ConflictError, NapflowError
+from napflow.errors import ConflictError, NapflowError, NotAllowedError
 from napflow.runtime import Runtime
 from napflow.services import accounts, audit, feeds, workflows
 from napflow.services.accounts import Session
@@ -156,11 +156,11 @@ def dashboard(request: Request, country: str = "", state: str = "") -> Response:
     if user is None:
         return _to_login(request)
     rt = _rt(request)
-    plans = services.list_plans(rt, state or None)
+    plans = services.list_plans(rt, state or None, viewer=user.email)
     if country:
         plans = [p for p in plans if p.country == country.strip().upper()]
     upcoming: dict[str, services.DeadlineView] = {}
-    for deadline in services.list_deadlines(rt, pending_only=True):
+    for deadline in services.list_deadlines(rt, pending_only=True, viewer=user.email):
         if deadline.status in ("pending", "missed"):  # not a meeting that has taken place
             upcoming.setdefault(deadline.plan, deadline)
     groups: dict[str, list[_DashboardRow]] = {}
@@ -170,7 +170,7 @@ def dashboard(request: Request, country: str = "", state: str = "") -> Response:
     by_state = sorted(
         groups.items(), key=lambda item: order.index(item[0]) if item[0] in order else 99
     )
-    countries = services.plan_countries(rt)
+    countries = services.plan_countries(rt, viewer=user.email)
     return _render(
         request,
         "dashboard.html",
@@ -186,7 +186,7 @@ def dashboard(request: Request, country: str = "", state: str = "") -> Response:
 def _plan_page(request: Request, user: Session, key: str, **extra: Any) -> dict[str, Any]:
     rt = _rt(request)
     plan = services.show_plan(rt, key, user.email)
-    history = services.plan_history(rt, plan.key)
+    history = services.plan_history(rt, plan.key, viewer=user.email)
     records = history.records
     diagram = workflows.workflow_diagram(rt, plan.workflow, plan.state)
     return {
@@ -196,10 +196,10 @@ def _plan_page(request: Request, user: Session, key: str, **extra: Any) -> dict[
         "records": list(reversed(records)),
         "round": history.current_round(),
         "seen_seq": records[-1].seq if records else 0,
-        "deadlines": services.list_deadlines(rt, plan.key),
-        "reminders": services.list_messages(rt, "pending", plan.key),
+        "deadlines": services.list_deadlines(rt, plan.key, viewer=user.email),
+        "reminders": services.list_messages(rt, "pending", plan.key, viewer=user.email),
         "diagram": Markup(diagram),  # noqa: S704 - its texts are escaped
-        "feed": feeds.plan_feed_url(rt, plan.key),
+        "feed": feeds.plan_feed_url(rt, plan.key, user.email),
         **extra,
     }
 
@@ -219,7 +219,7 @@ def diagram(request: Request, key: str) -> Response:
     user = _user(request)
     if user is None:
         return _to_login(request)
-    plan = services.show_plan(_rt(request), key)
+    plan = services.show_plan(_rt(request), key, user.email)
     svg = workflows.workflow_diagram(_rt(request), plan.workflow, plan.state)
     return Response(svg, media_type="image/svg+xml")
 
@@ -246,7 +246,7 @@ def deadlines_page(request: Request) -> Response:
     if user is None:
         return _to_login(request)
     months: dict[str, list[services.DeadlineView]] = {}
-    for deadline in services.list_deadlines(_rt(request)):
+    for deadline in services.list_deadlines(_rt(request), viewer=user.email):
         months.setdefault(f"{deadline.due_on:%B %Y}", []).append(deadline)
     feed = feeds.person_feed_url(_rt(request), user.email)
     return _render(request, "deadlines.html", user, months=list(months.items()), feed=feed)
@@ -260,12 +260,19 @@ def audit_page(request: Request) -> Response:
         return _to_login(request)
     rt = _rt(request)
     try:
-        report = audit.verify_ledger(rt)
+        report = audit.verify_visible(rt, user.email)
         error = None
+    except NotAllowedError:
+        raise  # not an administrator or auditor: the error page says why (403)
     except NapflowError as exc:  # a missing or wrong audit key
         report, error = None, exc.message
     return _render(
-        request, "audit.html", user, report=report, error=error, head=audit.ledger_head(rt)
+        request,
+        "audit.html",
+        user,
+        report=report,
+        error=error,
+        head=audit.ledger_head(rt, viewer=user.email),
     )
 
 
@@ -275,7 +282,7 @@ def audit_bundle(request: Request) -> Response:
     user = _user(request)
     if user is None:
         return _to_login(request)
-    text, _done = audit.build_bundle(_rt(request))
+    text, _done = audit.build_bundle(_rt(request), viewer=user.email)
     stamp = f"{_rt(request).clock.now():%Y%m%dT%H%M%SZ}"
     return Response(
         text,
@@ -304,7 +311,8 @@ def advance(
     try:
         services.advance_plan(rt, key, trigger, user.email, comment or None, expect_version)
     except ConflictError as exc:
-        records = [r for r in services.plan_history(rt, key).records if r.seq > seen_seq]
+        found = services.plan_history(rt, key, viewer=user.email).records
+        records = [r for r in found if r.seq > seen_seq]
         return _render(
             request,
             "changed.html",
@@ -313,7 +321,7 @@ def advance(
             key=key.upper(),
             records=records,
             message=exc.message,
-            timezone=services.show_plan(rt, key).timezone,
+            timezone=services.show_plan(rt, key, user.email).timezone,
         )
     except NapflowError as exc:
         context = _plan_page(request, user, key, error=exc.message)

@@ -1,34 +1,35 @@
-"""The triggers that make the history append-only, for every migration that needs them.
+"""The triggers that make a ledger table append-only, for every migration that needs them.
 
-Migration 0003 creates them; a later migration that rebuilds the history table (SQLite's
-batch mode copies it into a new table) drops them with it and must create them again.
+Migration 0003 creates them for ``history``, 0006 for ``site_history``; a later migration
+that rebuilds such a table (SQLite's batch mode copies it into a new table) drops them with
+it and must create them again.
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-REFUSE = "history is append-only: its records cannot be changed or removed"
 
-
-def create_append_only_triggers() -> None:
-    """Make the database refuse changes to history records (and emptying the table)."""
+def create_append_only_triggers(table: str = "history") -> None:
+    """Make the database refuse changes to ``table``'s records (and emptying the table)."""
+    refuse = f"{table} is append-only: its records cannot be changed or removed"
     if op.get_bind().dialect.name == "sqlite":
         for event in ("UPDATE", "DELETE"):
             op.execute(
-                f"CREATE TRIGGER history_append_only_{event.lower()} BEFORE {event} ON history "
-                f"BEGIN SELECT RAISE(ABORT, '{REFUSE}'); END"
+                f"CREATE TRIGGER {table}_append_only_{event.lower()} BEFORE {event} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{refuse}'); END"
             )
         return
+    function = f"napflow_{table}_append_only"
     op.execute(
-        "CREATE FUNCTION napflow_history_append_only() RETURNS trigger AS $$ "
-        f"BEGIN RAISE EXCEPTION '{REFUSE}'; END $$ LANGUAGE plpgsql"
+        f"CREATE FUNCTION {function}() RETURNS trigger AS $$ "
+        f"BEGIN RAISE EXCEPTION '{refuse}'; END $$ LANGUAGE plpgsql"
     )
     op.execute(
-        "CREATE TRIGGER history_append_only BEFORE UPDATE OR DELETE ON history "
-        "FOR EACH ROW EXECUTE FUNCTION napflow_history_append_only()"
+        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION {function}()"
     )
     op.execute(
-        "CREATE TRIGGER history_no_truncate BEFORE TRUNCATE ON history "
-        "FOR EACH STATEMENT EXECUTE FUNCTION napflow_history_append_only()"
+        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
     )
