@@ -116,11 +116,13 @@ class ConflictError(RefusedError):
     """Someone else changed the plan since the caller read it (optimistic concurrency).
 
     Where a version comparison is the cause, ``expected_version`` is the version the caller
-    read and ``found_version`` (and ``state``) where the plan is now.
+    read and ``found_version`` (and ``state``) where the plan is now; where a newer draft
+    is the cause, ``expected_draft`` is the draft the caller read and ``found_draft`` the
+    plan's current one.
     """
 
     kind = "conflict"
-    fields = ("key", "expected_version", "found_version", "state")
+    fields = ("key", "expected_version", "found_version", "state", "expected_draft", "found_draft")
 
     def __init__(
         self,
@@ -130,12 +132,16 @@ class ConflictError(RefusedError):
         expected_version: int | None = None,
         found_version: int | None = None,
         state: str | None = None,
+        expected_draft: int | None = None,
+        found_draft: int | None = None,
     ) -> None:
         super().__init__(message)
         self.key = key
         self.expected_version = expected_version
         self.found_version = found_version
         self.state = state
+        self.expected_draft = expected_draft
+        self.found_draft = found_draft
 
 
 class InputError(NapflowError):

@@ -90,6 +90,27 @@ def token_label(value: str) -> str:
     return _one_line_text(value, "token label", 100)
 
 
+def file_name(value: str) -> str:
+    """Return a file's own name: no folders, no control characters, at most 255 characters.
+
+    Only the name is kept of what a browser or a command line gives (never a path to write
+    to); one with folder parts is refused rather than cut, so nobody wonders which was kept.
+    """
+    name = value.strip()
+    if not name or name in (".", ".."):
+        raise InputError("The file name must not be empty.")
+    if "/" in name or "\\" in name:
+        raise InputError(
+            f"The file name {printable(name[:80])!r} has folder parts; give the name alone, "
+            "e.g. NAP-draft-v2.docx."
+        )
+    if len(name) > 255 or _has_control(name):
+        raise InputError(
+            "The file name must be one line of at most 255 characters without control characters."
+        )
+    return name
+
+
 def person_name(value: str) -> str:
     """Return a person's display name, whitespace tidied."""
     return _one_line_text(value, "name", 200)

@@ -433,3 +433,10 @@ def snapshot(rt: Runtime) -> dict[str, Any]:
         }
     plans = [(p.key, p.state, p.version, p.title) for p in services.list_plans(rt)]
     return {"counts": counts, "plans": plans, "ledger_ok": audit.verify_ledger(rt).ok}
+
+
+#: the newest schema revision this napflow's migrations build (their file names' numbers)
+SCHEMA_HEAD = max(
+    path.name[:4]
+    for path in (REPO / "napflow" / "storage" / "migrations" / "versions").glob("[0-9]*.py")
+)

@@ -167,6 +167,26 @@ def test_verify_small() -> None:
     positive(str(result["median_ratio_one_process"]))
 
 
+def test_drafts_small() -> None:
+    out = run_small("drafts.py")
+    rows(
+        r"^upload of NUM MiB: peak resident memory NUM MiB \(NUM MiB before it\), NUMx the "
+        r"file size$",
+        out,
+        count=1,
+    )
+    rows(
+        r"^round NUM: write raw +NUM MiB/s +napflow +NUM MiB/s +ratio NUM +read raw +NUM MiB/s "
+        r"+napflow +NUM MiB/s +ratio NUM$",
+        out,
+        count=2,
+    )
+    result = last_json(out)
+    assert result["benchmark"] == "drafts" and result["bytes"] == 2 << 20
+    for name in ("median_write_ratio", "median_read_ratio", "peak_memory_ratio"):
+        positive(str(result[name]))
+
+
 def check_scaling(out: str, engines: list[str]) -> None:
     """Check bench/scaling.py's output: a rate per run, the ratios, no problems."""
     assert "rates per second" in out and "ratios (the result" in out, out

@@ -149,6 +149,11 @@ def test_the_app_role_does_all_napflow_does_and_cannot_touch_the_ledger(
     napflow(app, "deadline", "cancel", str(second))
     napflow(app, "feed", "reset", "TJK-D")  # the app role only inserts into app_secrets
     napflow(app, "plan", "edit", "TJK-D", "--title", "NAP (revised)", "--timezone", "Asia/Dushanbe")
+    draft = Path("nap-v1.md")
+    draft.write_text("# NAP\n\nFirst reading.\n")
+    napflow(app, "draft", "add", "TJK-D", str(draft), "--as", COORD)  # drafts: insert only
+    napflow(app, "draft", "get", "TJK-D", "--out", "got.md")
+    assert Path("got.md").read_text() == draft.read_text()
     # site access and people's changes: site_grants, people and the site ledger
     napflow(app, "access", "grant", MEMBER, "reader", "--country", "TKM")
     napflow(app, "access", "grant", CHAIR, "admin")
@@ -203,6 +208,8 @@ def test_the_app_role_does_all_napflow_does_and_cannot_touch_the_ledger(
             "DELETE FROM history",
             "TRUNCATE history",
             "UPDATE site_history SET actor = NULL",
+            "UPDATE draft_chunks SET data = ''",
+            "DELETE FROM drafts",
             "DELETE FROM site_history",
             "TRUNCATE site_history",
             "ALTER TABLE history DISABLE TRIGGER ALL",

@@ -22,11 +22,14 @@ FOUNDATION = "foundation"
 MAY_IMPORT: dict[str, frozenset[str]] = {
     FOUNDATION: frozenset(),
     "workflow": frozenset(),
+    "documents": frozenset(),
     "ledger": frozenset({"workflow"}),
     "storage": frozenset({"ledger"}),
     "notifications": frozenset(),
     "runtime": frozenset({"workflow", "storage", "notifications"}),
-    "services": frozenset({"workflow", "ledger", "storage", "notifications", "runtime"}),
+    "services": frozenset(
+        {"workflow", "documents", "ledger", "storage", "notifications", "runtime"}
+    ),
     # the interfaces: services and the wiring, nothing below; the CLI starts the others
     "scheduler": frozenset({"services", "runtime"}),
     "web": frozenset({"services", "runtime"}),

@@ -59,6 +59,7 @@ def test_wheel_holds_workflows_migrations_and_the_console_command(tmp_path: Path
         "napflow/storage/migrations/versions/0004_web_accounts.py",
         "napflow/storage/migrations/versions/0005_login_attempts_in_flight.py",
         "napflow/storage/migrations/versions/0006_access.py",
+        "napflow/storage/migrations/versions/0007_drafts.py",
         "napflow/storage/migrations/append_only.py",
         "napflow/web/app.py",
         "napflow/web/templates/plan.html",

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from helpers import SCHEMA_HEAD
 from pg_server import PgServer
 from sqlalchemy import Boolean, Connection, DateTime, inspect, text
 from sqlalchemy.dialects import postgresql
@@ -30,7 +31,7 @@ def test_migrated_schema_matches_the_models(rt: Runtime) -> None:
 
 def test_init_is_idempotent_and_keeps_data(rt: Runtime, nap_plan: str) -> None:
     before, after = rt.db.upgrade()
-    assert before == after == "0006"
+    assert before == after == SCHEMA_HEAD
     with rt.db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM plans")).scalar_one() == 1
 
@@ -142,7 +143,7 @@ def test_the_migrations_build_the_same_schema_on_both_engines(tmp_path: Path, pg
                 schemas[db.dialect] = describe_schema(conn)
         finally:
             db.dispose()
-    assert upgrades["sqlite"] == upgrades["postgresql"] == (None, "0006")
+    assert upgrades["sqlite"] == upgrades["postgresql"] == (None, SCHEMA_HEAD)
     lite, pg = schemas["sqlite"], schemas["postgresql"]
     tables = {f"table {name}" for name in [*metadata.tables, "alembic_version"]}
     assert {what for what in lite if what.startswith("table ")} == tables  # not nothing
@@ -157,7 +158,7 @@ def test_the_migrations_build_the_same_schema_on_both_engines(tmp_path: Path, pg
 #: the triggers napflow.storage.migrations.append_only creates: name -> (table, when, events, for
 #: each, what it runs). SQLite has no TRUNCATE (its DELETE trigger also guards a DELETE
 #: without WHERE) and runs its trigger body itself; PostgreSQL runs a function.
-LEDGERS = ("history", "site_history")
+LEDGERS = ("history", "site_history", "draft_contents", "draft_chunks", "drafts")
 APPEND_ONLY = {
     "sqlite": {
         f"{table}_append_only_{event.lower()}": (table, "BEFORE", event, "ROW", "RAISE(ABORT)")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from helpers import Result
+from helpers import SCHEMA_HEAD, Result
 
 from napflow import services
 from napflow.clock import VirtualClock
@@ -436,6 +436,9 @@ def test_the_openapi_schema_lists_every_route(client: TestClient) -> None:
         "/api/v1/plans/{key}/deadlines",
         "/api/v1/plans/{key}/reminders",
         "/api/v1/plans/{key}/roles",
+        "/api/v1/plans/{key}/drafts",
+        "/api/v1/plans/{key}/drafts/{version}",
+        "/api/v1/plans/{key}/drafts/{old}/diff/{new}",
         "/api/v1/plans/{key}/roles/{email}/{role}",
         "/api/v1/deadlines",
         "/api/v1/deadlines/{deadline_id}",
@@ -624,7 +627,9 @@ def test_serve_and_scheduler_refuse_a_database_older_than_napflow(
     old.upgrade("0003")
     old.dispose()
     refused = cli(*command)
-    assert refused.code == 2 and "is at schema 0003, this napflow needs 0006" in refused.err
+    assert (
+        refused.code == 2 and f"is at schema 0003, this napflow needs {SCHEMA_HEAD}" in refused.err
+    )
     assert "run `napflow init`" in refused.err and not refused.out
 
 

@@ -32,6 +32,7 @@ from napflow.cli import (
     audit,
     daemon,
     deadlines,
+    drafts,
     people,
     plans,
     report,
@@ -71,7 +72,7 @@ def cli(ctx: click.Context, db_url: str | None, config: str | None, debug: bool)
     state.db_url, state.config = db_url, config
 
 
-for _module in (setup, people, plans, deadlines, daemon, workflows, audit, report, web):
+for _module in (setup, people, plans, drafts, deadlines, daemon, workflows, audit, report, web):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

@@ -96,11 +96,16 @@ def audit_head(state: AppState) -> None:
 
 @audit_group.command("export")
 @click.argument("key", required=False)
-@click.option("--out", required=True, metavar="FILE", help="Where to write the JSON bundle.")
+@click.option("--out", required=True, metavar="FILE", help="Where to write the bundle.")
+@click.option(
+    "--with-drafts",
+    is_flag=True,
+    help="Include every draft's file: the bundle is then a ZIP (bundle.json and drafts/).",
+)
 @pass_state
-def audit_export(state: AppState, key: str | None, out: str) -> None:
-    """Write the ledger (or plan KEY's) as a self-contained JSON bundle for auditors."""
-    done = services.audit.export_bundle(state.runtime(), out, key)
+def audit_export(state: AppState, key: str | None, out: str, with_drafts: bool) -> None:
+    """Write the ledger (or plan KEY's) as a self-contained bundle for auditors."""
+    done = services.audit.export_bundle(state.runtime(), out, key, with_drafts)
     click.echo(
         f"Wrote {done.records} records of {done.plans} plans to {done.path}; head {done.head}."
     )

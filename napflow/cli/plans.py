@@ -234,6 +234,13 @@ def role_list(state: AppState, key: str, as_email: str | None, fmt: str) -> None
     help="Refuse if the plan is no longer at version N (someone acted since).",
 )
 @click.option(
+    "--draft",
+    type=click.IntRange(min=1, max=2**31 - 1),
+    metavar="N",
+    help="Refuse if the plan's current draft is no longer vN (a newer one was added since "
+    "it was read); without, the action is on the current draft, and says so.",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["text", "json"]),
@@ -248,10 +255,13 @@ def advance(
     as_email: str,
     comment: str | None,
     expect_version: int | None,
+    draft: int | None,
     fmt: str,
 ) -> None:
     """Fire TRIGGER on plan KEY as the person --as."""
-    done = services.advance_plan(state.runtime(), key, trigger, as_email, comment, expect_version)
+    done = services.advance_plan(
+        state.runtime(), key, trigger, as_email, comment, expect_version, draft
+    )
     present(done, fmt, View(None, text=_advanced))
 
 

@@ -51,6 +51,7 @@ class Kind:
     ROLE_GRANTED = "role_granted"
     ROLE_REVOKED = "role_revoked"
     PLAN_EDITED = "plan_edited"  # the plan's title or time zone changed
+    DRAFT_ADDED = "draft_added"  # a new version of the plan's document, its digest sealed
     DEADLINE_ADDED = "deadline_added"
     DEADLINE_MOVED = "deadline_moved"
     DEADLINE_CANCELLED = "deadline_cancelled"

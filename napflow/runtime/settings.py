@@ -49,6 +49,8 @@ class Settings:
     batch_size: int = 100
     max_attempts: int = 10
     lease_seconds: int = 300
+    # [drafts]: the largest draft file accepted, in megabytes (MiB)
+    draft_max_mb: int = 50
 
 
 def _positive_int(value: Any, where: str) -> int:
@@ -127,6 +129,7 @@ CONFIG_KEYS: dict[tuple[str, str], tuple[str, _Validator, str]] = {
     ("scheduler", "batch_size"): ("batch_size", _positive_int, "NAPFLOW_BATCH_SIZE"),
     ("scheduler", "max_attempts"): ("max_attempts", _positive_int, "NAPFLOW_MAX_ATTEMPTS"),
     ("scheduler", "lease_seconds"): ("lease_seconds", _positive_int, "NAPFLOW_LEASE_SECONDS"),
+    ("drafts", "max_mb"): ("draft_max_mb", _positive_int, "NAPFLOW_DRAFT_MAX_MB"),
 }
 WORKFLOW_DIRS_ENV = "NAPFLOW_WORKFLOW_DIRS"
 

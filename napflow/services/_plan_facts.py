@@ -66,6 +66,7 @@ def load_facts(
         listing=listing,
         holders=role_holders(conn, plan.id) if HOLDERS in needs else {},
         round_actions=round_actions(conn, plan) if ROUND_ACTIONS in needs else (),
+        draft_version=plan.draft_version,
     )
 
 

@@ -42,6 +42,9 @@ class PlanHead(NamedTuple):
     timezone: str
     seq: int
     head_hash: str
+    #: the plan's current draft: its version (0: none yet) and SHA-256
+    draft_version: int = 0
+    draft_sha256: str = ""
 
 
 #: A plan as read for an action (PlanHead) or whole (a Row of the plans table).
@@ -58,6 +61,8 @@ _HEAD = (
     plans.c.timezone,
     plans.c.seq,
     plans.c.head_hash,
+    plans.c.draft_version,
+    plans.c.draft_sha256,
 )
 
 # The plan, and the roles one person holds on it, in one round trip: no row if the plan is
@@ -88,6 +93,8 @@ _MOVE_PLAN = FastStatement(
         updated_at=bindparam("b_at"),
         state=bindparam("b_state"),
         entered_seq=bindparam("b_entered_seq"),
+        draft_version=bindparam("b_draft_version"),
+        draft_sha256=bindparam("b_draft_sha256"),
     )
 )
 
@@ -209,19 +216,23 @@ def append(
     role: str | None = None,
     comment: str | None = None,
     payload: dict[str, Any] | None = None,
+    draft: tuple[int, str] | None = None,
+    new_round: bool = False,
 ) -> PlanHead:
     """Record one change of ``plan`` (read in this transaction); return the plan after it.
 
-    For a transition, ``to_state`` becomes the plan's state and starts a new round. Every
-    kind but mail bookkeeping moves the plan's version on. Several changes in one
-    transaction chain: pass each call the plan the previous one returned. ``audit_key``
-    (if any) seals the record.
+    For a transition, ``to_state`` becomes the plan's state and starts a new round;
+    ``new_round`` starts one in the same state (a new draft). ``draft`` (version, SHA-256)
+    becomes the plan's current draft. Every kind but mail bookkeeping moves the plan's
+    version on. Several changes in one transaction chain: pass each call the plan the
+    previous one returned. ``audit_key`` (if any) seals the record.
     """
     seq = plan.seq + 1
     moves = kind == Kind.TRANSITION
     new_state = to_state if moves and to_state is not None else plan.state
     version = plan.version if kind in UNVERSIONED_KINDS else plan.version + 1
-    entered_seq = seq if moves else plan.entered_seq
+    entered_seq = seq if moves or new_round else plan.entered_seq
+    draft_version, draft_sha256 = draft or (plan.draft_version, plan.draft_sha256)
     record = _seal(
         {
             "plan_id": plan.id,
@@ -252,6 +263,8 @@ def append(
             "b_at": at,
             "b_state": new_state,
             "b_entered_seq": entered_seq,
+            "b_draft_version": draft_version,
+            "b_draft_sha256": draft_sha256,
         },
     )
     if moved.rowcount != 1:
@@ -272,4 +285,13 @@ def append(
         plan.timezone,
         seq,
         record["hash"],
+        draft_version,
+        draft_sha256,
     )
+
+
+def draft_bound(plan: PlanRow) -> dict[str, Any] | None:
+    """Return what an action record says of the draft it acted on (None: no draft yet)."""
+    if not plan.draft_version:
+        return None
+    return {"draft": {"version": plan.draft_version, "sha256": plan.draft_sha256}}

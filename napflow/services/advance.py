@@ -9,7 +9,7 @@ from napflow.errors import ConflictError, InputError, NotAllowedError
 from napflow.ledger.record import Kind
 from napflow.runtime import Runtime
 from napflow.services._plan_facts import allowed_now, load_facts
-from napflow.services._records import append
+from napflow.services._records import append, draft_bound
 from napflow.services._visibility import actor_on_plan
 from napflow.services.deadlines import after_action
 from napflow.workflow.engine import Decision
@@ -45,6 +45,7 @@ def advance_plan(
     actor: str,
     comment: str | None = None,
     expect_version: int | None = None,
+    draft: int | None = None,
 ) -> AdvanceResult:
     """Fire ``trigger`` on plan ``key`` as ``actor``, recording it in the plan's history.
 
@@ -52,6 +53,8 @@ def advance_plan(
     the same transaction that writes the new state and the history record, so either both
     are stored or neither. ``expect_version`` refuses the action if anyone changed the plan
     since the caller read it at that version (a form, a script that showed the plan first).
+    ``draft`` refuses it likewise if the plan's current draft is no longer that version
+    (the draft the person read). The record names the draft acted on, version and digest.
     """
     key = inputs.plan_key(key)
     actor = inputs.email_address(actor)
@@ -68,6 +71,17 @@ def advance_plan(
                 expected_version=expect_version,
                 found_version=plan.version,
                 state=plan.state,
+            )
+        if draft is not None and plan.draft_version != draft:
+            raise ConflictError(
+                f"{key}'s draft is v{plan.draft_version} now, not v{draft}: a newer draft was "
+                f"added since you read it; nothing was written. Read v{plan.draft_version} "
+                f"(`napflow draft list {key}`) and act on it.",
+                key=key,
+                found_version=plan.version,
+                state=plan.state,
+                expected_draft=draft,
+                found_draft=plan.draft_version,
             )
         engine = rt.catalog.engine(plan.workflow)
         if trigger not in engine.definition.triggers:
@@ -104,6 +118,7 @@ def advance_plan(
             actor=actor,
             role=role,
             comment=comment,
+            payload=draft_bound(plan),
         )
         record = {
             "seq": after.seq,

@@ -15,11 +15,12 @@ import os
 import re
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Mapping
+import zipfile
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, Text, func, select, type_coerce
 
@@ -39,10 +40,18 @@ from napflow.ledger.verification import (
     scan_sqlite,
 )
 from napflow.runtime import Runtime
+from napflow.services._bundle_drafts import check_drafts, draft_entries, read_zip_bundle, write_zip
 from napflow.services._records import load_plan, missing_plan
 from napflow.services._site_ledger import site_record
 from napflow.services._visibility import ADMIN, AUDITOR, Viewer, load_viewer
-from napflow.storage.schema import history, plans, site_history
+from napflow.storage.schema import (
+    draft_chunks,
+    draft_contents,
+    drafts,
+    history,
+    plans,
+    site_history,
+)
 
 BUNDLE_FORMAT = "napflow-audit-bundle/1"
 _KEY_NEEDED = (
@@ -237,6 +246,7 @@ def verify_ledger(
             report = _verify_generic(rt, key, wanted, allow_unkeyed)
         if wanted is None:
             report = _with_site_ledger(rt, report, key, allow_unkeyed)
+        report = _with_drafts(rt, report, wanted)
     except KeyNeeded:
         raise InputError(_KEY_NEEDED) from None
     return _check_head(report, head, "ledger")
@@ -268,6 +278,77 @@ def _with_site_ledger(
     return dataclasses.replace(
         report, problems=[*report.problems, *problems], site_records=len(records)
     )
+
+
+def _stored_digest(conn: Connection, content_id: int) -> str:
+    """Return the SHA-256 of stored bytes, read a chunk at a time."""
+    digest, n = hashlib.sha256(), 0
+    while True:
+        data = conn.execute(
+            select(draft_chunks.c.data).where(
+                draft_chunks.c.content_id == content_id, draft_chunks.c.n == n
+            )
+        ).scalar()
+        if data is None:
+            return digest.hexdigest()
+        digest.update(bytes(data))
+        n += 1
+
+
+def _with_drafts(rt: Runtime, report: VerifyReport, wanted: str | None) -> VerifyReport:
+    """Add what is wrong with the stored drafts to ``report``.
+
+    Bytes that no longer match the digest their record sealed, or a draft whose record
+    sealed other bytes than it points to.
+    """
+    query = (
+        select(
+            plans.c.key,
+            drafts.c.version,
+            drafts.c.seq,
+            draft_contents.c.id,
+            draft_contents.c.sha256,
+            type_coerce(history.c.payload, Text).label("payload"),
+        )
+        .join(plans, plans.c.id == drafts.c.plan_id)
+        .join(draft_contents, draft_contents.c.id == drafts.c.content_id)
+        .outerjoin(
+            history, (history.c.plan_id == drafts.c.plan_id) & (history.c.seq == drafts.c.seq)
+        )
+        .order_by(plans.c.key, drafts.c.version)
+    )
+    if wanted is not None:
+        query = query.where(plans.c.key == wanted)
+    problems: list[Problem] = []
+    hashed: dict[int, str] = {}
+    with rt.db.read() as conn:
+        for row in conn.execute(query):
+            sealed = json.loads(row.payload).get("sha256") if row.payload else None
+            if sealed != row.sha256:
+                problems.append(
+                    Problem(
+                        row.key,
+                        row.seq,
+                        CHANGED,
+                        f"draft v{row.version} is stored as {row.sha256}, but its record "
+                        f"sealed {sealed}: the draft was swapped",
+                    )
+                )
+            if row.id not in hashed:
+                hashed[row.id] = _stored_digest(conn, row.id)
+            if hashed[row.id] != row.sha256:
+                problems.append(
+                    Problem(
+                        row.key,
+                        row.seq,
+                        EDITED,
+                        f"the stored bytes of draft v{row.version} no longer match its sealed "
+                        f"digest {row.sha256}",
+                    )
+                )
+    if not problems:
+        return report
+    return dataclasses.replace(report, problems=[*report.problems, *problems])
 
 
 def verify_visible(rt: Runtime, viewer: str | None) -> VerifyReport:
@@ -428,6 +509,7 @@ def build_bundle(
                     "seq": row.seq,
                     "head_hash": row.head_hash,
                     "records": [r._asdict() for r in records],
+                    "drafts": draft_entries(conn, row.id),
                 }
             )
     heads = {p["key"]: (p["records"][-1]["hash"] if p["records"] else "") for p in exported}
@@ -445,10 +527,13 @@ def build_bundle(
     return text, ExportResult("", len(exported), count, head)
 
 
-def export_bundle(rt: Runtime, out: str, plan_key: str | None = None) -> ExportResult:
+def export_bundle(
+    rt: Runtime, out: str, plan_key: str | None = None, with_drafts: bool = False
+) -> ExportResult:
     """Write the ledger (or plan ``plan_key``'s) to ``out`` as a self-contained JSON bundle.
 
-    The file appears whole or not at all (written aside, then renamed into place).
+    ``with_drafts`` writes a ZIP instead: the bundle and every draft's bytes. The file
+    appears whole or not at all (written aside, then renamed into place).
     """
     target = Path(out)
     try:
@@ -460,7 +545,11 @@ def export_bundle(rt: Runtime, out: str, plan_key: str | None = None) -> ExportR
             f"Cannot write the bundle to {out!r}: give a file path in an existing directory."
         )
     text, done = build_bundle(rt, plan_key)
-    _write_atomically(target, text)
+    if with_drafts:
+        plans_in = json.loads(text)["plans"]
+        _write_atomically(target, lambda handle: write_zip(rt, handle, text, plans_in))
+    else:
+        _write_atomically(target, lambda handle: handle.write(text.encode("utf-8")))
     return ExportResult(str(target), done.plans, done.records, done.head)
 
 
@@ -468,14 +557,14 @@ def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def _write_atomically(target: Path, text: str) -> None:
+def _write_atomically(target: Path, write: Callable[[BinaryIO], object]) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     except OSError as exc:
         raise InputError(f"Cannot write the bundle to {str(target)!r}: {exc.strerror}.") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
@@ -493,10 +582,13 @@ def _bad_bundle(path: str, what: str) -> InputError:
 
 def _load_bundle(path: str) -> dict[str, Any]:
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        text = read_zip_bundle(path)
+        data = json.loads(text if text is not None else Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"There is no file {path!r}.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except KeyError:
+        raise _bad_bundle(path, "it is a ZIP without bundle.json") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, zipfile.BadZipFile) as exc:
         raise _bad_bundle(path, f"it cannot be read as JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
         raise _bad_bundle(path, f'it lacks "format": "{BUNDLE_FORMAT}"')
@@ -554,6 +646,7 @@ def verify_bundle(
     report.problems.extend(
         _check_workflows(data["workflows"], {e["workflow"] for e in data["plans"]})
     )
+    report.problems.extend(check_drafts(path, data["plans"]))
     if data.get("head") != report.head:
         report = _check_head(report, str(data.get("head")), "bundle")
     return _check_head(report, head, "bundle")

@@ -67,6 +67,16 @@ class HistoryRecord:
             if late is not None:
                 what += f", {late} day{'s' * (late != 1)} late" if late else ", late the same day"
             return f"{what}: {self.comment}" if self.comment else what
+        if self.kind == Kind.DRAFT_ADDED:
+            restarted = ", a new round" if payload.get("round") == "restarted" else ""
+            what = (
+                f"draft v{payload.get('draft')} added: {payload.get('file_name')} "
+                f"({payload.get('size'):,} bytes, {payload.get('media_type')}){restarted}"
+            )
+            return f"{what}: {self.comment}" if self.comment else what
+        if self.kind in (Kind.ACTION, Kind.TRANSITION) and isinstance(payload.get("draft"), dict):
+            on = f"on draft v{payload['draft'].get('version')}"
+            return f"{on}: {self.comment}" if self.comment else on
         if self.kind in (Kind.MAIL_SENT, Kind.MAIL_FAILED):
             verb = "sent" if self.kind == Kind.MAIL_SENT else "failed"
             about = f"{payload.get('mail')} {payload.get('rung')}".strip()
@@ -98,9 +108,18 @@ class PlanHistory:
     def current_round(self) -> list[HistoryRecord]:
         """Return the actions recorded since the plan entered its current state.
 
-        Meaningful for a whole history (not one cut to a period).
+        Or since a new draft restarted the round there. Meaningful for a whole history
+        (not one cut to a period).
         """
-        start = max((r.seq for r in self.records if r.kind in STATE_KINDS), default=0)
+        start = max(
+            (
+                r.seq
+                for r in self.records
+                if r.kind in STATE_KINDS
+                or (r.kind == Kind.DRAFT_ADDED and (r.payload or {}).get("round") == "restarted")
+            ),
+            default=0,
+        )
         return [r for r in self.records if r.kind == Kind.ACTION and r.seq > start]
 
 

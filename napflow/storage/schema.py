@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -140,6 +142,9 @@ plans = Table(
     Column("timezone", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # the plan's current draft (0 and "": none yet), read with the plan by every action
+    Column("draft_version", Integer, nullable=False, server_default="0"),
+    Column("draft_sha256", String(64), nullable=False, server_default=""),
 )
 
 roles = Table(
@@ -280,6 +285,44 @@ app_secrets = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+
+draft_contents = Table(
+    "draft_contents",
+    metadata,
+    # the bytes of a draft, stored once per SHA-256 however many drafts share them, as
+    # numbered chunks (draft_chunks) so that they are streamed in and out, never held whole
+    Column("id", Integer, primary_key=True),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("size", BigInteger, nullable=False),
+    # sniffed from the bytes, never taken from the file name
+    Column("media_type", String(127), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+draft_chunks = Table(
+    "draft_chunks",
+    metadata,
+    Column("content_id", Integer, ForeignKey("draft_contents.id"), primary_key=True),
+    Column("n", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+drafts = Table(
+    "drafts",
+    metadata,
+    # version N of a plan's document: its bytes, who added it and why; the history record
+    # with seq ``seq`` seals its digest onto the plan's chain
+    Column("id", Integer, primary_key=True),
+    Column("plan_id", Integer, ForeignKey("plans.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_id", Integer, ForeignKey("draft_contents.id"), nullable=False),
+    Column("file_name", String(255), nullable=False),
+    Column("note", Text),
+    Column("added_by", String(254)),
+    Column("added_at", UTCDateTime, nullable=False),
+    Column("seq", Integer, nullable=False),
+    UniqueConstraint("plan_id", "version", name="uq_drafts_plan_id_version"),
+)
 
 site_grants = Table(
     "site_grants",

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from napflow import services
 from napflow.inputs import parse_day
-from napflow.web import api_admin, api_deadlines, api_me
+from napflow.web import api_admin, api_deadlines, api_drafts, api_me
 from napflow.web.api_common import (
     ERRORS,
     Caller,
@@ -54,6 +54,12 @@ class AdvanceRequest(BaseModel):
     trigger: str = Field(max_length=200, examples=["endorse"])
     comment: str | None = Field(default=None, max_length=100_000)
     expect_version: int | None = Field(default=None, ge=1, le=2**31)
+    draft: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="The draft version the caller read: 409 if a newer one was added since.",
+    )
 
 
 class CreatePlanRequest(BaseModel):
@@ -206,9 +212,13 @@ def edit_plan(request: Request, who: Caller, key: str, body: EditPlanRequest) ->
 def advance(
     request: Request, who: Caller, key: str, body: AdvanceRequest
 ) -> services.AdvanceResult:
-    """Fire ``trigger`` on the plan as the caller; 409 if ``expect_version`` is stale."""
+    """Fire ``trigger`` on the plan as the caller; 409 if a newer version or draft exists.
+
+    ``expect_version`` and ``draft`` are what the caller read; the record names the draft
+    the action was taken on.
+    """
     return services.advance_plan(
-        rt_of(request), key, body.trigger, who, body.comment, body.expect_version
+        rt_of(request), key, body.trigger, who, body.comment, body.expect_version, body.draft
     )
 
 
@@ -294,5 +304,6 @@ def revoke_role(
 
 
 router.include_router(api_deadlines.router)
+router.include_router(api_drafts.router)
 router.include_router(api_admin.router)
 router.include_router(api_me.router)

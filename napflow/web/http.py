@@ -88,6 +88,12 @@ class Problem(BaseModel):
     found_version: int | SkipJsonSchema[None] = Field(
         default=None, description="On a 409: the version the plan is at now."
     )
+    expected_draft: int | SkipJsonSchema[None] = Field(
+        default=None, description="On a 409 for a newer draft: the draft the request read."
+    )
+    found_draft: int | SkipJsonSchema[None] = Field(
+        default=None, description="On a 409 for a newer draft: the plan's current draft."
+    )
     problems: list[str] | SkipJsonSchema[None] = Field(
         default=None, description="Every problem found in a workflow file."
     )

@@ -23,6 +23,7 @@ from napflow.runtime import Runtime
 from napflow.services import accounts, audit, feeds, workflows
 from napflow.services.accounts import Session
 from napflow.timezones import to_local
+from napflow.web.downloads import draft_download
 from napflow.web.http import status_for
 
 COOKIE = "napflow_session"
@@ -200,6 +201,7 @@ def _plan_page(request: Request, user: Session, key: str, **extra: Any) -> dict[
         "reminders": services.list_messages(rt, "pending", plan.key, viewer=user.email),
         "diagram": Markup(diagram),  # noqa: S704 - its texts are escaped
         "feed": feeds.plan_feed_url(rt, plan.key, user.email),
+        "drafts": services.drafts.list_drafts(rt, plan.key, viewer=user.email),
         **extra,
     }
 
@@ -211,6 +213,15 @@ def plan_page(request: Request, key: str) -> Response:
     if user is None:
         return _to_login(request)
     return _render(request, "plan.html", user, **_plan_page(request, user, key))
+
+
+@router.get("/plans/{key}/drafts/{version}")
+def draft_file(request: Request, key: str, version: int) -> Response:
+    """Download draft ``version`` of the plan (for those who see it)."""
+    user = _user(request)
+    if user is None:
+        return _to_login(request)
+    return draft_download(_rt(request), key, version, user.email)
 
 
 @router.get("/plans/{key}/diagram.svg")
@@ -299,6 +310,7 @@ def advance(
     csrf: Annotated[str, Form()] = "",
     comment: Annotated[str, Form()] = "",
     expect_version: Annotated[int | None, Form()] = None,
+    draft: Annotated[int | None, Form(ge=1, le=2**31 - 1)] = None,
     seen_seq: Annotated[int, Form()] = 0,
 ) -> Response:
     """Fire a trigger as the logged-in person; the service checks their role again."""
@@ -309,7 +321,7 @@ def advance(
         return error_page(request, 403, "This form has expired; reload the page and try again.")
     rt = _rt(request)
     try:
-        services.advance_plan(rt, key, trigger, user.email, comment or None, expect_version)
+        services.advance_plan(rt, key, trigger, user.email, comment or None, expect_version, draft)
     except ConflictError as exc:
         found = services.plan_history(rt, key, viewer=user.email).records
         records = [r for r in found if r.seq > seen_seq]

@@ -81,6 +81,22 @@ class OncePerRound(Condition):
         return "once per person per round"
 
 
+class DraftPresent(Condition):
+    """The plan has a draft of its document (nothing to review or approve without one)."""
+
+    name = "draft_present"
+
+    def failure(self, facts: PlanFacts) -> str | None:
+        """Refuse while the plan has no draft."""
+        if facts.draft_version:
+            return None
+        return f"{facts.key} has no draft yet (add one with `napflow draft add {facts.key} FILE`)"
+
+    def describe(self) -> str:
+        """Describe the condition."""
+        return "a draft is present"
+
+
 @dataclass(frozen=True)
 class RoleAssigned(Condition):
     """At least one person holds ``role`` on the plan (an approver, say)."""
@@ -177,6 +193,7 @@ def _build_quorum(params: dict[str, Any], scope: LoadScope) -> Condition:
 REGISTRY: dict[str, tuple[type[Condition], Callable[[dict[str, Any], LoadScope], Condition]]] = {
     CommentRequired.name: (CommentRequired, _build_simple(CommentRequired)),
     OncePerRound.name: (OncePerRound, _build_simple(OncePerRound)),
+    DraftPresent.name: (DraftPresent, _build_simple(DraftPresent)),
     RoleAssigned.name: (RoleAssigned, _build_role_assigned),
     Quorum.name: (Quorum, _build_quorum),
 }

@@ -13,7 +13,7 @@ import hashlib
 import tomllib
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from napflow.errors import InvalidDefinition
 from napflow.inputs import printable
 from napflow.workflow.conditions import Condition, LoadScope, build_condition
 from napflow.workflow.deadline_kinds import DeadlineKindDef, NoticeDef, load_deadlines, load_notices
+from napflow.workflow.drafts import DraftRules, load_drafts
 from napflow.workflow.facts import PlanFacts
 from napflow.workflow.toml_checks import Problems, name_ok, str_list, unknown_keys
 
@@ -101,6 +102,8 @@ class WorkflowDefinition:
     manage_roles: tuple[str, ...] = ()
     #: the roles whose holders may add, move and cancel their plan's deadlines (likewise)
     manage_deadlines: tuple[str, ...] = ()
+    #: who may add drafts of the plan's document, in which states, with what effect
+    drafts: DraftRules = field(default_factory=DraftRules)
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -358,7 +361,10 @@ def parse_definition(raw: bytes, path: Path) -> WorkflowDefinition:
     except tomllib.TOMLDecodeError as exc:
         raise InvalidDefinition([f"{path.name}: not valid TOML: {exc}"]) from exc
     unknown_keys(
-        problems, "", data, {"workflow", "states", "roles", "transitions", "deadlines", "notices"}
+        problems,
+        "",
+        data,
+        {"workflow", "states", "roles", "transitions", "deadlines", "notices", "drafts"},
     )
     head = _load_header(data, problems)
     state_list = _load_states(data, problems)
@@ -379,6 +385,7 @@ def parse_definition(raw: bytes, path: Path) -> WorkflowDefinition:
     notices = load_notices(data, problems, role_names, triggers)
     manage_roles = _managing_roles(head, "manage_roles", problems, role_names)
     manage_deadlines = _managing_roles(head, "manage_deadlines", problems, role_names)
+    drafts = load_drafts(data, problems, set(states), finals, role_names)
     hour = head.get("reminder_hour", 9)
     if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23:
         problems.add("workflow.reminder_hour", f"must be a whole hour 0-23, not {hour!r}")
@@ -400,6 +407,7 @@ def parse_definition(raw: bytes, path: Path) -> WorkflowDefinition:
         reminder_hour=hour,
         manage_roles=manage_roles,
         manage_deadlines=manage_deadlines,
+        drafts=drafts,
     )
 
 

@@ -42,6 +42,8 @@ class PlanFacts:
     trigger: str | None = None
     holders: Mapping[str, frozenset[str]] = field(default_factory=dict)
     round_actions: tuple[RoundAction, ...] = ()
+    #: the plan's current draft (0: none yet)
+    draft_version: int = 0
 
     def holders_of(self, role: str) -> frozenset[str]:
         """Return the e-mail addresses of the people holding ``role`` on this plan."""

@@ -188,3 +188,14 @@ def test_a_wrong_condition_in_a_file_is_refused_saying_what_is_wrong(
     with pytest.raises(ValueError) as refused:
         build_condition(spec, SCOPE)
     assert message in str(refused.value)
+
+
+def test_draft_present_needs_a_draft() -> None:
+    from napflow.workflow.conditions import DraftPresent
+    from napflow.workflow.facts import PlanFacts
+
+    condition = DraftPresent()
+    assert condition.failure(PlanFacts(key="TJK-1", state="drafting", draft_version=2)) is None
+    refused = condition.failure(PlanFacts(key="TJK-1", state="drafting"))
+    assert refused == "TJK-1 has no draft yet (add one with `napflow draft add TJK-1 FILE`)"
+    assert condition.describe() == "a draft is present"

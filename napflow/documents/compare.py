@@ -1,0 +1,65 @@
+"""What changed between two drafts, word by word.
+
+The texts are split into words (and the space between them, kept so the result reads as
+the document did) and compared with the standard library's ``difflib.SequenceMatcher``,
+which finds the longest common runs: the same algorithm as ``diff``'s, on words.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+EQUAL, INSERT, DELETE = "equal", "insert", "delete"
+#: a word and the space after it (the space before the first word is a token of its own)
+_WORDS = re.compile(r"^\s+|\S+\s*")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One run of the comparison: text kept, inserted or deleted."""
+
+    op: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The runs that turn the old text into the new one, and how many words each way."""
+
+    changes: list[Change]
+    inserted: int
+    deleted: int
+
+    @property
+    def same(self) -> bool:
+        """True when not a word changed."""
+        return not self.inserted and not self.deleted
+
+
+def compare_words(old: str, new: str) -> Comparison:
+    """Compare two texts word by word (a change of spacing alone is no change)."""
+    before, after = _WORDS.findall(old), _WORDS.findall(new)
+    # compare the words alone, so that spacing and line breaks are no change
+    key_before = [w.strip() for w in before]
+    key_after = [w.strip() for w in after]
+    matcher = difflib.SequenceMatcher(None, key_before, key_after, autojunk=False)
+    changes: list[Change] = []
+    inserted = deleted = 0
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == EQUAL:
+            changes.append(Change(EQUAL, "".join(after[j1:j2])))
+            continue
+        removed, added = "".join(before[i1:i2]), "".join(after[j1:j2])
+        deleted += len(removed.split())
+        inserted += len(added.split())
+        # the space after a changed run is shown as space, not as part of the change
+        if removed.strip():
+            changes.append(Change(DELETE, removed.rstrip()))
+        if added.strip():
+            changes.append(Change(INSERT, added.rstrip()))
+        space = added[len(added.rstrip()) :] if added.strip() else removed[len(removed.rstrip()) :]
+        if space:
+            changes.append(Change(EQUAL, space))
+    return Comparison(changes, inserted, deleted)

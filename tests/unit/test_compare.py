@@ -1,0 +1,41 @@
+"""Word-by-word comparison of two drafts' texts (napflow.documents.compare)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from napflow.documents.compare import DELETE, INSERT, compare_words
+
+_WORD = st.sampled_from(["plan", "annex", "B", "C.", "export", "controls,", "2015", "the"])
+_SPACE = st.sampled_from([" ", "  ", "\n", "\n\n", "\t"])
+
+
+@st.composite
+def texts(draw: st.DrawFn) -> str:
+    words = draw(st.lists(_WORD, max_size=30))
+    return "".join(word + draw(_SPACE) for word in words)
+
+
+def test_a_changed_word_is_one_deletion_and_one_insertion() -> None:
+    found = compare_words("The list of 2014.\nAnnex B.", "The list of 2015.\nAnnex B.")
+    assert (found.inserted, found.deleted) == (1, 1)
+    assert [(c.op, c.text) for c in found.changes if c.op in (DELETE, INSERT)] == [
+        (DELETE, "2014."),
+        (INSERT, "2015."),
+    ]
+
+
+def test_spacing_and_line_breaks_are_no_change() -> None:
+    assert compare_words("Annex B  and C.", "Annex\nB and\n\nC.").same
+
+
+@given(texts(), texts())
+def test_the_runs_give_back_both_texts_word_for_word(old: str, new: str) -> None:
+    found = compare_words(old, new)
+    kept_new = " ".join(c.text for c in found.changes if c.op != DELETE)
+    kept_old = " ".join(c.text for c in found.changes if c.op != INSERT)
+    assert kept_new.split() == new.split()
+    assert kept_old.split() == old.split()
+    assert found.inserted == sum(len(c.text.split()) for c in found.changes if c.op == INSERT)
+    assert found.same == (old.split() == new.split())
