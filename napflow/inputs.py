@@ -10,6 +10,7 @@ import functools
 import importlib.util
 import json
 import re
+import unicodedata
 from datetime import date
 from pathlib import Path
 
@@ -107,6 +108,12 @@ def file_name(value: str) -> str:
     if len(name) > 255 or _has_control(name):
         raise InputError(
             "The file name must be one line of at most 255 characters without control characters."
+        )
+    if any(unicodedata.category(c) == "Cf" for c in name):
+        # right-to-left overrides and the like make "report\u202efdp.exe" show as a PDF
+        raise InputError(
+            "The file name must not hold invisible formatting characters (such as "
+            "right-to-left marks)."
         )
     return name
 

@@ -62,17 +62,20 @@ def test_a_draft_is_stored_once_per_digest_and_read_back_exactly(
     assert first.sha256 == hashlib.sha256(big).hexdigest()
     assert first.media_type == "application/octet-stream"  # random bytes: no type
     assert read(rt, nap_plan) == big
-    again = add(rt, nap_plan, big, "annex-copy.bin")  # the same bytes under another name
-    assert again.version == 2 and again.sha256 == first.sha256
-    assert stored(rt) == (2, 1, 4)  # two drafts, one copy of the bytes in four chunks
+    add(rt, nap_plan, V1, "nap.md")
+    again = add(rt, nap_plan, big, "annex-copy.bin")  # v1's bytes again, under another name
+    assert again.version == 3 and again.sha256 == first.sha256
+    assert stored(rt) == (3, 2, 5)  # three drafts; v1's bytes once, in four chunks
     listed = services.drafts.list_drafts(rt, nap_plan)
     assert [(d.version, d.file_name) for d in listed] == [
         (1, "annex.bin"),
-        (2, "annex-copy.bin"),
+        (2, "nap.md"),
+        (3, "annex-copy.bin"),
     ]
-    assert services.show_plan(rt, nap_plan).version == before + 2  # a record a draft
+    assert read(rt, nap_plan) == big and read(rt, nap_plan, 2) == V1
+    assert services.show_plan(rt, nap_plan).version == before + 3  # a record a draft
     records = services.plan_history(rt, nap_plan).records
-    assert [r.kind for r in records[-2:]] == ["draft_added", "draft_added"]
+    assert [r.kind for r in records[-3:]] == ["draft_added"] * 3
     assert records[-1].payload["sha256"] == first.sha256  # type: ignore[index]
     assert services.audit.verify_ledger(rt).ok
 
@@ -86,6 +89,7 @@ def test_a_draft_is_stored_once_per_digest_and_read_back_exactly(
         ("../etc/passwd.txt", V1, "has folder parts"),
         ("C:\\nap.md", V1, "has folder parts"),
         ("nap\x07.md", V1, "without control characters"),
+        ("report\u202efdp.exe", V1, "invisible formatting characters"),
         ("", V1, "must not be empty"),
     ],
 )
@@ -178,6 +182,8 @@ def test_a_new_draft_in_review_restarts_the_round_and_binds_every_action(
 
 
 def test_an_action_on_an_older_draft_writes_nothing(rt: Runtime, nap_plan: str) -> None:
+    with pytest.raises(ConflictError, match="has no draft v1 \\(it has no draft yet\\)"):
+        services.advance_plan(rt, nap_plan, "submit_for_review", COORD, draft=1)
     add(rt, nap_plan, V1)
     services.advance_plan(rt, nap_plan, "submit_for_review", COORD)
     add(rt, nap_plan, V2)
@@ -420,3 +426,21 @@ def test_a_bundle_with_drafts_verifies_and_fails_after_one_byte_changes(
     assert cli("audit", "export", nap_plan, "--out", str(plain)).code == 0
     assert json.loads(plain.read_text())["plans"][0]["drafts"] == listed
     assert cli("audit", "verify", "--bundle", str(plain)).code == 0
+
+
+def test_the_same_bytes_again_are_no_new_draft_and_each_upload_keeps_its_own_type(
+    rt: Runtime, nap_plan: str
+) -> None:
+    add(rt, nap_plan, V1, "notes.txt")
+    with pytest.raises(RefusedError, match="is the same as TJK-T's current draft v1"):
+        add(rt, nap_plan, V1, "notes-again.txt")  # a double submit: no v2, no new round
+    add(rt, nap_plan, V2, "nap.md")
+    again = add(rt, nap_plan, V1, "nap.md")  # v1's bytes, now named as Markdown
+    assert again.version == 3 and again.media_type == "text/markdown"
+    listed = services.drafts.list_drafts(rt, nap_plan)
+    assert [(d.version, d.media_type) for d in listed] == [
+        (1, "text/plain"),
+        (2, "text/markdown"),
+        (3, "text/markdown"),
+    ]
+    assert stored(rt) == (3, 2, 2)  # the bytes of v1 and v3 are kept once

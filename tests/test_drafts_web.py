@@ -92,6 +92,16 @@ def test_the_api_refuses_bad_uploads_and_hides_drafts_of_hidden_plans(
         headers={**coord, "Content-Length": str(60 << 20), "Content-Type": "multipart/form-data"},
     )
     assert huge.status_code == 400 and "larger than the 50 MB" in huge.json()["detail"]
+
+    def chunked() -> Iterator[bytes]:  # no length declared: refused before it is read
+        yield b"--x\r\n"
+
+    unsized = http.post(
+        f"/api/v1/plans/{nap_plan}/drafts",
+        content=chunked(),
+        headers={**coord, "Content-Type": "multipart/form-data; boundary=x"},
+    )
+    assert unsized.status_code == 400 and "Content-Length" in unsized.json()["detail"]
     assert services.drafts.list_drafts(rt, nap_plan) == []
     services.drafts.add_draft(rt, nap_plan, io.BytesIO(V1), "nap.md", COORD)
     for path in ("/drafts", "/drafts/1", "/drafts/1/diff/1"):
@@ -126,6 +136,7 @@ def test_the_plan_page_shows_the_draft_and_its_form_acts_on_it(
     moved = [r for r in services.plan_history(rt, nap_plan).records if r.kind == "transition"]
     assert (moved[-1].trigger, moved[-1].detail) == ("submit_for_review", "on draft v1")
     assert http.get(f"/plans/{nap_plan}/drafts/9").status_code == 404
+    assert http.get(f"/plans/{nap_plan}/drafts/{10**20}").status_code == 404
     http.post("/logout", data={"csrf": csrf_of(http)})
     accounts.set_password(rt, "outsider@example.org", PASSWORD)
     log_in(http, "outsider@example.org")  # registered, on no role of the plan

@@ -12,6 +12,15 @@ import re
 from dataclasses import dataclass
 
 EQUAL, INSERT, DELETE = "equal", "insert", "delete"
+#: the most words a text may have to be compared (the comparison's time grows with the
+#: square of the words that differ; a plan runs to some tens of thousands)
+MAX_WORDS = 200_000
+
+
+class TooLong(Exception):
+    """A text has more words than napflow compares."""
+
+
 #: a word and the space after it (the space before the first word is a token of its own)
 _WORDS = re.compile(r"^\s+|\S+\s*")
 
@@ -41,6 +50,9 @@ class Comparison:
 def compare_words(old: str, new: str) -> Comparison:
     """Compare two texts word by word (a change of spacing alone is no change)."""
     before, after = _WORDS.findall(old), _WORDS.findall(new)
+    longest = max(len(before), len(after))
+    if longest > MAX_WORDS:
+        raise TooLong(f"it has {longest:,} words, more than the {MAX_WORDS:,} napflow compares")
     # compare the words alone, so that spacing and line breaks are no change
     key_before = [w.strip() for w in before]
     key_after = [w.strip() for w in after]

@@ -10,6 +10,7 @@ an ``mimetype`` member (OpenDocument says its own type there) or ``word/document
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import PurePosixPath
 from typing import BinaryIO
@@ -54,19 +55,33 @@ def _claimed(file_name: str) -> str | None:
     return None
 
 
+#: an OpenDocument type as its ``mimetype`` member may declare it (nothing else is believed)
+_ODF = re.compile(r"application/vnd\.oasis\.opendocument\.[a-z-]{1,40}")
+#: more members than any document has: not looked into further
+_MAX_MEMBERS = 10_000
+
+
 def _zip_kind(spool: BinaryIO) -> str:
-    """Tell a Word or OpenDocument file from any other ZIP archive by its members."""
+    """Tell a Word or OpenDocument file from any other ZIP archive by its members.
+
+    Only the directory and at most 100 bytes of one member are read (a member that would
+    unpack to gigabytes is never unpacked); anything unexpected makes it bytes, no type.
+    """
     spool.seek(0)
     try:
         with zipfile.ZipFile(spool) as archive:
-            names = set(archive.namelist())
+            members = archive.infolist()
+            if len(members) > _MAX_MEMBERS:
+                return BINARY
+            names = {member.filename for member in members}
             if "mimetype" in names:
-                declared = archive.read("mimetype")[:100].decode("ascii", "replace").strip()
-                return declared or ZIP
+                with archive.open("mimetype") as member:
+                    declared = member.read(100).decode("ascii", "replace").strip()
+                return declared if _ODF.fullmatch(declared) else ZIP
             if "word/document.xml" in names and "[Content_Types].xml" in names:
                 return DOCX
-    except (zipfile.BadZipFile, OSError, ValueError):
-        return BINARY  # a ZIP signature on something that is not one
+    except Exception:
+        return BINARY
     return ZIP
 
 
@@ -89,7 +104,10 @@ def sniff(spool: BinaryIO, file_name: str) -> str:
     """
     spool.seek(0)
     head = spool.read(HEAD_BYTES)
-    guessed = filetype.guess_mime(head)
+    claimed = _claimed(file_name)
+    # text first when the name says text: a few letters can look like a short signature
+    # ("BM" is a bitmap's, "ID3" an MP3's)
+    guessed = None if claimed in _TEXTS and _is_text(head) else filetype.guess_mime(head)
     if guessed in (ZIP, DOCX, ODT) or (guessed or "").startswith("application/vnd."):
         media_type = _zip_kind(spool) if head.startswith(b"PK") else guessed or BINARY
     elif guessed is not None:
@@ -98,7 +116,6 @@ def sniff(spool: BinaryIO, file_name: str) -> str:
         media_type = TEXT
     else:
         media_type = BINARY
-    claimed = _claimed(file_name)
     if media_type == TEXT and claimed == MARKDOWN:
         media_type = MARKDOWN
     if claimed is not None and claimed != media_type and not {claimed, media_type} <= _TEXTS:

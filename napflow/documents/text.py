@@ -8,6 +8,7 @@ so). Anything else has no text napflow can compare.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 from napflow.documents.sniff import DOCX, MARKDOWN, ODT, PDF, TEXT
@@ -46,6 +47,21 @@ def _pdf(path: Path) -> str:
     return "\n".join(page.extract_text() or "" for page in PdfReader(str(path)).pages)
 
 
+#: what a Word or OpenDocument file may unpack to before its text is read (its parts are
+#: read whole by the libraries: a small archive that unpacks to gigabytes is refused)
+MAX_UNPACKED = 256 << 20
+
+
+def _check_unpacked(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except Exception:
+        return
+    if unpacked > MAX_UNPACKED:
+        raise NoText(f"it would unpack to {unpacked >> 20:,} MB, more than napflow reads")
+
+
 def extract_text(path: Path, media_type: str) -> str:
     """Return the text of the file at ``path`` (of ``media_type``); raise NoText if none."""
     if media_type in (TEXT, MARKDOWN):
@@ -54,6 +70,8 @@ def extract_text(path: Path, media_type: str) -> str:
     reader = readers.get(media_type)
     if reader is None:
         raise NoText(f"a file of type {media_type} has no text to compare")
+    if media_type in (DOCX, ODT):
+        _check_unpacked(path)
     try:
         text = reader(path)
     except Exception as exc:  # a damaged file: the library's own words, in one line

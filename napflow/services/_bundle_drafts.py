@@ -36,7 +36,7 @@ def draft_entries(conn: Connection, plan_id: int) -> list[dict[str, Any]]:
             drafts.c.version,
             draft_contents.c.sha256,
             draft_contents.c.size,
-            draft_contents.c.media_type,
+            drafts.c.media_type,
             drafts.c.file_name,
             drafts.c.seq,
         )
@@ -97,7 +97,7 @@ def _file_digest(archive: zipfile.ZipFile, name: str) -> str | None:
             return digest.hexdigest()
     except KeyError:
         return None
-    except (zipfile.BadZipFile, OSError):  # a damaged member: its bytes cannot be read
+    except Exception:
         return ""
 
 
@@ -110,7 +110,11 @@ def check_drafts(path: str, plans: list[Any]) -> list[Problem]:
             if not isinstance(plan, dict):
                 continue
             key, records = str(plan.get("key")), plan.get("records") or []
-            for entry in plan.get("drafts") or []:
+            listed = plan.get("drafts") or []
+            if not isinstance(listed, list):
+                problems.append(Problem(key, None, CHANGED, "its drafts are not a list"))
+                continue
+            for entry in listed:
                 if not isinstance(entry, dict):
                     problems.append(Problem(key, None, CHANGED, "a draft entry is not an object"))
                     continue

@@ -73,10 +73,15 @@ def advance_plan(
                 state=plan.state,
             )
         if draft is not None and plan.draft_version != draft:
+            why = (
+                f"{key} has no draft v{draft} (it has no draft yet)"
+                if not plan.draft_version
+                else f"{key}'s draft is v{plan.draft_version} now, not v{draft}: a newer "
+                "draft was added since you read it"
+            )
             raise ConflictError(
-                f"{key}'s draft is v{plan.draft_version} now, not v{draft}: a newer draft was "
-                f"added since you read it; nothing was written. Read v{plan.draft_version} "
-                f"(`napflow draft list {key}`) and act on it.",
+                f"{why}; nothing was written. See `napflow draft list {key}` and act on the "
+                "current draft.",
                 key=key,
                 found_version=plan.version,
                 state=plan.state,

@@ -16,6 +16,7 @@ import re
 import sqlite3
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -323,7 +324,11 @@ def _with_drafts(rt: Runtime, report: VerifyReport, wanted: str | None) -> Verif
     hashed: dict[int, str] = {}
     with rt.db.read() as conn:
         for row in conn.execute(query):
-            sealed = json.loads(row.payload).get("sha256") if row.payload else None
+            try:
+                payload = json.loads(row.payload) if row.payload else None
+            except json.JSONDecodeError:
+                payload = None
+            sealed = payload.get("sha256") if isinstance(payload, dict) else None
             if sealed != row.sha256:
                 problems.append(
                     Problem(
@@ -588,7 +593,7 @@ def _load_bundle(path: str) -> dict[str, Any]:
         raise InputError(f"There is no file {path!r}.") from None
     except KeyError:
         raise _bad_bundle(path, "it is a ZIP without bundle.json") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise _bad_bundle(path, f"it cannot be read as JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
         raise _bad_bundle(path, f'it lacks "format": "{BUNDLE_FORMAT}"')

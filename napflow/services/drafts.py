@@ -25,9 +25,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from napflow import inputs
-from napflow.documents.compare import Comparison, compare_words
+from napflow.documents.compare import Comparison, TooLong, compare_words
 from napflow.documents.sniff import sniff
 from napflow.documents.text import NoText, extract_text
 from napflow.errors import InputError, NotFoundError, RefusedError
@@ -83,16 +85,23 @@ def _spool(source: BinaryIO, spool: BinaryIO, limit: int, file_name: str) -> tup
 
 def _store(conn: Connection, spool: BinaryIO, sha256: str, size: int, media: str, now: Any) -> int:
     """Return the id of the stored bytes with ``sha256``, storing them from ``spool`` if new."""
-    found = conn.execute(
-        select(draft_contents.c.id).where(draft_contents.c.sha256 == sha256)
-    ).scalar()
-    if found is not None:
-        return int(found)
+    values = {"sha256": sha256, "size": size, "media_type": media, "created_at": now}
+    # two uploads of the same bytes at once: the second finds the first's row (and writes
+    # no chunks) instead of failing on the unique digest
+    dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
     inserted = conn.execute(
-        insert(draft_contents).values(sha256=sha256, size=size, media_type=media, created_at=now)
-    ).inserted_primary_key
-    assert inserted is not None
-    content_id = int(inserted[0])
+        dialect_insert(draft_contents)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["sha256"])
+        .returning(draft_contents.c.id)
+    ).scalar()
+    if inserted is None:
+        return int(
+            conn.execute(
+                select(draft_contents.c.id).where(draft_contents.c.sha256 == sha256)
+            ).scalar_one()
+        )
+    content_id = int(inserted)
     spool.seek(0)
     n = 0
     while chunk := spool.read(CHUNK_BYTES):
@@ -141,6 +150,11 @@ def add_draft(
             policy = rules.policy(plan.state)
             if policy is None:
                 raise _refuse_state(plan, rules.states)
+            if sha256 == plan.draft_sha256:  # sent twice, say: no new version, no new round
+                raise RefusedError(
+                    f"{name} is the same as {key}'s current draft v{plan.draft_version} "
+                    f"(SHA-256 {sha256}); nothing was stored."
+                )
             content_id = _store(conn, spool, sha256, size, media, now)
             version = plan.draft_version + 1
             after = append(
@@ -169,6 +183,7 @@ def add_draft(
                     version=version,
                     content_id=content_id,
                     file_name=name,
+                    media_type=media,
                     note=note,
                     added_by=actor,
                     added_at=now,
@@ -187,7 +202,7 @@ _LISTED = (
         drafts.c.version,
         draft_contents.c.sha256,
         draft_contents.c.size,
-        draft_contents.c.media_type,
+        drafts.c.media_type,
         drafts.c.file_name,
         drafts.c.note,
         drafts.c.added_by,
@@ -216,9 +231,13 @@ def find_draft(
     with rt.db.read() as conn:
         plan = plan_for(conn, viewer, key)
         wanted = plan.draft_version if version is None else version
-        row = conn.execute(
-            _LISTED.where(drafts.c.plan_id == plan.id, drafts.c.version == wanted)
-        ).first()
+        row = (
+            conn.execute(
+                _LISTED.where(drafts.c.plan_id == plan.id, drafts.c.version == wanted)
+            ).first()
+            if 0 < wanted < 2**31  # the column's range: any other number is no draft
+            else None
+        )
     if row is None:
         which = f"no draft v{version}" if version is not None else "no draft yet"
         raise NotFoundError(
@@ -248,10 +267,11 @@ def _chunks(rt: Runtime, found: DraftView) -> Iterator[bytes]:
             select(draft_contents.c.id).where(draft_contents.c.sha256 == found.sha256)
         ).scalar_one()
         # one query, its rows fetched a few at a time (a server-side cursor on PostgreSQL)
-        rows = conn.execution_options(yield_per=4).execute(
+        rows = conn.execute(
             select(draft_chunks.c.data)
             .where(draft_chunks.c.content_id == content_id)
-            .order_by(draft_chunks.c.n)
+            .order_by(draft_chunks.c.n),
+            execution_options={"yield_per": 4},
         )
         for (data,) in rows:
             chunk = data if isinstance(data, bytes) else bytes(data)
@@ -300,4 +320,8 @@ def diff_drafts(
         except NoText as exc:
             reason = f"v{found.version} ({found.file_name}) cannot be compared word by word: {exc}."
             return DraftDiff(before, after, None, reason)
-    return DraftDiff(before, after, compare_words(*texts))
+    try:
+        return DraftDiff(before, after, compare_words(*texts))
+    except TooLong as exc:
+        reason = f"v{old} and v{new} cannot be compared word by word: {exc}."
+        return DraftDiff(before, after, None, reason)

@@ -317,6 +317,8 @@ drafts = Table(
     Column("version", Integer, nullable=False),
     Column("content_id", Integer, ForeignKey("draft_contents.id"), nullable=False),
     Column("file_name", String(255), nullable=False),
+    # as sniffed for this upload (its name can make the same bytes text or Markdown)
+    Column("media_type", String(127), nullable=False),
     Column("note", Text),
     Column("added_by", String(254)),
     Column("added_at", UTCDateTime, nullable=False),

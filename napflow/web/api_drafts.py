@@ -104,7 +104,11 @@ async def add_draft(request: Request, who: Caller, key: str) -> DraftView:
     rt = rt_of(request)
     limit = rt.settings.draft_max_mb << 20
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit + _FORM_OVERHEAD:
+    if not declared.isdigit():
+        # without a declared length the server would take the whole body before napflow
+        # could stop it at the limit
+        raise InputError("Send the upload with its Content-Length (not chunked).")
+    if int(declared) > limit + _FORM_OVERHEAD:
         raise InputError(
             f"The upload is larger than the {rt.settings.draft_max_mb} MB a draft may have "
             "([drafts] max_mb); nothing was stored."

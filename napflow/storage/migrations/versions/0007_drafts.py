@@ -61,6 +61,7 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("content_id", sa.Integer(), nullable=False),
         sa.Column("file_name", sa.String(255), nullable=False),
+        sa.Column("media_type", sa.String(127), nullable=False),
         sa.Column("note", sa.Text(), nullable=True),
         sa.Column("added_by", sa.String(254), nullable=True),
         sa.Column("added_at", UTCDateTime(), nullable=False),
