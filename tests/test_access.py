@@ -226,7 +226,7 @@ def test_a_deadline_met_late_says_so_and_a_session_held_is_not_cancelled(
     assert "met late, 2 days after" in listed.out
 
 
-def test_a_deadline_met_in_time_and_a_session_ahead_when_the_plan_is_withdrawn(
+def test_a_session_still_ahead_is_cancelled_with_a_withdrawn_plan(
     rt: Runtime, nap_plan: str, clock: VirtualClock
 ) -> None:
     services.add_deadline(rt, nap_plan, "follow_up_session", "2015-10-08")
