@@ -13,13 +13,14 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 from email.charset import BASE64, Charset
+from email.encoders import encode_base64
 from email.header import Header
 from email.message import Message
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.utils import format_datetime, formataddr
 
-from napflow.notifications.mailer import Rendered
+from napflow.notifications.mailer import Attachment, Rendered
 
 CRLF = "\r\n"
 _UTF8 = Charset("utf-8")
@@ -58,6 +59,22 @@ def _text(body: str, subtype: str) -> MIMEBase:
     return part
 
 
+def _attachment(file: Attachment) -> MIMEBase:
+    main, _, sub = file.media_type.partition("/")
+    part = MIMEBase(main or "application", sub or "octet-stream")
+    part.set_payload(file.data)
+    encode_base64(part)
+    name = one_line(file.name)
+    # a non-ASCII name is written per RFC 2231 (filename*=utf-8''...), which mail readers
+    # show as typed; it was checked for path parts and control characters when uploaded
+    part.add_header(
+        "Content-Disposition",
+        "attachment",
+        filename=name if name.isascii() else ("utf-8", "", name),
+    )
+    return part
+
+
 def build_message(
     rendered: Rendered,
     *,
@@ -67,21 +84,28 @@ def build_message(
     date: datetime,
     ics: bytes | None = None,
     headers: dict[str, str] | None = None,
+    files: tuple[Attachment, ...] = (),
 ) -> Message:
-    """Return the finished message; ``sender`` and ``recipient`` are (name, address)."""
+    """Return the finished message; ``sender`` and ``recipient`` are (name, address).
+
+    ``files`` are attached after the calendar file, if any (a draft the mail is about).
+    """
     body = MIMEMultipart("alternative", boundary=_boundary())
     body.attach(_text(rendered.text, "plain"))
     body.attach(_text(rendered.html, "html"))
-    if ics is None:
+    if ics is None and not files:
         message: Message = body
     else:
         message = MIMEMultipart("mixed", boundary=_boundary())
         message.attach(body)
+    if ics is not None:
         method = "CANCEL" if b"METHOD:CANCEL" in ics else "PUBLISH"
         calendar = MIMEBase("text", "calendar", method=method, charset="utf-8")
         calendar.set_payload(ics.decode("utf-8"), _UTF8)
         calendar.add_header("Content-Disposition", "attachment", filename="deadline.ics")
         message.attach(calendar)
+    for file in files:
+        message.attach(_attachment(file))
     message["From"] = _address(*sender)
     message["To"] = _address(*recipient)
     message["Subject"] = _header("Subject", rendered.subject)

@@ -46,6 +46,15 @@ class Rendered:
     html: str
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with a message: its name as the reader sees it, its type, its bytes."""
+
+    name: str
+    media_type: str
+    data: bytes
+
+
 class Renderer(Protocol):
     """Turns a message kind and its context into subject and bodies."""
 

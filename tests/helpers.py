@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import socket
 import subprocess
@@ -440,3 +441,52 @@ SCHEMA_HEAD = max(
     path.name[:4]
     for path in (REPO / "napflow" / "storage" / "migrations" / "versions").glob("[0-9]*.py")
 )
+
+
+# --- draft files, as the libraries users write them with make them ----------------------------
+
+
+def docx_bytes(*paragraphs: str) -> bytes:
+    """A Word document with these paragraphs, as python-docx writes one."""
+    import docx
+
+    document = docx.Document()
+    for text in paragraphs:
+        document.add_paragraph(text)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def odt_bytes(*paragraphs: str) -> bytes:
+    """An OpenDocument text with these paragraphs, as odfdo writes one."""
+    from odfdo import Document, Paragraph
+
+    document = Document("text")
+    for text in paragraphs:
+        document.body.append(Paragraph(text))
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def blank_pdf() -> bytes:
+    """A PDF of one blank page: no text, as a scan would have."""
+    from pypdf import PdfWriter
+
+    writer, out = PdfWriter(), io.BytesIO()
+    writer.add_blank_page(595, 842)
+    writer.write(out)
+    return out.getvalue()
+
+
+def flip_byte_in_zip(source: Path, target: Path, member: str, at: int) -> None:
+    """Copy the ZIP bundle ``source`` to ``target`` with byte ``at`` of ``member`` changed."""
+    import zipfile
+
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for name in old.namelist():
+            data = old.read(name)
+            if name == member:
+                data = data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]
+            new.writestr(name, data)

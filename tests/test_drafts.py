@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import CAST, Result
+from helpers import CAST, Result, blank_pdf, docx_bytes, flip_byte_in_zip, odt_bytes
 from sqlalchemy import func, select
 
 from napflow import services
@@ -289,45 +289,11 @@ def test_workflow_check_holds_the_drafts_table_to_the_workflow(
     assert checked.code == 2
     for problem in (
         "drafts.add: unknown role 'secretary'",
-        'drafts.states.drafting: must be "restart" or "keep", not \'sometimes\'',
+        'drafts.states.drafting: must be "restart", "keep" or "refuse", not \'sometimes\'',
         "drafts.states.approved: a final state takes no new drafts",
         "drafts.states.nowhere: unknown state",
     ):
         assert problem in checked.out + checked.err, problem
-
-
-def docx_bytes(*paragraphs: str) -> bytes:
-    """A Word document with these paragraphs, as python-docx writes one."""
-    import docx
-
-    document = docx.Document()
-    for text in paragraphs:
-        document.add_paragraph(text)
-    out = io.BytesIO()
-    document.save(out)
-    return out.getvalue()
-
-
-def odt_bytes(*paragraphs: str) -> bytes:
-    """An OpenDocument text with these paragraphs, as odfdo writes one."""
-    from odfdo import Document, Paragraph
-
-    document = Document("text")
-    for text in paragraphs:
-        document.body.append(Paragraph(text))
-    out = io.BytesIO()
-    document.save(out)
-    return out.getvalue()
-
-
-def blank_pdf() -> bytes:
-    """A PDF of one blank page: no text, as a scan would have."""
-    from pypdf import PdfWriter
-
-    writer, out = PdfWriter(), io.BytesIO()
-    writer.add_blank_page(595, 842)
-    writer.write(out)
-    return out.getvalue()
 
 
 def test_draft_diff_shows_the_changed_words_or_says_why_it_cannot(
@@ -357,17 +323,24 @@ def test_draft_diff_shows_the_changed_words_or_says_why_it_cannot(
     assert same.out.strip().endswith("the same words.")
 
 
-def test_a_workflow_can_require_a_draft(db_url: str, clock: VirtualClock, tmp_path: Path) -> None:
+def test_a_workflow_can_require_a_draft_and_refuse_new_ones(
+    db_url: str, clock: VirtualClock, tmp_path: Path
+) -> None:
     from napflow.runtime.bootstrap import build_runtime
     from napflow.runtime.settings import Settings
 
     source = (Path(__file__).parent.parent / "workflows" / "nap.toml").read_text()
-    needing = source.replace('name = "nap"', 'name = "nap_drafted"', 1).replace(
-        'source = "drafting"\ndest = "working_group_review"',
-        'source = "drafting"\ndest = "working_group_review"\nconditions = ["draft_present"]',
-        1,
+    needing = (
+        source.replace('name = "nap"', 'name = "nap_drafted"', 1)
+        .replace(
+            'source = "drafting"\ndest = "working_group_review"',
+            'source = "drafting"\ndest = "working_group_review"\nconditions = ["draft_present"]',
+            1,
+        )
+        .replace('working_group_review = "restart"', 'working_group_review = "refuse"')
     )
     assert needing.count("draft_present") == 1  # the file changed where meant
+    assert needing.count('"refuse"') == 1
     folder = tmp_path / "workflows"
     folder.mkdir()
     (folder / "nap_drafted.toml").write_text(needing)
@@ -383,6 +356,10 @@ def test_a_workflow_can_require_a_draft(db_url: str, clock: VirtualClock, tmp_pa
         add(rt, key, V1)
         moved = services.advance_plan(rt, key, "submit_for_review", COORD)
         assert moved.to_state == "working_group_review"
+        # a state the workflow marks "refuse" takes no new draft, and says where one goes
+        with pytest.raises(RefusedError, match="takes new drafts in drafting, expert_review, s"):
+            add(rt, key, V2)
+        assert [d.version for d in services.drafts.list_drafts(rt, key)] == [1]
     finally:
         rt.db.dispose()
 
@@ -412,12 +389,7 @@ def test_a_bundle_with_drafts_verifies_and_fails_after_one_byte_changes(
     assert checked.code == 0 and checked.out.startswith("OK: 1 plans, "), checked.out
 
     changed = tmp_path / "changed.zip"  # the same bundle, one byte of v2 different
-    with zipfile.ZipFile(bundle) as source, zipfile.ZipFile(changed, "w") as target:
-        for name in source.namelist():
-            data = source.read(name)
-            if name == v2_name:
-                data = data[:10] + bytes([data[10] ^ 1]) + data[11:]
-            target.writestr(name, data)
+    flip_byte_in_zip(bundle, changed, v2_name, 10)
     refused = cli("audit", "verify", "--bundle", str(changed))
     assert refused.code == 1
     assert f"{nap_plan} seq " in refused.out

@@ -36,6 +36,20 @@ def test_file_then_environment(tmp_path: Path) -> None:
     assert load_settings(env={"NAPFLOW_CONFIG": str(config)}).busy_timeout_ms == 2500
 
 
+def test_the_links_in_mails_and_the_attachment_limit(tmp_path: Path) -> None:
+    config = tmp_path / "napflow.toml"
+    config.write_text(
+        '[web]\nbase_url = "https://napflow.mfa.tj/nap/"\n[mail]\nattach_max_mb = 0\n'
+    )
+    settings = load_settings(config, env={})
+    assert (settings.base_url, settings.mail_attach_max_mb) == ("https://napflow.mfa.tj/nap", 0)
+    env = {"NAPFLOW_BASE_URL": "http://10.0.0.5:8080", "NAPFLOW_MAIL_ATTACH_MAX_MB": "12"}
+    overridden = load_settings(config, env=env)
+    assert (overridden.base_url, overridden.mail_attach_max_mb) == ("http://10.0.0.5:8080", 12)
+    with pytest.raises(ConfigError, match="NAPFLOW_MAIL_ATTACH_MAX_MB must be a whole number"):
+        load_settings(config, env={"NAPFLOW_MAIL_ATTACH_MAX_MB": "lots"})
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -44,6 +58,9 @@ def test_file_then_environment(tmp_path: Path) -> None:
         ("[database]\nbusy_timeout_ms = -1\n", "database.busy_timeout_ms must be a positive"),
         ("[plans]\ndefault_timezone = 'Moon/Base'\n", "unknown time zone 'Moon/Base'"),
         ("[workflows]\ndirs = 'x'\n", "workflows.dirs must be a list of directory paths"),
+        ("[web]\nbase_url = 'napflow.example'\n", "web.base_url must be the web app's address"),
+        ("[web]\nbase_url = 'https://x.example/?a=1'\n", "(http or https, no query)"),
+        ("[mail]\nattach_max_mb = -1\n", "mail.attach_max_mb must be a whole number, 0 or more"),
     ],
 )
 def test_bad_config_is_named(tmp_path: Path, content: str, message: str) -> None:

@@ -176,6 +176,7 @@ AUDIT: dict[str, int | str | set[str]] = {
 ONE_PLAN_ROUTES: dict[str, tuple[str, dict[str, dict[str, int | str]]]] = {
     "/plans/{key}": ("web", READ),
     "/plans/{key}/diagram.svg": ("web", READ),
+    "/plans/{key}/changes": ("web", READ),  # these plans have no drafts: a page saying so
     "/admin/plans/{key}": ("web", ADMIN_ONLY),
     "/api/v1/plans/{key}": ("api", READ),
     "/api/v1/plans/{key}/history": ("api", READ),
@@ -191,6 +192,7 @@ OWN_TESTS = {
     "/plans/{key}/drafts/{version}": "tests/test_drafts_web.py",
     "/api/v1/plans/{key}/drafts/{version}": "tests/test_drafts_web.py",
     "/api/v1/plans/{key}/drafts/{old}/diff/{new}": "tests/test_drafts_web.py",
+    "/plans/{key}/drafts/{old}/diff/{new}": "tests/test_drafts_diff_web.py",
 }
 #: the API's lists across plans: path, query, and the member naming each item's plan
 API_LISTS: dict[str, tuple[str, dict[str, Any], str]] = {

@@ -75,3 +75,50 @@ def compare_words(old: str, new: str) -> Comparison:
         if space:
             changes.append(Change(EQUAL, space))
     return Comparison(changes, inserted, deleted)
+
+
+def excerpts(comparison: Comparison, context: int = 8, limit: int = 5) -> list[list[Change]]:
+    """Return up to ``limit`` passages around the changes, for a mail's short summary.
+
+    Each passage is the changed runs with up to ``context`` words of kept text either side
+    (a run of kept text between two changes that is short enough joins them into one
+    passage). Kept text cut short starts or ends with "…".
+    """
+    runs: list[Change] = []
+    for change in comparison.changes:  # kept text in one run, for counting its words
+        if runs and change.op == EQUAL and runs[-1].op == EQUAL:
+            runs[-1] = Change(EQUAL, runs[-1].text + change.text)
+        else:
+            runs.append(change)
+    changed = [i for i, c in enumerate(runs) if c.op != EQUAL]
+    passages: list[list[Change]] = []
+    start = 0
+    while start < len(changed) and len(passages) < limit:
+        end = start
+        # join the next change while the kept text between is no longer than two contexts
+        while end + 1 < len(changed) and all(
+            runs[k].op != EQUAL or len(runs[k].text.split()) <= 2 * context
+            for k in range(changed[end] + 1, changed[end + 1])
+        ):
+            end += 1
+        first, last = changed[start], changed[end]
+        passage = []
+        if first > 0 and runs[first - 1].op == EQUAL:
+            passage.append(Change(EQUAL, _tail(runs[first - 1].text, context)))
+        passage.extend(runs[first : last + 1])
+        if last + 1 < len(runs) and runs[last + 1].op == EQUAL:
+            passage.append(Change(EQUAL, _head(runs[last + 1].text, context)))
+        passages.append([c for c in passage if c.text])
+        start = end + 1
+    return passages
+
+
+def _tail(text: str, words: int) -> str:
+    found = _WORDS.findall(text)
+    return "… " + "".join(found[-words:]) if len(found) > words else text
+
+
+def _head(text: str, words: int) -> str:
+    found = _WORDS.findall(text)
+    lead = found.pop(0) if found and not found[0].strip() else ""
+    return lead + "".join(found[:words]).rstrip() + " …" if len(found) > words else text

@@ -44,6 +44,10 @@ class Settings:
     smtp_username: str | None = None
     smtp_ca_file: str | None = None
     smtp_timeout_s: int = 30
+    #: a draft up to this size (MiB) is attached to the mails about it; 0: links only
+    mail_attach_max_mb: int = 5
+    # [web]: the address people reach the web app at, for the links in mails
+    base_url: str = "http://127.0.0.1:8000"
     # [scheduler]
     poll_seconds: int = 30
     batch_size: int = 100
@@ -60,6 +64,12 @@ def _positive_int(value: Any, where: str) -> int:
 
 
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def _count(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{where} must be a whole number, 0 or more, not {value!r}.")
+    return value
 
 
 def _flag(value: Any, where: str) -> bool:
@@ -91,6 +101,26 @@ def _choice(*allowed: str) -> Callable[[Any, str], str]:
         return str(value)
 
     return check
+
+
+def _base_url(value: Any, where: str) -> str:
+    """Check a web address: http(s), a host, no query or fragment; drop a trailing "/"."""
+    from urllib.parse import urlsplit
+
+    text = _string(value, where).strip()
+    parts = urlsplit(text)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or parts.query
+        or parts.fragment
+        or any(ch.isspace() or ord(ch) < 32 for ch in text)
+    ):
+        raise ConfigError(
+            f"{where} must be the web app's address, e.g. https://napflow.example.org or "
+            f"https://example.org/napflow (http or https, no query), not {value!r}."
+        )
+    return text.rstrip("/")
 
 
 def _address(value: Any, where: str) -> str:
@@ -125,6 +155,8 @@ CONFIG_KEYS: dict[tuple[str, str], tuple[str, _Validator, str]] = {
     ("mail", "smtp_username"): ("smtp_username", _string, "NAPFLOW_SMTP_USERNAME"),
     ("mail", "smtp_ca_file"): ("smtp_ca_file", _string, "NAPFLOW_SMTP_CA_FILE"),
     ("mail", "smtp_timeout_s"): ("smtp_timeout_s", _positive_int, "NAPFLOW_SMTP_TIMEOUT_S"),
+    ("mail", "attach_max_mb"): ("mail_attach_max_mb", _count, "NAPFLOW_MAIL_ATTACH_MAX_MB"),
+    ("web", "base_url"): ("base_url", _base_url, "NAPFLOW_BASE_URL"),
     ("scheduler", "poll_seconds"): ("poll_seconds", _positive_int, "NAPFLOW_POLL_SECONDS"),
     ("scheduler", "batch_size"): ("batch_size", _positive_int, "NAPFLOW_BATCH_SIZE"),
     ("scheduler", "max_attempts"): ("max_attempts", _positive_int, "NAPFLOW_MAX_ATTEMPTS"),
@@ -191,13 +223,12 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     for field, validate, var in CONFIG_KEYS.values():
         if var in env:
             raw: Any = env[var]
-            if validate is _positive_int:
+            if validate in (_positive_int, _count):
                 try:
                     raw = int(raw)
                 except ValueError as exc:
-                    raise ConfigError(
-                        f"{var} must be a positive whole number, not {raw!r}."
-                    ) from exc
+                    what = "a positive" if validate is _positive_int else "a"
+                    raise ConfigError(f"{var} must be {what} whole number, not {raw!r}.") from exc
             values[field] = validate(raw, var)
     if env.get(WORKFLOW_DIRS_ENV):
         parts = [p for p in env[WORKFLOW_DIRS_ENV].split(os.pathsep) if p]

@@ -5,7 +5,8 @@ the record that sealed the digest). ``napflow audit export --with-drafts`` write
 instead of the JSON file: ``bundle.json`` (the same bundle) and ``drafts/<sha256>`` for
 every draft's bytes, streamed from the database. ``audit verify --bundle`` checks that each
 listed draft is the one its sealed record names and, in a ZIP, that each file's bytes hash
-to that digest.
+to that digest; and, the other way round, that every draft a sealed record added is listed
+(a bundle cannot leave a draft out unnoticed).
 """
 
 from __future__ import annotations
@@ -76,16 +77,56 @@ def read_zip_bundle(path: str) -> str | None:
         return archive.read(BUNDLE_MEMBER).decode("utf-8")
 
 
+def _payload(record: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """Return a record's payload as sealed (JSON text) parsed, or None if it is no object."""
+    payload = record.get("payload")
+    try:
+        found = json.loads(payload) if isinstance(payload, str) else None
+    except json.JSONDecodeError:
+        return None
+    return found if isinstance(found, dict) else None
+
+
 def _sealed(records: list[Mapping[str, Any]], seq: Any) -> Mapping[str, Any] | None:
     for record in records:
         if record.get("seq") == seq and record.get("kind") == "draft_added":
-            payload = record.get("payload")
-            try:
-                found = json.loads(payload) if isinstance(payload, str) else None
-            except json.JSONDecodeError:
-                return None
-            return found if isinstance(found, dict) else None
+            return _payload(record)
     return None
+
+
+def _draft_key(*values: Any) -> tuple[str, ...]:
+    """Return values from a bundle as a comparable key, whatever their JSON types."""
+    return tuple(json.dumps(v, sort_keys=True) for v in values)
+
+
+def _unlisted(key: str, records: list[Any], listed: list[Any]) -> list[Problem]:
+    """Return a problem for each draft a sealed record added that the bundle does not list.
+
+    A listed entry counts when it has the record's seq, draft version and digest.
+    """
+    entries = {
+        _draft_key(e.get("seq"), e.get("version"), e.get("sha256"))
+        for e in listed
+        if isinstance(e, dict)
+    }
+    problems = []
+    for record in records:
+        if not isinstance(record, dict) or record.get("kind") != "draft_added":
+            continue
+        seq = record.get("seq")
+        payload = _payload(record) or {}
+        version, sha256 = payload.get("draft"), payload.get("sha256")
+        if _draft_key(seq, version, sha256) not in entries:
+            problems.append(
+                Problem(
+                    key,
+                    seq if isinstance(seq, int) else None,
+                    MISSING,
+                    f"draft v{version} ({sha256}), added by this sealed record, is not in the "
+                    "bundle's drafts list: the bundle leaves it out",
+                )
+            )
+    return problems
 
 
 def _file_digest(archive: zipfile.ZipFile, name: str) -> str | None:
@@ -102,7 +143,10 @@ def _file_digest(archive: zipfile.ZipFile, name: str) -> str | None:
 
 
 def check_drafts(path: str, plans: list[Any]) -> list[Problem]:
-    """Check every draft a bundle lists against its sealed record (and its file, in a ZIP)."""
+    """Check every draft a bundle lists against its sealed record (and its file, in a ZIP).
+
+    And the converse: every draft a plan's sealed records added must be listed.
+    """
     problems: list[Problem] = []
     archive = zipfile.ZipFile(path) if zipfile.is_zipfile(path) else None
     try:
@@ -114,13 +158,18 @@ def check_drafts(path: str, plans: list[Any]) -> list[Problem]:
             if not isinstance(listed, list):
                 problems.append(Problem(key, None, CHANGED, "its drafts are not a list"))
                 continue
+            if isinstance(records, list):
+                problems += _unlisted(key, records, listed)
             for entry in listed:
                 if not isinstance(entry, dict):
                     problems.append(Problem(key, None, CHANGED, "a draft entry is not an object"))
                     continue
                 version, sha256, seq = entry.get("version"), entry.get("sha256"), entry.get("seq")
                 sealed = _sealed(records, seq)
-                if sealed is None or sealed.get("sha256") != sha256:
+                if sealed is None or (sealed.get("draft"), sealed.get("sha256")) != (
+                    version,
+                    sha256,
+                ):
                     problems.append(
                         Problem(
                             key,

@@ -14,11 +14,14 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from napflow.documents.compare import excerpts
+from napflow.errors import NapflowError
 from napflow.inputs import country_name
-from napflow.notifications.mailer import Mailer
+from napflow.notifications.mailer import Attachment, Mailer
 from napflow.runtime import Runtime
-from napflow.services._outbox import CHANGE, ESCALATION, NOTICE, REMINDER
+from napflow.services._outbox import CHANGE, DRAFT, ESCALATION, NOTICE, REMINDER
 from napflow.services._plan_facts import load_facts
+from napflow.services.drafts import DraftDiff, DraftView, diff_drafts, find_draft, read_draft
 from napflow.storage.schema import deadlines, people, plans, roles
 from napflow.timezones import to_local
 from napflow.workflow.calendar import due_instant
@@ -89,6 +92,17 @@ def _next_step(
     return " ".join(parts) or "See the plan in napflow."
 
 
+def _title(definition: WorkflowDefinition, trigger: str | None, state: str) -> str:
+    """Return the title of ``trigger`` fired in ``state`` (its id if the workflow lacks it).
+
+    One trigger may have a title per state (the NAP's two "endorse"s).
+    """
+    found = definition.transition_for(state, trigger or "") or next(
+        (t for t in definition.transitions if t.trigger == trigger), None
+    )
+    return found.title if found else str(trigger)
+
+
 def _person(conn: Connection, email: str) -> tuple[str, str | None]:
     row = conn.execute(
         select(people.c.name, people.c.timezone).where(people.c.email == email)
@@ -118,6 +132,9 @@ class PassCache:
         self._contacts: dict[int, list[dict[str, str]]] = {}
         self._facts: dict[int, PlanFacts] = {}
         self._people: dict[str, tuple[str, str | None]] = {}
+        self._diffs: dict[tuple[str, int, int], DraftDiff | None] = {}
+        self._files: dict[tuple[str, int], Attachment | None] = {}
+        self._drafts: dict[tuple[str, int], DraftView | None] = {}
 
     def prefetch(self, rt: Runtime, emails: set[str]) -> None:
         """Read the names and zones of a batch's recipients in one query."""
@@ -158,6 +175,94 @@ class PassCache:
         held = frozenset(role for role, who in base.holders.items() if email in who)
         return engine.allowed(dataclasses.replace(base, actor=email, actor_roles=held))
 
+    def diff(self, rt: Runtime, key: str, old: int, new: int) -> DraftDiff | None:
+        """Return what changed from draft ``old`` to ``new`` (None: a draft is missing)."""
+        if (key, old, new) not in self._diffs:
+            try:
+                self._diffs[key, old, new] = diff_drafts(rt, key, old, new)
+            except NapflowError:  # gone, or its bytes were changed: the mail says less
+                self._diffs[key, old, new] = None
+        return self._diffs[key, old, new]
+
+    def draft(self, rt: Runtime, key: str, version: int) -> DraftView | None:
+        """Return draft ``version`` of plan ``key`` (None: there is no such draft)."""
+        if (key, version) not in self._drafts:
+            try:
+                self._drafts[key, version] = find_draft(rt, key, version)
+            except NapflowError:
+                self._drafts[key, version] = None
+        return self._drafts[key, version]
+
+    def file(self, rt: Runtime, key: str, version: int) -> Attachment | None:
+        """Return draft ``version`` to attach, if it is no larger than the mail limit.
+
+        Bytes that no longer match their sealed digest are not sent (the link is).
+        """
+        if (key, version) not in self._files:
+            found = self.draft(rt, key, version)
+            self._files[key, version] = _attachment(rt, found) if found else None
+        return self._files[key, version]
+
+
+def _attachment(rt: Runtime, found: DraftView) -> Attachment | None:
+    if found.size > rt.settings.mail_attach_max_mb << 20:
+        return None
+    try:
+        _found, chunks = read_draft(rt, found.plan, found.version)
+        return Attachment(found.file_name, found.media_type, b"".join(chunks))
+    except NapflowError:  # its bytes no longer match the sealed digest: not sent
+        return None
+
+
+def _url(rt: Runtime, path: str) -> str:
+    return rt.settings.base_url + path
+
+
+def _draft(rt: Runtime, cache: PassCache, key: str, bound: dict[str, Any] | None) -> Any:
+    """Return what a mail says of the draft a record is about: its link and file."""
+    if not bound:
+        return None
+    version = bound["version"]
+    found = cache.draft(rt, key, version)
+    if found is None:
+        return None
+    file = cache.file(rt, key, version)
+    return {
+        "version": version,
+        "sha256": bound["sha256"],
+        "file_name": found.file_name,
+        "size": f"{found.size:,}",
+        "note": found.note,
+        "url": _url(rt, f"/plans/{key}/drafts/{version}"),
+        "attached": file is not None,
+        "file": file,
+    }
+
+
+#: how many passages around changes a draft mail shows (the web page shows them all)
+_PASSAGES = 5
+
+
+def _changes(rt: Runtime, cache: PassCache, key: str, old: int | None, new: int) -> Any:
+    """Return what a draft mail says changed since the version its reader acted on."""
+    if not old or old >= new:
+        return None
+    found = cache.diff(rt, key, old, new)
+    url = _url(rt, f"/plans/{key}/drafts/{old}/diff/{new}")
+    if found is None or found.comparison is None:
+        reason = found.reason if found is not None else "a version cannot be read"
+        return {"url": url, "reason": reason, "passages": [], "inserted": 0, "deleted": 0}
+    comparison = found.comparison
+    passages = excerpts(comparison, limit=_PASSAGES + 1)  # one more: are there more?
+    return {
+        "url": url,
+        "reason": None,
+        "inserted": comparison.inserted,
+        "deleted": comparison.deleted,
+        "passages": [[(c.op, c.text) for c in p] for p in passages[:_PASSAGES]],
+        "more": len(passages) > _PASSAGES,
+    }
+
 
 def compose(
     rt: Runtime,
@@ -184,12 +289,14 @@ def compose(
                 "country_name": country_name(plan.country),
                 "state": plan.state,
                 "state_title": definition.state(plan.state).title,
+                "url": _url(rt, f"/plans/{plan.key}"),
             },
             "contacts": cache.contacts(conn, plan.id),
             "late": late,
             "scheduled": f"{to_local(row.send_at, zone):%Y-%m-%d %H:%M} ({zone})",
         }
         ics = None
+        draft: dict[str, Any] | None = None
         if row.kind in (REMINDER, ESCALATION, CHANGE):
             deadline = conn.execute(
                 select(deadlines).where(deadlines.c.id == row.deadline_id)
@@ -210,11 +317,8 @@ def compose(
         elif row.kind == NOTICE:
             record = row.payload or {}
             actor_name, _ = cache.person(conn, record.get("actor") or "")
-            transition = next(
-                (t for t in definition.transitions if t.trigger == record.get("trigger")), None
-            )
             context["notice"] = {
-                "title": transition.title if transition else record.get("trigger"),
+                "title": _title(definition, record.get("trigger"), record["from_state"]),
                 "actor_name": actor_name,
                 "role": (record.get("role") or "").replace("_", " "),
                 "when": f"{to_local(row.send_at, zone):%Y-%m-%d %H:%M} ({zone})",
@@ -228,7 +332,25 @@ def compose(
                 if open_now
                 else "Nothing is waiting for you on this plan now."
             )
-        rendered = mailer.renderer.render(row.kind, context)
+        elif row.kind == DRAFT:
+            record = row.payload or {}
+            adder, _ = cache.person(conn, record.get("actor") or "")
+            context["added"] = {
+                "by": adder if record.get("actor") else "the administrator",
+                "when": f"{to_local(row.send_at, zone):%Y-%m-%d %H:%M} ({zone})",
+                "state_title": definition.state(record["state"]).title,
+                "acted_on": record.get("acted_on"),
+                "trigger_title": _title(definition, record.get("trigger"), record["state"]),
+                "note": record.get("note"),
+            }
+    # the drafts are read in transactions of their own, after the one above
+    if row.kind in (NOTICE, DRAFT):
+        record = row.payload or {}
+        draft = context["draft"] = _draft(rt, cache, plan.key, record.get("draft"))
+    if row.kind == DRAFT:
+        new = record["draft"]["version"]
+        context["changes"] = _changes(rt, cache, plan.key, record.get("acted_on"), new)
+    rendered = mailer.renderer.render(row.kind, context)
     return mailer.build(
         rendered,
         sender=(mailer.sender_name, mailer.sender),
@@ -237,6 +359,7 @@ def compose(
         date=now,
         ics=ics,
         headers={"X-Napflow-Plan": plan.key, "X-Napflow-Kind": row.kind},
+        files=(draft["file"],) if draft and draft["file"] else (),
     )
 
 

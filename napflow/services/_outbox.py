@@ -17,9 +17,10 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
+from napflow.ledger.record import Kind
 from napflow.services._plan_facts import round_actions
 from napflow.services._records import PlanRow
-from napflow.storage.schema import Status, deadlines, outbox, people, roles
+from napflow.storage.schema import Status, deadlines, history, outbox, people, roles
 from napflow.workflow.calendar import escalation_instant, reminder_instant
 from napflow.workflow.deadline_kinds import DeadlineKindDef
 from napflow.workflow.definition import WorkflowDefinition
@@ -28,6 +29,7 @@ REMINDER = "reminder"
 ESCALATION = "escalation"
 NOTICE = "notice"
 CHANGE = "change"  # a deadline people were reminded of was moved or cancelled
+DRAFT = "draft"  # a new draft restarted a round: those who had acted in it are told
 
 
 @dataclass(frozen=True)
@@ -258,6 +260,45 @@ def queue_notices(
             continue
         key = f"n{plan.id}.{record['seq']}:{email}"
         rows.append(_row(plan.id, Wanted(key, 0, NOTICE, trigger, email, now), now, record))
+    if rows:
+        conn.execute(insert(outbox), rows)
+
+
+def queue_draft_notices(
+    conn: Connection, plan: PlanRow, record: dict[str, Any], now: datetime
+) -> None:
+    """Tell everyone who acted in the round a new draft restarted that it did.
+
+    ``plan`` is the plan as it was before the new draft (its round still the old one);
+    ``record`` the draft record's fields. Each message names the draft the person last
+    acted on, so their mail can say what changed since. The uploader, and people no
+    longer on the plan or deactivated, are not told.
+    """
+    acted = conn.execute(
+        select(history.c.actor, history.c.trigger, history.c.payload)
+        .where(
+            history.c.plan_id == plan.id,
+            history.c.seq > plan.entered_seq,
+            history.c.kind == Kind.ACTION,
+            history.c.actor.is_not(None),
+        )
+        .order_by(history.c.seq)
+    ).all()
+    on_plan = {h.email for h in holders(conn, plan)}
+    last: dict[str, dict[str, Any]] = {}
+    for row in acted:
+        if row.actor in on_plan and row.actor != record.get("actor"):
+            bound = (row.payload or {}).get("draft") or {}
+            last[row.actor] = {"acted_on": bound.get("version"), "trigger": row.trigger}
+    rows = [
+        _row(
+            plan.id,
+            Wanted(f"v{plan.id}.{record['seq']}:{email}", 0, DRAFT, "restarted", email, now),
+            now,
+            {**record, **mine},
+        )
+        for email, mine in sorted(last.items())
+    ]
     if rows:
         conn.execute(insert(outbox), rows)
 

@@ -133,6 +133,8 @@ def advance_plan(
             "actor": actor,
             "role": role,
             "comment": comment,
+            # the draft acted on (None: no draft yet), for the mails to name and link
+            **(draft_bound(plan) or {"draft": None}),
         }
         # what the action does to deadlines and messages is recorded too: the version to
         # report is the one after those records, the one a next --expect-version must give

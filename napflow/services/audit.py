@@ -299,8 +299,9 @@ def _stored_digest(conn: Connection, content_id: int) -> str:
 def _with_drafts(rt: Runtime, report: VerifyReport, wanted: str | None) -> VerifyReport:
     """Add what is wrong with the stored drafts to ``report``.
 
-    Bytes that no longer match the digest their record sealed, or a draft whose record
-    sealed other bytes than it points to.
+    Bytes that no longer match the digest their record sealed, a draft whose record
+    sealed other bytes than it points to, or a plan whose current draft is not the one
+    its newest sealed draft_added record added.
     """
     query = (
         select(
@@ -351,9 +352,111 @@ def _with_drafts(rt: Runtime, report: VerifyReport, wanted: str | None) -> Verif
                         f"digest {row.sha256}",
                     )
                 )
+        problems += _current_draft_problems(conn, wanted)
+        problems += _unstored_draft_problems(conn, wanted)
     if not problems:
         return report
     return dataclasses.replace(report, problems=[*report.problems, *problems])
+
+
+def _payload_draft(payload: str | None) -> tuple[Any, Any]:
+    """Return the (version, SHA-256) a draft_added record's payload names."""
+    try:
+        found = json.loads(payload) if payload else None
+    except json.JSONDecodeError:
+        found = None
+    if not isinstance(found, dict):
+        return None, None
+    return found.get("draft"), found.get("sha256")
+
+
+def _current_draft_problems(conn: Connection, wanted: str | None) -> list[Problem]:
+    """Return a problem for each plan whose current draft is not its newest sealed one.
+
+    ``plans.draft_version`` and ``plans.draft_sha256`` must name what the plan's newest
+    sealed ``draft_added`` record added (0 and '' if none did): the ledger, not the drafts
+    table (which is not sealed), is what they are held to. One query for every plan.
+    """
+    newest = select(history.c.plan_id, func.max(history.c.seq).label("seq")).where(
+        history.c.kind == "draft_added"
+    )
+    if wanted is not None:
+        newest = newest.where(
+            history.c.plan_id == select(plans.c.id).where(plans.c.key == wanted).scalar_subquery()
+        )
+    latest = newest.group_by(history.c.plan_id).subquery()
+    sealed = history.alias("sealed")
+    query = (
+        select(
+            plans.c.key,
+            plans.c.draft_version,
+            plans.c.draft_sha256,
+            latest.c.seq,
+            type_coerce(sealed.c.payload, Text).label("payload"),
+        )
+        .select_from(plans)
+        .outerjoin(latest, latest.c.plan_id == plans.c.id)
+        .outerjoin(sealed, (sealed.c.plan_id == latest.c.plan_id) & (sealed.c.seq == latest.c.seq))
+        .order_by(plans.c.key)
+    )
+    if wanted is not None:
+        query = query.where(plans.c.key == wanted)
+    problems: list[Problem] = []
+    for row in conn.execute(query):
+        current = (row.draft_version, row.draft_sha256)
+        if row.seq is None:
+            expected: tuple[Any, Any] = (0, "")
+            why = "no sealed record added a draft: a plan without drafts has draft_version 0 and "
+            why += "draft_sha256 ''"
+        else:
+            expected = _payload_draft(row.payload)
+            why = (
+                f"its newest sealed draft_added record (seq {row.seq}) added v{expected[0]} "
+                f"({expected[1]!r}): the plan was pointed at another draft"
+            )
+        if current != expected:
+            problems.append(
+                Problem(
+                    row.key,
+                    None,
+                    CHANGED,
+                    f"its row names draft v{row.draft_version} ({row.draft_sha256!r}) as "
+                    f"current, but {why}",
+                )
+            )
+    return problems
+
+
+def _unstored_draft_problems(conn: Connection, wanted: str | None) -> list[Problem]:
+    """Return a problem for each sealed ``draft_added`` record whose draft is not stored.
+
+    A draft row removed behind napflow's back (its bytes with it, or not) leaves its sealed
+    record pointing at nothing. One query for every plan.
+    """
+    query = (
+        select(plans.c.key, history.c.seq, type_coerce(history.c.payload, Text).label("payload"))
+        .join(plans, plans.c.id == history.c.plan_id)
+        .outerjoin(
+            drafts, (drafts.c.plan_id == history.c.plan_id) & (drafts.c.seq == history.c.seq)
+        )
+        .where(history.c.kind == "draft_added", drafts.c.id.is_(None))
+        .order_by(plans.c.key, history.c.seq)
+    )
+    if wanted is not None:
+        query = query.where(plans.c.key == wanted)
+    problems = []
+    for row in conn.execute(query):
+        version, sha256 = _payload_draft(row.payload)
+        problems.append(
+            Problem(
+                row.key,
+                row.seq,
+                MISSING,
+                f"draft v{version} ({sha256}), added by this sealed record, is not stored: "
+                "its draft was removed",
+            )
+        )
+    return problems
 
 
 def verify_visible(rt: Runtime, viewer: str | None) -> VerifyReport:

@@ -36,10 +36,10 @@ from napflow.errors import InputError, NotFoundError, RefusedError
 from napflow.ledger.record import Kind
 from napflow.runtime import Runtime
 from napflow.services._authority import authorised_role
-from napflow.services._outbox import sync_reminders
+from napflow.services._outbox import queue_draft_notices, sync_reminders
 from napflow.services._records import PlanRow, append, load_plan
 from napflow.services._visibility import plan_for
-from napflow.storage.schema import draft_chunks, draft_contents, drafts, plans
+from napflow.storage.schema import draft_chunks, draft_contents, drafts, history, plans
 from napflow.workflow.drafts import RESTART
 
 #: the size of the chunks a draft's bytes are stored and streamed in
@@ -110,8 +110,8 @@ def _store(conn: Connection, spool: BinaryIO, sha256: str, size: int, media: str
     return content_id
 
 
-def _refuse_state(plan: PlanRow, states: dict[str, str]) -> RefusedError:
-    where = ", ".join(states) or "no state (its workflow takes no drafts)"
+def _refuse_state(plan: PlanRow, taking: tuple[str, ...]) -> RefusedError:
+    where = ", ".join(taking) or "no state (its workflow takes no drafts)"
     return RefusedError(
         f"Cannot add a draft to {plan.key} in {plan.state}: its workflow takes new drafts in "
         f"{where}. Nothing was stored."
@@ -149,7 +149,7 @@ def add_draft(
                 role = authorised_role(conn, plan, actor, rules.add, "add a draft")
             policy = rules.policy(plan.state)
             if policy is None:
-                raise _refuse_state(plan, rules.states)
+                raise _refuse_state(plan, rules.taking)
             if sha256 == plan.draft_sha256:  # sent twice, say: no new version, no new round
                 raise RefusedError(
                     f"{name} is the same as {key}'s current draft v{plan.draft_version} "
@@ -191,7 +191,16 @@ def add_draft(
                 )
             )
             if policy == RESTART:
-                # those who endorsed an earlier draft must endorse again: remind them
+                # those who endorsed an earlier draft must endorse again: tell them now,
+                # and remind them as the state's deadlines come
+                record = {
+                    "seq": after.seq,
+                    "actor": actor,
+                    "state": plan.state,
+                    "note": note,
+                    "draft": {"version": version, "sha256": sha256},
+                }
+                queue_draft_notices(conn, plan, record, now)
                 sync_reminders(conn, rt.catalog.get(plan.workflow), after, now)
     return DraftView(key, version, sha256, size, media, name, note, actor, now, after.seq)
 
@@ -325,3 +334,32 @@ def diff_drafts(
     except TooLong as exc:
         reason = f"v{old} and v{new} cannot be compared word by word: {exc}."
         return DraftDiff(before, after, None, reason)
+
+
+def last_acted_version(rt: Runtime, key: str, *, viewer: str) -> int | None:
+    """Return the draft version ``viewer``'s latest action on plan ``key`` was done on.
+
+    That is the draft named by their most recent action or transition record (one done
+    before the plan had a draft names none); None if they never acted on a draft. One query
+    on the plan's history, newest first. ``viewer`` must see the plan, or it is answered as
+    missing.
+    """
+    key = inputs.plan_key(key)
+    viewer = inputs.email_address(viewer)
+    with rt.db.read() as conn:
+        plan = plan_for(conn, viewer, key)
+        rows = conn.execute(
+            select(history.c.payload)
+            .where(
+                history.c.plan_id == plan.id,
+                history.c.actor == viewer,
+                history.c.kind.in_((Kind.ACTION, Kind.TRANSITION)),
+                history.c.payload.is_not(None),
+            )
+            .order_by(history.c.seq.desc())
+        )
+        for (payload,) in rows:
+            bound = payload.get("draft") if isinstance(payload, dict) else None
+            if isinstance(bound, dict) and isinstance(bound.get("version"), int):
+                return int(bound["version"])
+    return None

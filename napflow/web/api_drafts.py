@@ -8,6 +8,7 @@ memory, and the service stops reading it at the limit in any case.
 
 from __future__ import annotations
 
+import logging
 from enum import Enum
 from typing import Annotated
 
@@ -16,12 +17,15 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.requests import ClientDisconnect
 
 from napflow import services
 from napflow.errors import InputError
 from napflow.services.drafts import DraftView
 from napflow.web.api_common import Caller, Cursor, Limit, Page, page_of, rt_of
 from napflow.web.downloads import draft_download
+
+log = logging.getLogger("napflow.web")
 
 DRAFTS: list[str | Enum] = ["drafts"]
 router = APIRouter()
@@ -95,7 +99,7 @@ def list_drafts(
     tags=DRAFTS,
     openapi_extra=_UPLOAD,
 )
-async def add_draft(request: Request, who: Caller, key: str) -> DraftView:
+async def add_draft(request: Request, who: Caller, key: str) -> DraftView | Response:
     """Add the uploaded file as the plan's next draft, as the caller.
 
     The workflow says who may and in which states; a file whose name claims another type
@@ -113,15 +117,24 @@ async def add_draft(request: Request, who: Caller, key: str) -> DraftView:
             f"The upload is larger than the {rt.settings.draft_max_mb} MB a draft may have "
             "([drafts] max_mb); nothing was stored."
         )
-    async with request.form(max_files=1, max_fields=2) as form:
-        upload, note = form.get("file"), form.get("note")
-        if not isinstance(upload, UploadFile):
-            raise InputError("Send the draft as a multipart form with the file in a field 'file'.")
-        if note is not None and not isinstance(note, str):
-            raise InputError("The 'note' field is text, not a file.")
-        return await run_in_threadpool(
-            services.drafts.add_draft, rt, key, upload.file, upload.filename or "", who, note
-        )
+    try:
+        async with request.form(max_files=1, max_fields=2) as form:
+            upload, note = form.get("file"), form.get("note")
+            if not isinstance(upload, UploadFile):
+                raise InputError(
+                    "Send the draft as a multipart form with the file in a field 'file'."
+                )
+            if note is not None and not isinstance(note, str):
+                raise InputError("The 'note' field is text, not a file.")
+            return await run_in_threadpool(
+                services.drafts.add_draft, rt, key, upload.file, upload.filename or "", who, note
+            )
+    except ClientDisconnect:
+        # the client went away before the whole file arrived: nothing was stored (the
+        # part received is in a temporary file the form closes), and nobody is left to
+        # answer; a line in the log, not an error with a traceback
+        log.info("upload of a draft of %s by %s ended: the client disconnected", key, who)
+        return Response(status_code=400)
 
 
 @router.get(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
@@ -202,6 +202,7 @@ def _plan_page(request: Request, user: Session, key: str, **extra: Any) -> dict[
         "diagram": Markup(diagram),  # noqa: S704 - its texts are escaped
         "feed": feeds.plan_feed_url(rt, plan.key, user.email),
         "drafts": services.drafts.list_drafts(rt, plan.key, viewer=user.email),
+        "last_acted": services.drafts.last_acted_version(rt, plan.key, viewer=user.email),
         **extra,
     }
 
@@ -222,6 +223,49 @@ def draft_file(request: Request, key: str, version: int) -> Response:
     if user is None:
         return _to_login(request)
     return draft_download(_rt(request), key, version, user.email)
+
+
+@router.get("/plans/{key}/drafts/{old}/diff/{new}", response_class=HTMLResponse)
+def draft_diff(request: Request, key: str, old: int, new: int) -> Response:
+    """Show what changed from draft ``old`` to ``new``: the text, insertions and deletions marked.
+
+    Two drafts that cannot be compared word by word (a PDF of scanned pages) are said so.
+    """
+    user = _user(request)
+    if user is None:
+        return _to_login(request)
+    rt = _rt(request)
+    plan = services.show_plan(rt, key, user.email)
+    found = services.drafts.diff_drafts(rt, plan.key, old, new, viewer=user.email)
+    return _render(request, "draft_diff.html", user, plan=plan, diff=found)
+
+
+@router.get("/plans/{key}/changes", response_class=HTMLResponse)
+def draft_changes(
+    request: Request,
+    key: str,
+    since: Annotated[int | None, Query(alias="from")] = None,
+    until: Annotated[int | None, Query(alias="to")] = None,
+) -> Response:
+    """Go to what changed in the draft since the version this person last acted on.
+
+    From that version to the current draft if they acted on an older one, else from the
+    version before the current one; ``from`` and ``to`` choose the versions instead. A plan
+    with fewer than two drafts gets a page saying there is nothing to compare yet.
+    """
+    user = _user(request)
+    if user is None:
+        return _to_login(request)
+    rt = _rt(request)
+    plan = services.show_plan(rt, key, user.email)
+    versions = [d.version for d in services.drafts.list_drafts(rt, plan.key, viewer=user.email)]
+    if until is None and (not versions or (since is None and len(versions) < 2)):
+        return _render(request, "draft_diff.html", user, plan=plan, diff=None, versions=versions)
+    to = versions[-1] if until is None else until
+    if since is None:
+        last = services.drafts.last_acted_version(rt, plan.key, viewer=user.email)
+        since = last if last is not None and last < to else to - 1
+    return RedirectResponse(f"/plans/{quote(plan.key)}/drafts/{since}/diff/{to}", status_code=303)
 
 
 @router.get("/plans/{key}/diagram.svg")

@@ -7,9 +7,10 @@ A workflow file declares, as data::
     [drafts.states]                    # the states a new draft may be added in, and what it
     drafting = "keep"                  # does to the round in progress: "keep" it, or
     working_group_review = "restart"   # "restart" it (endorsements of earlier drafts stop
-    expert_review = "restart"          # counting; those who endorsed are told and may again)
+    expert_review = "restart"          # counting; those who endorsed are told and may again),
+    submitted = "refuse"               # or "refuse" new drafts there
 
-A state not named refuses new drafts; a final state may not be named. A workflow without
+A state not named refuses new drafts too; a final state may not be named. A workflow without
 ``[drafts]`` takes no drafts at all.
 """
 
@@ -21,8 +22,8 @@ from typing import Any
 from napflow.workflow.toml_checks import Problems, str_list, unknown_keys
 
 #: what a new draft does to the round in progress in a state
-KEEP, RESTART = "keep", "restart"
-POLICIES = (RESTART, KEEP)
+KEEP, RESTART, REFUSE = "keep", "restart", "refuse"
+POLICIES = (RESTART, KEEP, REFUSE)
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,18 @@ class DraftRules:
 
     #: roles whose holders may add a draft
     add: tuple[str, ...] = ()
-    #: state -> KEEP or RESTART; states not here refuse new drafts
+    #: state -> KEEP, RESTART or REFUSE; states not here refuse new drafts
     states: dict[str, str] = field(default_factory=dict)
 
     def policy(self, state: str) -> str | None:
         """Return what a new draft does in ``state`` (None: refused there)."""
-        return self.states.get(state)
+        found = self.states.get(state)
+        return None if found == REFUSE else found
+
+    @property
+    def taking(self) -> tuple[str, ...]:
+        """The states that take new drafts."""
+        return tuple(s for s, p in self.states.items() if p != REFUSE)
 
 
 def load_drafts(
@@ -63,7 +70,7 @@ def load_drafts(
             )
     where = table.get("states", {})
     if not isinstance(where, dict):
-        problems.add("drafts.states", 'must be a table of state = "restart" or "keep"')
+        problems.add("drafts.states", 'must be a table of state = "restart", "keep" or "refuse"')
         where = {}
     policies: dict[str, str] = {}
     for state, policy in where.items():
@@ -73,7 +80,7 @@ def load_drafts(
         elif state in finals:
             problems.add(key, "a final state takes no new drafts")
         elif policy not in POLICIES:
-            problems.add(key, f'must be "restart" or "keep", not {policy!r}')
+            problems.add(key, f'must be "restart", "keep" or "refuse", not {policy!r}')
         else:
             policies[state] = str(policy)
     return DraftRules(tuple(dict.fromkeys(listed)), policies)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from napflow.documents.compare import DELETE, INSERT, compare_words
+from napflow.documents.compare import DELETE, INSERT, compare_words, excerpts
 
 _WORD = st.sampled_from(["plan", "annex", "B", "C.", "export", "controls,", "2015", "the"])
 _SPACE = st.sampled_from([" ", "  ", "\n", "\n\n", "\t"])
@@ -39,3 +39,23 @@ def test_the_runs_give_back_both_texts_word_for_word(old: str, new: str) -> None
     assert kept_old.split() == old.split()
     assert found.inserted == sum(len(c.text.split()) for c in found.changes if c.op == INSERT)
     assert found.same == (old.split() == new.split())
+
+
+def test_a_mail_summary_shows_each_change_with_a_few_words_either_side() -> None:
+    old = " ".join(f"w{i}" for i in range(100))
+    new = old.replace("w10 ", "ten ").replace("w14", "x14").replace("w80", "eighty")
+    passages = excerpts(compare_words(old, new), context=3)
+    shown = [
+        "".join(
+            {"equal": c.text, "insert": f"{{+{c.text}+}}", "delete": f"[-{c.text}-]"}[c.op]
+            for c in p
+        )
+        for p in passages
+    ]
+    # two changes four words apart make one passage; the far one its own
+    assert shown == [
+        "… w7 w8 w9 [-w10-]{+ten+} w11 w12 w13 [-w14-]{+x14+} w15 w16 w17 …",
+        "… w77 w78 w79 [-w80-]{+eighty+} w81 w82 w83 …",
+    ]
+    assert len(excerpts(compare_words(old, new), context=3, limit=1)) == 1
+    assert excerpts(compare_words(old, old)) == []

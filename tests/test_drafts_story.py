@@ -1,0 +1,220 @@
+"""The Tajikistan story with its drafts: what was endorsed, changed, mailed and approved.
+
+Both engines; mail goes through a real SMTP server on loopback, the bundle through the CLI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from helpers import Result, docx_bytes, flip_byte_in_zip, mail_runtime
+from smtp_sink import SmtpServer
+
+from napflow import services
+from napflow.clock import VirtualClock
+from napflow.errors import NotAllowedError
+from napflow.runtime import Runtime
+from napflow.services.dispatch import send_due
+
+PEOPLE = {
+    "coord@mfa.tj.example": ("Farrukh Rahimov", "coordinator"),
+    "chair@president.tj.example": ("Sitora Nazarova", "wg_chair"),
+    "member@customs.tj.example": ("Alisher Sharipov", "wg_member"),
+    "expert@osce.example": ("Eva Huber", "expert"),
+    "minister@mfa.tj.example": ("Minister of Foreign Affairs", "approver"),
+}
+COORD, CHAIR, MEMBER, EXPERT, MINISTER = PEOPLE
+KEY = "TJK-2015"
+BASE = "http://127.0.0.1:8000"
+V1 = docx_bytes("Export controls: the control list of 2014.", "Annex B: border posts.")
+V2 = docx_bytes("Export controls: the control list of 2015.", "Annex B: border posts and rail.")
+V3 = docx_bytes("Export controls: the control list of 2015.", "Annex B and C: border posts, rail.")
+SHA = {n: hashlib.sha256(v).hexdigest() for n, v in ((1, V1), (2, V2), (3, V3))}
+
+
+def at(month: int, day: int, hour: int = 6) -> datetime:
+    return datetime(2015, month, day, hour, tzinfo=UTC)
+
+
+def mails(smtp: SmtpServer, to: str) -> list[EmailMessage]:
+    return [m for m in smtp.sink.messages if to in str(m["To"])]
+
+
+def text_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def html_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("html",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def attached(message: EmailMessage) -> dict[str, bytes]:
+    return {
+        str(p.get_filename()): bytes(p.get_payload(decode=True))  # type: ignore[arg-type]
+        for p in message.iter_attachments()
+    }
+
+
+def add(rt: Runtime, data: bytes, name: str, note: str | None = None) -> int:
+    return services.drafts.add_draft(rt, KEY, io.BytesIO(data), name, COORD, note).version
+
+
+@pytest.fixture
+def plan(mail_rt: Runtime) -> str:
+    for email, (name, _role) in PEOPLE.items():
+        services.add_person(mail_rt, email, name, "Asia/Dushanbe")
+    services.create_plan(mail_rt, "TJK", "National Action Plan", timezone="Asia/Dushanbe", key=KEY)
+    for email, (_name, role) in PEOPLE.items():
+        services.grant_role(mail_rt, KEY, email, role)
+    return KEY
+
+
+def test_the_tajikistan_story_binds_every_action_to_the_draft_it_was_taken_on(
+    mail_rt: Runtime,
+    plan: str,
+    clock: VirtualClock,
+    smtp: SmtpServer,
+    cli: Callable[..., Result],
+    tmp_path: Path,
+) -> None:
+    rt = mail_rt
+    act = services.advance_plan
+    assert add(rt, V1, "NAP Tajikistan v1.docx") == 1
+    act(rt, KEY, "submit_for_review", COORD)
+    clock.set(at(7, 29))  # the working-group review in Dushanbe
+    act(rt, KEY, "endorse", CHAIR, draft=1)
+    act(rt, KEY, "endorse", MEMBER, draft=1)
+    clock.set(at(7, 30))
+    assert add(rt, V2, "NAP Tajikistan v2.docx", "Rail added after the session") == 2
+    send_due(rt)
+
+    # the two endorsements of v1 stopped counting: the draft cannot go to the experts yet
+    with pytest.raises(NotAllowedError, match="endorse"):
+        act(rt, KEY, "send_to_experts", COORD)
+    for endorser in (CHAIR, MEMBER):
+        (told,) = mails(smtp, endorser)
+        assert told["Subject"] == (
+            f"[{KEY}] Draft v2 replaces v1 in Working-group review: please act on it again"
+        )
+        body = text_of(told)
+        assert 'You did "Endorse the draft for the working group" on draft v1' in body
+        assert "the round started again on v2" in body
+        assert "Rail added after the session" in body
+        assert "What changed from v1 to v2: 4 words inserted, 2 deleted" in body
+        assert (  # each passage indented as a whole, its words as they changed
+            "  Export controls: the control list of [-2014.-]{+2015.+}\n"
+            "  Annex B: border [-posts.-]{+posts and rail.+}\n"
+        ) in body
+        assert f"The whole comparison: {BASE}/plans/{KEY}/drafts/1/diff/2" in body
+        assert f"The new draft: {BASE}/plans/{KEY}/drafts/2 (also attached to this mail)" in body
+        assert SHA[2] in body
+        html = html_of(told)
+        assert f'href="{BASE}/plans/{KEY}/drafts/1/diff/2"' in html
+        assert "<del" in html and ">2014.</del>" in html and ">2015.</ins>" in html
+        assert attached(told) == {"NAP Tajikistan v2.docx": V2}
+    assert not mails(smtp, COORD)  # the one who added it is not told of it
+
+    act(rt, KEY, "endorse", CHAIR, draft=2)
+    act(rt, KEY, "endorse", MEMBER, draft=2)
+    act(rt, KEY, "send_to_experts", COORD, draft=2)
+    send_due(rt)
+    (sent,) = mails(smtp, EXPERT)
+    assert "This was done on draft v2, NAP Tajikistan v2.docx" in text_of(sent)
+    assert attached(sent) == {"NAP Tajikistan v2.docx": V2}
+
+    clock.set(at(10, 9))  # the follow-up session in Vienna
+    act(rt, KEY, "return_with_comments", EXPERT, "Name the licensing authority.", draft=2)
+    assert add(rt, V3, "NAP Tajikistan v3.docx") == 3
+    act(rt, KEY, "submit_for_review", COORD, draft=3)
+    act(rt, KEY, "endorse", CHAIR, draft=3)
+    act(rt, KEY, "endorse", MEMBER, draft=3)
+    act(rt, KEY, "send_to_experts", COORD, draft=3)
+    act(rt, KEY, "endorse", EXPERT, draft=3)
+    act(rt, KEY, "submit_for_approval", COORD, draft=3)
+    clock.set(at(12, 28))
+    act(rt, KEY, "approve", MINISTER, draft=3)
+    send_due(rt)
+
+    approval = [m for m in mails(smtp, COORD) if "Approve the plan" in str(m["Subject"])]
+    assert len(approval) == 1
+    body = text_of(approval[0])
+    assert 'did "Approve the plan"' in body
+    assert "This was done on draft v3, NAP Tajikistan v3.docx" in body
+    assert f"SHA-256 {SHA[3]}" in " ".join(body.split())
+    assert f"The plan in napflow: {BASE}/plans/{KEY}" in body
+    assert len([m for m in mails(smtp, CHAIR) if "Approve the plan" in str(m["Subject"])]) == 1
+
+    # the history names the draft of every action, and approval the very bytes of v3
+    history = services.plan_history(rt, KEY).records
+    acted = [
+        (r.trigger, r.actor, (r.payload or {})["draft"]["version"])
+        for r in history
+        if r.kind in ("action", "transition")
+    ]
+    assert acted == [
+        ("submit_for_review", COORD, 1),
+        ("endorse", CHAIR, 1),
+        ("endorse", MEMBER, 1),
+        ("endorse", CHAIR, 2),
+        ("endorse", MEMBER, 2),
+        ("send_to_experts", COORD, 2),
+        ("return_with_comments", EXPERT, 2),
+        ("submit_for_review", COORD, 3),
+        ("endorse", CHAIR, 3),
+        ("endorse", MEMBER, 3),
+        ("send_to_experts", COORD, 3),
+        ("endorse", EXPERT, 3),
+        ("submit_for_approval", COORD, 3),
+        ("approve", MINISTER, 3),
+    ]
+    approved = next(r for r in history if r.trigger == "approve")
+    assert approved.payload == {"draft": {"version": 3, "sha256": SHA[3]}}
+    assert approved.detail == "on draft v3"
+    shown = cli("history", KEY)
+    assert shown.code == 0 and "on draft v3" in shown.out and "draft v2 added" in shown.out
+
+    # the bundle with the drafts verifies, and no longer once one byte of v2 changed
+    bundle = tmp_path / "TJK-2015.zip"
+    assert cli("audit", "export", KEY, "--with-drafts", "--out", str(bundle)).code == 0
+    verified = cli("audit", "verify", "--bundle", str(bundle))
+    assert verified.code == 0, verified.out
+    changed = tmp_path / "changed.zip"
+    v2_name = f"drafts/{SHA[2]}"
+    flip_byte_in_zip(bundle, changed, v2_name, 100)
+    refused = cli("audit", "verify", "--bundle", str(changed))
+    assert refused.code == 1
+    assert "the file of draft v2 no longer matches its sealed digest" in refused.out
+
+
+def test_a_draft_over_the_mail_limit_is_linked_not_attached(
+    db_url: str, clock: VirtualClock, smtp: SmtpServer
+) -> None:
+    rt = mail_runtime(db_url, clock, smtp, mail_attach_max_mb=0, base_url="https://nap.mfa.tj")
+    try:
+        for email, (name, _role) in PEOPLE.items():
+            services.add_person(rt, email, name, "Asia/Dushanbe")
+        services.create_plan(rt, "TJK", "National Action Plan", key=KEY)
+        for email, (_name, role) in PEOPLE.items():
+            services.grant_role(rt, KEY, email, role)
+        add(rt, V1, "v1.docx")
+        services.advance_plan(rt, KEY, "submit_for_review", COORD)
+        services.advance_plan(rt, KEY, "endorse", MEMBER)
+        add(rt, V2, "v2.docx")
+        send_due(rt)
+        (told,) = mails(smtp, MEMBER)
+        assert attached(told) == {}
+        body = text_of(told)
+        assert f"The new draft: https://nap.mfa.tj/plans/{KEY}/drafts/2\n" in body
+        assert "attached" not in body
+    finally:
+        rt.db.dispose()
