@@ -19,6 +19,7 @@ from email.message import Message
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.utils import format_datetime, formataddr
+from urllib.parse import quote
 
 from napflow.notifications.mailer import Attachment, Rendered
 
@@ -59,19 +60,38 @@ def _text(body: str, subtype: str) -> MIMEBase:
     return part
 
 
+def _disposition(name: str) -> str:
+    """Return an attachment's Content-Disposition, its file name safe on the wire.
+
+    A short plain-ASCII name is quoted as is. Any other (non-ASCII, quotes, "=?" that a
+    reader would decode as an encoded word, or long) is written per RFC 2231: percent-
+    encoded UTF-8 in continuations of at most 60 characters, one per line, so that even
+    a 255-letter Cyrillic name keeps every line far below SMTP's 998 characters.
+    """
+    name = one_line(name)
+    plain = name.isascii() and len(name) <= 60 and "=?" not in name
+    if plain and not any(c in name for c in '"\\;'):
+        return f'attachment; filename="{name}"'
+    encoded = quote(name, safe="")
+    pieces = []
+    while encoded:
+        cut = min(60, len(encoded))
+        if cut < len(encoded) and "%" in encoded[cut - 2 : cut]:  # never split a %XX
+            cut = encoded.rindex("%", cut - 2, cut)
+        pieces.append(encoded[:cut])
+        encoded = encoded[cut:]
+    pieces[0] = "utf-8''" + pieces[0]  # the charset (and no language) go first
+    lines = [f"filename*{n}*={piece}" for n, piece in enumerate(pieces)]
+    return "attachment;\n " + ";\n ".join(lines)
+
+
 def _attachment(file: Attachment) -> MIMEBase:
     main, _, sub = file.media_type.partition("/")
     part = MIMEBase(main or "application", sub or "octet-stream")
     part.set_payload(file.data)
     encode_base64(part)
-    name = one_line(file.name)
-    # a non-ASCII name is written per RFC 2231 (filename*=utf-8''...), which mail readers
-    # show as typed; it was checked for path parts and control characters when uploaded
-    part.add_header(
-        "Content-Disposition",
-        "attachment",
-        filename=name if name.isascii() else ("utf-8", "", name),
-    )
+    # the name was checked for path parts and control characters when it was uploaded
+    part["Content-Disposition"] = _disposition(file.name)
     return part
 
 

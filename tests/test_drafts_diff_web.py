@@ -114,6 +114,10 @@ def test_changes_goes_from_the_version_last_acted_on_else_the_one_before(
     with logged_in(rt, COORD) as http:  # acted on v1 only, then added v2 and v3
         answer = http.get(f"/plans/{nap_plan.lower()}/changes")
         assert answer.headers["location"] == f"/plans/{nap_plan}/drafts/1/diff/3"
+        # who added the current draft is not told it changed since they acted
+        own = http.get(f"/plans/{nap_plan}").text
+        assert "Changed since you last acted on it" not in own
+        assert "Compare with the previous version (v2)" in own
 
 
 def test_with_fewer_than_two_drafts_there_is_nothing_to_compare(rt: Runtime, nap_plan: str) -> None:

@@ -1,4 +1,4 @@
-"""The Tajikistan story with its drafts: what was endorsed, changed, mailed and approved.
+"""The Tajikistan story with its drafts, and the mails about drafts: who is told, what.
 
 Both engines; mail goes through a real SMTP server on loopback, the bundle through the CLI.
 """
@@ -13,7 +13,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from helpers import Result, docx_bytes, flip_byte_in_zip, mail_runtime
+from helpers import Result, blank_pdf, docx_bytes, flip_byte_in_zip, mail_runtime
 from smtp_sink import SmtpServer
 
 from napflow import services
@@ -196,25 +196,116 @@ def test_the_tajikistan_story_binds_every_action_to_the_draft_it_was_taken_on(
     assert "the file of draft v2 no longer matches its sealed digest" in refused.out
 
 
-def test_a_draft_over_the_mail_limit_is_linked_not_attached(
+def cast(rt: Runtime) -> None:
+    """The people of PEOPLE on plan KEY, each in their role."""
+    for email, (name, _role) in PEOPLE.items():
+        services.add_person(rt, email, name, "Asia/Dushanbe")
+    services.create_plan(rt, "TJK", "National Action Plan", key=KEY)
+    for email, (_name, role) in PEOPLE.items():
+        services.grant_role(rt, KEY, email, role)
+
+
+def endorsed(rt: Runtime, first: bytes, name: str = "v1.docx") -> None:
+    """``first`` as v1, in working-group review, endorsed by the chair and the member."""
+    add(rt, first, name)
+    services.advance_plan(rt, KEY, "submit_for_review", COORD)
+    services.advance_plan(rt, KEY, "endorse", CHAIR)
+    services.advance_plan(rt, KEY, "endorse", MEMBER)
+
+
+def test_a_draft_is_attached_up_to_the_mail_limit_and_linked_beyond(
     db_url: str, clock: VirtualClock, smtp: SmtpServer
 ) -> None:
-    rt = mail_runtime(db_url, clock, smtp, mail_attach_max_mb=0, base_url="https://nap.mfa.tj")
+    rt = mail_runtime(db_url, clock, smtp, mail_attach_max_mb=1, base_url="https://nap.mfa.tj")
     try:
-        for email, (name, _role) in PEOPLE.items():
-            services.add_person(rt, email, name, "Asia/Dushanbe")
-        services.create_plan(rt, "TJK", "National Action Plan", key=KEY)
-        for email, (_name, role) in PEOPLE.items():
-            services.grant_role(rt, KEY, email, role)
-        add(rt, V1, "v1.docx")
-        services.advance_plan(rt, KEY, "submit_for_review", COORD)
-        services.advance_plan(rt, KEY, "endorse", MEMBER)
-        add(rt, V2, "v2.docx")
+        cast(rt)
+        small = b"# Plan\n\n" + b"Export controls. " * 61_500  # just under 1 MiB
+        large = small + b"Annex C. " * 1_000  # just over
+        assert len(small) < 1 << 20 < len(large)
+        endorsed(rt, small, "v1.md")
+        add(rt, large, "v2.md")
         send_due(rt)
         (told,) = mails(smtp, MEMBER)
         assert attached(told) == {}
         body = text_of(told)
         assert f"The new draft: https://nap.mfa.tj/plans/{KEY}/drafts/2\n" in body
         assert "attached" not in body
+        # 123,000 words: compared on the web page, not by the dispatcher
+        assert "v2: the drafts are too long to summarise in a mail; see the comparison." in body
+        services.advance_plan(rt, KEY, "endorse", MEMBER)
+        add(rt, small, "v3.md")
+        send_due(rt)
+        assert attached(mails(smtp, MEMBER)[-1]) == {"v3.md": small}
     finally:
         rt.db.dispose()
+
+
+def test_drafts_without_text_are_mailed_with_the_reason(
+    mail_rt: Runtime, plan: str, smtp: SmtpServer
+) -> None:
+    endorsed(mail_rt, blank_pdf(), "scan v1.pdf")
+    second = blank_pdf().replace(b"%%EOF", b"%%EOF\n%% scanned again")
+    add(mail_rt, second, "scan v2.pdf")
+    send_due(mail_rt)
+    assert not services.list_messages(mail_rt, "failed")  # the mail went out
+    (told,) = mails(smtp, MEMBER)
+    assert (
+        "What changed from v1 to v2: v1 (scan v1.pdf) cannot be compared word by word: it "
+        "holds no text"
+    ) in text_of(told)
+    assert attached(told) == {"scan v2.pdf": second}
+
+
+def test_a_long_russian_file_name_reaches_the_reader_whole(
+    mail_rt: Runtime, plan: str, smtp: SmtpServer
+) -> None:
+    name = ("Национальный план действий по выполнению резолюции 1540 " * 5)[:250] + ".docx"
+    endorsed(mail_rt, V1)
+    add(mail_rt, V2, name)
+    send_due(mail_rt)
+    (told,) = mails(smtp, MEMBER)  # the server took it: no line over 998 characters
+    assert attached(told) == {name: V2}
+    subject_safe = "=?" + "utf-8?q?invoice.pdf?="  # a name a reader would decode
+    services.advance_plan(mail_rt, KEY, "endorse", MEMBER)
+    add(mail_rt, V3, subject_safe)
+    send_due(mail_rt)
+    assert attached(mails(smtp, MEMBER)[-1]) == {subject_safe: V3}
+
+
+def test_who_is_told_of_a_new_draft(
+    mail_rt: Runtime, plan: str, smtp: SmtpServer, clock: VirtualClock
+) -> None:
+    endorsed(mail_rt, V1)
+    services.revoke_role(mail_rt, KEY, CHAIR, "wg_chair")  # no longer endorses for the group
+    services.grant_role(mail_rt, KEY, CHAIR, "observer")
+    add(mail_rt, V2, "v2.docx")
+    # v3 before anyone read the mail about v2: that one is not sent, the member is told of
+    # v3, what changed since v1, the draft they endorsed
+    add(mail_rt, V3, "v3.docx")
+    send_due(mail_rt)
+    assert mails(smtp, CHAIR) == [] and mails(smtp, COORD) == []
+    (told,) = mails(smtp, MEMBER)
+    assert told["Subject"].startswith(f"[{KEY}] Draft v3 replaces v1 in Working-group review")
+    assert f"{BASE}/plans/{KEY}/drafts/1/diff/3" in text_of(told)
+    statuses = sorted((m.recipient, m.status) for m in services.list_messages(mail_rt))
+    assert (MEMBER, "cancelled") in statuses and (MEMBER, "sent") in statuses
+    # v4 after the mail about v3 went out, the member still not acting: told again
+    add(mail_rt, V1, "v4.docx")
+    send_due(mail_rt)
+    assert mails(smtp, MEMBER)[-1]["Subject"].startswith(f"[{KEY}] Draft v4 replaces v1")
+    assert len(mails(smtp, MEMBER)) == 2
+
+
+def test_many_changes_are_summarised_and_the_rest_left_to_the_web(
+    mail_rt: Runtime, plan: str, smtp: SmtpServer
+) -> None:
+    words = [f"clause{i}" for i in range(400)]
+    endorsed(mail_rt, " ".join(words).encode(), "v1.md")
+    for i in range(0, 400, 50):  # eight changes far apart
+        words[i] = f"CHANGED{i}"
+    add(mail_rt, " ".join(words).encode(), "v2.md")
+    send_due(mail_rt)
+    body = text_of(mails(smtp, MEMBER)[0])
+    assert "8 words inserted, 8 deleted" in body
+    assert body.count("{+CHANGED") == 5
+    assert "... and more: see the whole comparison." in body

@@ -38,11 +38,9 @@ def test_file_then_environment(tmp_path: Path) -> None:
 
 def test_the_links_in_mails_and_the_attachment_limit(tmp_path: Path) -> None:
     config = tmp_path / "napflow.toml"
-    config.write_text(
-        '[web]\nbase_url = "https://napflow.mfa.tj/nap/"\n[mail]\nattach_max_mb = 0\n'
-    )
+    config.write_text('[web]\nbase_url = "https://napflow.mfa.tj/"\n[mail]\nattach_max_mb = 0\n')
     settings = load_settings(config, env={})
-    assert (settings.base_url, settings.mail_attach_max_mb) == ("https://napflow.mfa.tj/nap", 0)
+    assert (settings.base_url, settings.mail_attach_max_mb) == ("https://napflow.mfa.tj", 0)
     env = {"NAPFLOW_BASE_URL": "http://10.0.0.5:8080", "NAPFLOW_MAIL_ATTACH_MAX_MB": "12"}
     overridden = load_settings(config, env=env)
     assert (overridden.base_url, overridden.mail_attach_max_mb) == ("http://10.0.0.5:8080", 12)
@@ -58,8 +56,11 @@ def test_the_links_in_mails_and_the_attachment_limit(tmp_path: Path) -> None:
         ("[database]\nbusy_timeout_ms = -1\n", "database.busy_timeout_ms must be a positive"),
         ("[plans]\ndefault_timezone = 'Moon/Base'\n", "unknown time zone 'Moon/Base'"),
         ("[workflows]\ndirs = 'x'\n", "workflows.dirs must be a list of directory paths"),
-        ("[web]\nbase_url = 'napflow.example'\n", "web.base_url must be the web app's address"),
-        ("[web]\nbase_url = 'https://x.example/?a=1'\n", "(http or https, no query)"),
+        ("[web]\nbase_url = 'napflow.example'\n", "web.base_url must be the address the web"),
+        ("[web]\nbase_url = 'https://x.example/?a=1'\n", "(http or https, a host and port only)"),
+        ("[web]\nbase_url = 'https://x.example/napflow'\n", "a host and port only"),
+        ("[web]\nbase_url = 'https://me:pw@x.example'\n", "a host and port only"),
+        ("[mail]\nattach_max_mb = 21\n", "mail.attach_max_mb must be at most 20"),
         ("[mail]\nattach_max_mb = -1\n", "mail.attach_max_mb must be a whole number, 0 or more"),
     ],
 )

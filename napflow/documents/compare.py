@@ -47,12 +47,15 @@ class Comparison:
         return not self.inserted and not self.deleted
 
 
-def compare_words(old: str, new: str) -> Comparison:
-    """Compare two texts word by word (a change of spacing alone is no change)."""
+def compare_words(old: str, new: str, max_words: int = MAX_WORDS) -> Comparison:
+    """Compare two texts word by word (a change of spacing alone is no change).
+
+    A text of more than ``max_words`` words raises TooLong before any comparing.
+    """
     before, after = _WORDS.findall(old), _WORDS.findall(new)
     longest = max(len(before), len(after))
-    if longest > MAX_WORDS:
-        raise TooLong(f"it has {longest:,} words, more than the {MAX_WORDS:,} napflow compares")
+    if longest > max_words:
+        raise TooLong(f"it has {longest:,} words, more than the {max_words:,} napflow compares")
     # compare the words alone, so that spacing and line breaks are no change
     key_before = [w.strip() for w in before]
     key_after = [w.strip() for w in after]
@@ -77,12 +80,15 @@ def compare_words(old: str, new: str) -> Comparison:
     return Comparison(changes, inserted, deleted)
 
 
-def excerpts(comparison: Comparison, context: int = 8, limit: int = 5) -> list[list[Change]]:
+def excerpts(
+    comparison: Comparison, context: int = 8, limit: int = 5, longest: int = 60
+) -> list[list[Change]]:
     """Return up to ``limit`` passages around the changes, for a mail's short summary.
 
-    Each passage is the changed runs with up to ``context`` words of kept text either side
-    (a run of kept text between two changes that is short enough joins them into one
-    passage). Kept text cut short starts or ends with "…".
+    Each passage is the changed runs with up to ``context`` words of kept text either side;
+    the next change joins the passage when the kept text between is no longer than two
+    contexts and the passage stays within ``longest`` words. A run longer than that (a
+    chapter inserted) is cut. Text cut short starts or ends with "…".
     """
     runs: list[Change] = []
     for change in comparison.changes:  # kept text in one run, for counting its words
@@ -95,22 +101,28 @@ def excerpts(comparison: Comparison, context: int = 8, limit: int = 5) -> list[l
     start = 0
     while start < len(changed) and len(passages) < limit:
         end = start
-        # join the next change while the kept text between is no longer than two contexts
-        while end + 1 < len(changed) and all(
-            runs[k].op != EQUAL or len(runs[k].text.split()) <= 2 * context
-            for k in range(changed[end] + 1, changed[end + 1])
-        ):
+        size = _count(runs[changed[start]].text)
+        while end + 1 < len(changed):
+            gap = sum(_count(runs[k].text) for k in range(changed[end] + 1, changed[end + 1]))
+            grow = gap + _count(runs[changed[end + 1]].text)
+            if gap > 2 * context or size + grow > longest:
+                break
+            size += grow
             end += 1
         first, last = changed[start], changed[end]
         passage = []
         if first > 0 and runs[first - 1].op == EQUAL:
             passage.append(Change(EQUAL, _tail(runs[first - 1].text, context)))
-        passage.extend(runs[first : last + 1])
+        passage.extend(Change(c.op, _head(c.text, longest)) for c in runs[first : last + 1])
         if last + 1 < len(runs) and runs[last + 1].op == EQUAL:
             passage.append(Change(EQUAL, _head(runs[last + 1].text, context)))
         passages.append([c for c in passage if c.text])
         start = end + 1
     return passages
+
+
+def _count(text: str) -> int:
+    return len(text.split())
 
 
 def _tail(text: str, words: int) -> str:

@@ -20,6 +20,8 @@ from napflow.inputs import email_address
 from napflow.timezones import validate_timezone
 
 DEFAULT_DATABASE_URL = "sqlite:///var/napflow.db"
+#: the largest draft attached to a mail, in MiB (base64 makes it a third larger on the wire)
+MAX_ATTACH_MB = 20
 
 
 @dataclass(frozen=True)
@@ -104,23 +106,35 @@ def _choice(*allowed: str) -> Callable[[Any, str], str]:
 
 
 def _base_url(value: Any, where: str) -> str:
-    """Check a web address: http(s), a host, no query or fragment; drop a trailing "/"."""
+    """Check a web address: http(s), a host, nothing after it; drop a trailing "/"."""
     from urllib.parse import urlsplit
 
     text = _string(value, where).strip()
     parts = urlsplit(text)
     if (
         parts.scheme not in ("http", "https")
-        or not parts.netloc
+        or not parts.hostname
+        or "@" in parts.netloc  # a user name and password would be mailed to everyone
+        or parts.path not in ("", "/")  # the web app's links start at the address's root
         or parts.query
         or parts.fragment
         or any(ch.isspace() or ord(ch) < 32 for ch in text)
     ):
         raise ConfigError(
-            f"{where} must be the web app's address, e.g. https://napflow.example.org or "
-            f"https://example.org/napflow (http or https, no query), not {value!r}."
+            f"{where} must be the address the web app is served at, e.g. "
+            f"https://napflow.example.org (http or https, a host and port only), not {value!r}."
         )
     return text.rstrip("/")
+
+
+def _attach_mb(value: Any, where: str) -> int:
+    number = _count(value, where)
+    if number > MAX_ATTACH_MB:
+        raise ConfigError(
+            f"{where} must be at most {MAX_ATTACH_MB} (mail servers refuse larger messages), "
+            f"not {value!r}."
+        )
+    return number
 
 
 def _address(value: Any, where: str) -> str:
@@ -155,7 +169,11 @@ CONFIG_KEYS: dict[tuple[str, str], tuple[str, _Validator, str]] = {
     ("mail", "smtp_username"): ("smtp_username", _string, "NAPFLOW_SMTP_USERNAME"),
     ("mail", "smtp_ca_file"): ("smtp_ca_file", _string, "NAPFLOW_SMTP_CA_FILE"),
     ("mail", "smtp_timeout_s"): ("smtp_timeout_s", _positive_int, "NAPFLOW_SMTP_TIMEOUT_S"),
-    ("mail", "attach_max_mb"): ("mail_attach_max_mb", _count, "NAPFLOW_MAIL_ATTACH_MAX_MB"),
+    ("mail", "attach_max_mb"): (
+        "mail_attach_max_mb",
+        _attach_mb,
+        "NAPFLOW_MAIL_ATTACH_MAX_MB",
+    ),
     ("web", "base_url"): ("base_url", _base_url, "NAPFLOW_BASE_URL"),
     ("scheduler", "poll_seconds"): ("poll_seconds", _positive_int, "NAPFLOW_POLL_SECONDS"),
     ("scheduler", "batch_size"): ("batch_size", _positive_int, "NAPFLOW_BATCH_SIZE"),
@@ -223,7 +241,7 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     for field, validate, var in CONFIG_KEYS.values():
         if var in env:
             raw: Any = env[var]
-            if validate in (_positive_int, _count):
+            if validate in (_positive_int, _count, _attach_mb):
                 try:
                     raw = int(raw)
                 except ValueError as exc:

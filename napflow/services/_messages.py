@@ -8,6 +8,7 @@ deadline as an .ics file.
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 from datetime import date, datetime
 from email.message import Message
 from typing import Any
@@ -92,6 +93,14 @@ def _next_step(
     return " ".join(parts) or "See the plan in napflow."
 
 
+def _state_title(definition: WorkflowDefinition, state: str) -> str:
+    """Return a state's title (its id if the workflow no longer has it)."""
+    try:
+        return definition.state(state).title
+    except KeyError:
+        return state
+
+
 def _title(definition: WorkflowDefinition, trigger: str | None, state: str) -> str:
     """Return the title of ``trigger`` fired in ``state`` (its id if the workflow lacks it).
 
@@ -120,6 +129,12 @@ def _contacts(conn: Connection, plan_id: int) -> list[dict[str, str]]:
     return [{"name": r.name, "email": r.email} for r in rows]
 
 
+#: the longest texts (in words) a draft mail summarises what changed in
+MAIL_COMPARE_WORDS = 20_000
+#: how many drafts' bytes a dispatch pass keeps for the next messages attaching them
+_FILES_KEPT = 2
+
+
 class PassCache:
     """What one dispatch pass reads once for the many messages of the same plans.
 
@@ -133,7 +148,8 @@ class PassCache:
         self._facts: dict[int, PlanFacts] = {}
         self._people: dict[str, tuple[str, str | None]] = {}
         self._diffs: dict[tuple[str, int, int], DraftDiff | None] = {}
-        self._files: dict[tuple[str, int], Attachment | None] = {}
+        #: the drafts' bytes of the last few messages only (a pass may mail many plans)
+        self._files: OrderedDict[tuple[str, int], Attachment | None] = OrderedDict()
         self._drafts: dict[tuple[str, int], DraftView | None] = {}
 
     def prefetch(self, rt: Runtime, emails: set[str]) -> None:
@@ -176,10 +192,17 @@ class PassCache:
         return engine.allowed(dataclasses.replace(base, actor=email, actor_roles=held))
 
     def diff(self, rt: Runtime, key: str, old: int, new: int) -> DraftDiff | None:
-        """Return what changed from draft ``old`` to ``new`` (None: a draft is missing)."""
+        """Return what changed from draft ``old`` to ``new`` (None: a draft is missing).
+
+        Texts of more than MAIL_COMPARE_WORDS words are not compared here (the web's
+        comparison page does): the time grows with the square of the words changed, and
+        the dispatcher must not hold a batch of reminders for it.
+        """
         if (key, old, new) not in self._diffs:
             try:
-                self._diffs[key, old, new] = diff_drafts(rt, key, old, new)
+                self._diffs[key, old, new] = diff_drafts(
+                    rt, key, old, new, max_words=MAIL_COMPARE_WORDS
+                )
             except NapflowError:  # gone, or its bytes were changed: the mail says less
                 self._diffs[key, old, new] = None
         return self._diffs[key, old, new]
@@ -198,9 +221,13 @@ class PassCache:
 
         Bytes that no longer match their sealed digest are not sent (the link is).
         """
-        if (key, version) not in self._files:
+        if (key, version) in self._files:
+            self._files.move_to_end((key, version))
+        else:
             found = self.draft(rt, key, version)
             self._files[key, version] = _attachment(rt, found) if found else None
+            while len(self._files) > _FILES_KEPT:
+                self._files.popitem(last=False)
         return self._files[key, version]
 
 
@@ -219,20 +246,21 @@ def _url(rt: Runtime, path: str) -> str:
 
 
 def _draft(rt: Runtime, cache: PassCache, key: str, bound: dict[str, Any] | None) -> Any:
-    """Return what a mail says of the draft a record is about: its link and file."""
+    """Return what a mail says of the draft a record is about: its link and file.
+
+    A draft that cannot be found (a forecast's copy of the database holds no drafts) is
+    still named, by the version and digest the record sealed.
+    """
     if not bound:
         return None
     version = bound["version"]
     found = cache.draft(rt, key, version)
-    if found is None:
-        return None
-    file = cache.file(rt, key, version)
+    file = cache.file(rt, key, version) if found is not None else None
     return {
         "version": version,
         "sha256": bound["sha256"],
-        "file_name": found.file_name,
-        "size": f"{found.size:,}",
-        "note": found.note,
+        "file_name": found.file_name if found else None,
+        "size": f"{found.size:,}" if found else None,
         "url": _url(rt, f"/plans/{key}/drafts/{version}"),
         "attached": file is not None,
         "file": file,
@@ -250,8 +278,13 @@ def _changes(rt: Runtime, cache: PassCache, key: str, old: int | None, new: int)
     found = cache.diff(rt, key, old, new)
     url = _url(rt, f"/plans/{key}/drafts/{old}/diff/{new}")
     if found is None or found.comparison is None:
-        reason = found.reason if found is not None else "a version cannot be read"
-        return {"url": url, "reason": reason, "passages": [], "inserted": 0, "deleted": 0}
+        if found is None:
+            reason = "a version cannot be read here; the comparison on the web shows it."
+        elif found.too_long:
+            reason = "the drafts are too long to summarise in a mail; see the comparison."
+        else:
+            reason = found.reason or ""
+        return {"url": url, "reason": reason, "passages": [], "more": False}
     comparison = found.comparison
     passages = excerpts(comparison, limit=_PASSAGES + 1)  # one more: are there more?
     return {
@@ -338,7 +371,7 @@ def compose(
             context["added"] = {
                 "by": adder if record.get("actor") else "the administrator",
                 "when": f"{to_local(row.send_at, zone):%Y-%m-%d %H:%M} ({zone})",
-                "state_title": definition.state(record["state"]).title,
+                "state_title": _state_title(definition, record["state"]),
                 "acted_on": record.get("acted_on"),
                 "trigger_title": _title(definition, record.get("trigger"), record["state"]),
                 "note": record.get("note"),

@@ -270,12 +270,29 @@ def queue_draft_notices(
     """Tell everyone who acted in the round a new draft restarted that it did.
 
     ``plan`` is the plan as it was before the new draft (its round still the old one);
-    ``record`` the draft record's fields. Each message names the draft the person last
-    acted on, so their mail can say what changed since. The uploader, and people no
-    longer on the plan or deactivated, are not told.
+    ``record`` the draft record's fields. Those who acted in the round are told, and those
+    told of the draft that began it who have not acted since (two drafts in a row: they
+    still must act, now on the newer one; a mail about the older one still waiting is
+    cancelled). Each message names the draft the person last acted on, so their mail can
+    say what changed since. Not the uploader, nor anyone no longer holding the role they
+    acted in, nor a deactivated person.
     """
+    still = {(h.email, h.role) for h in holders(conn, plan)}
+    last: dict[str, dict[str, Any]] = {}
+    earlier = conn.execute(  # told of the draft that began this round
+        select(outbox.c.id, outbox.c.recipient, outbox.c.status, outbox.c.payload).where(
+            outbox.c.plan_id == plan.id,
+            outbox.c.kind == DRAFT,
+            outbox.c.key.like(f"v{plan.id}.{plan.entered_seq}:%"),
+        )
+    ).all()
+    for row in earlier:
+        told = row.payload or {}
+        last[row.recipient] = {k: told.get(k) for k in ("acted_on", "trigger", "role")}
+        if row.status == Status.PENDING:  # about a draft no longer current: not sent
+            conn.execute(_CANCEL, {"row_id": row.id})
     acted = conn.execute(
-        select(history.c.actor, history.c.trigger, history.c.payload)
+        select(history.c.actor, history.c.trigger, history.c.role, history.c.payload)
         .where(
             history.c.plan_id == plan.id,
             history.c.seq > plan.entered_seq,
@@ -284,12 +301,13 @@ def queue_draft_notices(
         )
         .order_by(history.c.seq)
     ).all()
-    on_plan = {h.email for h in holders(conn, plan)}
-    last: dict[str, dict[str, Any]] = {}
     for row in acted:
-        if row.actor in on_plan and row.actor != record.get("actor"):
-            bound = (row.payload or {}).get("draft") or {}
-            last[row.actor] = {"acted_on": bound.get("version"), "trigger": row.trigger}
+        bound = (row.payload or {}).get("draft") or {}
+        last[row.actor] = {
+            "acted_on": bound.get("version"),
+            "trigger": row.trigger,
+            "role": row.role,
+        }
     rows = [
         _row(
             plan.id,
@@ -298,6 +316,7 @@ def queue_draft_notices(
             {**record, **mine},
         )
         for email, mine in sorted(last.items())
+        if email != record.get("actor") and (email, mine["role"]) in still
     ]
     if rows:
         conn.execute(insert(outbox), rows)

@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from napflow import inputs
-from napflow.documents.compare import Comparison, TooLong, compare_words
+from napflow.documents.compare import MAX_WORDS, Comparison, TooLong, compare_words
 from napflow.documents.sniff import sniff
 from napflow.documents.text import NoText, extract_text
 from napflow.errors import InputError, NotFoundError, RefusedError
@@ -302,6 +302,8 @@ class DraftDiff:
     #: None when a draft has no text to compare (``reason`` says why)
     comparison: Comparison | None
     reason: str | None = None
+    #: True when ``reason`` is that a text has more words than were to be compared
+    too_long: bool = False
 
 
 def _text(rt: Runtime, found: DraftView) -> str:
@@ -314,11 +316,18 @@ def _text(rt: Runtime, found: DraftView) -> str:
 
 
 def diff_drafts(
-    rt: Runtime, key: str, old: int, new: int, *, viewer: str | None = None
+    rt: Runtime,
+    key: str,
+    old: int,
+    new: int,
+    *,
+    viewer: str | None = None,
+    max_words: int = MAX_WORDS,
 ) -> DraftDiff:
     """Compare draft ``old`` of plan ``key`` with draft ``new``, word by word.
 
-    A draft whose format has no text (or a PDF of scanned pages) is said, not an error.
+    A draft whose format has no text (or a PDF of scanned pages), or a text of more than
+    ``max_words`` words, is said, not an error.
     """
     before = find_draft(rt, key, old, viewer=viewer)
     after = find_draft(rt, key, new, viewer=viewer)
@@ -330,10 +339,10 @@ def diff_drafts(
             reason = f"v{found.version} ({found.file_name}) cannot be compared word by word: {exc}."
             return DraftDiff(before, after, None, reason)
     try:
-        return DraftDiff(before, after, compare_words(*texts))
+        return DraftDiff(before, after, compare_words(texts[0], texts[1], max_words))
     except TooLong as exc:
         reason = f"v{old} and v{new} cannot be compared word by word: {exc}."
-        return DraftDiff(before, after, None, reason)
+        return DraftDiff(before, after, None, reason, too_long=True)
 
 
 def last_acted_version(rt: Runtime, key: str, *, viewer: str) -> int | None:

@@ -59,3 +59,19 @@ def test_a_mail_summary_shows_each_change_with_a_few_words_either_side() -> None
     ]
     assert len(excerpts(compare_words(old, new), context=3, limit=1)) == 1
     assert excerpts(compare_words(old, old)) == []
+
+
+def test_a_mail_summary_stays_short_however_much_changed() -> None:
+    old = " ".join(f"w{i}" for i in range(3000))
+    dense = " ".join(f"x{i}" if i % 3 == 0 else f"w{i}" for i in range(3000))  # every third
+    chapter = old.replace("w1500 ", "w1500 " + " ".join(f"new{i}" for i in range(500)) + " ")
+    for new in (dense, chapter):
+        passages = excerpts(compare_words(old, new), context=8, limit=5, longest=60)
+        assert 1 <= len(passages) <= 5
+        for passage in passages:
+            # the changes within 60 words (and a "…" where cut), plus at most 8 words of
+            # context either side (and their "…")
+            assert sum(len(c.text.split()) for c in passage) <= 61 + 2 * 9
+    (cut,) = excerpts(compare_words(old, chapter), longest=60)
+    inserted = next(c for c in cut if c.op == INSERT)
+    assert inserted.text.startswith("new0 new1 ") and inserted.text.endswith("new59 …")
