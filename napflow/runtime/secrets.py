@@ -18,6 +18,8 @@ SMTP_PASSWORD_ENV = "NAPFLOW_SMTP_PASSWORD"  # noqa: S105 - a variable name, not
 AUDIT_KEY_ENV = "NAPFLOW_AUDIT_KEY"
 #: The key of calendar feed links (else generated once and kept with the database).
 SECRET_KEY_ENV = "NAPFLOW_SECRET_KEY"  # noqa: S105 - a variable name, not a secret
+#: The file holding the Ed25519 private key that signs audit bundles (PEM).
+SIGNING_KEY_ENV = "NAPFLOW_AUDIT_SIGNING_KEY"
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class Secrets:
     audit_key: bytes | None = field(default=None, repr=False)
     secret_key: bytes | None = field(default=None, repr=False)
     smtp_password: str | None = field(default=None, repr=False)
+    #: the path of the PEM file of the key that signs audit bundles (None: unsigned)
+    signing_key_file: str | None = field(default=None, repr=False)
 
 
 def read_secrets(env: Mapping[str, str] | None = None) -> Secrets:
@@ -36,4 +40,5 @@ def read_secrets(env: Mapping[str, str] | None = None) -> Secrets:
         audit_key=env.get(AUDIT_KEY_ENV, "").encode("utf-8") or None,
         secret_key=env.get(SECRET_KEY_ENV, "").encode("utf-8") or None,
         smtp_password=env.get(SMTP_PASSWORD_ENV) or None,
+        signing_key_file=env.get(SIGNING_KEY_ENV) or None,
     )

@@ -57,6 +57,17 @@ class Settings:
     lease_seconds: int = 300
     # [drafts]: the largest draft file accepted, in megabytes (MiB)
     draft_max_mb: int = 50
+    #: the addresses (or networks) of reverse proxies whose X-Forwarded-For/-Proto headers
+    #: are believed: only the hop such a proxy appended is taken as the client
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
+    #: the largest request body the JSON API and the web forms accept, in KiB (draft
+    #: uploads have their own limit, draft_max_mb)
+    body_max_kb: int = 1024
+    # [audit]: where checkpoints of the ledger's head are sent, outside the database
+    #: e-mail addresses of auditors who receive each checkpoint
+    witnesses: tuple[str, ...] = ()
+    #: a directory the database's users cannot write, where each checkpoint is also filed
+    witness_dir: str | None = None
 
 
 def _positive_int(value: Any, where: str) -> int:
@@ -137,6 +148,33 @@ def _attach_mb(value: Any, where: str) -> int:
     return number
 
 
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    """Check a list of non-empty strings (in the environment: separated by commas)."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(f"{where} must be a list of strings, not {value!r}.")
+    return tuple(v.strip() for v in value)
+
+
+def _networks(value: Any, where: str) -> tuple[str, ...]:
+    import ipaddress
+
+    found = _strings(value, where)
+    for text in found:
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{where}: {text!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/24)."
+            ) from exc
+    return found
+
+
+def _addresses(value: Any, where: str) -> tuple[str, ...]:
+    return tuple(_address(v, where) for v in _strings(value, where))
+
+
 def _address(value: Any, where: str) -> str:
     try:
         return email_address(_string(value, where))
@@ -180,6 +218,10 @@ CONFIG_KEYS: dict[tuple[str, str], tuple[str, _Validator, str]] = {
     ("scheduler", "max_attempts"): ("max_attempts", _positive_int, "NAPFLOW_MAX_ATTEMPTS"),
     ("scheduler", "lease_seconds"): ("lease_seconds", _positive_int, "NAPFLOW_LEASE_SECONDS"),
     ("drafts", "max_mb"): ("draft_max_mb", _positive_int, "NAPFLOW_DRAFT_MAX_MB"),
+    ("web", "trusted_proxies"): ("trusted_proxies", _networks, "NAPFLOW_TRUSTED_PROXIES"),
+    ("web", "body_max_kb"): ("body_max_kb", _positive_int, "NAPFLOW_BODY_MAX_KB"),
+    ("audit", "witnesses"): ("witnesses", _addresses, "NAPFLOW_AUDIT_WITNESSES"),
+    ("audit", "witness_dir"): ("witness_dir", _string, "NAPFLOW_AUDIT_WITNESS_DIR"),
 }
 WORKFLOW_DIRS_ENV = "NAPFLOW_WORKFLOW_DIRS"
 
