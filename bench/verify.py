@@ -1,12 +1,14 @@
 """Ledger verification speed, next to hashing the same bytes with hashlib alone.
 
-Builds a SQLite ledger of 1,000,000 records (1,000 plans of 1,000 records: transitions,
-endorsements with comments, mail deliveries with payloads), sealed exactly as napflow seals
-them, then in each round times
+Builds a SQLite ledger of 1,000,000 records (1,000 plans of 1,000 records: roles granted,
+then rounds of a submission, seven endorsements (some with comments), mail deliveries and
+a return for changes, every action allowed by the NAP workflow), sealed exactly as napflow
+seals them, then in each round times
 
 - ``napflow audit verify`` (the service: read the plans, scan and hash every record, follow
-  every link, check every plan's row), with its default of one worker process per CPU, and
-  again in one process, for reference, and
+  every link, check every plan's row, and replay every plan through its workflow to judge
+  each record's authority), with its default of one worker process per CPU, and again in
+  one process, for reference, and
 - hashlib alone: one SHA-256 per record over the same canonical bytes, already in memory.
 
 Rounds alternate between the two in this process; the result is the ratio (verify records/s
@@ -29,6 +31,7 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -43,39 +46,83 @@ from napflow.services import audit
 #: --small: the defaults of a run of seconds (flags given still win)
 SMALL = {"rounds": 3, "plans": 20, "per_plan": 500}
 START = datetime(2015, 7, 1, 4, 0, tzinfo=UTC)
+_PREV = chain.FIELDS.index("prev_hash")
 COLUMNS = (
     'plan_id, seq, kind, "trigger", from_state, to_state, actor, role, comment, at, workflow, '
     "workflow_version, payload, prev_hash, hash"
 )
 
 
-def _record(plan_key: str, seq: int, prev: str) -> list[str | int | None]:
-    """Return a plausible record (FIELDS values, canonical) at ``seq`` of a plan."""
-    wg = "working_group_review"
-    record: dict[str, str | int | None] = {
-        "seq": seq,
-        "at": chain.at_text(START + timedelta(minutes=seq)),
-        "workflow": "nap",
-        "workflow_version": 1,
-        "prev_hash": prev,
-        "from_state": wg,
-        "to_state": wg,
+MEMBERS = [f"member{i}@mfa.tj.example" for i in range(7)]
+COORDINATOR, CHAIR = "coord@mfa.tj.example", "chair@mfa.tj.example"
+WG = "working_group_review"
+
+
+def _story(plan_key: str) -> Iterator[dict[str, str | int | None]]:
+    """Yield a plan's records as napflow writes them, every action allowed by its workflow.
+
+    Created, its nine roles granted, then rounds without end: submitted to the working
+    group, endorsed by its seven members (some with a comment), mail delivered, returned
+    for changes by the chair with a comment.
+    """
+    yield {
+        "kind": "created",
+        "to_state": "drafting",
+        "payload": chain.payload_text({"title": f"Plan {plan_key}", "country": "TJK"}),
     }
-    member = f"member{seq % 7}@mfa.tj.example"
-    if seq == 1:
-        payload = {"title": f"Plan {plan_key}", "country": "TJK"}
-        record.update(kind="created", from_state=None, payload=chain.payload_text(payload))
-    elif seq % 4 == 0:
-        payload = {"recipient": member, "rung": "7d", "attempts": 1}
-        payload["message_id"] = f"<{plan_key}.{seq}@napflow.example>"
-        record.update(kind="mail_sent", payload=chain.payload_text(payload))
-    else:
-        record.update(kind="action", trigger="endorse", actor=member, role="wg_member")
-        if seq % 4 == 1:
-            record["comment"] = "Agreed, with the changes to section 3 on export controls."
-        if seq % 4 == 3:
-            record.update(kind="transition", trigger="submit_for_review")
-    return [record.get(name) for name in chain.FIELDS]
+    cast = [(COORDINATOR, "coordinator"), (CHAIR, "wg_chair")]
+    for person, role in [*cast, *((m, "wg_member") for m in MEMBERS)]:
+        yield {
+            "kind": "role_granted",
+            "payload": chain.payload_text({"person": person, "role": role}),
+        }
+    while True:
+        yield {
+            "kind": "transition",
+            "trigger": "submit_for_review",
+            "from_state": "drafting",
+            "to_state": WG,
+            "actor": COORDINATOR,
+            "role": "coordinator",
+        }
+        for n, member in enumerate(MEMBERS):
+            endorsement: dict[str, str | int | None] = {
+                "kind": "action",
+                "trigger": "endorse",
+                "from_state": WG,
+                "to_state": WG,
+                "actor": member,
+                "role": "wg_member",
+            }
+            if n % 2:
+                endorsement["comment"] = "Agreed, with the changes to section 3 on export controls."
+            yield endorsement
+            mail = {"recipient": member, "rung": "7d", "attempts": 1}
+            mail["message_id"] = f"<{plan_key}.{n}@napflow.example>"
+            yield {"kind": "mail_sent", "payload": chain.payload_text(mail)}
+        yield {
+            "kind": "transition",
+            "trigger": "request_changes",
+            "from_state": WG,
+            "to_state": "drafting",
+            "actor": CHAIR,
+            "role": "wg_chair",
+            "comment": "Section 4 needs the customs agency's text.",
+        }
+
+
+def _records(plan_key: str, count: int) -> Iterator[list[str | int | None]]:
+    """Yield ``count`` records of a plan (FIELDS values, canonical, not yet chained)."""
+    story = _story(plan_key)
+    for seq in range(1, count + 1):
+        record = {
+            **next(story),
+            "seq": seq,
+            "at": chain.at_text(START + timedelta(minutes=seq)),
+            "workflow": "nap",
+            "workflow_version": 1,
+        }
+        yield [record.get(name) for name in chain.FIELDS]
 
 
 def build_ledger(path: Path, plans: int, per_plan: int) -> tuple[Runtime, list[bytes]]:
@@ -92,8 +139,8 @@ def build_ledger(path: Path, plans: int, per_plan: int) -> tuple[Runtime, list[b
         prev = chain.genesis(key)
         rows = []
         state, version = "drafting", 0
-        for seq in range(1, per_plan + 1):
-            values = _record(key, seq, prev)
+        for values in _records(key, per_plan):
+            values[_PREV] = prev
             data = chain.canonical(values)
             digest = chain.digest(data, None)
             canonical.append(data)

@@ -490,3 +490,34 @@ def flip_byte_in_zip(source: Path, target: Path, member: str, at: int) -> None:
             if name == member:
                 data = data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]
             new.writestr(name, data)
+
+
+class Attacker:
+    """Someone at the database itself, with the driver; ``?`` placeholders on both engines.
+
+    ``drop`` names the append-only triggers dropped first, by engine ("sqlite",
+    "postgresql"; on PostgreSQL as "TRIGGER ON TABLE").
+    """
+
+    def __init__(self, rt: Runtime, drop: dict[str, list[str]] | None = None) -> None:
+        import sqlite3
+
+        import psycopg
+        from sqlalchemy import make_url
+
+        self.postgresql = rt.db.sqlite_path is None
+        self.conn: Any
+        if self.postgresql:
+            url = make_url(rt.settings.database_url).set(drivername="postgresql")
+            self.conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+            self.conn.execute("SET TIME ZONE 'UTC'")
+        else:
+            self.conn = sqlite3.connect(rt.db.sqlite_path, isolation_level=None)
+        for trigger in (drop or {}).get("postgresql" if self.postgresql else "sqlite", []):
+            self.conn.execute(f"DROP TRIGGER {trigger}")
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        """Run ``sql`` with ``?`` placeholders on either engine."""
+        if self.postgresql:
+            return self.conn.execute(sql.replace("?", "%s"), params)
+        return self.conn.execute(sql, params)

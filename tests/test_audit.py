@@ -18,12 +18,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import helpers
 import psycopg
 import pytest
 from helpers import SCHEMA_HEAD, Result, napflow_process
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import make_url
 
 from napflow import services
 from napflow.clock import VirtualClock
@@ -72,32 +72,19 @@ def _close_attackers() -> Iterator[None]:
         _OPEN.pop().conn.close()
 
 
-class Attacker:
-    """Someone at the database itself, with the driver; ``?`` placeholders on both engines."""
+#: the append-only triggers that refuse UPDATE and DELETE on history, by engine
+_DROPS = {
+    "postgresql": ["history_append_only ON history"],
+    "sqlite": ["history_append_only_update", "history_append_only_delete"],
+}
+
+
+class Attacker(helpers.Attacker):
+    """Someone at the database itself; closed when the test ends."""
 
     def __init__(self, rt: Runtime, drop_triggers: bool = True) -> None:
-        self.postgresql = rt.db.sqlite_path is None
-        self.conn: Any
-        if self.postgresql:
-            url = make_url(rt.settings.database_url).set(drivername="postgresql")
-            self.conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
-            self.conn.execute("SET TIME ZONE 'UTC'")
-            drops = ["DROP TRIGGER history_append_only ON history"]
-        else:
-            self.conn = sqlite3.connect(rt.db.sqlite_path, isolation_level=None)
-            drops = [
-                "DROP TRIGGER history_append_only_update",
-                "DROP TRIGGER history_append_only_delete",
-            ]
+        super().__init__(rt, _DROPS if drop_triggers else None)
         _OPEN.append(self)
-        if drop_triggers:
-            for sql in drops:
-                self.conn.execute(sql)
-
-    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
-        if self.postgresql:
-            return self.conn.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
-        return self.conn.execute(sql, params)
 
 
 def attacker(rt: Runtime) -> Attacker:
@@ -133,7 +120,8 @@ def test_an_untouched_ledger_verifies_with_its_head(demo: Runtime, cli: Cli) -> 
     assert result.code == 0
     people = len(services.list_people(demo))  # each added with a site ledger record
     assert result.out == (
-        f"OK: 3 plans, 59 records and {people} site records, every chain intact; head {head}\n"
+        f"OK: 3 plans, 59 records and {people} site records, every chain intact, "
+        f"every action allowed; head {head}\n"
     )
     assert head.startswith("sha256:") and len(head) == len("sha256:") + 64
     assert cli("audit", "verify", "--head", head).code == 0
@@ -328,7 +316,10 @@ def test_a_bundle_verifies_on_a_machine_without_the_database(
     elsewhere.mkdir()
     checked = napflow_process("audit", "verify", "--bundle", str(bundle), cwd=elsewhere)
     assert checked.returncode == 0, checked.stderr
-    assert checked.stdout == f"OK: 3 plans, 59 records, every chain intact; head {head}\n"
+    assert (
+        checked.stdout
+        == f"OK: 3 plans, 59 records, every chain intact, every action allowed; head {head}\n"
+    )
     assert not (elsewhere / "var").exists()  # no database was created or needed
     # nor any configuration: an auditor's napflow set up for something else, or not at all
     (elsewhere / "config.toml").write_text("not [valid toml", encoding="utf-8")
@@ -414,7 +405,7 @@ def test_any_comment_text_seals_and_verifies(nap_plan: str, rt: Runtime, comment
 
 
 def _ledger_from_before_the_chain(db_url: str) -> sqlite3.Connection:
-    """A SQLite database at schema 0002 (before the chain) holding one plan's two records."""
+    """A SQLite database at schema 0002 (before the chain) holding one plan's three records."""
     from napflow.storage.database import Database
 
     old = Database(db_url)
@@ -424,7 +415,7 @@ def _ledger_from_before_the_chain(db_url: str) -> sqlite3.Connection:
     conn.execute(
         "INSERT INTO plans (id, key, country, title, workflow, workflow_version, state, "
         "version, entered_seq, timezone, created_at, updated_at) VALUES (1, 'TJK-2015', 'TJK', "
-        "'Plan', 'nap', 1, 'working_group_review', 2, 2, 'Asia/Dushanbe', "
+        "'Plan', 'nap', 1, 'working_group_review', 3, 3, 'Asia/Dushanbe', "
         "'2015-07-01 04:00:00.000000', '2015-07-02 04:00:00.000000')"
     )
     conn.execute(
@@ -432,9 +423,14 @@ def _ledger_from_before_the_chain(db_url: str) -> sqlite3.Connection:
         "payload) VALUES (1, 1, 'created', 'drafting', '2015-07-01 04:00:00.000000', 'nap', 1, "
         '\'{"title": "Plan", "country": "TJK", "timezone": "Asia/Dushanbe"}\')'
     )
+    conn.execute(  # the coordinator's role, as napflow has recorded grants from the start
+        "INSERT INTO history (plan_id, seq, kind, at, workflow, workflow_version, payload) "
+        "VALUES (1, 2, 'role_granted', '2015-07-01 04:00:00.000000', 'nap', 1, "
+        '\'{"person": "coord@example.org", "role": "coordinator"}\')'
+    )
     conn.execute(
         'INSERT INTO history (plan_id, seq, kind, "trigger", from_state, to_state, actor, role, '
-        "at, workflow, workflow_version) VALUES (1, 2, 'transition', 'submit_for_review', "
+        "at, workflow, workflow_version) VALUES (1, 3, 'transition', 'submit_for_review', "
         "'drafting', 'working_group_review', 'coord@example.org', 'coordinator', "
         "'2015-07-02 04:00:00.000000', 'nap', 1)"
     )
@@ -449,10 +445,10 @@ def test_upgrading_a_database_from_before_the_chain_seals_what_it_holds(
     conn = _ledger_from_before_the_chain(db_url)
     assert cli("init").code == 0
     result = cli("audit", "verify")
-    assert result.code == 0 and result.out.startswith("OK: 1 plans, 2 records, ")
+    assert result.code == 0 and result.out.startswith("OK: 1 plans, 3 records, ")
     stored = conn.execute("SELECT payload FROM history WHERE seq = 1").fetchone()[0]
     assert stored == '{"country":"TJK","timezone":"Asia/Dushanbe","title":"Plan"}'
-    assert conn.execute("SELECT version, seq FROM plans").fetchone() == (2, 2)
+    assert conn.execute("SELECT version, seq FROM plans").fetchone() == (3, 3)
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         conn.execute("DELETE FROM history")
 
@@ -588,8 +584,8 @@ def test_an_upgrade_with_the_audit_key_seals_the_older_records_with_it(
     monkeypatch.setenv("NAPFLOW_AUDIT_KEY", KEY)
     assert cli("init").code == 0
     seals = [row[0] for row in conn.execute("SELECT hash FROM history ORDER BY seq")]
-    assert len(seals) == 2 and all(s.startswith("hmac-sha256:") for s in seals), seals
-    assert cli("audit", "verify").out.startswith("OK: 1 plans, 2 records, ")
+    assert len(seals) == 3 and all(s.startswith("hmac-sha256:") for s in seals), seals
+    assert cli("audit", "verify").out.startswith("OK: 1 plans, 3 records, ")
     monkeypatch.setenv("NAPFLOW_AUDIT_KEY", "not the key")
     assert cli("audit", "verify").code == 1
 

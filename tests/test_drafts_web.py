@@ -91,7 +91,7 @@ def test_the_api_refuses_bad_uploads_and_hides_drafts_of_hidden_plans(
         content=b"",
         headers={**coord, "Content-Length": str(60 << 20), "Content-Type": "multipart/form-data"},
     )
-    assert huge.status_code == 400 and "larger than the 50 MB" in huge.json()["detail"]
+    assert huge.status_code == 413 and "larger than the 50 MB" in huge.json()["detail"]
 
     def chunked() -> Iterator[bytes]:  # no length declared: refused before it is read
         yield b"--x\r\n"

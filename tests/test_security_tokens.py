@@ -2,13 +2,12 @@
 nothing of napflow is mocked).
 
 Secret comparisons (form and login CSRF tokens, calendar feed tokens) go through
-hmac.compare_digest; session and API tokens are looked up by their SHA-256 digest: the
-plaintext is never stored nor even sent to the database.
+hmac.compare_digest; session and API tokens are looked up by their HMAC-SHA256 under the
+server key: the plaintext is never stored nor even sent to the database.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from typing import Any
 
@@ -85,12 +84,13 @@ def test_form_login_and_feed_tokens_are_compared_in_constant_time(
                 assert (right.encode(), wrong.encode()) in compared, (url, wrong)
 
 
-def test_session_and_api_tokens_are_kept_and_looked_up_only_as_sha256(
+def test_session_and_api_tokens_are_kept_and_looked_up_only_as_keyed_digests(
     cast: Runtime,
 ) -> None:
     """The cookie and the API token never reach the database, not even as a query
     parameter of any statement sent through SQLAlchemy (all of accounts.py's): only their
-    SHA-256 does (an indexed lookup of a digest: nothing about the token to time).
+    HMAC-SHA256 under the server key does (an indexed lookup of a digest: nothing about the
+    token to time).
     Passwords are argon2id hashes. (A session's form token is stored as it is: it opens
     nothing without the session cookie.)"""
     sent: list[str] = []
@@ -121,7 +121,7 @@ def test_session_and_api_tokens_are_kept_and_looked_up_only_as_sha256(
             assert http.post("/logout", data={"csrf": csrf_of(http)}).status_code == 303
     finally:
         event.remove(Engine, "before_cursor_execute", record)
-    digest = {s: hashlib.sha256(s.encode()).hexdigest() for s in (cookie, api_token)}
+    digest = {s: accounts.token_digest(cast, s) for s in (cookie, api_token)}
     assert sessions == [digest[cookie]] and tokens == [digest[api_token]]
     for secret in (cookie, api_token, PASSWORD):
         assert secret not in stored

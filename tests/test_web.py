@@ -471,7 +471,7 @@ def test_set_password_and_token_create(
     assert log_in(client, COORD, "a long new password").status_code == 303
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     short = cli("user", "set-password", COORD, "--password-stdin")
-    assert short.code == 2 and "10 to 1024 characters; this one has 5" in short.err
+    assert short.code == 2 and "12 to 1024 characters; this one has 5" in short.err
     unknown = cli("token", "create", "nobody@example.org")
     assert unknown.code == 1 and "nobody@example.org is not registered" in unknown.err
     made = cli("token", "create", COORD, "--label", "nightly report")

@@ -137,7 +137,7 @@ def test_an_admin_adds_edits_deactivates_and_activates_a_person(site: Runtime) -
         short = admin.post(
             f"{path_of(person)}/password", data={"csrf": csrf, "password": "x", "confirm": "x"}
         )
-        assert short.status_code == 400 and "10 to 1024 characters" in short.text
+        assert short.status_code == 400 and "12 to 1024 characters" in short.text
         done = admin.post(
             f"{path_of(person)}/password",
             data={"csrf": csrf, "password": PASSWORD, "confirm": PASSWORD},

@@ -69,6 +69,10 @@ def serve(state: AppState, host: str, port: int, workers: int, with_scheduler: b
             workers=workers,  # never None: uvicorn would read WEB_CONCURRENCY instead
             factory=workers > 1,
             log_level="warning",
+            # the app reads X-Forwarded-For/-Proto itself, from [web] trusted_proxies
+            # (napflow.web.proxies); uvicorn's own handling would trust
+            # $FORWARDED_ALLOW_IPS (even "*") and rewrite the client before the app sees it
+            proxy_headers=False,
         )
     finally:
         if scheduler is not None:

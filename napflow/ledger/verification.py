@@ -6,9 +6,9 @@ whether the plan's state, version or head were changed behind the ledger's back.
 records from the database or from an exported bundle alike.
 
 :func:`scan_sqlite` goes through a whole SQLite ledger quickly: it reads the records as raw
-bytes (the stored form is the canonical form, see napflow.ledger.chain), hashes them and follows
-the links, and only says which plans need a diagnosis. Other engines take
-:func:`scan_rows`, the same checks on rows read through SQLAlchemy.
+bytes, has SQLite put each record's canonical bytes together from them in the encoding its
+digest names (see napflow.ledger.chain), hashes them and follows the links, and only says
+which plans need a diagnosis. Other engines diagnose every plan.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import hmac
 import multiprocessing
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -65,12 +65,11 @@ class KeyNeeded(Exception):
 
 
 def _seal_matches(record: Record, key: bytes | None) -> bool:
-    algorithm = chain.algorithm(record.hash)
-    if algorithm == chain.HMAC:
-        if not key:
-            raise KeyNeeded
-        return hmac.compare_digest(chain.digest(chain.record_bytes(record), key), record.hash)
-    return hmac.compare_digest(chain.digest(chain.record_bytes(record), None), record.hash)
+    keyed = chain.algorithm(record.hash) == chain.HMAC
+    if keyed and not key:
+        raise KeyNeeded
+    expected = chain.reseal(record, key if keyed else None)
+    return expected is not None and hmac.compare_digest(expected, record.hash)
 
 
 @dataclass
@@ -102,7 +101,24 @@ class _Walk:
         self.sealed_with_key |= not plain
         if _seal_matches(record, self.key):
             return None
+        unclear = _ambiguous(record)
+        if unclear:
+            return (
+                f"{unclear}, where its encoding (1) cannot tell NULL from the character "
+                "U+0000 and napflow sealed neither: it was changed"
+            )
         return "its content no longer matches its digest"
+
+
+def _ambiguous(record: Record) -> str:
+    """Say which fields of a record sealed with encoding 1 that encoding cannot pin down."""
+    if chain.encoding_of(record.hash) != chain.V1:
+        return ""
+    values = record._asdict()
+    return "; ".join(
+        f"its {name} is {'NULL' if values[name] is None else 'the character U+0000'}"
+        for name in chain.ambiguous_v1(record[:-1])
+    )
 
 
 def diagnose(
@@ -112,7 +128,7 @@ def diagnose(
 
     With a key, every record must be sealed with it; ``allow_unkeyed`` accepts plain SHA-256
     records that come before a chain's first keyed one (a ledger keyed after it began).
-    A NULL field and a text of just U+0000 encode alike; napflow never writes the latter.
+    Each record is checked in the encoding its digest names (napflow.ledger.chain).
     """
     walk = _Walk(plan, key, allow_unkeyed)
     _walk_chain(walk, records, chain.genesis(plan.key))
@@ -246,25 +262,59 @@ class Scan:
     orphans: dict[int, int]  # plan id -> records whose plan is not in the plans table
 
 
-def _sqlite_history_sql(where: str) -> str:
-    # the canonical encoding, NULLs as U+0000, from stored columns (napflow.ledger.chain)
-    columns = []
-    for name in FIELDS:
-        column = f'h."{name}"'
-        if name in NUMBERS:
-            column = f"CAST({column} AS TEXT)"
-        if name in OPTIONAL:
-            column = f"coalesce({column}, char(0))"
-        columns.append(column)
-    select = f"SELECT h.plan_id, {', '.join(columns)}, h.hash FROM history h"  # noqa: S608
-    return f"{select} {where} ORDER BY h.plan_id, h.seq"  # constant text, no input
+def _v1_sql(name: str) -> str:
+    """Return a stored column as encoding 1 has it: SQL NULL where it cannot pin it down."""
+    column = f'h."{name}"'
+    if name in NUMBERS:
+        return f"CAST({column} AS TEXT)"
+    if name in OPTIONAL:  # NULL as U+0000; the text U+0000 (or such a BLOB) as SQL NULL
+        return (
+            f"CASE WHEN {column} IS NULL THEN char(0) "
+            f"WHEN CAST({column} AS BLOB) = x'00' THEN NULL ELSE {column} END"
+        )
+    return column  # a required field's NULL stays SQL NULL
 
 
-_HISTORY_SQL = _sqlite_history_sql("")
-_HISTORY_OF_PLAN_SQL = _sqlite_history_sql("WHERE h.plan_id = ?")
+def _v2_sql(name: str) -> str:
+    """Return a stored column as ``json_array()`` must take it for encoding 2."""
+    column = f'h."{name}"'
+    if name in NUMBERS:
+        return f"CASE typeof({column}) WHEN 'integer' THEN {column} ELSE CAST({column} AS TEXT) END"
+    return f"CAST({column} AS TEXT)"  # a BLOB as its bytes (json_array refuses BLOBs)
+
+
+def _sqlite_history_sql(v2: bool, where: str) -> str:
+    """Return a scan query: the records ``where`` selects, in seq order per plan.
+
+    ``where`` ends with a condition on ``+h.id`` (the unary plus keeps SQLite reading in
+    plan and seq order, deciding on the id before it reads the row). Per record, for
+    encoding 1: its plan, its FIELDS as that encoding has them (:func:`_v1_sql`), its
+    digest; for encoding 2: its plan, its bytes (SQLite's ``json_array()`` writes what
+    Python's json does, see napflow.ledger.chain), kind, to_state, prev_hash and digest.
+    """
+    if v2:
+        data = f"json_array({', '.join(map(_v2_sql, FIELDS))})"
+        columns = f'{data}, h."kind", h."to_state", h."prev_hash"'
+    else:
+        columns = ", ".join(map(_v1_sql, FIELDS))
+    select = f"SELECT h.plan_id, {columns}, h.hash FROM history h"  # noqa: S608
+    return f"{select} WHERE {where} ORDER BY h.plan_id, h.seq"  # constant text, no input
+
+
+#: the scan queries by (encoding 2?, what they select); their last parameter is
+#: :func:`_first_v2_id`'s answer
+_HISTORY = {
+    (v2, what): _sqlite_history_sql(v2, f"{where}+h.id {'>=' if v2 else '<'} ?")
+    for v2 in (False, True)
+    for what, where in (
+        ("all", ""),
+        ("plan", "h.plan_id = ? AND "),
+        ("range", "h.plan_id BETWEEN ? AND ? AND "),
+    )
+}
+_HISTORY_SQL = _HISTORY[False, "all"]
 _PLANS_SQL = "SELECT id, key, state, version, seq, head_hash FROM plans"
 _PLAN_SQL = f"{_PLANS_SQL} WHERE key = ?"
-_HISTORY_IN_SQL = _sqlite_history_sql("WHERE h.plan_id BETWEEN ? AND ?")
 _PLANS_IN_SQL = f"{_PLANS_SQL} WHERE id BETWEEN ? AND ?"
 _UNVERSIONED = frozenset(k.encode() for k in UNVERSIONED_KINDS)
 
@@ -297,7 +347,7 @@ def scan_sqlite(
     if workers is None:
         workers = min(os.cpu_count() or 1, 8) if total >= PARALLEL_FROM else 1
     workers = max(1, min(workers, len(sizes)))
-    ranges = _split(sizes, total, workers)
+    ranges = split_plans(sizes, total, workers)
     if len(ranges) <= 1:
         return _scan_range(path, key, allow_unkeyed)
     context = multiprocessing.get_context("spawn")  # no state of this process is inherited
@@ -317,7 +367,7 @@ def _read_only(path: Path) -> str:
     return f"{path.resolve().as_uri()}?mode=ro"
 
 
-def _split(sizes: list[tuple[int, int]], total: int, parts: int) -> list[tuple[int, int]]:
+def split_plans(sizes: list[tuple[int, int]], total: int, parts: int) -> list[tuple[int, int]]:
     """Cut plan ids (in order, with their record counts) into ranges of about equal size.
 
     The first and last ranges are open-ended, so that history rows of plan ids missing
@@ -354,94 +404,153 @@ def _scan_range(
         conn.execute("BEGIN")
         if plan_key is not None:
             plans = {row[0]: row[1:] for row in conn.execute(_PLAN_SQL, (plan_key,))}
-            cursor = conn.execute(_HISTORY_OF_PLAN_SQL, tuple(plans))
+            what, params = "plan", tuple(plans)
         elif ids is not None:
             plans = {row[0]: row[1:] for row in conn.execute(_PLANS_IN_SQL, ids)}
-            cursor = conn.execute(_HISTORY_IN_SQL, ids)
+            what, params = "range", ids
         else:
             plans = {row[0]: row[1:] for row in conn.execute(_PLANS_SQL)}
-            cursor = conn.execute(_HISTORY_SQL)
-        return _scan_bytes(cursor, plans, key, allow_unkeyed)
+            what, params = "all", ()
+        first_v2 = _first_v2_id(conn)
+        streams = [
+            (v2, conn.execute(_HISTORY[v2, what], (*params, first_v2))) for v2 in (False, True)
+        ]
+        return _scan_bytes(streams, plans, key, allow_unkeyed)
     finally:
         conn.close()
 
 
+_V2_PREFIXES = tuple(
+    f"{label}:".encode() for (_, found), label in chain.LABELS.items() if found == chain.V2
+)
+
+
+def _first_v2_id(conn: sqlite3.Connection) -> int:
+    """Return the history id from which on the records are sealed with encoding 2.
+
+    Records are appended, and napflow sealed with encoding 1 until it sealed with 2, so
+    one binary search over the ids finds where. Nothing rests on it: a record put on the
+    wrong side of it is hashed in the other encoding, does not match its digest, and its
+    plan is diagnosed.
+    """
+    low, high = conn.execute("SELECT min(id), max(id) FROM history").fetchone()
+    if low is None:
+        return 0
+    high += 1  # the answer when no record names encoding 2
+    while low < high:
+        middle = (low + high) // 2
+        found = conn.execute(
+            "SELECT hash FROM history WHERE id >= ? ORDER BY id LIMIT 1", (middle,)
+        ).fetchone()
+        if found is None or (isinstance(found[0], bytes) and found[0].startswith(_V2_PREFIXES)):
+            high = middle
+        else:
+            low = middle + 1
+    return int(low)
+
+
+def _sealer(encoding: int, key: bytes | None) -> Callable[[bytes], bytes]:
+    """Return what the scan seals bytes in ``encoding`` with: they give a stored digest."""
+    sha256, hmac_digest = hashlib.sha256, hmac.digest
+    if key:
+        keyed = f"{chain.LABELS[chain.HMAC, encoding]}:".encode()
+        return lambda data: keyed + hmac_digest(key, data, "sha256").hex().encode()
+    plain = f"{chain.LABELS[chain.SHA256, encoding]}:".encode()
+    return lambda data: plain + sha256(data).hexdigest().encode()
+
+
 def _scan_bytes(
-    rows: Iterable[Any], plans: dict[int, Any], key: bytes | None, allow_unkeyed: bool
+    streams: Iterable[tuple[bool, Iterable[Any]]],
+    plans: dict[int, Any],
+    key: bytes | None,
+    allow_unkeyed: bool,
 ) -> Scan:
     """Run the hot loop of scan_sqlite: hash every record, follow links, count actions.
 
-    ``rows`` are (plan_id, the FIELDS as canonical bytes, hash); ``plans`` maps plan ids to
-    (key, state, version, seq, head_hash), all bytes but the two numbers.
+    ``streams`` are (encoding 2?, rows as :func:`_sqlite_history_sql` selects them): the
+    records before :func:`_first_v2_id`, then those from it on, each in plan and seq
+    order; a plan's walk goes on from one to the other. ``plans`` maps plan ids to (key,
+    state, version, seq, head_hash), all bytes but the two numbers.
     """
     join = chain.SEPARATOR.encode().join
-    sha_prefix, hmac_prefix = f"{chain.SHA256}:".encode(), f"{chain.HMAC}:".encode()
-    sha256, hmac_digest = hashlib.sha256, hmac.digest
-
-    def plain(data: bytes) -> bytes:
-        return sha_prefix + sha256(data).hexdigest().encode()
-
-    def keyed(data: bytes) -> bytes:
-        return hmac_prefix + hmac_digest(key or b"", data, "sha256").hex().encode()
-
-    seal = keyed if key else plain
+    hmac_prefix = tuple(
+        f"{label}:".encode() for (name, _), label in chain.LABELS.items() if name == chain.HMAC
+    )
+    # plan id -> where its walk stands: prev, count, mails, state, intact, chain_keyed
+    walks: dict[int, tuple[Any, ...]] = {}
+    orphans: dict[int, int] = {}
+    keyed_total = keyed_ok = 0
+    for v2, rows in streams:
+        encoding = chain.V2 if v2 else chain.V1
+        plain = _sealer(encoding, None)
+        seal = _sealer(encoding, key) if key else plain
+        current: int | None = None
+        prev: Any = b""
+        state: Any = b""
+        count = mails = 0
+        intact = chain_keyed = True
+        for row in rows:
+            if row[0] != current:
+                if current is not None:
+                    walks[current] = (prev, count, mails, state, intact, chain_keyed)
+                current = row[0]
+                if current not in plans:  # its plan was removed from under its history
+                    orphans[current] = orphans.get(current, 0) + 1
+                    current = None
+                    continue
+                walk = walks.get(current)
+                if walk is None:
+                    genesis = chain.genesis(plans[current][0].decode()).encode()
+                    walk = (genesis, 0, 0, b"", True, False)
+                prev, count, mails, state, intact, chain_keyed = walk
+            if v2:
+                _, data, kind, to_state, link, stored = row
+            else:
+                fields = row[1:14]
+                stored, kind, to_state, link = row[14], fields[1], fields[4], fields[12]
+                try:
+                    data = join(fields)
+                except TypeError:  # a field encoding 1 cannot pin down (chain.ambiguous_v1)
+                    data = None
+            if link != prev:
+                intact = False
+            if data is not None and stored == seal(data):
+                if key:
+                    chain_keyed = True
+                    keyed_total += 1
+                    keyed_ok += 1
+            elif stored.startswith(hmac_prefix):  # sealed with a key other than the one given
+                if not key:
+                    raise KeyNeeded
+                chain_keyed, intact = True, False
+                keyed_total += 1
+            elif (
+                not (allow_unkeyed or not key)
+                or chain_keyed
+                or data is None
+                or stored != plain(data)
+            ):
+                intact = False  # plain where the key is required, or after it, or not sealed
+            if kind in _UNVERSIONED:
+                mails += 1
+            count += 1
+            prev = stored
+            state = to_state
+        if current is not None:
+            walks[current] = (prev, count, mails, state, intact, chain_keyed)
     heads: dict[str, str] = {}
     suspects: list[str] = []
-    seen: set[int] = set()
-    orphans: dict[int, int] = {}
-    records = keyed_total = keyed_ok = 0
-    current: int | None = None
-    count = mails = 0
-    prev = state = b""
-    intact = chain_keyed = True
-
-    def finish() -> None:
-        if current is None or current not in plans:
-            return
-        seen.add(current)
-        plan_key, plan_state, version, seq, head_hash = plans[current]
-        ok = intact and count == seq and prev == head_hash
+    records = 0
+    for plan_id, (plan_key, plan_state, version, seq, head_hash) in plans.items():
+        walk = walks.get(plan_id)
+        if walk is None:  # no history at all
+            heads[plan_key.decode()] = ""
+            suspects.append(plan_key.decode())
+            continue
+        prev, count, mails, state, intact, _ = walk
+        records += count
         heads[plan_key.decode()] = prev.decode()
+        ok = intact and count == seq and prev == head_hash
         if not (ok and plan_state == state and version == count - mails):
             suspects.append(plan_key.decode())
-
-    for row in rows:
-        if row[0] != current:
-            finish()
-            current = row[0]
-            records += count
-            count = mails = 0
-            if current not in plans:  # its plan was removed from under its history
-                orphans[current] = orphans.get(current, 0) + 1
-                current = None
-                continue
-            prev = chain.genesis(plans[current][0].decode()).encode()
-            intact, chain_keyed = True, False
-        fields = row[1:14]
-        stored = row[14]
-        if fields[12] != prev:
-            intact = False
-        if stored == seal(join(fields)):
-            if key:
-                chain_keyed = True
-                keyed_total += 1
-                keyed_ok += 1
-        elif stored.startswith(hmac_prefix):  # sealed with a key other than the one given
-            if not key:
-                raise KeyNeeded
-            chain_keyed, intact = True, False
-            keyed_total += 1
-        elif not (allow_unkeyed or not key) or chain_keyed or stored != plain(join(fields)):
-            intact = False  # plain where the key is required, or after it, or not sealed
-        if fields[1] in _UNVERSIONED:
-            mails += 1
-        count += 1
-        prev = stored
-        state = fields[4]
-    finish()
-    records += count
-    for plan_id, plan in plans.items():
-        if plan_id not in seen:  # no history at all
-            heads[plan[0].decode()] = ""
-            suspects.append(plan[0].decode())
     return Scan(records, heads, sorted(suspects), keyed_total, keyed_ok, orphans)

@@ -59,7 +59,7 @@ class Settings:
     draft_max_mb: int = 50
     #: the addresses (or networks) of reverse proxies whose X-Forwarded-For/-Proto headers
     #: are believed: only the hop such a proxy appended is taken as the client
-    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     #: the largest request body the JSON API and the web forms accept, in KiB (draft
     #: uploads have their own limit, draft_max_mb)
     body_max_kb: int = 1024

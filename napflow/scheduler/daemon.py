@@ -23,11 +23,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from napflow.errors import NapflowError
 from napflow.runtime import Runtime
 from napflow.services.dispatch import next_due, send_due
 
 log = logging.getLogger("napflow.scheduler")
 JOB_ID = "dispatch"
+#: the job that sends the day's checkpoint to the witnesses (when [audit] names any)
+CHECKPOINT_JOB_ID = "checkpoint"
 
 
 class _Dispatch:
@@ -46,6 +49,15 @@ class _Dispatch:
         scheduler.add_job(
             self.tick, "interval", seconds=poll_seconds, id=JOB_ID, next_run_time=datetime.now(UTC)
         )
+        if rt.settings.witnesses or rt.settings.witness_dir:
+            # hourly, from start-up: the first run of a day (UTC) in any daemon sends it
+            scheduler.add_job(
+                self.checkpoint,
+                "interval",
+                hours=1,
+                id=CHECKPOINT_JOB_ID,
+                next_run_time=datetime.now(UTC),
+            )
 
     def tick(self) -> None:
         """One pass: send what is due, then wake again for the next due row or poll."""
@@ -70,11 +82,36 @@ class _Dispatch:
                     result.failed,
                 )
             return next_due(rt)
+        except NapflowError as exc:  # a refusal napflow explains (the audit key): one line
+            log.error("dispatch pass refused: %s Trying again at the next poll.", exc)
+            return None
         except Exception:  # keep the daemon alive; the rows stay queued for the next pass
             log.exception("dispatch pass failed; trying again at the next poll")
             return None
         finally:
             rt.db.dispose_thread()
+
+    def checkpoint(self) -> None:
+        """Send the day's checkpoint to the witnesses, unless a daemon already has today.
+
+        The day is claimed in the database (napflow.services.checkpoints.daily_checkpoint),
+        so of several daemons exactly one sends it.
+        """
+        from napflow.services.checkpoints import daily_checkpoint  # only where it is used
+
+        with self.running:
+            if self.stopping.is_set():
+                return
+            try:
+                done = daily_checkpoint(self.rt)
+                if done is not None:
+                    log.info("%s", "; ".join(done.lines()))
+            except NapflowError as exc:  # a bad signing key, say: one line, again in an hour
+                log.error("checkpoint refused: %s Trying again in an hour.", exc)
+            except Exception:
+                log.exception("checkpoint failed; trying again in an hour")
+            finally:
+                self.rt.db.dispose_thread()
 
     def request_stop(self) -> None:
         """Let the pass in progress end after its batch, and run no more (does not wait)."""

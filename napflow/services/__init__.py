@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         accounts,
         advance,
         audit,
+        checkpoints,
         deadlines,
         demo,
         dispatch,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
         roles,
         scenario,
         setup,
+        signing,
         simulate,
         workflows,
     )
@@ -109,6 +111,7 @@ _MODULES = frozenset(
         "accounts",
         "advance",
         "audit",
+        "checkpoints",
         "deadlines",
         "demo",
         "dispatch",
@@ -122,6 +125,7 @@ _MODULES = frozenset(
         "roles",
         "scenario",
         "setup",
+        "signing",
         "simulate",
         "workflows",
     }
@@ -149,6 +153,7 @@ __all__ = [
     "advance_plan",
     "audit",
     "cancel_deadline",
+    "checkpoints",
     "create_plan",
     "deadlines",
     "demo",
@@ -180,6 +185,7 @@ __all__ = [
     "scenario",
     "setup",
     "show_plan",
+    "signing",
     "simulate",
     "workflows",
 ]

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Row, Text, and_, bindparam, insert, select, u
 from napflow.errors import ConflictError, NotFoundError
 from napflow.ledger import chain
 from napflow.ledger.record import UNVERSIONED_KINDS, Kind
+from napflow.services._ledger_key import require_key
 from napflow.storage.database import WRITER
 from napflow.storage.fastpath import FastStatement
 from napflow.storage.schema import history, people, plans, roles
@@ -182,8 +183,10 @@ def start(conn: Connection, plan: dict[str, Any], *, audit_key: bytes | None, **
 
     ``first`` holds the record's columns (kind, to_state, payload...); it gets seq 1, the
     plan's creation time and workflow, and is chained to the plan's key; ``audit_key`` (if
-    any) seals it. Return the plan id.
+    any) seals it, and a key that is not the ledger's is refused first (see
+    napflow.services._ledger_key). Return the plan id.
     """
+    require_key(conn, audit_key, plan["created_at"])
     record = _seal(
         {
             **dict.fromkeys(("trigger", "from_state", "actor", "role", "comment", "payload")),
@@ -225,8 +228,10 @@ def append(
     ``new_round`` starts one in the same state (a new draft). ``draft`` (version, SHA-256)
     becomes the plan's current draft. Every kind but mail bookkeeping moves the plan's
     version on. Several changes in one transaction chain: pass each call the plan the
-    previous one returned. ``audit_key`` (if any) seals the record.
+    previous one returned. ``audit_key`` (if any) seals the record; a key that is not the
+    ledger's is refused before anything is written (napflow.services._ledger_key).
     """
+    require_key(conn, audit_key, at, plan.head_hash)
     seq = plan.seq + 1
     moves = kind == Kind.TRANSITION
     new_state = to_state if moves and to_state is not None else plan.state

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from napflow.errors import ConflictError
 from napflow.ledger import chain
 from napflow.ledger.record import SITE_WORKFLOW
+from napflow.services._ledger_key import require_key
 from napflow.storage.schema import site_history
 
 
@@ -68,13 +69,16 @@ def append_site(
     """Seal a record onto the site ledger in the caller's transaction; return its seq.
 
     Two changes sealed at the same moment cannot both take the next seq (a unique
-    column): the later one is refused as a conflict and its transaction rolls back.
+    column): the later one is refused as a conflict and its transaction rolls back. A
+    writer whose audit key is not the ledger's is refused before anything is written
+    (napflow.services._ledger_key).
     """
     lock_site(conn)
     last = conn.execute(
         select(site_history.c.seq, site_history.c.hash).order_by(site_history.c.seq.desc()).limit(1)
     ).first()
     seq, prev = (last.seq + 1, last.hash) if last is not None else (1, chain.SITE_GENESIS)
+    require_key(conn, audit_key, at, prev)
     record = {
         "seq": seq,
         "kind": kind,

@@ -1,9 +1,14 @@
 """Accounts for the web app and the API: passwords, sessions, API tokens, login limits.
 
-Passwords are stored as argon2id hashes. Sessions and API tokens are random tokens that
-the browser or the script holds; the database keeps only their SHA-256, so a copy of the
-database opens no session. Logging in issues a new session token every time (no fixation);
-logging out or changing the password ends sessions on the server, not just in the browser.
+Passwords are stored as argon2id hashes (made again with the current parameters at the
+next login when those were weaker), and must be hard to guess (:func:`check_password`).
+Sessions and API tokens are random tokens that the browser or the script holds; the
+database keeps only their HMAC-SHA256 under the server key, which is never in the
+database (``NAPFLOW_SECRET_KEY``, else a key file: see
+:func:`napflow.runtime.secrets.server_key_file`). So a copy of the database opens no
+session, and a session or token row written into the database by hand opens nothing.
+Logging in issues a new session token every time (no fixation); logging out or changing
+the password ends sessions on the server, not just in the browser.
 """
 
 from __future__ import annotations
@@ -13,21 +18,25 @@ import hashlib
 import hmac
 import secrets
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, and_, delete, func, insert, not_, or_, select, update
+from zxcvbn import zxcvbn  # type: ignore[import-untyped,unused-ignore]
 
 from napflow import inputs
 from napflow.errors import InputError, NotAuthenticatedError, NotFoundError, RateLimitedError
 from napflow.ledger.record import SiteKind
 from napflow.runtime import Runtime
+from napflow.runtime.secrets import read_key_file, server_key_file
 from napflow.services._records import unregistered
 from napflow.services._site_ledger import append_site
 from napflow.services._visibility import load_viewer
 from napflow.services.access import require_admin
+from napflow.storage.database import Database
 from napflow.storage.schema import accounts, api_tokens, login_failures, people, web_sessions
 
 SESSION_HOURS = 12
@@ -44,8 +53,12 @@ MAX_WAIT = timedelta(minutes=1)
 PENDING_STALE = timedelta(minutes=1)
 # the first key of napflow's PostgreSQL advisory locks on logins ("nf" "lg")
 _LOCK_SPACE = 0x6E666C67
-MIN_PASSWORD = 10
+MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
+#: the lowest zxcvbn score accepted (0 to 4; 3: "safely unguessable", about 10^10 guesses)
+MIN_SCORE = 3
+#: zxcvbn judges this many characters at a time (it slows down fast on longer input)
+_SCORED = 72
 _HASHER = PasswordHasher()
 _WRONG = "Wrong e-mail address or password."
 
@@ -78,8 +91,35 @@ class Session:
     name: str
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+#: the token key of each database once read or made (it never changes while it runs)
+_KEYS: weakref.WeakKeyDictionary[Database, bytes] = weakref.WeakKeyDictionary()
+#: what the server key is turned into for token digests (the feed links use it otherwise)
+_TOKEN_KEY_PURPOSE = b"napflow: digests of session and API tokens"
+
+
+def _token_key(rt: Runtime) -> bytes:
+    """Return the key the digests of session and API tokens are made with.
+
+    Made from ``NAPFLOW_SECRET_KEY`` when set, else from the database's key file (made the
+    first time), else, for a database in memory, from a key of this process.
+    """
+    if rt.secrets.secret_key:
+        return hmac.digest(rt.secrets.secret_key, _TOKEN_KEY_PURPOSE, hashlib.sha256)
+    known = _KEYS.get(rt.db)
+    if known is None:
+        path = server_key_file(rt.db.url)
+        base = read_key_file(path) if path is not None else secrets.token_bytes(32)
+        known = _KEYS[rt.db] = hmac.digest(base, _TOKEN_KEY_PURPOSE, hashlib.sha256)
+    return known
+
+
+def token_digest(rt: Runtime, token: str) -> str:
+    """Return what the database keeps of a session or API token: HMAC-SHA256, 64 hex digits.
+
+    Without the server key nobody can tell which token a digest is of, nor make the digest
+    of a token of their own.
+    """
+    return hmac.new(_token_key(rt), token.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def _person_id(conn: Connection, email: str) -> int:
@@ -89,18 +129,58 @@ def _person_id(conn: Connection, email: str) -> int:
     return int(found)
 
 
+_HARD = "hard to guess: a few uncommon words together, say"
+
+
+def check_password(password: str, email: str = "", name: str = "") -> None:
+    """Refuse a password that is too short, too long, only spaces, or easy to guess.
+
+    The guessing is judged by zxcvbn (a score of at least MIN_SCORE), which also counts the
+    person's e-mail address and name, and the word napflow, against the password. The
+    one-line message says why and what is accepted; it never repeats the password.
+    """
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InputError(
+            f"A password must have {MIN_PASSWORD} to {MAX_PASSWORD} characters; this one "
+            f"has {len(password)}. Choose one that is also {_HARD}."
+        )
+    if not password.strip():
+        raise InputError(
+            f"A password cannot be only spaces: choose {MIN_PASSWORD} to {MAX_PASSWORD} "
+            f"characters that are {_HARD}."
+        )
+    local = email.partition("@")[0]
+    words = ["napflow", email, local, *email.replace("@", ".").replace("-", ".").split("."), name]
+    words += name.split()
+    hints = [word for word in words if len(word) > 2]
+    # a long password is judged a piece at a time: as hard to guess as its hardest piece
+    pieces = [password[at : at + _SCORED] for at in range(0, len(password), _SCORED)]
+    results = [zxcvbn(piece, user_inputs=hints) for piece in pieces]
+    best = max(results, key=lambda result: int(result["score"]))
+    if int(best["score"]) < MIN_SCORE:
+        warning = str(best["feedback"].get("warning") or "").strip().rstrip(".")
+        if not warning and any(m.get("dictionary_name") == "user_inputs" for m in best["sequence"]):
+            warning = "it is mostly the person's name or e-mail address, or the word napflow"
+        why = f" ({warning})" if warning else ""
+        raise InputError(
+            f"This password is too easy to guess{why}: choose {MIN_PASSWORD} to "
+            f"{MAX_PASSWORD} characters that are {_HARD}."
+        )
+
+
 def set_password(rt: Runtime, email: str, password: str, actor: str | None = None) -> None:
     """Give a registered person a password (or a new one); their sessions end.
 
     An administrator's change (``actor``; None: the operator), recorded on the site ledger
-    (who, for whom, never the password).
+    (who, for whom, never the password). The password must pass :func:`check_password`.
     """
     email = inputs.email_address(email)
-    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise InputError(
-            f"A password must have {MIN_PASSWORD} to {MAX_PASSWORD} characters; "
-            f"this one has {len(password)}."
-        )
+    with rt.db.read() as conn:
+        require_admin(conn, actor, f"set the password of {email}")
+        name = conn.execute(select(people.c.name).where(people.c.email == email)).scalar()
+    if name is None:
+        raise unregistered(email)
+    check_password(password, email, str(name))
     hashed = _HASHER.hash(password)
     now = rt.clock.now()
     with rt.db.write() as conn:
@@ -122,7 +202,11 @@ def set_password(rt: Runtime, email: str, password: str, actor: str | None = Non
 
 
 def set_demo_passwords(rt: Runtime, emails: list[str], password: str) -> None:
-    """Give the demo people who have no password yet the same one (hashed once)."""
+    """Give the demo people who have no password yet the same one (hashed once).
+
+    The only way to a password :func:`check_password` was not asked about: the demo's is
+    published (and the demo documented as insecure).
+    """
     hashed = _HASHER.hash(password)
     now = rt.clock.now()
     with rt.db.write() as conn:
@@ -174,6 +258,10 @@ def log_in(rt: Runtime, email: str, password: str, client: str = "") -> Session:
             "an administrator can activate it again."
         )
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    digest = token_digest(rt, token)
+    # a hash made with weaker parameters than today's is made again, now that the password
+    # is known (argon2's parameters are in the hash itself)
+    rehashed = _HASHER.hash(password) if _HASHER.check_needs_rehash(stored) else None
     now = rt.clock.now()
     row = login_failures.c
     with rt.db.write() as conn:
@@ -188,9 +276,11 @@ def log_in(rt: Runtime, email: str, password: str, client: str = "") -> Session:
         )
         conn.execute(delete(login_failures).where(row.at <= now - FAILURE_WINDOW))
         conn.execute(delete(web_sessions).where(web_sessions.c.expires_at <= now))
+        if rehashed is not None:
+            _store_rehash(conn, found.id, stored, rehashed, now)
         conn.execute(
             insert(web_sessions).values(
-                token_hash=_digest(token),
+                token_hash=digest,
                 person_id=found.id,
                 csrf=csrf,
                 created_at=now,
@@ -198,6 +288,19 @@ def log_in(rt: Runtime, email: str, password: str, client: str = "") -> Session:
             )
         )
     return Session(token, csrf, email, found.name)
+
+
+def _store_rehash(conn: Connection, person: int, old: str, new: str, now: datetime) -> None:
+    """Replace the person's password hash ``old`` with ``new`` (the same password, rehashed).
+
+    Nothing happens if ``old`` is no longer theirs (the password was changed meanwhile).
+    The app's database role may not update accounts: the row is deleted and inserted.
+    """
+    gone = conn.execute(
+        delete(accounts).where(accounts.c.person_id == person, accounts.c.password_hash == old)
+    )
+    if gone.rowcount == 1:
+        conn.execute(insert(accounts).values(person_id=person, password_hash=new, updated_at=now))
 
 
 def _record_attempt(rt: Runtime, email: str, client: str) -> int:
@@ -271,11 +374,12 @@ def session_for(rt: Runtime, token: str | None) -> Session | None:
     """Return the live session the cookie ``token`` opens, or None."""
     if not token:
         return None
+    digest = token_digest(rt, token)
     with rt.db.read() as conn:
         found = conn.execute(
             select(web_sessions.c.csrf, people.c.email, people.c.name, web_sessions.c.expires_at)
             .join(people, people.c.id == web_sessions.c.person_id)
-            .where(web_sessions.c.token_hash == _digest(token), people.c.deactivated_at.is_(None))
+            .where(web_sessions.c.token_hash == digest, people.c.deactivated_at.is_(None))
         ).first()
     if found is None or found.expires_at <= rt.clock.now():
         return None
@@ -299,8 +403,9 @@ def csrf_matches(session: Session, submitted: str | None) -> bool:
 def log_out(rt: Runtime, token: str | None) -> None:
     """End the session ``token`` opens (nothing if there is none)."""
     if token:
+        digest = token_digest(rt, token)
         with rt.db.write() as conn:
-            conn.execute(delete(web_sessions).where(web_sessions.c.token_hash == _digest(token)))
+            conn.execute(delete(web_sessions).where(web_sessions.c.token_hash == digest))
 
 
 def create_api_token(rt: Runtime, email: str, label: str = "api") -> str:
@@ -308,12 +413,13 @@ def create_api_token(rt: Runtime, email: str, label: str = "api") -> str:
     email = inputs.email_address(email)
     label = inputs.token_label(label)
     token = f"napflow_{secrets.token_urlsafe(32)}"
+    digest = token_digest(rt, token)
     with rt.db.write() as conn:
         load_viewer(conn, email)  # refuses someone deactivated
         conn.execute(
             insert(api_tokens).values(
                 person_id=_person_id(conn, email),
-                token_hash=_digest(token),
+                token_hash=digest,
                 label=label,
                 created_at=rt.clock.now(),
             )
@@ -378,7 +484,7 @@ def token_owner(rt: Runtime, token: str | None) -> str:
     The token's last use is written at most once an hour, so reads stay reads.
     """
     if token:
-        digest = _digest(token)
+        digest = token_digest(rt, token)
         now = rt.clock.now()
         with rt.db.read() as conn:
             found = conn.execute(

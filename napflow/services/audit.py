@@ -42,7 +42,9 @@ from napflow.ledger.verification import (
 )
 from napflow.runtime import Runtime
 from napflow.services._bundle_drafts import check_drafts, draft_entries, read_zip_bundle, write_zip
+from napflow.services._bundle_signature import check_plan_rows, check_signature, sign_bundle
 from napflow.services._records import load_plan, missing_plan
+from napflow.services._replay import Judgement, start_judging
 from napflow.services._site_ledger import site_record
 from napflow.services._visibility import ADMIN, AUDITOR, Viewer, load_viewer
 from napflow.storage.schema import (
@@ -70,6 +72,10 @@ class VerifyReport:
     problems: list[Problem]
     #: records of the site ledger checked (changes to people and site grants)
     site_records: int = 0
+    #: what was checked besides, or left unchecked, in a sentence each (not problems)
+    notes: tuple[str, ...] = ()
+    #: records made under a workflow version napflow does not have: their authority unjudged
+    not_judged: int = 0
 
     @property
     def ok(self) -> bool:
@@ -82,7 +88,13 @@ class VerifyReport:
         if self.site_records:
             counts += f" and {self.site_records} site records"
         if self.ok:
-            return f"OK: {counts}, every chain intact; head {self.head}"
+            allowed = "every action allowed"
+            if self.not_judged:
+                allowed = (
+                    f"every judged action allowed ({self.not_judged} records under workflow "
+                    "versions napflow does not have not judged)"
+                )
+            return f"OK: {counts}, every chain intact, {allowed}; head {self.head}"
         broken = len({p.plan for p in self.problems})
         found = f"{len(self.problems)} problem{'s' * (len(self.problems) != 1)}"
         return f"FAILED: {found} in {broken} of {counts}; head {self.head}"
@@ -216,7 +228,7 @@ def _keyed_counts(records: Iterable[Record], key: bytes | None) -> tuple[int, in
 
 def _seal_ok(record: Record, key: bytes) -> bool:
     try:
-        return chain.digest(chain.record_bytes(record), key) == record.hash
+        return chain.reseal(record, key) == record.hash
     except (TypeError, ValueError, AttributeError):
         return False
 
@@ -241,6 +253,7 @@ def verify_ledger(
     wanted = inputs.plan_key(plan_key) if plan_key is not None else None
     rt.db.require_current_schema()
     try:
+        judging = start_judging(rt, wanted, workers)  # beside the scan on a large ledger
         if rt.db.sqlite_path is not None:
             report = _verify_sqlite(rt, rt.db.sqlite_path, key, wanted, workers, allow_unkeyed)
         else:
@@ -248,9 +261,23 @@ def verify_ledger(
         if wanted is None:
             report = _with_site_ledger(rt, report, key, allow_unkeyed)
         report = _with_drafts(rt, report, wanted)
+        report = _with_authority(report, judging())
     except KeyNeeded:
         raise InputError(_KEY_NEEDED) from None
     return _check_head(report, head, "ledger")
+
+
+def _with_authority(report: VerifyReport, judged: Judgement) -> VerifyReport:
+    """Add the records the ledger did not allow (the replay, napflow.ledger.authority).
+
+    A plan whose chain is already broken is not replayed: its records prove nothing, and
+    judging them would only repeat the break as many unauthorized records.
+    """
+    broken = {p.plan for p in report.problems}
+    found = [p for p in judged.problems if p.plan not in broken]
+    return dataclasses.replace(
+        report, problems=[*report.problems, *found], not_judged=judged.not_judged
+    )
 
 
 def _site_records(conn: Connection) -> list[Record]:
@@ -631,6 +658,7 @@ def build_bundle(
         "plans": exported,
     }
     count = sum(len(p["records"]) for p in exported)
+    bundle = sign_bundle(rt.secrets.signing_key_file, bundle)
     text = json.dumps(bundle, ensure_ascii=False, indent=1) + "\n"
     return text, ExportResult("", len(exported), count, head)
 
@@ -741,9 +769,18 @@ def _bundle_plan(path: str, entry: Any) -> tuple[PlanState, list[Record]]:
 
 
 def verify_bundle(
-    path: str, key: bytes | None, head: str | None = None, allow_unkeyed: bool = False
+    path: str,
+    key: bytes | None,
+    head: str | None = None,
+    allow_unkeyed: bool = False,
+    *,
+    public_key: str | None = None,
 ) -> VerifyReport:
-    """Check an exported bundle on its own: chains, plan rows, workflows and head digest."""
+    """Check an exported bundle on its own: chains, plan rows, workflows and head digest.
+
+    Each plan's title, country, time zone and workflow are held to its sealed records. With
+    ``public_key`` (a PEM file), the bundle must also be signed with that key.
+    """
     head = _head_arg(head)
     data = _load_bundle(path)
     loaded = [_bundle_plan(path, entry) for entry in data["plans"]]
@@ -755,6 +792,11 @@ def verify_bundle(
         _check_workflows(data["workflows"], {e["workflow"] for e in data["plans"]})
     )
     report.problems.extend(check_drafts(path, data["plans"]))
+    rows, uncovered = check_plan_rows(data["plans"])
+    signature, signed = check_signature(data, public_key)
+    report = dataclasses.replace(
+        report, problems=[*report.problems, *rows, *signature], notes=(*uncovered, *signed)
+    )
     if data.get("head") != report.head:
         report = _check_head(report, str(data.get("head")), "bundle")
     return _check_head(report, head, "bundle")

@@ -24,6 +24,7 @@ from napflow.errors import ConfigError, ConflictError
 from napflow.ledger.record import Kind
 from napflow.notifications.mailer import DeliveryError, Mailer, Outgoing, TemporaryFailure
 from napflow.runtime import Runtime
+from napflow.services._ledger_key import require_writer
 from napflow.services._messages import PassCache, compose
 from napflow.services._outbox import ESCALATION, deadline_key, escalation_rung
 from napflow.services._records import append, load_head
@@ -263,10 +264,17 @@ def _backoff(attempts: int) -> timedelta:
 
 
 def dispatch_due(rt: Runtime, limit: int | None = None) -> PassResult:
-    """Send what is due now (one batch); return what happened."""
+    """Send what is due now (one batch); return what happened.
+
+    A process whose audit key this database's ledger refuses is refused before anything is
+    claimed or sent (ConfigError).
+    """
     mailer = rt.mailer
     if mailer is None:
         raise ConfigError("No mail transport is configured; see [mail] in config.toml.")
+    # a message sent is recorded in its plan's sealed history: a process whose audit key
+    # the ledger refuses sends nothing, and the queue stays as it is
+    require_writer(rt)
     now = rt.clock.now()
     rows = _claim(rt, now, limit or rt.settings.batch_size)
     if not rows:

@@ -14,7 +14,7 @@ from napflow.errors import InputError
 from napflow.ledger.record import FIELDS, STATE_KINDS, Kind
 from napflow.runtime import Runtime
 from napflow.services._visibility import plan_for
-from napflow.storage.schema import history
+from napflow.storage.schema import UNREADABLE, history
 from napflow.workflow.calendar import day_end, local_to_utc
 
 
@@ -43,6 +43,8 @@ class HistoryRecord:
     def detail(self) -> str:
         """Say in words what the record is about beyond its trigger: comment or role change."""
         payload = self.payload or {}
+        if UNREADABLE in payload:  # not JSON: changed behind napflow's back (audit verify)
+            return f"unreadable payload {payload[UNREADABLE]!r}"
         if self.kind == Kind.PLAN_EDITED:
             names = {"title": "title", "timezone": "time zone"}
             return "plan edited: " + "; ".join(

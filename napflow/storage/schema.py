@@ -36,6 +36,9 @@ from sqlalchemy.types import TypeDecorator
 
 from napflow.ledger.chain import at_text, payload_text
 
+#: the key a stored payload that is not a JSON object is read back under (LedgerJSON)
+UNREADABLE = "unreadable"
+
 
 class LedgerJSON(TypeDecorator[Any]):
     """JSON stored as the canonical text the history's digests cover (napflow.ledger.chain).
@@ -52,8 +55,19 @@ class LedgerJSON(TypeDecorator[Any]):
         return value if value is None or isinstance(value, str) else payload_text(value)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
-        """Return the payload as Python values."""
-        return None if value is None else json.loads(value)
+        """Return the payload as Python values.
+
+        Stored text that is not a JSON object (napflow writes none: it was changed behind
+        napflow's back, which ``napflow audit verify`` reports) comes back as
+        ``{"unreadable": text}``, so that no page, answer or export of it fails.
+        """
+        if value is None:
+            return None
+        try:
+            found = json.loads(value)
+        except (ValueError, RecursionError):  # a U+0000 where NULL was, say
+            found = None
+        return found if isinstance(found, dict) else {UNREADABLE: value}
 
 
 NAMING_CONVENTION = {

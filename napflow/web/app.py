@@ -24,6 +24,8 @@ from napflow.runtime import Runtime
 from napflow.web import admin, api, pages
 from napflow.web.api_docs import add_api_docs
 from napflow.web.http import API_PREFIX, document_problems, problem, status_for
+from napflow.web.limits import BodyLimits, LimitBodies
+from napflow.web.proxies import ForwardedHeaders
 
 HERE = Path(__file__).parent
 #: on every response: no framing, no type sniffing, no scripts at all, no referrer off-site
@@ -93,6 +95,11 @@ def create_app(rt: Runtime) -> FastAPI:
         message = "There is no such page." if exc.status_code == 404 else str(exc.detail)
         return pages.error_page(request, exc.status_code, message)
 
+    # a body over its route's limit is refused before anything reads it; added before the
+    # security headers, so that they wrap its 413 too
+    limits = BodyLimits(rt.settings.body_max_kb, rt.settings.draft_max_mb)
+    app.add_middleware(LimitBodies, limits=limits)
+
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
@@ -102,6 +109,8 @@ def create_app(rt: Runtime) -> FastAPI:
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
+    # outermost: the client of a request through a trusted proxy is known before all else
+    app.add_middleware(ForwardedHeaders, trusted_proxies=rt.settings.trusted_proxies)
     return app
 
 

@@ -27,6 +27,7 @@ _TITLES = {
     403: "Not allowed",
     404: "Not found",
     409: "Conflict",
+    413: "Content too large",
     422: "Refused",
     429: "Too many attempts",
     503: "Service unavailable",

@@ -54,7 +54,8 @@ def _render(
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     """Render an error as a page (the API answers problem+json instead)."""
-    return _render(request, "error.html", _user(request), status, status=status, message=message)
+    user = _user(request) if status != 503 else None  # a 503 may be the session lookup's own
+    return _render(request, "error.html", user, status, status=status, message=message)
 
 
 def _local_path(target: str | None) -> str:

@@ -17,7 +17,7 @@ import json
 import sqlalchemy as sa
 from alembic import context, op
 
-from napflow.ledger.chain import genesis, payload_text, seal
+from napflow.ledger.chain import V1, genesis, payload_text, seal
 from napflow.storage.migrations.append_only import create_append_only_triggers
 from napflow.storage.schema import UTCDateTime
 
@@ -72,7 +72,7 @@ def _seal_existing() -> None:
             if record["payload"] is not None:
                 record["payload"] = payload_text(json.loads(record["payload"]))
             record["prev_hash"] = prev
-            digest = seal(record, key)
+            digest = seal(record, key, V1)  # the encoding this migration has always sealed with
             conn.execute(
                 sa.update(_history)
                 .where(_history.c.id == row["id"])

@@ -1,0 +1,390 @@
+"""Replaying a plan's ledger through its workflow: was every sealed record allowed.
+
+The chain proves that no record changed since it was sealed; it does not prove that the
+record should have been written. Whoever could write to the database could once give
+themselves a role, act, and take the role away again, and the app sealed the action. The
+replay judges every record by the ledger alone:
+
+- an action or transition: the actor held the acting role at that moment according to the
+  plan's own role records, was not deactivated (the site ledger), the trigger was allowed
+  from the state the ledger had the plan in, and every condition of the workflow held
+  (comment, once per round, quorum counted from the round's own records, an approver
+  assigned, a draft present), judged by the same engine that allowed it;
+- a role, deadline or draft change: made by the operator (no actor), by a holder of a role
+  the workflow lets make it (``manage_roles``, ``manage_deadlines``, ``[drafts] add``), or
+  by an administrator, that is a holder of an admin site grant at that moment according
+  to the site ledger; a draft only in a state that takes drafts;
+- a plan edit, and every change to people and site grants (the site ledger): by the
+  operator or an administrator.
+
+A record made under a workflow version napflow does not have is not judged (it is
+counted, and said). People are followed through changes of their e-mail address (site
+ledger), so a role granted to an address keeps counting after the address changes.
+
+Pure functions of records: :mod:`napflow.services.audit` reads them and reports.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from napflow.ledger.record import Kind, SiteKind
+from napflow.workflow.definition import WorkflowDefinition
+from napflow.workflow.engine import Engine
+from napflow.workflow.facts import PlanFacts, RoundAction
+
+#: the problem kind of a record the ledger did not allow
+UNAUTHORIZED = "unauthorized"
+#: the role an administrator's change is recorded with
+ADMIN = "admin"
+#: the grant that makes an administrator
+_ADMIN_GRANT = "admin"
+
+_ACTIONS = frozenset({Kind.ACTION, Kind.TRANSITION})
+_ROLES = frozenset({Kind.ROLE_GRANTED, Kind.ROLE_REVOKED})
+_DEADLINE_CHANGES = frozenset({Kind.DEADLINE_ADDED, Kind.DEADLINE_MOVED, Kind.DEADLINE_CANCELLED})
+#: records that are bookkeeping or consequences, with nothing to judge or to replay
+UNJUDGED = frozenset({Kind.MAIL_SENT, Kind.MAIL_FAILED, Kind.DEADLINE_MET})
+
+
+class Step(NamedTuple):
+    """What the replay reads of one record (the payload parsed only where it matters)."""
+
+    seq: int
+    kind: str
+    trigger: str | None
+    from_state: str | None
+    to_state: str | None
+    actor: str | None
+    role: str | None
+    has_comment: bool
+    at: str
+    workflow: str
+    workflow_version: int
+    payload: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A record the ledger did not allow, and why."""
+
+    seq: int
+    detail: str
+
+
+@dataclass
+class _Timeline:
+    """One fact about a person over time: the value from each instant on."""
+
+    times: list[str] = field(default_factory=list)
+    values: list[Any] = field(default_factory=list)
+
+    def set(self, at: str, value: Any) -> None:
+        self.times.append(at)
+        self.values.append(value)
+
+    def at(self, when: str, default: Any) -> Any:
+        i = bisect.bisect_right(self.times, when)
+        return self.values[i - 1] if i else default
+
+
+class People:
+    """Who is who, who is an administrator and who is deactivated, at any moment.
+
+    Built from the site ledger's records in order, judging each as it goes: a change to
+    people or site grants made by someone (not the operator) who was not an administrator
+    by the site ledger at that moment is a finding. A person is known by the address they
+    were added with; an address changed later still names them. Addresses the site ledger
+    never names (people added before it existed) are their own person.
+    """
+
+    def __init__(self, site: Iterable[SiteEvent]) -> None:
+        self._who: dict[str, _Timeline] = {}  # address -> person over time
+        self._admin: dict[str, _Timeline] = {}  # person -> holds an admin grant
+        self._active: dict[str, _Timeline] = {}  # person -> True/False
+        self.findings: list[Finding] = []
+        grants: dict[str, frozenset[str]] = {}
+        for event in site:
+            at, kind, payload = event.at, event.kind, event.payload
+            if event.actor is not None:
+                actor = self.person(event.actor, at)
+                if not self.is_admin(actor, at):
+                    self.findings.append(
+                        Finding(
+                            event.seq,
+                            f"{kind} by {event.actor}, but the site ledger never made "
+                            f"{event.actor} an administrator",
+                        )
+                    )
+            email = str(payload.get("person", ""))
+            if kind == SiteKind.PERSON_ADDED:
+                person = email if email not in self._who else f"{email}#{at}"
+                self._line(self._who, email).set(at, person)
+                continue
+            person = self.person(email, at)
+            if kind == SiteKind.PERSON_EDITED and isinstance(payload.get("email"), list):
+                old, new = payload["email"]
+                self._line(self._who, str(old)).set(at, None)
+                self._line(self._who, str(new)).set(at, person)
+            elif kind in (SiteKind.PERSON_DEACTIVATED, SiteKind.PERSON_ACTIVATED):
+                self._line(self._active, person).set(at, kind == SiteKind.PERSON_ACTIVATED)
+            elif kind in (SiteKind.ACCESS_GRANTED, SiteKind.ACCESS_REVOKED):
+                if payload.get("grant") != _ADMIN_GRANT:
+                    continue
+                countries = frozenset(str(c) for c in payload.get("countries") or ())
+                held = grants.get(person, frozenset())
+                held = held | countries if kind == SiteKind.ACCESS_GRANTED else held - countries
+                grants[person] = held
+                self._line(self._admin, person).set(at, bool(held))
+
+    @staticmethod
+    def _line(table: dict[str, _Timeline], name: str) -> _Timeline:
+        return table.setdefault(name, _Timeline())
+
+    def person(self, email: str, at: str) -> str:
+        """Return the person ``email`` named at ``at`` (the address itself if unknown)."""
+        line = self._who.get(email)
+        if line is None:
+            return email
+        if len(line.times) == 1 and at >= line.times[0]:  # most people: added, never renamed
+            return str(line.values[0])
+        found = line.at(at, None)
+        return str(found) if found is not None else email
+
+    def is_admin(self, person: str, at: str) -> bool:
+        """Tell whether ``person`` held an admin grant (for any country) at ``at``.
+
+        An administrator administers every plan, as napflow's services decide.
+        """
+        line = self._admin.get(person)
+        return bool(line.at(at, False)) if line is not None else False
+
+    def is_active(self, person: str, at: str) -> bool:
+        """Tell whether ``person`` was not deactivated at ``at``."""
+        line = self._active.get(person)
+        return bool(line.at(at, True)) if line is not None else True
+
+
+class SiteEvent(NamedTuple):
+    """A site ledger record as the replay reads it."""
+
+    seq: int
+    at: str
+    kind: str
+    actor: str | None
+    payload: Mapping[str, Any]
+
+
+def site_events(
+    rows: Iterable[tuple[int, str, str, str | None, str | None]],
+) -> list[SiteEvent]:
+    """Return the site ledger's records (seq, at, kind, actor, payload text) in order."""
+    events = []
+    for seq, at, kind, actor, payload in rows:
+        try:
+            parsed = json.loads(payload) if payload else {}
+        except json.JSONDecodeError:
+            parsed = {}
+        events.append(SiteEvent(seq, at, kind, actor, parsed if isinstance(parsed, dict) else {}))
+    return events
+
+
+@dataclass
+class Verdict:
+    """The replay of one plan: what it did not allow, and what it could not judge."""
+
+    findings: list[Finding] = field(default_factory=list)
+    not_judged: int = 0
+
+
+class _Plan:
+    """A plan as its ledger has it so far (what the facts of the next decision are made of)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.state: str | None = None
+        self.country: str | None = None
+        self.holders: dict[str, set[str]] = {}
+        self.round: tuple[RoundAction, ...] = ()
+        self.draft = 0
+        # made again only when a role changes: most records are actions
+        self._frozen: dict[str, frozenset[str]] | None = None
+        self._held: dict[str, frozenset[str]] = {}
+
+    def change_role(self, person: str, role: str, granted: bool) -> None:
+        who = self.holders.setdefault(role, set())
+        if granted:
+            who.add(person)
+        else:
+            who.discard(person)
+        self._frozen, self._held = None, {}
+
+    def roles_of(self, person: str) -> frozenset[str]:
+        found = self._held.get(person)
+        if found is None:
+            found = self._held[person] = frozenset(
+                role for role, who in self.holders.items() if person in who
+            )
+        return found
+
+    def facts(self, person: str, has_comment: bool) -> PlanFacts:
+        assert self.state is not None
+        if self._frozen is None:
+            self._frozen = {role: frozenset(who) for role, who in self.holders.items()}
+        return PlanFacts(
+            key=self.key,
+            state=self.state,
+            actor=person,
+            actor_roles=self.roles_of(person),
+            comment="(given)" if has_comment else None,
+            holders=self._frozen,
+            round_actions=self.round,
+            draft_version=self.draft,
+        )
+
+
+def judge_plan(
+    key: str,
+    steps: Iterable[Step],
+    workflow: Callable[[str, int], Engine | None],
+    people: People,
+) -> Verdict:
+    """Replay one plan's records in order; return what the ledger did not allow.
+
+    ``workflow(name, version)`` returns the engine of that workflow version, or None when
+    napflow does not have it (the record is then not judged).
+    """
+    verdict = Verdict()
+    plan = _Plan(key)
+    for step in steps:
+        if step.kind in UNJUDGED:  # mail bookkeeping: nothing to judge or to replay
+            continue
+        engine = workflow(step.workflow, step.workflow_version)
+        if engine is None:
+            verdict.not_judged += 1
+            _apply(plan, step, people)
+            continue
+        reason = _judge(plan, step, engine, people)
+        if reason is not None:
+            verdict.findings.append(Finding(step.seq, reason))
+        _apply(plan, step, people)
+    return verdict
+
+
+def _who(step: Step) -> str:
+    what = step.trigger or step.kind
+    return f"{what} by {step.actor}" + (f" as {step.role}" if step.role else "")
+
+
+def _judge(plan: _Plan, step: Step, engine: Engine, people: People) -> str | None:
+    """Return why ``step`` was not allowed by the ledger so far, or None."""
+    definition = engine.definition
+    if step.kind in _ACTIONS:
+        return _judge_action(plan, step, engine, people)
+    if step.kind in _ROLES:
+        return _judge_change(plan, step, people, definition.manage_roles)
+    if step.kind in _DEADLINE_CHANGES:
+        return _judge_change(plan, step, people, definition.manage_deadlines)
+    if step.kind == Kind.DRAFT_ADDED:
+        found = _judge_change(plan, step, people, definition.drafts.add)
+        if found is None and plan.state is not None and not definition.drafts.policy(plan.state):
+            return f"{_who(step)}, but {plan.state} takes no new drafts"
+        return found
+    if step.kind == Kind.PLAN_EDITED:
+        return _judge_change(plan, step, people, ())
+    return None
+
+
+def _judge_change(plan: _Plan, step: Step, people: People, may: tuple[str, ...]) -> str | None:
+    """Judge a change made by the operator, a holder of one of ``may``, or an admin."""
+    if step.actor is None:
+        return None  # the operator, on the database host
+    person = people.person(step.actor, step.at)
+    if not people.is_active(person, step.at):
+        return f"{_who(step)}, but the site ledger had deactivated {step.actor}"
+    if step.role == ADMIN:
+        if people.is_admin(person, step.at):
+            return None
+        return f"{_who(step)}, but the site ledger never made {step.actor} an administrator"
+    if step.role not in may:
+        allowed = ", ".join(may) or "no role"
+        return f"{_who(step)}, but its workflow lets {allowed} make that change"
+    if step.role not in plan.roles_of(person):
+        return f"{_who(step)}, but the ledger never granted that role"
+    return None
+
+
+def _judge_action(plan: _Plan, step: Step, engine: Engine, people: People) -> str | None:
+    if step.actor is None or step.trigger is None:
+        return f"{_who(step)}: an action without an actor or trigger"
+    if plan.state is None:
+        return f"{_who(step)} before the plan was created"
+    person = people.person(step.actor, step.at)
+    if not people.is_active(person, step.at):
+        return f"{_who(step)}, but the site ledger had deactivated {step.actor}"
+    if step.from_state != plan.state:
+        return f"{_who(step)} from {step.from_state}, but the ledger had the plan in {plan.state}"
+    if step.role not in plan.roles_of(person):
+        return f"{_who(step)}, but the ledger never granted that role"
+    facts = plan.facts(person, step.has_comment)
+    decision = engine.decide(facts, step.trigger)
+    if not decision.allowed:
+        return f"{_who(step)}, but {'; '.join(decision.reasons)}"
+    transition = decision.transition
+    assert transition is not None
+    if step.role not in transition.roles:
+        return f"{_who(step)}, but {step.trigger} is for {' or '.join(transition.roles)}"
+    dest = step.from_state if transition.stays else transition.dest
+    if step.to_state != dest:
+        return f"{_who(step)} to {step.to_state}, but {step.trigger} leads to {dest}"
+    return None
+
+
+def _apply(plan: _Plan, step: Step, people: People) -> None:
+    """Move the replayed plan on by ``step``, whatever the verdict (to judge the next)."""
+    kind = step.kind
+    if kind == Kind.ACTION:
+        if step.actor and step.trigger:
+            person = people.person(step.actor, step.at)
+            plan.round = (*plan.round, RoundAction(person, step.trigger, step.role))
+        return
+    if kind == Kind.TRANSITION:
+        plan.state = step.to_state
+        plan.round = ()
+        return
+    payload = step.payload or {}
+    if kind == Kind.CREATED:
+        plan.state = step.to_state
+        plan.country = payload.get("country")
+    elif kind in _ROLES:
+        person = people.person(str(payload.get("person")), step.at)
+        plan.change_role(person, str(payload.get("role")), kind == Kind.ROLE_GRANTED)
+    elif kind == Kind.DRAFT_ADDED:
+        if isinstance(payload.get("draft"), int):
+            plan.draft = payload["draft"]
+        if payload.get("round") == "restarted":
+            plan.round = ()
+
+
+def engines(
+    definitions: Callable[[str], WorkflowDefinition | None],
+) -> Callable[[str, int], Engine | None]:
+    """Return a lookup of (workflow, version) -> engine over ``definitions(name)``.
+
+    Only the version napflow has of each workflow is judged by; the engines are made once.
+    """
+    made: dict[tuple[str, int], Engine | None] = {}
+
+    def lookup(name: str, version: int) -> Engine | None:
+        if (name, version) not in made:
+            found = definitions(name)
+            made[name, version] = (
+                Engine(found) if found is not None and found.version == version else None
+            )
+        return made[name, version]
+
+    return lookup

@@ -1,0 +1,244 @@
+"""Reading the ledger for the replay that judges every record's authority.
+
+:func:`start_judging` reads the site ledger, then every plan's records in order (the
+payload only of the kinds whose payload the replay reads: creation, roles, drafts), and
+hands each plan's records to :func:`napflow.ledger.authority.judge_plan`. On SQLite the
+rows are read straight from the file, read-only, and a large ledger is shared among worker
+processes by ranges of plans, started before the chain scan so that both run at once.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Text, case, select, type_coerce
+
+from napflow.errors import NapflowError
+from napflow.ledger import chain
+from napflow.ledger.authority import (
+    UNAUTHORIZED,
+    UNJUDGED,
+    People,
+    Step,
+    engines,
+    judge_plan,
+    site_events,
+)
+from napflow.ledger.record import Kind
+from napflow.ledger.verification import SITE_LEDGER, Problem, split_plans
+from napflow.runtime import Runtime
+from napflow.storage.schema import history, plans, site_history
+from napflow.workflow.definition import WorkflowDefinition
+
+#: the kinds whose payload the replay reads (others' payloads are not even fetched)
+_READ_PAYLOAD = (Kind.CREATED, Kind.ROLE_GRANTED, Kind.ROLE_REVOKED, Kind.DRAFT_ADDED)
+#: from this many records on, a SQLite ledger is replayed by several processes
+PARALLEL_FROM = 200_000
+
+#: the same rows, read straight from a SQLite file (the kinds are _READ_PAYLOAD's; the
+#: records the replay skips, authority.UNJUDGED, are not read)
+_SQLITE_STEPS = """
+SELECT p.key, h.seq, h.kind, h."trigger", h.from_state, h.to_state, h.actor, h.role,
+       h.comment IS NOT NULL, h.at, h.workflow, h.workflow_version,
+       CASE WHEN h.kind IN ('created', 'role_granted', 'role_revoked', 'draft_added')
+            THEN h.payload END
+FROM history h JOIN plans p ON p.id = h.plan_id
+WHERE h.plan_id BETWEEN ? AND ? AND h.kind NOT IN ('mail_sent', 'mail_failed', 'deadline_met')
+ORDER BY h.plan_id, h.seq
+"""
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What the replay found: the records not allowed, and how many it could not judge."""
+
+    problems: list[Problem]
+    not_judged: int
+
+
+def _at(value: object) -> str:
+    return value if isinstance(value, str) else chain.at_text(value)  # type: ignore[arg-type]
+
+
+def _parsed(text: str | None) -> Mapping[str, Any] | None:
+    if not text:
+        return None
+    try:
+        found = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _plans_of(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[str, list[Step]]]:
+    """Group ordered (key, FIELDS of a Step...) rows into each plan's steps."""
+    current: str | None = None
+    steps: list[Step] = []
+    for key, seq, kind, trig, src, dest, actor, role, commented, at, wf, ver, text in rows:
+        if key != current:
+            if current is not None:
+                yield current, steps
+            current, steps = key, []
+        steps.append(
+            Step(
+                seq,
+                kind,
+                trig,
+                src,
+                dest,
+                actor,
+                role,
+                bool(commented),
+                _at(at),
+                wf,
+                ver,
+                _parsed(text),
+            )
+        )
+    if current is not None:
+        yield current, steps
+
+
+def _generic_rows(conn: Connection, wanted: str | None) -> Iterator[tuple[Any, ...]]:
+    raw = conn.dialect.name == "sqlite"
+    payload = case(
+        (history.c.kind.in_(_READ_PAYLOAD), type_coerce(history.c.payload, Text)), else_=None
+    )
+    query = (
+        select(
+            plans.c.key,
+            history.c.seq,
+            history.c.kind,
+            history.c.trigger,
+            history.c.from_state,
+            history.c.to_state,
+            history.c.actor,
+            history.c.role,
+            history.c.comment.is_not(None),
+            type_coerce(history.c.at, Text) if raw else history.c.at,
+            history.c.workflow,
+            history.c.workflow_version,
+            payload,
+        )
+        .join(plans, plans.c.id == history.c.plan_id)
+        .where(history.c.kind.not_in(UNJUDGED))
+        .order_by(history.c.plan_id, history.c.seq)
+    )
+    if wanted is not None:
+        query = query.where(plans.c.key == wanted)
+    for row in conn.execute(query, execution_options={"yield_per": 5000}):
+        yield tuple(row)
+
+
+def _people(conn: Connection) -> People:
+    raw = conn.dialect.name == "sqlite"
+    at = type_coerce(site_history.c.at, Text) if raw else site_history.c.at
+    rows = conn.execute(
+        select(
+            site_history.c.seq,
+            at,
+            site_history.c.kind,
+            site_history.c.actor,
+            type_coerce(site_history.c.payload, Text),
+        ).order_by(site_history.c.seq)
+    )
+    return People(site_events((q, _at(a), k, who, p) for q, a, k, who, p in rows))
+
+
+def _judge_all(
+    plans_steps: Iterable[tuple[str, list[Step]]],
+    definitions: Mapping[str, WorkflowDefinition],
+    people: People,
+) -> Judgement:
+    lookup = engines(definitions.get)
+    problems: list[Problem] = []
+    not_judged = 0
+    for key, steps in plans_steps:
+        verdict = judge_plan(key, steps, lookup, people)
+        not_judged += verdict.not_judged
+        problems += [Problem(key, f.seq, UNAUTHORIZED, f.detail) for f in verdict.findings]
+    return Judgement(problems, not_judged)
+
+
+def _judge_range(
+    path: str,
+    definitions: Mapping[str, WorkflowDefinition],
+    people: People,
+    span: tuple[int, int],
+) -> Judgement:
+    """Replay the plans with ids in ``span`` from the SQLite file ``path`` (a worker's part)."""
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(_SQLITE_STEPS, span)
+        return _judge_all(_plans_of(rows), definitions, people)
+    finally:
+        conn.close()
+
+
+def _definitions(rt: Runtime) -> dict[str, WorkflowDefinition]:
+    found = {}
+    for name in rt.catalog.names():
+        try:
+            found[name] = rt.catalog.get(name)
+        except NapflowError:  # a broken workflow file: its records are not judged
+            continue
+    return found
+
+
+def _site_findings(people: People) -> list[Problem]:
+    return [Problem(SITE_LEDGER, f.seq, UNAUTHORIZED, f.detail) for f in people.findings]
+
+
+def start_judging(
+    rt: Runtime, wanted: str | None = None, workers: int | None = None
+) -> Callable[[], Judgement]:
+    """Start replaying every plan (or plan ``wanted``); return what collects the judgement.
+
+    Everything is read in one snapshot per process: the site ledger (who is who,
+    administrators, deactivations) and every plan's records. A SQLite ledger of
+    PARALLEL_FROM records or more (or any, given ``workers`` > 1) is judged by worker
+    processes (default: one per CPU, at most 8), which run while the caller goes on.
+    """
+    definitions = _definitions(rt)
+    with rt.db.read() as conn:
+        people = _people(conn)
+        sizes = (
+            [
+                (int(i), int(n))
+                for i, n in conn.execute(select(plans.c.id, plans.c.seq).order_by(plans.c.id))
+            ]
+            if rt.db.sqlite_path is not None and wanted is None
+            else []
+        )
+    if workers is None:
+        large = sum(n for _, n in sizes) >= PARALLEL_FROM
+        workers = min(os.cpu_count() or 1, 8) if large else 1
+    workers = min(workers, len(sizes))
+    if workers > 1:
+        path = str(rt.db.sqlite_path)
+        context = multiprocessing.get_context("spawn")  # no state of this process inherited
+        pool = ProcessPoolExecutor(workers, mp_context=context)
+        futures: list[Future[Judgement]] = [
+            pool.submit(_judge_range, path, definitions, people, span)
+            for span in split_plans(sizes, sum(n for _, n in sizes), workers)
+        ]
+        pool.shutdown(wait=False)
+
+        def collect() -> Judgement:
+            parts = [f.result() for f in futures]
+            found = [p for part in parts for p in part.problems]
+            return Judgement([*_site_findings(people), *found], sum(p.not_judged for p in parts))
+
+        return collect
+    with rt.db.read() as conn:
+        judged = _judge_all(_plans_of(_generic_rows(conn, wanted)), definitions, people)
+    site = _site_findings(people) if wanted is None else []
+    return lambda: Judgement([*site, *judged.problems], judged.not_judged)
