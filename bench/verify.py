@@ -12,7 +12,8 @@ seals them, then in each round times
 - hashlib alone: one SHA-256 per record over the same canonical bytes, already in memory.
 
 Rounds alternate between the two in this process; the result is the ratio (verify records/s
-over hashlib records/s) per round and its median. Target: >= 0.3.
+over hashlib records/s) per round and its median. Target: >= 0.2, the chains and the
+replay of every plan together.
 
     python bench/verify.py [--rounds 3] [--plans 1000] [--per-plan 1000] [--small]
 
@@ -214,7 +215,7 @@ def main() -> None:
                     "median_ratio": round(statistics.median(ratios), 3),
                     "median_ratio_one_process": round(statistics.median(alone), 3),
                     "cpus": os.cpu_count(),
-                    "target": 0.3,
+                    "target": 0.2,
                 }
             )
         )

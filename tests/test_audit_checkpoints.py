@@ -326,14 +326,22 @@ def test_the_day_is_claimed_once_whichever_scheduler_comes_first(
         second.db.dispose()
 
 
-def test_the_scheduler_sends_the_days_checkpoint(
+def witnessed_demo(
     db_url: str, clock: VirtualClock, smtp: SmtpServer, tmp_path: Path
-) -> None:
+) -> tuple[Runtime, Path]:
+    """The demo, its checkpoints mailed to one witness and filed in a folder (returned)."""
     filed = tmp_path / "filed"
     filed.mkdir()
     rt = mail_runtime(db_url, clock, smtp, witnesses=WITNESSES[:1], witness_dir=str(filed))
+    services.load_demo(rt)
+    return rt, filed
+
+
+def test_the_scheduler_sends_the_days_checkpoint(
+    db_url: str, clock: VirtualClock, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    rt, filed = witnessed_demo(db_url, clock, smtp, tmp_path)
     try:
-        services.load_demo(rt)
         background = start_background(rt, poll_seconds=3600)
         try:
             _wait_for(lambda: len(smtp.sink.messages) == 1)
@@ -462,3 +470,33 @@ def test_the_mail_parses_as_sent(witnessed_rt: Runtime, smtp: SmtpServer) -> Non
 
 def test_a_runtime_without_witnesses_takes_no_daily_checkpoint(demo: Runtime) -> None:
     assert checkpoints.daily_checkpoint(demo) is None
+
+
+def test_days_claimed_ahead_do_not_silence_the_checkpoints(
+    db_url: str,
+    clock: VirtualClock,
+    smtp: SmtpServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from sqlalchemy import insert
+
+    from napflow.storage.schema import app_secrets
+
+    rt, filed = witnessed_demo(db_url, clock, smtp, tmp_path)
+    try:
+        with rt.db.write() as conn:  # someone at the database claims the next ten days now
+            for n in range(10):
+                day = (clock.now() + timedelta(days=n)).date().isoformat()
+                conn.execute(
+                    insert(app_secrets).values(
+                        name=f"{checkpoints.DAY_CLAIM}{day}",
+                        value="x",
+                        created_at=clock.now() - timedelta(days=1),
+                    )
+                )
+        assert checkpoints.daily_checkpoint(rt) is not None  # sent all the same
+        assert len(list(filed.iterdir())) == len(smtp.sink.messages) == 1
+        assert "claimed in the database on" in caplog.text and "holding the daily" in caplog.text
+    finally:
+        rt.db.dispose()

@@ -287,3 +287,17 @@ def test_plan_rows_an_old_creation_record_did_not_seal_are_not_covered() -> None
         "plan made before napflow sealed them), so the bundle's cannot be checked."
     ]
     assert services.audit.VerifyReport(1, 1, "h", [], notes=tuple(notes)).ok
+
+
+def test_a_member_named_twice_cannot_hide_behind_the_signature(
+    demo: Runtime, cli: Cli, keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bundle = export(cli, tmp_path / "bundle.json")
+    text = bundle.read_text(encoding="utf-8")
+    # a forged "plans" first, which a person reading the file sees; the signed one last,
+    # which a parser keeping the last member would check
+    forged = tmp_path / "forged.json"
+    forged.write_text('{"plans": [{"key": "TJK-2015", "title": "Forged"}], ' + text[1:])
+    refused = cli("audit", "verify", "--bundle", str(forged), "--public-key", str(keys[1]))
+    assert refused.code == 2
+    assert "the member 'plans' appears twice" in refused.err

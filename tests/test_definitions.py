@@ -109,6 +109,10 @@ BAD_CASES = {
         'roles = ["author"]\n',
         "law.toml: transitions (sign): trigger 'sign' is defined twice from state 'review'",
     ),
+    "a role named admin": (
+        GOOD.replace('minister = "Signs it"', 'minister = "Signs it"\nadmin = "Runs it"'),
+        "law.toml: roles.admin: 'admin' is napflow's own",
+    ),
     "unknown role": (
         GOOD.replace('roles = ["author"]', 'roles = ["auther"]'),
         "law.toml: transitions[0] (submit).roles: unknown role 'auther'",

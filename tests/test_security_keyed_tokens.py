@@ -253,11 +253,15 @@ def test_an_unusable_key_file_is_the_servers_problem_never_a_key_made_up(
         log_in(http, MINISTER)
     cookie = http.cookies["napflow_session"]
     path.unlink()
-    for damage in ("cut short", "not a file"):
+    for damage in ("cut short", "not a file", "readable by others"):
         if damage == "cut short":
             path.write_bytes(b"0123\n")  # a disk full, a bad copy
-        else:
+            path.chmod(0o600)
+        elif damage == "not a file":
             path.mkdir()
+        else:
+            path.write_bytes(key)  # restored from a backup as anyone may read it
+            path.chmod(0o644)
         broken = dataclasses.replace(keyless, db=type(keyless.db)(keyless.db.url))  # a new process
         with client_of(broken) as http:
             api = http.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
@@ -273,6 +277,7 @@ def test_an_unusable_key_file_is_the_servers_problem_never_a_key_made_up(
         else:
             path.unlink()
     path.write_bytes(key)
+    path.chmod(0o600)
     with client_of(keyless) as http:  # the key back in place: the token works again
         assert http.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).is_success
 

@@ -91,6 +91,11 @@ class _Timeline:
         i = bisect.bisect_right(self.times, when)
         return self.values[i - 1] if i else default
 
+    def before(self, when: str, default: Any) -> Any:
+        """Return the value just before ``when`` (a change stamped then not yet seen)."""
+        i = bisect.bisect_left(self.times, when)
+        return self.values[i - 1] if i else default
+
 
 class People:
     """Who is who, who is an administrator and who is deactivated, at any moment.
@@ -104,42 +109,66 @@ class People:
 
     def __init__(self, site: Iterable[SiteEvent]) -> None:
         self._who: dict[str, _Timeline] = {}  # address -> person over time
+        self._email: dict[str, _Timeline] = {}  # person -> their address over time
         self._admin: dict[str, _Timeline] = {}  # person -> holds an admin grant
         self._active: dict[str, _Timeline] = {}  # person -> True/False
         self.findings: list[Finding] = []
-        grants: dict[str, frozenset[str]] = {}
+        #: True when some address changed (else a person's address is their name)
+        self.renamed = False
+        self._grants: dict[str, frozenset[str]] = {}
         for event in site:
-            at, kind, payload = event.at, event.kind, event.payload
-            if event.actor is not None:
-                actor = self.person(event.actor, at)
-                if not self.is_admin(actor, at):
-                    self.findings.append(
-                        Finding(
-                            event.seq,
-                            f"{kind} by {event.actor}, but the site ledger never made "
-                            f"{event.actor} an administrator",
-                        )
+            try:
+                self._take(event)
+            except (TypeError, ValueError, AttributeError, KeyError) as exc:
+                self.findings.append(
+                    Finding(event.seq, f"holds values napflow never writes ({exc!r})")
+                )
+
+    def _take(self, event: SiteEvent) -> None:
+        at, kind, payload = event.at, event.kind, event.payload
+        if event.actor is not None:
+            actor = self.person(event.actor, at)
+            if not self.is_admin(actor, at):
+                self.findings.append(
+                    Finding(
+                        event.seq,
+                        f"{kind} by {event.actor}, but the site ledger never made "
+                        f"{event.actor} an administrator",
                     )
-            email = str(payload.get("person", ""))
-            if kind == SiteKind.PERSON_ADDED:
-                person = email if email not in self._who else f"{email}#{at}"
-                self._line(self._who, email).set(at, person)
-                continue
-            person = self.person(email, at)
-            if kind == SiteKind.PERSON_EDITED and isinstance(payload.get("email"), list):
-                old, new = payload["email"]
-                self._line(self._who, str(old)).set(at, None)
-                self._line(self._who, str(new)).set(at, person)
-            elif kind in (SiteKind.PERSON_DEACTIVATED, SiteKind.PERSON_ACTIVATED):
-                self._line(self._active, person).set(at, kind == SiteKind.PERSON_ACTIVATED)
-            elif kind in (SiteKind.ACCESS_GRANTED, SiteKind.ACCESS_REVOKED):
-                if payload.get("grant") != _ADMIN_GRANT:
-                    continue
-                countries = frozenset(str(c) for c in payload.get("countries") or ())
-                held = grants.get(person, frozenset())
-                held = held | countries if kind == SiteKind.ACCESS_GRANTED else held - countries
-                grants[person] = held
-                self._line(self._admin, person).set(at, bool(held))
+                )
+            elif not self.is_active(actor, at):
+                self.findings.append(
+                    Finding(
+                        event.seq,
+                        f"{kind} by {event.actor}, but the site ledger had deactivated them",
+                    )
+                )
+        email = str(payload.get("person", ""))
+        if kind == SiteKind.PERSON_ADDED:
+            person = email if email not in self._who else f"{email}#{at}"
+            self._line(self._who, email).set(at, person)
+            self._line(self._email, person).set(at, email)
+            return
+        person = self.person(email, at)
+        if kind == SiteKind.PERSON_EDITED and "email" in payload:
+            old, new = payload["email"]
+            self._line(self._who, str(old)).set(at, None)
+            self._line(self._who, str(new)).set(at, person)
+            self._line(self._email, person).set(at, str(new))
+            self.renamed = True
+        elif kind in (SiteKind.PERSON_DEACTIVATED, SiteKind.PERSON_ACTIVATED):
+            self._line(self._active, person).set(at, kind == SiteKind.PERSON_ACTIVATED)
+        elif kind in (SiteKind.ACCESS_GRANTED, SiteKind.ACCESS_REVOKED):
+            if payload.get("grant") != _ADMIN_GRANT:
+                return
+            countries = payload.get("countries") or []
+            if not isinstance(countries, list):
+                raise TypeError(f"countries {countries!r} is not a list")
+            changed = frozenset(str(c) for c in countries)
+            held = self._grants.get(person, frozenset())
+            held = held | changed if kind == SiteKind.ACCESS_GRANTED else held - changed
+            self._grants[person] = held
+            self._line(self._admin, person).set(at, bool(held))
 
     @staticmethod
     def _line(table: dict[str, _Timeline], name: str) -> _Timeline:
@@ -155,18 +184,31 @@ class People:
         found = line.at(at, None)
         return str(found) if found is not None else email
 
+    def email(self, person: str, at: str) -> str:
+        """Return the address ``person`` had at ``at``."""
+        line = self._email.get(person)
+        found = line.at(at, None) if line is not None else None
+        return str(found) if found is not None else person.partition("#")[0]
+
     def is_admin(self, person: str, at: str) -> bool:
         """Tell whether ``person`` held an admin grant (for any country) at ``at``.
 
         An administrator administers every plan, as napflow's services decide.
         """
         line = self._admin.get(person)
-        return bool(line.at(at, False)) if line is not None else False
+        if line is None:
+            return False
+        # granted at or before the instant counts; revoked at the very instant does not yet
+        return bool(line.at(at, False)) or bool(line.before(at, False))
 
     def is_active(self, person: str, at: str) -> bool:
         """Tell whether ``person`` was not deactivated at ``at``."""
         line = self._active.get(person)
-        return bool(line.at(at, True)) if line is not None else True
+        if line is None:
+            return True
+        # activated at or before the instant counts; deactivated at that very instant does
+        # not yet (the clock is read before the change waits for its lock)
+        return bool(line.at(at, True)) or bool(line.before(at, True))
 
 
 class SiteEvent(NamedTuple):
@@ -231,17 +273,32 @@ class _Plan:
             )
         return found
 
-    def facts(self, person: str, has_comment: bool) -> PlanFacts:
+    def facts(self, step: Step, person: str, people: People) -> PlanFacts:
+        """Return the facts napflow decided ``step`` on, as the ledger has them.
+
+        As napflow does: holders by their address at that moment, the round's actions by
+        the address each was recorded under.
+        """
         assert self.state is not None
-        if self._frozen is None:
-            self._frozen = {role: frozenset(who) for role, who in self.holders.items()}
+        if people.renamed:
+            holders = {
+                role: frozenset(people.email(p, step.at) for p in who)
+                for role, who in self.holders.items()
+            }
+        else:
+            if self._frozen is None:
+                self._frozen = {
+                    role: frozenset(p.partition("#")[0] for p in who)
+                    for role, who in self.holders.items()
+                }
+            holders = self._frozen
         return PlanFacts(
             key=self.key,
             state=self.state,
-            actor=person,
+            actor=step.actor,
             actor_roles=self.roles_of(person),
-            comment="(given)" if has_comment else None,
-            holders=self._frozen,
+            comment="(given)" if step.has_comment else None,
+            holders=holders,
             round_actions=self.round,
             draft_version=self.draft,
         )
@@ -260,10 +317,23 @@ def judge_plan(
     """
     verdict = Verdict()
     plan = _Plan(key)
+    under: tuple[str, int] | None = None  # the workflow version the plan was created under
     for step in steps:
         if step.kind in UNJUDGED:  # mail bookkeeping: nothing to judge or to replay
             continue
-        engine = workflow(step.workflow, step.workflow_version)
+        made = (step.workflow, step.workflow_version)
+        if under is None:
+            under = made
+        elif made != under:  # no record moves a plan to another workflow version (yet)
+            verdict.findings.append(
+                Finding(
+                    step.seq,
+                    f"{_who(step)} under workflow {made[0]} v{made[1]}, but the plan was "
+                    f"created under {under[0]} v{under[1]} and no record moved it",
+                )
+            )
+            made = under  # judged as if under the plan's own version
+        engine = workflow(*made)
         if engine is None:
             verdict.not_judged += 1
             _apply(plan, step, people)
@@ -294,25 +364,28 @@ def _judge(plan: _Plan, step: Step, engine: Engine, people: People) -> str | Non
         if found is None and plan.state is not None and not definition.drafts.policy(plan.state):
             return f"{_who(step)}, but {plan.state} takes no new drafts"
         return found
-    if step.kind == Kind.PLAN_EDITED:
+    if step.kind in (Kind.PLAN_EDITED, Kind.CREATED):
         return _judge_change(plan, step, people, ())
     return None
 
 
 def _judge_change(plan: _Plan, step: Step, people: People, may: tuple[str, ...]) -> str | None:
-    """Judge a change made by the operator, a holder of one of ``may``, or an admin."""
+    """Judge a change made by the operator, a holder of one of ``may``, or an admin.
+
+    With ``may`` empty (a plan created or edited) only the operator and administrators
+    may, whatever role the record names.
+    """
     if step.actor is None:
         return None  # the operator, on the database host
     person = people.person(step.actor, step.at)
     if not people.is_active(person, step.at):
         return f"{_who(step)}, but the site ledger had deactivated {step.actor}"
-    if step.role == ADMIN:
+    if step.role == ADMIN or not may:
         if people.is_admin(person, step.at):
             return None
         return f"{_who(step)}, but the site ledger never made {step.actor} an administrator"
     if step.role not in may:
-        allowed = ", ".join(may) or "no role"
-        return f"{_who(step)}, but its workflow lets {allowed} make that change"
+        return f"{_who(step)}, but its workflow lets {', '.join(may)} make that change"
     if step.role not in plan.roles_of(person):
         return f"{_who(step)}, but the ledger never granted that role"
     return None
@@ -330,7 +403,7 @@ def _judge_action(plan: _Plan, step: Step, engine: Engine, people: People) -> st
         return f"{_who(step)} from {step.from_state}, but the ledger had the plan in {plan.state}"
     if step.role not in plan.roles_of(person):
         return f"{_who(step)}, but the ledger never granted that role"
-    facts = plan.facts(person, step.has_comment)
+    facts = plan.facts(step, person, people)
     decision = engine.decide(facts, step.trigger)
     if not decision.allowed:
         return f"{_who(step)}, but {'; '.join(decision.reasons)}"
@@ -348,9 +421,8 @@ def _apply(plan: _Plan, step: Step, people: People) -> None:
     """Move the replayed plan on by ``step``, whatever the verdict (to judge the next)."""
     kind = step.kind
     if kind == Kind.ACTION:
-        if step.actor and step.trigger:
-            person = people.person(step.actor, step.at)
-            plan.round = (*plan.round, RoundAction(person, step.trigger, step.role))
+        if step.actor and step.trigger:  # by the address it was recorded under, as napflow
+            plan.round = (*plan.round, RoundAction(step.actor, step.trigger, step.role))
         return
     if kind == Kind.TRANSITION:
         plan.state = step.to_state

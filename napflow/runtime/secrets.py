@@ -135,8 +135,19 @@ def read_key_file(path: Path) -> bytes:
 def _read_key(path: Path) -> bytes:
     """Return the key in the file at ``path`` (FileNotFoundError if there is none)."""
     try:
+        mode = path.stat().st_mode
+        if mode & 0o077:  # others could read (or change) what opens every session
+            raise ConfigError(
+                f"The server key file {path} may be read by others (mode {mode & 0o777:o}): "
+                f"`chmod 600 {path}`, or set {SECRET_KEY_ENV}."
+            )
         text = path.read_bytes().strip()
     except FileNotFoundError:
+        if path.is_symlink():  # a link to nothing: never made through it
+            raise ConfigError(
+                f"The server key file {path} is a link to nothing; remove it, or set "
+                f"{SECRET_KEY_ENV}."
+            ) from None
         raise
     except OSError as exc:
         raise ConfigError(

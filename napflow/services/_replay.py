@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from napflow.ledger.authority import (
     site_events,
 )
 from napflow.ledger.record import Kind
-from napflow.ledger.verification import SITE_LEDGER, Problem, split_plans
+from napflow.ledger.verification import EDITED, SITE_LEDGER, Problem, split_plans
 from napflow.runtime import Runtime
 from napflow.storage.schema import history, plans, site_history
 from napflow.workflow.definition import WorkflowDefinition
@@ -65,7 +66,9 @@ class Judgement:
 
 
 def _at(value: object) -> str:
-    return value if isinstance(value, str) else chain.at_text(value)  # type: ignore[arg-type]
+    if isinstance(value, str):
+        return value
+    return chain.at_text(value) if isinstance(value, datetime) else str(value)
 
 
 def _parsed(text: str | None) -> Mapping[str, Any] | None:
@@ -73,16 +76,24 @@ def _parsed(text: str | None) -> Mapping[str, Any] | None:
         return None
     try:
         found = json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, or nested past any napflow payload
         return None
     return found if isinstance(found, dict) else None
 
 
-def _plans_of(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[str, list[Step]]]:
-    """Group ordered (key, FIELDS of a Step...) rows into each plan's steps."""
+def _plans_of(
+    rows: Iterable[tuple[Any, ...]], until: Mapping[str, int] | None = None
+) -> Iterator[tuple[str, list[Step]]]:
+    """Group ordered (key, FIELDS of a Step...) rows into each plan's steps.
+
+    With ``until``, only each plan's records up to that seq (those of the snapshot the
+    site ledger was read in), and only the plans it names.
+    """
     current: str | None = None
     steps: list[Step] = []
     for key, seq, kind, trig, src, dest, actor, role, commented, at, wf, ver, text in rows:
+        if until is not None and not (key in until and isinstance(seq, int) and seq <= until[key]):
+            continue
         if key != current:
             if current is not None:
                 yield current, steps
@@ -162,7 +173,12 @@ def _judge_all(
     problems: list[Problem] = []
     not_judged = 0
     for key, steps in plans_steps:
-        verdict = judge_plan(key, steps, lookup, people)
+        try:
+            verdict = judge_plan(key, steps, lookup, people)
+        except (TypeError, ValueError, AttributeError, KeyError, RecursionError) as exc:
+            detail = f"its history holds values napflow never writes ({type(exc).__name__})"
+            problems.append(Problem(key, None, EDITED, detail))
+            continue
         not_judged += verdict.not_judged
         problems += [Problem(key, f.seq, UNAUTHORIZED, f.detail) for f in verdict.findings]
     return Judgement(problems, not_judged)
@@ -172,13 +188,17 @@ def _judge_range(
     path: str,
     definitions: Mapping[str, WorkflowDefinition],
     people: People,
+    until: Mapping[str, int],
     span: tuple[int, int],
 ) -> Judgement:
-    """Replay the plans with ids in ``span`` from the SQLite file ``path`` (a worker's part)."""
+    """Replay the plans with ids in ``span`` from the SQLite file ``path`` (a worker's part).
+
+    Each plan up to the seq ``until`` gives it (the snapshot the site ledger was read in).
+    """
     conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
     try:
         rows = conn.execute(_SQLITE_STEPS, span)
-        return _judge_all(_plans_of(rows), definitions, people)
+        return _judge_all(_plans_of(rows, until), definitions, people)
     finally:
         conn.close()
 
@@ -208,37 +228,33 @@ def start_judging(
     processes (default: one per CPU, at most 8), which run while the caller goes on.
     """
     definitions = _definitions(rt)
-    with rt.db.read() as conn:
+    sqlite = rt.db.sqlite_path is not None
+    with rt.db.read() as conn:  # one snapshot: the site ledger and the plans' records
         people = _people(conn)
-        sizes = (
-            [
-                (int(i), int(n))
-                for i, n in conn.execute(select(plans.c.id, plans.c.seq).order_by(plans.c.id))
-            ]
-            if rt.db.sqlite_path is not None and wanted is None
-            else []
-        )
-    if workers is None:
-        large = sum(n for _, n in sizes) >= PARALLEL_FROM
-        workers = min(os.cpu_count() or 1, 8) if large else 1
-    workers = min(workers, len(sizes))
-    if workers > 1:
-        path = str(rt.db.sqlite_path)
-        context = multiprocessing.get_context("spawn")  # no state of this process inherited
-        pool = ProcessPoolExecutor(workers, mp_context=context)
-        futures: list[Future[Judgement]] = [
-            pool.submit(_judge_range, path, definitions, people, span)
-            for span in split_plans(sizes, sum(n for _, n in sizes), workers)
-        ]
-        pool.shutdown(wait=False)
+        ends = conn.execute(select(plans.c.id, plans.c.key, plans.c.seq).order_by(plans.c.id))
+        sizes = [(int(i), k, int(n)) for i, k, n in ends] if sqlite and wanted is None else []
+        if workers is None:
+            large = sum(n for _, _, n in sizes) >= PARALLEL_FROM
+            workers = min(os.cpu_count() or 1, 8) if large else 1
+        workers = min(workers, len(sizes))
+        if workers <= 1:
+            judged = _judge_all(_plans_of(_generic_rows(conn, wanted)), definitions, people)
+            site = _site_findings(people) if wanted is None else []
+            return lambda: Judgement([*site, *judged.problems], judged.not_judged)
+    # worker processes read later: each plan only as far as this snapshot had it
+    until = {k: n for _, k, n in sizes}
+    path = str(rt.db.sqlite_path)
+    context = multiprocessing.get_context("spawn")  # no state of this process inherited
+    pool = ProcessPoolExecutor(workers, mp_context=context)
+    spans = split_plans([(i, n) for i, _, n in sizes], sum(until.values()), workers)
+    futures: list[Future[Judgement]] = [
+        pool.submit(_judge_range, path, definitions, people, until, span) for span in spans
+    ]
+    pool.shutdown(wait=False)
 
-        def collect() -> Judgement:
-            parts = [f.result() for f in futures]
-            found = [p for part in parts for p in part.problems]
-            return Judgement([*_site_findings(people), *found], sum(p.not_judged for p in parts))
+    def collect() -> Judgement:
+        parts = [f.result() for f in futures]
+        found = [p for part in parts for p in part.problems]
+        return Judgement([*_site_findings(people), *found], sum(p.not_judged for p in parts))
 
-        return collect
-    with rt.db.read() as conn:
-        judged = _judge_all(_plans_of(_generic_rows(conn, wanted)), definitions, people)
-    site = _site_findings(people) if wanted is None else []
-    return lambda: Judgement([*site, *judged.problems], judged.not_judged)
+    return collect

@@ -9,7 +9,6 @@ mbox (its first line ``From ...``) or one mail.
 
 from __future__ import annotations
 
-import json
 import mailbox
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from napflow.errors import InputError
+from napflow.services.signing import load_json
 
 #: the format a checkpoint names itself with
 FORMAT = "napflow-checkpoint/1"
@@ -35,7 +35,7 @@ class Found:
 def _checkpoint(data: bytes) -> dict[str, Any] | None:
     """Return ``data`` as a checkpoint's JSON object, or None if it is no checkpoint."""
     try:
-        found = json.loads(data)
+        found = load_json(data)  # a member named twice is refused
     except (ValueError, RecursionError):  # not JSON, not UTF-8
         return None
     if isinstance(found, dict) and found.get("format") == FORMAT:

@@ -184,8 +184,8 @@ def _change(
     wanted = _countries(grant, countries)
     comment = inputs.comment(comment)
     verb = "grant" if give else "revoke"
-    now = rt.clock.now()
     with rt.db.write() as conn:
+        now = rt.clock.now()  # once the write has begun: the ledgers' order
         who = require_admin(conn, actor, f"{verb} site access")
         person_id = _person(conn, email)
         held = {

@@ -330,18 +330,28 @@ def daily_checkpoint(rt: Runtime) -> Witnessed | None:
         return None
     now = rt.clock.now()
     name = f"{DAY_CLAIM}{now.astimezone(UTC).date().isoformat()}"
-    claimed = select(app_secrets.c.name).where(app_secrets.c.name == name)
+    claimed = select(app_secrets.c.created_at).where(app_secrets.c.name == name)
     with rt.db.read() as conn:
-        if conn.execute(claimed).first() is not None:
-            return None
+        when = conn.execute(claimed).scalar()
+    today = now.astimezone(UTC).date()
+    if when is not None and when.astimezone(UTC).date() >= today:
+        return None  # claimed today, by this or another scheduler
     checkpoint = take_checkpoint(rt)
-    try:
-        with rt.db.write() as conn:
-            conn.execute(
-                insert(app_secrets).values(name=name, value=checkpoint.digest, created_at=now)
-            )
-    except ConflictError:  # another scheduler claimed the day meanwhile
-        return None
+    if when is not None:  # claimed before the day came: someone holds the checkpoints back
+        log.error(
+            "checkpoint: the day %s was claimed in the database on %s, before it came: "
+            "someone is holding the daily checkpoints back; sending this one anyway",
+            today.isoformat(),
+            when.isoformat(),
+        )
+    else:
+        try:
+            with rt.db.write() as conn:
+                conn.execute(
+                    insert(app_secrets).values(name=name, value=checkpoint.digest, created_at=now)
+                )
+        except ConflictError:  # another scheduler claimed the day meanwhile
+            return None
     witnessed = send_checkpoint(rt, checkpoint)
     for delivery in witnessed.deliveries:
         if not delivery.ok:
@@ -538,7 +548,7 @@ def _seal_problem(
             seals.unchecked_hmac += 1
             return None
         expected = hmac.digest(audit_key, data, "sha256").hex()
-        if hmac.compare_digest(expected, str(seal.get("value"))):
+        if hmac.compare_digest(expected.encode(), str(seal.get("value")).encode("utf-8")):
             seals.checked += 1
             return None
         return EDITED, "its HMAC does not verify with NAPFLOW_AUDIT_KEY: it was changed"

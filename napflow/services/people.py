@@ -65,8 +65,8 @@ def add_person(
     email = inputs.email_address(email)
     name = inputs.person_name(name)
     zone = inputs.timezone(timezone) if timezone is not None else None
-    now = rt.clock.now()
     with rt.db.write() as conn:
+        now = rt.clock.now()  # once the write has begun: the ledgers' order
         who = require_admin(conn, actor, "add people")
         existing = conn.execute(select(people.c.name).where(people.c.email == email)).first()
         if existing is not None:
@@ -146,8 +146,8 @@ def edit_person(
         values["timezone"] = inputs.timezone(timezone) if timezone.strip() else None
     if new_email is not None:
         values["email"] = inputs.email_address(new_email)
-    now = rt.clock.now()
     with rt.db.write() as conn:
+        now = rt.clock.now()  # once the write has begun: the ledgers' order
         who = require_admin(conn, actor, "edit people")
         row = find_person(conn, email)
         changed = {k: [row._mapping[k], v] for k, v in values.items() if row._mapping[k] != v}
@@ -186,8 +186,8 @@ def deactivate_person(
     """
     email = inputs.email_address(email)
     comment = inputs.comment(comment)
-    now = rt.clock.now()
     with rt.db.write() as conn:
+        now = rt.clock.now()  # once the write has begun: the ledgers' order
         who = require_admin(conn, actor, "deactivate people")
         row = find_person(conn, email)
         if row.deactivated_at is not None:
@@ -215,8 +215,8 @@ def activate_person(
     """Undo :func:`deactivate_person`: they may log in again and are reminded again."""
     email = inputs.email_address(email)
     comment = inputs.comment(comment)
-    now = rt.clock.now()
     with rt.db.write() as conn:
+        now = rt.clock.now()  # once the write has begun: the ledgers' order
         who = require_admin(conn, actor, "activate people")
         row = find_person(conn, email)
         if row.deactivated_at is None:

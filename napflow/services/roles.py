@@ -50,8 +50,8 @@ def _change_role(
     key, email = inputs.plan_key(key), inputs.email_address(email)
     actor = inputs.email_address(actor) if actor is not None else None
     comment = inputs.comment(comment)
-    now = rt.clock.now()
     with rt.db.write() as conn:
+        now = rt.clock.now()  # once the write has begun: the ledgers' order
         plan: PlanRow = load_plan(conn, key)
         definition = rt.catalog.get(plan.workflow)
         acting_role = None

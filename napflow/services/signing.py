@@ -41,6 +41,24 @@ PUBLIC_NAME = "napflow-audit-signing.pub.pem"
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in found:
+            raise ValueError(f"the member {name!r} appears twice")
+        found[name] = value
+    return found
+
+
+def load_json(text: str | bytes) -> Any:
+    """Parse a signed document's JSON, refusing a member named twice in one object.
+
+    A signature covers the document as parsed; with a member twice, what one reader takes
+    (the last) could differ from what a person reading the file sees first (ValueError).
+    """
+    return json.loads(text, object_pairs_hook=_unique)
+
+
 def canonical_bytes(document: Mapping[str, Any]) -> bytes:
     """Return what a signature covers: ``document`` without its signature, canonical JSON."""
     body = {name: value for name, value in document.items() if name != SIGNATURE}

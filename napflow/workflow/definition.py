@@ -203,6 +203,10 @@ def _load_states(data: dict[str, Any], problems: Problems) -> list[StateDef]:
     return states
 
 
+#: the role an administrator's changes are recorded with: no workflow may name a role so
+RESERVED_ROLE = "admin"
+
+
 def _load_roles(data: dict[str, Any], problems: Problems) -> list[tuple[str, str]]:
     table = data.get("roles")
     if not isinstance(table, dict) or not table:
@@ -212,6 +216,12 @@ def _load_roles(data: dict[str, Any], problems: Problems) -> list[tuple[str, str
     for name, text in table.items():
         if not name_ok(name):
             problems.add(f"roles.{name}", "a role name must be a lower-case identifier")
+        elif name == RESERVED_ROLE:
+            problems.add(
+                f"roles.{name}",
+                "'admin' is napflow's own (an administrator's changes are recorded as admin); "
+                "name the role otherwise",
+            )
         elif not isinstance(text, str):
             problems.add(f"roles.{name}", "must be a short description string")
         else:
