@@ -155,3 +155,19 @@ def test_a_login_waits_on_while_the_attempts_before_it_keep_ending(
     finally:
         ending.join()
     assert recorded(demo) == (20, 0)
+
+
+def test_guesses_from_the_addresses_of_one_ipv6_subscriber_count_together(
+    demo: Runtime,
+) -> None:
+    assert accounts.client_key("2001:db8:1:2::7") == "2001:db8:1:2::/64"
+    assert accounts.client_key("::ffff:198.51.100.2") == "198.51.100.2"
+    assert accounts.client_key("198.51.100.2") == "198.51.100.2"
+    email = staff(demo, 1)[0]
+    answers = [
+        attempt(demo, email, "Summer2015!", f"2001:db8:1:2::{n:x}")  # a new address each time
+        for n in range(1, accounts.MAX_FAILURES + 3)
+    ]
+    assert answers.count("wrong") == accounts.MAX_FAILURES
+    assert answers[-1] != "wrong"  # refused: the /64 is one client
+    assert attempt(demo, email, DEMO_PASSWORD, "2001:db8:9:9::1") == "in"  # another one is not

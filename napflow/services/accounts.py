@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
 import weakref
@@ -219,6 +220,23 @@ def set_demo_passwords(rt: Runtime, emails: list[str], password: str) -> None:
                 )
 
 
+def client_key(client: str) -> str:
+    """Return what the login limits count a client by: its IPv4 address, its IPv6 /64.
+
+    One IPv6 subscriber commonly holds a whole /64 and could try each of its addresses in
+    turn; anything that is not an IP address is counted as given (cut to 64 characters).
+    """
+    try:
+        address = ipaddress.ip_address(client.strip())
+    except ValueError:
+        return client[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:  # an IPv4 client seen over IPv6
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 def log_in(rt: Runtime, email: str, password: str, client: str = "") -> Session:
     """Check a password and open a session.
 
@@ -237,7 +255,7 @@ def log_in(rt: Runtime, email: str, password: str, client: str = "") -> Session:
         email = inputs.email_address(email)
     except InputError:
         raise NotAuthenticatedError(_WRONG) from None
-    client = client[:64]
+    client = client_key(client)
     attempt = _record_attempt(rt, email, client)
     _wait_for_earlier_attempts(rt, attempt, email, client)
     with rt.db.read() as conn:
