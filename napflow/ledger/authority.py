@@ -249,7 +249,6 @@ class _Plan:
     def __init__(self, key: str) -> None:
         self.key = key
         self.state: str | None = None
-        self.country: str | None = None
         self.holders: dict[str, set[str]] = {}
         self.round: tuple[RoundAction, ...] = ()
         self.draft = 0
@@ -431,7 +430,6 @@ def _apply(plan: _Plan, step: Step, people: People) -> None:
     payload = step.payload or {}
     if kind == Kind.CREATED:
         plan.state = step.to_state
-        plan.country = payload.get("country")
     elif kind in _ROLES:
         person = people.person(str(payload.get("person")), step.at)
         plan.change_role(person, str(payload.get("role")), kind == Kind.ROLE_GRANTED)

@@ -44,17 +44,22 @@ _READ_PAYLOAD = (Kind.CREATED, Kind.ROLE_GRANTED, Kind.ROLE_REVOKED, Kind.DRAFT_
 #: from this many records on, a SQLite ledger is replayed by several processes
 PARALLEL_FROM = 200_000
 
-#: the same rows, read straight from a SQLite file (the kinds are _READ_PAYLOAD's; the
-#: records the replay skips, authority.UNJUDGED, are not read)
-_SQLITE_STEPS = """
+
+def _quoted(kinds: Iterable[str]) -> str:
+    return ", ".join(f"'{kind}'" for kind in sorted(kinds))
+
+
+#: the same rows, read straight from a SQLite file: the payloads of _READ_PAYLOAD's kinds,
+#: and not the records the replay skips (authority.UNJUDGED); the kinds are napflow's own
+#: constants, never input
+_SQLITE_STEPS = f"""
 SELECT p.key, h.seq, h.kind, h."trigger", h.from_state, h.to_state, h.actor, h.role,
        h.comment IS NOT NULL, h.at, h.workflow, h.workflow_version,
-       CASE WHEN h.kind IN ('created', 'role_granted', 'role_revoked', 'draft_added')
-            THEN h.payload END
+       CASE WHEN h.kind IN ({_quoted(_READ_PAYLOAD)}) THEN h.payload END
 FROM history h JOIN plans p ON p.id = h.plan_id
-WHERE h.plan_id BETWEEN ? AND ? AND h.kind NOT IN ('mail_sent', 'mail_failed', 'deadline_met')
+WHERE h.plan_id BETWEEN ? AND ? AND h.kind NOT IN ({_quoted(UNJUDGED)})
 ORDER BY h.plan_id, h.seq
-"""
+"""  # noqa: S608
 
 
 @dataclass(frozen=True)
