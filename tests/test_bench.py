@@ -156,7 +156,8 @@ def test_verify_small() -> None:
     out = run_small("verify.py")
     rows(
         r"^round NUM: hashlib +NUM records/s +napflow audit verify +NUM records/s +ratio NUM +"
-        r"\(in one process +NUM records/s, ratio NUM\)$",
+        r"\(in one process +NUM records/s, ratio NUM; "
+        r"the chains alone NUM, the replay alone NUM\)$",
         out,
         count=3,
     )
@@ -165,6 +166,8 @@ def test_verify_small() -> None:
     assert result["records"] == 20 * 500  # every record was verified (the report was ok)
     positive(str(result["median_ratio"]))
     positive(str(result["median_ratio_one_process"]))
+    positive(str(result["median_ratio_chains_alone"]))
+    positive(str(result["median_ratio_replay_alone"]))
 
 
 def test_drafts_small() -> None:
