@@ -19,8 +19,21 @@ names of these members never clash with ``type``, ``title``, ``status``, ``detai
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
+
+
+def either(values: Sequence[str]) -> str:
+    """Join ``values`` as alternatives, in the reader's language: "a or b" ("a или b").
+
+    English keeps napflow's own form (every value joined by "or"); another language joins
+    them as its grammar does (Babel's lists: "a, b или c").
+    """
+    from napflow.i18n import SOURCE, current_locale, format_list  # Babel only when asked
+
+    if len(values) < 2 or current_locale() == SOURCE:
+        return " or ".join(values)
+    return format_list(values, style="or")
 
 
 def _listed(values: Iterable[str] | None) -> tuple[str, ...] | None:

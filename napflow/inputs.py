@@ -17,6 +17,26 @@ from pathlib import Path
 from napflow.errors import InputError
 from napflow.timezones import validate_timezone
 
+
+def _(message: str) -> str:
+    """Return ``message`` in the reader's language (Babel is loaded only to write one)."""
+    from napflow.i18n import gettext
+
+    return gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """Return the form of a counted message ``n`` takes in the reader's language."""
+    from napflow.i18n import ngettext as counted
+
+    return counted(singular, plural, n)
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalogue; it is translated where it is raised."""
+    return message
+
+
 MAX_COMMENT = 100_000
 KEY_RE = re.compile(r"[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*")
 
@@ -59,36 +79,52 @@ def email_address(value: str) -> str:
 
     text = value.strip().lower()
     problem = None
+    malformed = N_(
+        "%(value)r is not a valid e-mail address: it is not of the form name@domain.tld."
+    )
     if not text or len(text) > 254 or _has_control(text) or " " in text:
-        problem = "it is empty, too long or contains spaces or control characters"
+        problem = N_(
+            "%(value)r is not a valid e-mail address: it is empty, too long or contains "
+            "spaces or control characters."
+        )
     else:
         try:
             address = Address(addr_spec=text)
         except (HeaderParseError, ValueError, IndexError, AttributeError, TypeError):
             # the stdlib parser fails in several ways on malformed addresses
-            problem = "it is not of the form name@domain.tld"
+            problem = malformed
         else:
             if not address.username or "." not in address.domain:
-                problem = "it is not of the form name@domain.tld"
+                problem = malformed
     if problem:
-        raise InputError(f"{value!r} is not a valid e-mail address: {problem}.")
+        raise InputError(_(problem) % {"value": value})
     return text
 
 
-def _one_line_text(value: str, what: str, limit: int) -> str:
+def _one_line_text(value: str, limit: int, empty: str, too_long: str) -> str:
+    """Return ``value`` as one tidy line; ``empty`` and ``too_long`` say what is wrong.
+
+    They are marked (N_) messages, translated here; ``too_long`` names ``%(limit)d``.
+    """
     text = " ".join(value.split())
     if not text:
-        raise InputError(f"The {what} must not be empty.")
+        raise InputError(_(empty))
     if len(text) > limit or _has_control(text):
-        raise InputError(
-            f"The {what} must be one line of at most {limit} characters without control characters."
-        )
+        raise InputError(_(too_long) % {"limit": limit})
     return text
 
 
 def token_label(value: str) -> str:
     """Return a valid API token label: one line, at most 100 characters."""
-    return _one_line_text(value, "token label", 100)
+    return _one_line_text(
+        value,
+        100,
+        N_("The token label must not be empty."),
+        N_(
+            "The token label must be one line of at most %(limit)d characters without "
+            "control characters."
+        ),
+    )
 
 
 def file_name(value: str) -> str:
@@ -99,38 +135,81 @@ def file_name(value: str) -> str:
     """
     name = value.strip()
     if not name or name in (".", ".."):
-        raise InputError("The file name must not be empty.")
+        raise InputError(_("The file name must not be empty."))
     if "/" in name or "\\" in name:
         raise InputError(
-            f"The file name {printable(name[:80])!r} has folder parts; give the name alone, "
-            "e.g. NAP-draft-v2.docx."
+            _(
+                "The file name %(name)r has folder parts; give the name alone, "
+                "e.g. NAP-draft-v2.docx."
+            )
+            % {"name": printable(name[:80])}
         )
     if len(name) > 255 or _has_control(name):
         raise InputError(
-            "The file name must be one line of at most 255 characters without control characters."
+            _(
+                "The file name must be one line of at most %(limit)d characters without "
+                "control characters."
+            )
+            % {"limit": 255}
         )
     if any(unicodedata.category(c) == "Cf" for c in name):
         # right-to-left overrides and the like make "report\u202efdp.exe" show as a PDF
         raise InputError(
-            "The file name must not hold invisible formatting characters (such as "
-            "right-to-left marks)."
+            _(
+                "The file name must not hold invisible formatting characters (such as "
+                "right-to-left marks)."
+            )
         )
     return name
 
 
 def person_name(value: str) -> str:
     """Return a person's display name, whitespace tidied."""
-    return _one_line_text(value, "name", 200)
+    return _one_line_text(
+        value,
+        200,
+        N_("The name must not be empty."),
+        N_("The name must be one line of at most %(limit)d characters without control characters."),
+    )
 
 
 def plan_title(value: str) -> str:
     """Return a plan title, whitespace tidied."""
-    return _one_line_text(value, "title", 500)
+    return _one_line_text(
+        value,
+        500,
+        N_("The title must not be empty."),
+        N_(
+            "The title must be one line of at most %(limit)d characters without control characters."
+        ),
+    )
+
+
+#: what is wrong with a deadline's title or location: empty, or not one short line
+_DEADLINE_TEXTS = {
+    "deadline title": (
+        N_("The deadline title must not be empty."),
+        N_(
+            "The deadline title must be one line of at most %(limit)d characters without "
+            "control characters."
+        ),
+    ),
+    "location": (
+        N_("The location must not be empty."),
+        N_(
+            "The location must be one line of at most %(limit)d characters without control "
+            "characters."
+        ),
+    ),
+}
 
 
 def deadline_text(value: str, what: str) -> str:
-    """Return a deadline's title or location: one line of at most 200 characters."""
-    return _one_line_text(value, what, 200)
+    """Return a deadline's title or location: one line of at most 200 characters.
+
+    ``what`` is ``"deadline title"`` or ``"location"``.
+    """
+    return _one_line_text(value, 200, *_DEADLINE_TEXTS[what])
 
 
 def country_code(value: str) -> str:
@@ -138,7 +217,8 @@ def country_code(value: str) -> str:
     code = value.strip().upper()
     if len(code) != 3 or not code.isascii() or code not in _countries():
         raise InputError(
-            f"{value!r} is not an ISO 3166-1 alpha-3 country code; use e.g. TJK, KGZ or SRB."
+            _("%(value)r is not an ISO 3166-1 alpha-3 country code; use e.g. TJK, KGZ or SRB.")
+            % {"value": value}
         )
     return code
 
@@ -174,8 +254,33 @@ def _countries_from_pycountry() -> dict[str, str]:
 
 
 def country_name(code: str) -> str:
-    """Return the common English name of an alpha-3 country code (the code if unknown)."""
+    """Return the name of an alpha-3 country code in the reader's language (else the code).
+
+    English names are pycountry's common names; other languages' are CLDR's (Babel).
+    """
+    from napflow.i18n import SOURCE, current_locale
+
+    locale = current_locale()
+    if locale != SOURCE:
+        translated = _territory_names(locale).get(_alpha_2().get(code, ""))
+        if translated:
+            return translated
     return _countries().get(code, code)
+
+
+@functools.cache
+def _alpha_2() -> dict[str, str]:
+    """Return alpha-3 code -> alpha-2 code (the key CLDR names territories by)."""
+    import pycountry
+
+    return {c.alpha_3: c.alpha_2 for c in pycountry.countries}
+
+
+@functools.cache
+def _territory_names(locale: str) -> dict[str, str]:
+    from babel import Locale
+
+    return dict(Locale.parse(locale).territories)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -185,8 +290,11 @@ def plan_key(value: str) -> str:
     key = key.upper() if key.isascii() else key
     if not KEY_RE.fullmatch(key) or len(key) > 32:
         raise InputError(
-            f"{value!r} is not a valid plan key; use letters, digits and single hyphens, "
-            "starting with a letter, at most 32 characters (e.g. TJK-2015)."
+            _(
+                "%(value)r is not a valid plan key; use letters, digits and single hyphens, "
+                "starting with a letter, at most 32 characters (e.g. TJK-2015)."
+            )
+            % {"value": value}
         )
     return key
 
@@ -197,10 +305,20 @@ def comment(value: str | None) -> str | None:
         return None
     text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
     if len(text) > MAX_COMMENT:
-        raise InputError(f"The comment is {len(text)} characters long; at most {MAX_COMMENT}.")
+        raise InputError(
+            ngettext(
+                "The comment is %(length)d character long; at most %(limit)d.",
+                "The comment is %(length)d characters long; at most %(limit)d.",
+                len(text),
+            )
+            % {"length": len(text), "limit": MAX_COMMENT}
+        )
     if _CONTROL_BUT_NEWLINE_TAB.search(text):
         raise InputError(
-            "The comment contains control characters; only text, new lines and tabs are accepted."
+            _(
+                "The comment contains control characters; only text, new lines and tabs are "
+                "accepted."
+            )
         )
     return text or None
 
@@ -210,7 +328,24 @@ def timezone(value: str) -> str:
     try:
         return validate_timezone(value)
     except ValueError as exc:
-        raise InputError(f"The time zone is not valid: {exc}.") from exc
+        raise InputError(_("The time zone is not valid: %(problem)s.") % {"problem": exc}) from exc
+
+
+def locale(value: str) -> str:
+    """Return the language napflow has for ``value`` (``ru``, ``ru-RU``, ``en``)."""
+    from napflow.i18n import AVAILABLE, parse_locale  # Babel only where a locale is given
+
+    try:
+        return parse_locale(value)
+    except ValueError as exc:
+        # parse_locale's reason, whole, in the reader's language
+        raise InputError(
+            _(
+                "The language is not valid: unknown locale %(value)r; napflow speaks "
+                "%(locales)s (docs/translating.md says how to add a language)."
+            )
+            % {"value": value, "locales": ", ".join(AVAILABLE)}
+        ) from exc
 
 
 #: the calendar napflow plans on: wide enough for any plan, narrow enough that every date
@@ -218,12 +353,38 @@ def timezone(value: str) -> str:
 FIRST_YEAR, LAST_YEAR = 1900, 2999
 
 
+#: what is wrong with a date a deadline names (not a date, out of range), by its name
+_DEADLINE_DAYS = {
+    "The date": (
+        N_("The date %(value)r is not a date; write it as YYYY-MM-DD."),
+        N_("The date %(value)s is out of range: years %(first)d-%(last)d."),
+    ),
+    "The end date": (
+        N_("The end date %(value)r is not a date; write it as YYYY-MM-DD."),
+        N_("The end date %(value)s is out of range: years %(first)d-%(last)d."),
+    ),
+}
+
+
 def parse_day(value: str, what: str) -> date:
-    """Return the date written as YYYY-MM-DD; ``what`` names it in the error."""
+    """Return the date written as YYYY-MM-DD; ``what`` names it in the error.
+
+    ``what`` is an option or parameter (``--since``), or a deadline's ``The date`` or
+    ``The end date``.
+    """
+    not_a_date, out_of_range = _DEADLINE_DAYS.get(
+        what,
+        (
+            N_("%(what)s %(value)r is not a date; write it as YYYY-MM-DD."),
+            N_("%(what)s %(value)s is out of range: years %(first)d-%(last)d."),
+        ),
+    )
     try:
         day = date.fromisoformat(value.strip())
     except ValueError as exc:
-        raise InputError(f"{what} {value!r} is not a date; write it as YYYY-MM-DD.") from exc
+        raise InputError(_(not_a_date) % {"what": what, "value": value}) from exc
     if not FIRST_YEAR <= day.year <= LAST_YEAR:
-        raise InputError(f"{what} {value} is out of range: years {FIRST_YEAR}-{LAST_YEAR}.")
+        raise InputError(
+            _(out_of_range) % {"what": what, "value": value, "first": FIRST_YEAR, "last": LAST_YEAR}
+        )
     return day

@@ -23,9 +23,14 @@ def validate_timezone(name: str) -> str:
         except (ZoneInfoNotFoundError, ValueError, OSError):
             bad = True
     if bad or candidate not in _known_zones() or candidate in _HOST_DEPENDENT:
+        from napflow.i18n import _  # Babel only when a zone is refused
+
         raise ValueError(
-            f"unknown time zone {name!r}; use an IANA name such as Asia/Dushanbe, "
-            "Europe/Vienna or UTC"
+            _(
+                "unknown time zone %(name)r; use an IANA name such as Asia/Dushanbe, "
+                "Europe/Vienna or UTC"
+            )
+            % {"name": name}
         )
     return candidate
 

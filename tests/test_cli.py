@@ -386,6 +386,30 @@ def test_workflow_list_show_check(ready: Cli, tmp_path: Path) -> None:
     )
     assert "unknown role 'aprover'" in checked.err
     assert "unreachable" in checked.err  # submitted and approved can no longer be reached
+    assert "  titles in ru: all translated." in good.out
+
+
+def test_workflow_check_names_titles_a_language_misses(ready: Cli, tmp_path: Path) -> None:
+    partial = tmp_path / "nap.toml"
+    partial.write_text(
+        (REPO / "workflows" / "nap.toml")
+        .read_text()
+        .replace('titles = { ru = "Утвердить план" }\n', "")
+        .replace('titles = { ru = "Отозван" }', 'titles = { ru = "Отозван", kk = "Қайтарылды" }')
+    )
+    checked = ready("workflow", "check", str(partial))
+    assert checked.code == 0 and checked.err == ""  # a warning: the English title shows
+    lines = checked.out.splitlines()
+    # 26 titles (the workflow's, 6 roles, 6 states, 10 transitions, 3 deadlines), 1 in kk
+    assert lines[1].startswith(
+        "  warning: titles in kk: 25 not translated (they show in English): workflow.title, "
+        "roles.coordinator.title, "
+    )
+    assert "states.approved.title" in lines[1] and "states.withdrawn" not in lines[1]
+    assert lines[2] == (
+        "  warning: titles in ru: 1 not translated (they show in English): "
+        "transitions[7].title (approve)"
+    )
 
 
 def test_config_file_env_and_flag_precedence(

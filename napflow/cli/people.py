@@ -29,13 +29,23 @@ def person_group() -> None:
 @click.option(
     "--timezone", metavar="ZONE", help="IANA zone for their reminders, e.g. Asia/Dushanbe."
 )
+@click.option(
+    "--locale",
+    metavar="LANG",
+    help="The language of their mail and pages, e.g. ru (default: each plan's).",
+)
 @admin_as
 @pass_state
 def person_add(
-    state: AppState, email: str, name: str, timezone: str | None, as_email: str | None
+    state: AppState,
+    email: str,
+    name: str,
+    timezone: str | None,
+    locale: str | None,
+    as_email: str | None,
 ) -> None:
     """Register a person by e-mail address."""
-    person = services.add_person(state.runtime(), email, name, timezone, actor=as_email)
+    person = services.add_person(state.runtime(), email, name, timezone, locale, actor=as_email)
     click.echo(f"Added {person.email} ({person.name}).")
 
 
@@ -46,6 +56,11 @@ def person_add(
     "--timezone", metavar="ZONE", help="A new zone for their reminders; '' to follow each plan's."
 )
 @click.option("--email", "new_email", metavar="EMAIL", help="A new e-mail address.")
+@click.option(
+    "--locale",
+    metavar="LANG",
+    help="The language of their mail and pages, e.g. ru; '' to follow each plan's.",
+)
 @admin_as
 @pass_state
 def person_edit(
@@ -54,14 +69,22 @@ def person_edit(
     name: str | None,
     timezone: str | None,
     new_email: str | None,
+    locale: str | None,
     as_email: str | None,
 ) -> None:
-    """Change a person's name, time zone or e-mail address (recorded)."""
+    """Change a person's name, time zone, e-mail address (recorded) or language."""
     person = services.people.edit_person(
-        state.runtime(), email, name=name, timezone=timezone, new_email=new_email, actor=as_email
+        state.runtime(),
+        email,
+        name=name,
+        timezone=timezone,
+        new_email=new_email,
+        locale=locale,
+        actor=as_email,
     )
     zone = person.timezone or "each plan's zone"
-    click.echo(f"{person.email}: {person.name}, reminders in {zone}.")
+    language = person.locale or "each plan's language"
+    click.echo(f"{person.email}: {person.name}, reminders in {zone}, in {language}.")
 
 
 @person_group.command("deactivate")
@@ -113,6 +136,7 @@ def person_list(state: AppState, as_email: str | None, fmt: str) -> None:
                 ("email", lambda p: p.email),
                 ("name", lambda p: p.name),
                 ("time zone", lambda p: p.timezone),
+                ("language", lambda p: p.locale),
                 (
                     "active",
                     lambda p: "yes" if p.active else f"no, since {p.deactivated_at:%Y-%m-%d}",

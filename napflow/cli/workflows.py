@@ -60,12 +60,24 @@ def workflow_show(state: AppState, name: str, fmt: str) -> None:
 @workflow_group.command("check")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def workflow_check(file: Path) -> None:
-    """Validate a workflow file, reporting every problem at once (exit 2 if any)."""
+    """Validate a workflow file, reporting every problem at once (exit 2 if any).
+
+    Also says which languages its titles are only partly translated to (a warning: the
+    titles not translated show in the file's own language).
+    """
     checked = services.workflows.check_workflow_file(file)
     click.echo(
         f"{checked.file_name}: OK, workflow {checked.name} v{checked.version}: "
         f"{checked.states} states, {checked.transitions} transitions, {checked.roles} roles."
     )
+    for locale, untranslated in sorted(checked.translations.items()):
+        if not untranslated:
+            click.echo(f"  titles in {locale}: all translated.")
+    for locale, missing in sorted(checked.partial.items()):
+        click.echo(
+            f"  warning: titles in {locale}: {len(missing)} not translated "
+            f"(they show in English): {', '.join(missing)}"
+        )
 
 
 COMMANDS = [workflow_group]

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Row, Text, and_, bindparam, insert, select, update
 
 from napflow.errors import ConflictError, NotFoundError
+from napflow.i18n import _
 from napflow.ledger import chain
 from napflow.ledger.record import UNVERSIONED_KINDS, Kind
 from napflow.services._ledger_key import require_key
@@ -124,7 +125,8 @@ def load_head(conn: Connection, plan_id: int) -> PlanHead:
 def unregistered(email: str) -> NotFoundError:
     """Return the error for a person who is not registered, saying how to register them."""
     return NotFoundError(
-        f"{email} is not registered; add them with `napflow person add {email} --name ...`.",
+        _("%(email)s is not registered; add them with %(command)s.")
+        % {"email": email, "command": f"`napflow person add {email} --name ...`"},
         missing="person",
         key=email,
     )
@@ -133,7 +135,8 @@ def unregistered(email: str) -> NotFoundError:
 def missing_plan(key: str) -> NotFoundError:
     """Return the error for a plan that does not exist, or that the asker does not see."""
     return NotFoundError(
-        f"There is no plan {key!r}; `napflow plan list` shows the plans there are.",
+        _("There is no plan %(key)r; %(command)s shows the plans there are.")
+        % {"key": key, "command": "`napflow plan list`"},
         missing="plan",
         key=key,
     )
@@ -274,8 +277,11 @@ def append(
     )
     if moved.rowcount != 1:
         raise ConflictError(
-            f"{plan.key} changed while this action was being recorded; nothing was written. "
-            f"See `napflow history {plan.key}` and try again.",
+            _(
+                "%(key)s changed while this action was being recorded; nothing was written. "
+                "See %(command)s and try again."
+            )
+            % {"key": plan.key, "command": f"`napflow history {plan.key}`"},
             key=plan.key,
         )
     _ADD_RECORD.execute(conn, record)

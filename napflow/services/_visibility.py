@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Connection, Row, or_, select, true
 
 from napflow import inputs
 from napflow.errors import NotAllowedError
+from napflow.i18n import _
 from napflow.services._records import (
     PlanForActor,
     load_plan,
@@ -44,7 +45,7 @@ class Viewer:
     @property
     def is_admin(self) -> bool:
         """True for the operator and for holders of the admin grant."""
-        return self.email is None or any(grant == ADMIN for grant, _ in self.grants)
+        return self.email is None or any(grant == ADMIN for grant, _country in self.grants)
 
     def covers(self, country: str, *kinds: str) -> bool:
         """Tell whether a grant of ``kinds`` (any grant if none) covers ``country``."""
@@ -58,11 +59,11 @@ class Viewer:
     @property
     def sees_every_plan(self) -> bool:
         """True when a grant covers every country (no plan is hidden from them)."""
-        return self.is_admin or any(where == EVERY_COUNTRY for _, where in self.grants)
+        return self.is_admin or any(where == EVERY_COUNTRY for _grant, where in self.grants)
 
     def countries(self) -> frozenset[str]:
         """Return the countries their grants name (not "every country")."""
-        return frozenset(where for _, where in self.grants if where != EVERY_COUNTRY)
+        return frozenset(where for _grant, where in self.grants if where != EVERY_COUNTRY)
 
 
 OPERATOR = Viewer(None)
@@ -70,9 +71,15 @@ OPERATOR = Viewer(None)
 
 def deactivated(email: str, since: datetime) -> NotAllowedError:
     """Return the refusal for someone who has been deactivated."""
-    reason = f"{email} was deactivated on {since:%Y-%m-%d}"
+    values = {
+        "email": email,
+        "date": f"{since:%Y-%m-%d}",
+        "command": f"`napflow person activate {email}`",
+    }
+    reason = _("%(email)s was deactivated on %(date)s") % values
     return NotAllowedError(
-        f"{reason}; an administrator can undo it with `napflow person activate {email}`.",
+        _("%(email)s was deactivated on %(date)s; an administrator can undo it with %(command)s.")
+        % values,
         actor=email,
         reasons=[reason],
     )

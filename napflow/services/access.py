@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select
 
 from napflow import inputs
 from napflow.errors import InputError, NotAllowedError, NotFoundError, RefusedError
+from napflow.i18n import N_, _
 from napflow.ledger.record import SiteKind
 from napflow.runtime import Runtime
 from napflow.services._records import unregistered
@@ -64,32 +66,71 @@ def viewer(rt: Runtime, email: str | None) -> Viewer:
         return load_viewer(conn, inputs.email_address(email))
 
 
-def check_admin(rt: Runtime, actor: str | None, change: str) -> None:
-    """Refuse ``change`` unless ``actor`` is an administrator (for interfaces, before a form)."""
+#: the changes only an administrator may make (the services' and the web's), each with
+#: the whole sentence that refuses it; a change names its values as ``%(key)s``...
+ADMIN_CHANGES: dict[str, str] = {
+    "activate people": N_("Cannot activate people as %(actor)s: %(reason)s."),
+    "add people": N_("Cannot add people as %(actor)s: %(reason)s."),
+    "create plans": N_("Cannot create plans as %(actor)s: %(reason)s."),
+    "deactivate people": N_("Cannot deactivate people as %(actor)s: %(reason)s."),
+    "edit people": N_("Cannot edit people as %(actor)s: %(reason)s."),
+    "edit %(key)s": N_("Cannot edit %(key)s as %(actor)s: %(reason)s."),
+    "grant site access": N_("Cannot grant site access as %(actor)s: %(reason)s."),
+    "list people": N_("Cannot list people as %(actor)s: %(reason)s."),
+    "list site access": N_("Cannot list site access as %(actor)s: %(reason)s."),
+    "manage plans": N_("Cannot manage plans as %(actor)s: %(reason)s."),
+    "open the administration pages": N_(
+        "Cannot open the administration pages as %(actor)s: %(reason)s."
+    ),
+    "reset calendar feed links": N_("Cannot reset calendar feed links as %(actor)s: %(reason)s."),
+    "reset the calendar feed of %(key)s": N_(
+        "Cannot reset the calendar feed of %(key)s as %(actor)s: %(reason)s."
+    ),
+    "revoke site access": N_("Cannot revoke site access as %(actor)s: %(reason)s."),
+    "see other people's details": N_("Cannot see other people's details as %(actor)s: %(reason)s."),
+    "set passwords": N_("Cannot set passwords as %(actor)s: %(reason)s."),
+    "set the password of %(email)s": N_(
+        "Cannot set the password of %(email)s as %(actor)s: %(reason)s."
+    ),
+}
+def check_admin(rt: Runtime, actor: str | None, change: str, **values: Any) -> None:
+    """Refuse ``change`` unless ``actor`` is an administrator (for interfaces, before a form).
+
+    ``change`` and ``values`` as for :func:`require_admin`.
+    """
     with rt.db.read() as conn:
-        require_admin(conn, actor, change)
+        require_admin(conn, actor, change, **values)
 
 
-def require_admin(conn: Connection, actor: str | None, change: str) -> str | None:
+def require_admin(conn: Connection, actor: str | None, change: str, **values: Any) -> str | None:
     """Refuse ``change`` unless ``actor`` is an administrator (None: the operator, who is).
 
-    Return ``actor`` as recorded (None for the operator).
+    ``change`` says what was tried (``add people``; ``edit %(key)s`` with ``key=``): the
+    refusal is the sentence ADMIN_CHANGES has for it, in the reader's language. Return
+    ``actor`` as recorded (None for the operator).
     """
     if actor is None:
         return None
     actor = inputs.email_address(actor)
     if not load_viewer(conn, actor).is_admin:
-        reason = f"only an administrator may, and {actor} is not one"
-        raise NotAllowedError(
-            f"Cannot {change} as {actor}: {reason}.", actor=actor, reasons=[reason]
-        )
+        reason = _("only an administrator may, and %(actor)s is not one") % {"actor": actor}
+        refusal = ADMIN_CHANGES.get(change)
+        if refusal is None:  # a change not listed: said as given, in English
+            filled = change % values if values else change
+            message = f"Cannot {filled} as {actor}: {reason}."
+        else:
+            message = _(refusal) % {**values, "actor": actor, "reason": reason}
+        raise NotAllowedError(message, actor=actor, reasons=[reason])
     return actor
 
 
 def _grant_name(value: str) -> str:
     grant = value.strip().lower()
     if grant not in GRANTS:
-        raise InputError(f"There is no site grant {value!r}; grants: {', '.join(GRANTS)}.")
+        raise InputError(
+            _("There is no site grant %(grant)r; grants: %(grants)s.")
+            % {"grant": value, "grants": ", ".join(GRANTS)}
+        )
     return grant
 
 
@@ -97,7 +138,10 @@ def _countries(grant: str, countries: Sequence[str]) -> list[str]:
     if not countries:
         return [EVERY_COUNTRY]
     if grant == ADMIN:
-        raise InputError("An admin grant covers every country: give no --country with it.")
+        raise InputError(
+            _("An admin grant covers every country: give no %(option)s with it.")
+            % {"option": "--country"}
+        )
     return sorted({inputs.country_code(c) for c in countries})
 
 
@@ -118,11 +162,13 @@ def _admins(conn: Connection) -> int:
     )
 
 
-def last_admin_guard(conn: Connection, person_id: int, email: str, change: str) -> None:
-    """Refuse ``change`` if it would leave no active administrator but the operator's CLI.
+def last_admin_guard(conn: Connection, person_id: int, email: str, refusal: str) -> None:
+    """Refuse a change if it would leave no active administrator but the operator's CLI.
 
-    Concurrent changes to people and site access wait for each other (lock_site), so two
-    administrators cannot each remove the other at the same moment.
+    ``refusal`` is the whole sentence that refuses it (marked with N_, naming
+    ``%(email)s``), translated here. Concurrent changes to people and site access wait for
+    each other (lock_site), so two administrators cannot each remove the other at the same
+    moment.
     """
     lock_site(conn)
     active_admin = conn.execute(
@@ -135,10 +181,7 @@ def last_admin_guard(conn: Connection, person_id: int, email: str, change: str) 
         )
     ).first()
     if active_admin is not None and _admins(conn) <= 1:
-        raise RefusedError(
-            f"Cannot {change}: {email} is the last active administrator, and the web app and "
-            f"API would have none. Grant admin to someone else first."
-        )
+        raise RefusedError(_(refusal) % {"email": email})
 
 
 def grant_access(
@@ -183,10 +226,9 @@ def _change(
     grant = _grant_name(grant)
     wanted = _countries(grant, countries)
     comment = inputs.comment(comment)
-    verb = "grant" if give else "revoke"
     with rt.db.write() as conn:
         now = rt.clock.now()  # once the write has begun: the ledgers' order
-        who = require_admin(conn, actor, f"{verb} site access")
+        who = require_admin(conn, actor, "grant site access" if give else "revoke site access")
         person_id = _person(conn, email)
         held = {
             row.country
@@ -211,14 +253,37 @@ def _change(
                 wanted = sorted(held)  # every country's grant of that kind
             changed = [c for c in wanted if c in held]
             if not changed:
+                named = [c for c in wanted if c != EVERY_COUNTRY]
+                none_held = (
+                    _(
+                        "%(email)s holds no %(grant)s grant for %(countries)s; %(command)s "
+                        "shows the grants."
+                    )
+                    if named
+                    else _("%(email)s holds no %(grant)s grant; %(command)s shows the grants.")
+                )
                 raise NotFoundError(
-                    f"{email} holds no {grant} grant{_for(wanted)}; `napflow access list` "
-                    f"shows the grants.",
+                    none_held
+                    % {
+                        "email": email,
+                        "grant": grant,
+                        "countries": ", ".join(named),
+                        "command": "`napflow access list`",
+                    },
                     missing="grant",
                     key=email,
                 )
             if grant == ADMIN:
-                last_admin_guard(conn, person_id, email, f"revoke admin from {email}")
+                last_admin_guard(
+                    conn,
+                    person_id,
+                    email,
+                    N_(
+                        "Cannot revoke admin from %(email)s: %(email)s is the last active "
+                        "administrator, and the web app and API would have none. Grant admin "
+                        "to someone else first."
+                    ),
+                )
             conn.execute(
                 delete(site_grants).where(
                     site_grants.c.person_id == person_id,
@@ -238,11 +303,6 @@ def _change(
                 payload={"person": email, "grant": grant, "countries": changed},
             )
     return AccessChange(email, grant, wanted, changed, seq)
-
-
-def _for(countries: Sequence[str]) -> str:
-    named = [c for c in countries if c != EVERY_COUNTRY]
-    return f" for {', '.join(named)}" if named else ""
 
 
 def list_access(rt: Runtime, actor: str | None = None) -> list[AccessView]:

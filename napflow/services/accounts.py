@@ -30,6 +30,7 @@ from zxcvbn import zxcvbn  # type: ignore[import-untyped,unused-ignore]
 
 from napflow import inputs
 from napflow.errors import InputError, NotAuthenticatedError, NotFoundError, RateLimitedError
+from napflow.i18n import N_, _, ngettext
 from napflow.ledger.record import SiteKind
 from napflow.runtime import Runtime
 from napflow.runtime.secrets import read_key_file, server_key_file
@@ -61,7 +62,7 @@ MIN_SCORE = 3
 #: zxcvbn judges this many characters at a time (it slows down fast on longer input)
 _SCORED = 72
 _HASHER = PasswordHasher()
-_WRONG = "Wrong e-mail address or password."
+_WRONG = N_("Wrong e-mail address or password.")
 
 
 def prepare_logins() -> None:
@@ -90,6 +91,8 @@ class Session:
     csrf: str
     email: str
     name: str
+    #: the language the person chose (None: the browser's)
+    locale: str | None = None
 
 
 #: the token key of each database once read or made (it never changes while it runs)
@@ -130,7 +133,23 @@ def _person_id(conn: Connection, email: str) -> int:
     return int(found)
 
 
-_HARD = "hard to guess: a few uncommon words together, say"
+#: what zxcvbn warns of (its feedback, without the full stop), in the reader's language
+_WARNINGS = (
+    N_("Straight rows of keys are easy to guess"),
+    N_("Short keyboard patterns are easy to guess"),
+    N_('Repeats like "aaa" are easy to guess'),
+    N_('Repeats like "abcabcabc" are only slightly harder to guess than "abc"'),
+    N_('Sequences like "abc" or "6543" are easy to guess'),
+    N_("Recent years are easy to guess"),
+    N_("Dates are often easy to guess"),
+    N_("This is a top-10 common password"),
+    N_("This is a top-100 common password"),
+    N_("This is a very common password"),
+    N_("This is similar to a commonly used password"),
+    N_("A word by itself is easy to guess"),
+    N_("Names and surnames by themselves are easy to guess"),
+    N_("Common names and surnames are easy to guess"),
+)
 
 
 def check_password(password: str, email: str = "", name: str = "") -> None:
@@ -140,15 +159,22 @@ def check_password(password: str, email: str = "", name: str = "") -> None:
     person's e-mail address and name, and the word napflow, against the password. The
     one-line message says why and what is accepted; it never repeats the password.
     """
+    limits = {"min": MIN_PASSWORD, "max": MAX_PASSWORD, "length": len(password)}
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise InputError(
-            f"A password must have {MIN_PASSWORD} to {MAX_PASSWORD} characters; this one "
-            f"has {len(password)}. Choose one that is also {_HARD}."
+            _(
+                "A password must have %(min)d to %(max)d characters; this one has %(length)d. "
+                "Choose one that is also hard to guess: a few uncommon words together, say."
+            )
+            % limits
         )
     if not password.strip():
         raise InputError(
-            f"A password cannot be only spaces: choose {MIN_PASSWORD} to {MAX_PASSWORD} "
-            f"characters that are {_HARD}."
+            _(
+                "A password cannot be only spaces: choose %(min)d to %(max)d characters that "
+                "are hard to guess: a few uncommon words together, say."
+            )
+            % limits
         )
     local = email.partition("@")[0]
     words = ["napflow", email, local, *email.replace("@", ".").replace("-", ".").split("."), name]
@@ -160,13 +186,22 @@ def check_password(password: str, email: str = "", name: str = "") -> None:
     best = max(results, key=lambda result: int(result["score"]))
     if int(best["score"]) < MIN_SCORE:
         warning = str(best["feedback"].get("warning") or "").strip().rstrip(".")
+        if warning in _WARNINGS:
+            warning = _(warning)
         if not warning and any(m.get("dictionary_name") == "user_inputs" for m in best["sequence"]):
-            warning = "it is mostly the person's name or e-mail address, or the word napflow"
-        why = f" ({warning})" if warning else ""
-        raise InputError(
-            f"This password is too easy to guess{why}: choose {MIN_PASSWORD} to "
-            f"{MAX_PASSWORD} characters that are {_HARD}."
+            warning = _("it is mostly the person's name or e-mail address, or the word napflow")
+        too_easy = (
+            _(
+                "This password is too easy to guess (%(warning)s): choose %(min)d to %(max)d "
+                "characters that are hard to guess: a few uncommon words together, say."
+            )
+            if warning
+            else _(
+                "This password is too easy to guess: choose %(min)d to %(max)d characters "
+                "that are hard to guess: a few uncommon words together, say."
+            )
         )
+        raise InputError(too_easy % {**limits, "warning": warning})
 
 
 def set_password(rt: Runtime, email: str, password: str, actor: str | None = None) -> None:
@@ -177,7 +212,7 @@ def set_password(rt: Runtime, email: str, password: str, actor: str | None = Non
     """
     email = inputs.email_address(email)
     with rt.db.read() as conn:
-        require_admin(conn, actor, f"set the password of {email}")
+        require_admin(conn, actor, "set the password of %(email)s", email=email)
         name = conn.execute(select(people.c.name).where(people.c.email == email)).scalar()
     if name is None:
         raise unregistered(email)
@@ -185,7 +220,7 @@ def set_password(rt: Runtime, email: str, password: str, actor: str | None = Non
     hashed = _HASHER.hash(password)
     now = rt.clock.now()
     with rt.db.write() as conn:
-        who = require_admin(conn, actor, f"set the password of {email}")
+        who = require_admin(conn, actor, "set the password of %(email)s", email=email)
         person = _person_id(conn, email)
         conn.execute(delete(accounts).where(accounts.c.person_id == person))
         conn.execute(
@@ -254,7 +289,7 @@ def log_in(rt: Runtime, email: str, password: str, client: str = "") -> Session:
     try:
         email = inputs.email_address(email)
     except InputError:
-        raise NotAuthenticatedError(_WRONG) from None
+        raise NotAuthenticatedError(_(_WRONG)) from None
     client = client_key(client)
     attempt = _record_attempt(rt, email, client)
     _wait_for_earlier_attempts(rt, attempt, email, client)
@@ -267,13 +302,16 @@ def log_in(rt: Runtime, email: str, password: str, client: str = "") -> Session:
     stored = found.password_hash if found else _dummy_hash()
     if not _password_matches(stored, password) or not found:
         _settle_as_failed(rt, attempt)
-        raise NotAuthenticatedError(_WRONG)
+        raise NotAuthenticatedError(_(_WRONG))
     if found.deactivated_at is not None:
         # said only to someone who knows the password: the account is there, and closed
         _settle_as_failed(rt, attempt)
         raise NotAuthenticatedError(
-            f"The account of {email} was deactivated on {found.deactivated_at:%Y-%m-%d}; "
-            "an administrator can activate it again."
+            _(
+                "The account of %(email)s was deactivated on %(date)s; an administrator can "
+                "activate it again."
+            )
+            % {"email": email, "date": f"{found.deactivated_at:%Y-%m-%d}"}
         )
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     digest = token_digest(rt, token)
@@ -357,7 +395,14 @@ def _wait_for_earlier_attempts(rt: Runtime, attempt: int, email: str, client: st
         if failed_here >= MAX_FAILURES or failed >= CLIENT_FAILURES:
             _settle_as_failed(rt, attempt)  # hammering on keeps the limit in force
             minutes = int(FAILURE_WINDOW.total_seconds() // 60)
-            raise RateLimitedError(f"Too many failed logins; try again in {minutes} minutes.")
+            raise RateLimitedError(
+                ngettext(
+                    "Too many failed logins; try again in %(minutes)d minute.",
+                    "Too many failed logins; try again in %(minutes)d minutes.",
+                    minutes,
+                )
+                % {"minutes": minutes}
+            )
         if tried_here < MAX_FAILURES and tried < CLIENT_FAILURES:
             return
         if seen is not None and (failed, tried) != seen:  # one before it ended: keep waiting
@@ -369,7 +414,7 @@ def _wait_for_earlier_attempts(rt: Runtime, attempt: int, email: str, client: st
         if time.monotonic() >= deadline:
             with rt.db.write() as conn:  # its password was never checked: not a failure
                 conn.execute(delete(login_failures).where(row.id == attempt))
-            raise RateLimitedError("Too many logins at once; try again in a minute.")
+            raise RateLimitedError(_("Too many logins at once; try again in a minute."))
         time.sleep(pause)
         pause = min(pause * 1.5, 0.25)
 
@@ -395,13 +440,19 @@ def session_for(rt: Runtime, token: str | None) -> Session | None:
     digest = token_digest(rt, token)
     with rt.db.read() as conn:
         found = conn.execute(
-            select(web_sessions.c.csrf, people.c.email, people.c.name, web_sessions.c.expires_at)
+            select(
+                web_sessions.c.csrf,
+                people.c.email,
+                people.c.name,
+                people.c.locale,
+                web_sessions.c.expires_at,
+            )
             .join(people, people.c.id == web_sessions.c.person_id)
             .where(web_sessions.c.token_hash == digest, people.c.deactivated_at.is_(None))
         ).first()
     if found is None or found.expires_at <= rt.clock.now():
         return None
-    return Session("", found.csrf, found.email, found.name)
+    return Session("", found.csrf, found.email, found.name, found.locale)
 
 
 def same_token(expected: str, given: str | None) -> bool:
@@ -488,7 +539,8 @@ def revoke_api_token(rt: Runtime, token_id: int, owner: str | None = None) -> To
         found = conn.execute(query).first()
         if found is None:
             raise NotFoundError(
-                f"There is no API token {token_id}; `napflow token list` shows them.",
+                _("There is no API token %(id)d; %(command)s shows them.")
+                % {"id": token_id, "command": "`napflow token list`"},
                 missing="api_token",
                 key=token_id,
             )
@@ -520,6 +572,6 @@ def token_owner(rt: Runtime, token: str | None) -> str:
                     )
             return str(found.email)
     raise NotAuthenticatedError(
-        "This request needs an API token: send `Authorization: Bearer TOKEN` "
-        "(create one with `napflow token create EMAIL`)."
+        _("This request needs an API token: send %(header)s (create one with %(command)s).")
+        % {"header": "`Authorization: Bearer TOKEN`", "command": "`napflow token create EMAIL`"}
     )

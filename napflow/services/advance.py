@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from napflow import inputs
 from napflow.errors import ConflictError, InputError, NotAllowedError
+from napflow.i18n import _
 from napflow.ledger.record import Kind
 from napflow.runtime import Runtime
 from napflow.services._plan_facts import allowed_now, load_facts
@@ -33,9 +34,18 @@ class AdvanceResult:
 
 
 def _refusal(key: str, decision: Decision, actor: str, allowed: list[str]) -> str:
-    reasons = "; ".join(decision.reasons)
-    now = ", ".join(allowed) if allowed else "nothing"
-    return f"Cannot {decision.trigger} {key}: {reasons}. Allowed now for {actor}: {now}."
+    refusal = (
+        _("Cannot %(trigger)s %(key)s: %(reasons)s. Allowed now for %(actor)s: %(allowed)s.")
+        if allowed
+        else _("Cannot %(trigger)s %(key)s: %(reasons)s. Allowed now for %(actor)s: nothing.")
+    )
+    return refusal % {
+        "trigger": decision.trigger,
+        "key": key,
+        "reasons": "; ".join(decision.reasons),
+        "actor": actor,
+        "allowed": ", ".join(allowed),
+    }
 
 
 def advance_plan(
@@ -64,24 +74,43 @@ def advance_plan(
         plan = found.plan
         if expect_version is not None and plan.version != expect_version:
             raise ConflictError(
-                f"{key} is at version {plan.version}, not {expect_version}: it changed since "
-                f"you read it (now in {plan.state}); nothing was written. See "
-                f"`napflow history {key}`.",
+                _(
+                    "%(key)s is at version %(version)d, not %(expected)d: it changed since you "
+                    "read it (now in %(state)s); nothing was written. See %(command)s."
+                )
+                % {
+                    "key": key,
+                    "version": plan.version,
+                    "expected": expect_version,
+                    "state": plan.state,
+                    "command": f"`napflow history {key}`",
+                },
                 key=key,
                 expected_version=expect_version,
                 found_version=plan.version,
                 state=plan.state,
             )
         if draft is not None and plan.draft_version != draft:
-            why = (
-                f"{key} has no draft v{draft} (it has no draft yet)"
+            stale = (
+                _(
+                    "%(key)s has no draft v%(draft)d (it has no draft yet); nothing was "
+                    "written. See %(command)s and act on the current draft."
+                )
                 if not plan.draft_version
-                else f"{key}'s draft is v{plan.draft_version} now, not v{draft}: a newer "
-                "draft was added since you read it"
+                else _(
+                    "%(key)s's draft is v%(current)d now, not v%(draft)d: a newer draft was "
+                    "added since you read it; nothing was written. See %(command)s and act on "
+                    "the current draft."
+                )
             )
             raise ConflictError(
-                f"{why}; nothing was written. See `napflow draft list {key}` and act on the "
-                "current draft.",
+                stale
+                % {
+                    "key": key,
+                    "draft": draft,
+                    "current": plan.draft_version,
+                    "command": f"`napflow draft list {key}`",
+                },
                 key=key,
                 found_version=plan.version,
                 state=plan.state,
@@ -91,8 +120,12 @@ def advance_plan(
         engine = rt.catalog.engine(plan.workflow)
         if trigger not in engine.definition.triggers:
             raise InputError(
-                f"Workflow {plan.workflow} has no trigger {trigger!r}; triggers: "
-                f"{', '.join(engine.definition.triggers)}."
+                _("Workflow %(workflow)s has no trigger %(trigger)r; triggers: %(triggers)s.")
+                % {
+                    "workflow": plan.workflow,
+                    "trigger": trigger,
+                    "triggers": ", ".join(engine.definition.triggers),
+                }
             )
         needs = engine.needs(plan.state, trigger)
         facts = load_facts(conn, plan, needs, actor, found.actor_roles, comment)

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Text, func, select, type_coerce
 
 from napflow import inputs
 from napflow.errors import InputError, NotAllowedError, RefusedError
+from napflow.i18n import _, ngettext
 from napflow.ledger import chain
 from napflow.ledger.record import NUMBERS, OPTIONAL, Record
 from napflow.ledger.verification import (
@@ -86,23 +87,50 @@ class VerifyReport:
         return not self.problems
 
     def summary(self) -> str:
-        """Say in one line what was checked and how it came out."""
-        counts = f"{self.plans} plans, {self.records} records"
+        """Say in one line what was checked and how it came out (in the reader's language).
+
+        English keeps the form scripts have read since the first release ("1 plans").
+        """
+        values: dict[str, object] = {
+            "plans": ngettext("%(n)d plans", "%(n)d plans", self.plans) % {"n": self.plans},
+            "records": ngettext("%(n)d records", "%(n)d records", self.records)
+            % {"n": self.records},
+            "head": self.head,
+        }
         if self.site_records:
-            counts += f" and {self.site_records} site records"
+            values["site"] = ngettext(
+                "%(n)d site records", "%(n)d site records", self.site_records
+            ) % {"n": self.site_records}
+            counts = _("%(plans)s, %(records)s and %(site)s") % values
+        else:
+            counts = _("%(plans)s, %(records)s") % values
+        values["counts"] = counts
         if self.ok:
-            allowed = ""
-            if self.replayed:
-                allowed = ", every action allowed"
             if self.replayed and self.not_judged:
-                allowed = (
-                    f", every judged action allowed ({self.not_judged} records under workflow "
-                    "versions napflow does not have not judged)"
+                values["n"] = self.not_judged
+                return (
+                    _(
+                        "OK: %(counts)s, every chain intact, every judged action allowed "
+                        "(%(n)d records under workflow versions napflow does not have not "
+                        "judged); head %(head)s"
+                    )
+                    % values
                 )
-            return f"OK: {counts}, every chain intact{allowed}; head {self.head}"
-        broken = len({p.plan for p in self.problems})
-        found = f"{len(self.problems)} problem{'s' * (len(self.problems) != 1)}"
-        return f"FAILED: {found} in {broken} of {counts}; head {self.head}"
+            if self.replayed:
+                return _(
+                    "OK: %(counts)s, every chain intact, every action allowed; head %(head)s"
+                ) % (values)
+            return _("OK: %(counts)s, every chain intact; head %(head)s") % values
+        values["n"] = len(self.problems)
+        values["broken"] = len({p.plan for p in self.problems})
+        return (
+            ngettext(
+                "FAILED: %(n)d problem in %(broken)d of %(counts)s; head %(head)s",
+                "FAILED: %(n)d problems in %(broken)d of %(counts)s; head %(head)s",
+                len(self.problems),
+            )
+            % values
+        )
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Row, insert, select, update
 
 from napflow import inputs
 from napflow.errors import InputError, NotFoundError, RefusedError
+from napflow.i18n import N_, _
 from napflow.inputs import parse_day
 from napflow.ledger.record import Kind
 from napflow.runtime import Runtime
@@ -101,17 +102,29 @@ def _parse_time(value: str | None) -> time | None:
     try:
         parsed = time.fromisoformat(value.strip())
     except ValueError as exc:
-        raise InputError(f"{value!r} is not a time of day; write it as HH:MM.") from exc
+        raise InputError(
+            _("%(value)r is not a time of day; write it as HH:MM.") % {"value": value}
+        ) from exc
     if parsed.tzinfo is not None:
         raise InputError(
-            f"{value!r} carries an offset; give the local time as HH:MM and the zone with "
-            "--timezone."
+            _(
+                "%(value)r carries an offset; give the local time as HH:MM and the zone with "
+                "%(option)s."
+            )
+            % {"value": value, "option": "--timezone"}
         )
     return parsed.replace(second=0, microsecond=0)
 
 
 def _parse_date(value: str, what: str = "date") -> date:
     return parse_day(value, f"The {what}")
+
+
+def _end_before_start(end: str | None, start: str) -> str:
+    return _("The end date %(end)s is before the start date %(start)s.") % {
+        "end": end,
+        "start": start,
+    }
 
 
 def _record(
@@ -183,20 +196,39 @@ def add_deadline(
     if end is not None:
         ends_on = _parse_date(end, "end date")
         if ends_on < due_on:
-            raise InputError(f"The end date {end} is before the start date {on}.")
+            raise InputError(_end_before_start(end, on))
     now = rt.clock.now()
     with rt.db.write() as conn:
         plan = load_plan(conn, key)
         definition = rt.catalog.get(plan.workflow)
-        role = _authority(conn, definition, plan, actor, "add a deadline")
+        role = _authority(
+            conn,
+            definition,
+            plan,
+            actor,
+            N_("Cannot add a deadline on %(key)s as %(actor)s: %(reason)s."),
+        )
         if definition.is_final(plan.state):
-            raise RefusedError(f"{key} is {plan.state}, a final state: it takes no new deadlines.")
+            raise RefusedError(
+                _("%(key)s is %(state)s, a final state: it takes no new deadlines.")
+                % {"key": key, "state": plan.state}
+            )
         kind_def = definition.deadline_kind(kind)
         if kind_def is None or kind_def.relative:
             allowed = [k.name for k in definition.deadlines if not k.relative]
+            no_kind = (
+                _(
+                    "Workflow %(workflow)s has no deadline kind %(kind)r to add by hand; "
+                    "kinds: %(kinds)s."
+                )
+                if allowed
+                else _(
+                    "Workflow %(workflow)s has no deadline kind %(kind)r to add by hand; "
+                    "kinds: none."
+                )
+            )
             raise InputError(
-                f"Workflow {definition.name} has no deadline kind {kind!r} to add by hand; "
-                f"kinds: {', '.join(allowed) or 'none'}."
+                no_kind % {"workflow": definition.name, "kind": kind, "kinds": ", ".join(allowed)}
             )
         zone = inputs.timezone(timezone) if timezone else plan.timezone
         values = _insert(
@@ -227,12 +259,20 @@ def _who_and_why(actor: str | None, comment: str | None) -> tuple[str | None, st
 
 
 def _authority(
-    conn: Connection, definition: WorkflowDefinition, plan: PlanRow, actor: str | None, change: str
+    conn: Connection,
+    definition: WorkflowDefinition,
+    plan: PlanRow,
+    actor: str | None,
+    refusal: str,
+    **values: Any,
 ) -> str | None:
-    """Return the role ``actor`` changes the plan's deadlines as (None: the administrator)."""
+    """Return the role ``actor`` changes the plan's deadlines as (None: the administrator).
+
+    ``refusal`` is the sentence of the refusal (see :func:`authorised_role`).
+    """
     if actor is None:
         return None
-    return authorised_role(conn, plan, actor, definition.manage_deadlines, change)
+    return authorised_role(conn, plan, actor, definition.manage_deadlines, refusal, **values)
 
 
 def _load_deadline(
@@ -248,7 +288,8 @@ def _load_deadline(
         row = row if is_visible(conn, who, row.plan_id) else None
     if row is None:
         raise NotFoundError(
-            f"There is no deadline {deadline_id}; `napflow deadline list` shows them.",
+            _("There is no deadline %(id)d; %(command)s shows them.")
+            % {"id": deadline_id, "command": "`napflow deadline list`"},
             missing="deadline",
             key=deadline_id,
         )
@@ -287,7 +328,7 @@ def move_deadline(
     due_on, at_time = _parse_date(on), _parse_time(at)
     new_end = _parse_date(end, "end date") if end is not None else None
     if new_end is not None and new_end < due_on:
-        raise InputError(f"The end date {end} is before the start date {on}.")
+        raise InputError(_end_before_start(end, on))
     new_title = inputs.deadline_text(title, "deadline title") if title is not None else None
     new_location = inputs.deadline_text(location, "location") if location is not None else None
     actor, comment = _who_and_why(actor, comment)
@@ -295,9 +336,19 @@ def move_deadline(
     with rt.db.write() as conn:
         row, plan = _load_deadline(conn, deadline_id, actor)
         definition = rt.catalog.get(plan.workflow)
-        role = _authority(conn, definition, plan, actor, f"move deadline {deadline_id}")
+        role = _authority(
+            conn,
+            definition,
+            plan,
+            actor,
+            N_("Cannot move deadline %(id)d on %(key)s as %(actor)s: %(reason)s."),
+            id=deadline_id,
+        )
         if row.status != Status.PENDING:
-            raise RefusedError(f"Deadline {deadline_id} is {row.status}; only a pending one moves.")
+            raise RefusedError(
+                _("Deadline %(id)d is %(status)s; only a pending one moves.")
+                % {"id": deadline_id, "status": row.status}
+            )
         keep_time = at_time or (_parse_time(row.at_time) if row.at_time else None)
         ends_on = row.ends_on + (due_on - row.due_on) if row.ends_on else None
         if new_end is not None:
@@ -346,9 +397,19 @@ def cancel_deadline(
     with rt.db.write() as conn:
         row, plan = _load_deadline(conn, deadline_id, actor)
         definition = rt.catalog.get(plan.workflow)
-        role = _authority(conn, definition, plan, actor, f"cancel deadline {deadline_id}")
+        role = _authority(
+            conn,
+            definition,
+            plan,
+            actor,
+            N_("Cannot cancel deadline %(id)d on %(key)s as %(actor)s: %(reason)s."),
+            id=deadline_id,
+        )
         if row.status != Status.PENDING:
-            raise RefusedError(f"Deadline {deadline_id} is {row.status} already.")
+            raise RefusedError(
+                _("Deadline %(id)d is %(status)s already.")
+                % {"id": deadline_id, "status": row.status}
+            )
         _end(conn, row.id, Status.CANCELLED, now)
         queue_change_notices(conn, row, "cancelled", now)
         _record(

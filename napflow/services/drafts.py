@@ -33,6 +33,7 @@ from napflow.documents.compare import MAX_WORDS, Comparison, TooLong, compare_wo
 from napflow.documents.sniff import sniff
 from napflow.documents.text import NoText, extract_text
 from napflow.errors import InputError, NotFoundError, RefusedError
+from napflow.i18n import N_, _
 from napflow.ledger.record import Kind
 from napflow.runtime import Runtime
 from napflow.services._authority import authorised_role
@@ -73,13 +74,19 @@ def _spool(source: BinaryIO, spool: BinaryIO, limit: int, file_name: str) -> tup
         size += len(chunk)
         if size > limit:
             raise InputError(
-                f"{file_name} is larger than the {limit // (1 << 20)} MB a draft may have "
-                "([drafts] max_mb); nothing was stored."
+                _(
+                    "%(file)s is larger than the %(limit)d MB a draft may have (%(setting)s); "
+                    "nothing was stored."
+                )
+                % {"file": file_name, "limit": limit // (1 << 20), "setting": "[drafts] max_mb"}
             )
         digest.update(chunk)
         spool.write(chunk)
     if size == 0:
-        raise InputError(f"{file_name} is empty; a draft must have content. Nothing was stored.")
+        raise InputError(
+            _("%(file)s is empty; a draft must have content. Nothing was stored.")
+            % {"file": file_name}
+        )
     return digest.hexdigest(), size
 
 
@@ -111,10 +118,19 @@ def _store(conn: Connection, spool: BinaryIO, sha256: str, size: int, media: str
 
 
 def _refuse_state(plan: PlanRow, taking: tuple[str, ...]) -> RefusedError:
-    where = ", ".join(taking) or "no state (its workflow takes no drafts)"
+    refusal = (
+        _(
+            "Cannot add a draft to %(key)s in %(state)s: its workflow takes new drafts in "
+            "%(states)s. Nothing was stored."
+        )
+        if taking
+        else _(
+            "Cannot add a draft to %(key)s in %(state)s: its workflow takes new drafts in "
+            "no state (its workflow takes no drafts). Nothing was stored."
+        )
+    )
     return RefusedError(
-        f"Cannot add a draft to {plan.key} in {plan.state}: its workflow takes new drafts in "
-        f"{where}. Nothing was stored."
+        refusal % {"key": plan.key, "state": plan.state, "states": ", ".join(taking)}
     )
 
 
@@ -146,14 +162,28 @@ def add_draft(
             rules = rt.catalog.get(plan.workflow).drafts
             role = None
             if actor is not None:
-                role = authorised_role(conn, plan, actor, rules.add, "add a draft")
+                role = authorised_role(
+                    conn,
+                    plan,
+                    actor,
+                    rules.add,
+                    N_("Cannot add a draft on %(key)s as %(actor)s: %(reason)s."),
+                )
             policy = rules.policy(plan.state)
             if policy is None:
                 raise _refuse_state(plan, rules.taking)
             if sha256 == plan.draft_sha256:  # sent twice, say: no new version, no new round
                 raise RefusedError(
-                    f"{name} is the same as {key}'s current draft v{plan.draft_version} "
-                    f"(SHA-256 {sha256}); nothing was stored."
+                    _(
+                        "%(file)s is the same as %(key)s's current draft v%(version)d "
+                        "(SHA-256 %(sha256)s); nothing was stored."
+                    )
+                    % {
+                        "file": name,
+                        "key": key,
+                        "version": plan.draft_version,
+                        "sha256": sha256,
+                    }
                 )
             content_id = _store(conn, spool, sha256, size, media, now)
             version = plan.draft_version + 1
@@ -248,9 +278,13 @@ def find_draft(
             else None
         )
     if row is None:
-        which = f"no draft v{version}" if version is not None else "no draft yet"
+        missing = (
+            _("%(key)s has no draft v%(version)d; %(command)s shows its drafts.")
+            if version is not None
+            else _("%(key)s has no draft yet; %(command)s shows its drafts.")
+        )
         raise NotFoundError(
-            f"{key} has {which}; `napflow draft list {key}` shows its drafts.",
+            missing % {"key": key, "version": version, "command": f"`napflow draft list {key}`"},
             missing="draft",
             key=key,
         )
@@ -288,8 +322,16 @@ def _chunks(rt: Runtime, found: DraftView) -> Iterator[bytes]:
             yield chunk
     if digest.hexdigest() != found.sha256:
         raise RefusedError(
-            f"Draft v{found.version} of {found.plan} no longer matches its sealed digest "
-            f"{found.sha256}: its stored bytes were changed. `napflow audit verify` reports it."
+            _(
+                "Draft v%(version)d of %(key)s no longer matches its sealed digest "
+                "%(sha256)s: its stored bytes were changed. %(command)s reports it."
+            )
+            % {
+                "version": found.version,
+                "key": found.plan,
+                "sha256": found.sha256,
+                "command": "`napflow audit verify`",
+            }
         )
 
 
@@ -336,12 +378,20 @@ def diff_drafts(
         try:
             texts.append(_text(rt, found))
         except NoText as exc:
-            reason = f"v{found.version} ({found.file_name}) cannot be compared word by word: {exc}."
+            reason = _("v%(version)d (%(file)s) cannot be compared word by word: %(problem)s.") % {
+                "version": found.version,
+                "file": found.file_name,
+                "problem": exc,
+            }
             return DraftDiff(before, after, None, reason)
     try:
         return DraftDiff(before, after, compare_words(texts[0], texts[1], max_words))
     except TooLong as exc:
-        reason = f"v{old} and v{new} cannot be compared word by word: {exc}."
+        reason = _("v%(old)d and v%(new)d cannot be compared word by word: %(problem)s.") % {
+            "old": old,
+            "new": new,
+            "problem": exc,
+        }
         return DraftDiff(before, after, None, reason, too_long=True)
 
 

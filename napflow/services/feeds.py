@@ -19,6 +19,7 @@ from sqlalchemy import Connection, insert, select
 
 from napflow import inputs
 from napflow.errors import ConflictError, InputError, NotFoundError
+from napflow.i18n import N_, _
 from napflow.runtime import Runtime
 from napflow.services._messages import calendar_fields
 from napflow.services._records import load_plan, unregistered
@@ -29,7 +30,7 @@ from napflow.storage.database import Database
 from napflow.storage.schema import app_secrets, deadlines, people, plans
 
 _NAME = "calendar-feeds"
-_NO_FEED = "There is no such calendar feed (or its link is no longer valid)."
+_NO_FEED = N_("There is no such calendar feed (or its link is no longer valid).")
 
 
 #: the feed key of each database once read (it never changes once made)
@@ -185,7 +186,7 @@ def _feed(rt: Runtime, conn: Connection, name: str, plan_ids: list[int]) -> byte
     ).all()
     mailer = rt.mailer
     if mailer is None or mailer.feed is None:
-        raise NotFoundError("Calendar feeds are not available in this process.")
+        raise NotFoundError(_("Calendar feeds are not available in this process."))
     now = rt.clock.now()
     events: list[dict[str, Any]] = []
     for row in rows:
@@ -200,7 +201,7 @@ def plan_feed(rt: Runtime, key: str, token: str) -> bytes:
     try:
         key = inputs.plan_key(key)
     except InputError:
-        raise NotFoundError(_NO_FEED) from None
+        raise NotFoundError(_(_NO_FEED)) from None
     secret = _secret(rt)
     person_text, dot, _mac = token.partition(".")
     with rt.db.read() as conn:
@@ -208,21 +209,21 @@ def plan_feed(rt: Runtime, key: str, token: str) -> bytes:
             # a person's own link: theirs, and they still see the plan
             person = int(person_text)
             if not same_token(_personal_token(secret, conn, key, person), token):
-                raise NotFoundError(_NO_FEED)
+                raise NotFoundError(_(_NO_FEED))
             email = conn.execute(
                 select(people.c.email).where(
                     people.c.id == person, people.c.deactivated_at.is_(None)
                 )
             ).scalar()
             if email is None:
-                raise NotFoundError(_NO_FEED)
+                raise NotFoundError(_(_NO_FEED))
             try:
                 plan = plan_for(conn, email, key)
             except NotFoundError:
-                raise NotFoundError(_NO_FEED) from None
+                raise NotFoundError(_(_NO_FEED)) from None
         else:
             if not same_token(_token(secret, conn, f"plan:{key}"), token):
-                raise NotFoundError(_NO_FEED)
+                raise NotFoundError(_(_NO_FEED))
             plan = load_plan(conn, key)
         return _feed(rt, conn, f"napflow {plan.key}", [plan.id])
 
@@ -236,14 +237,14 @@ def person_feed(rt: Runtime, person_id: int, token: str) -> bytes:
     secret = _secret(rt)
     with rt.db.read() as conn:
         if not same_token(_token(secret, conn, f"person:{person_id}"), token):
-            raise NotFoundError(_NO_FEED)
+            raise NotFoundError(_(_NO_FEED))
         found = conn.execute(
             select(people.c.email).where(
                 people.c.id == person_id, people.c.deactivated_at.is_(None)
             )
         ).scalar()
         if found is None:
-            raise NotFoundError(_NO_FEED)
+            raise NotFoundError(_(_NO_FEED))
         visible = visible_clause(load_viewer(conn, found))
         plan_ids = conn.execute(select(plans.c.id).where(visible)).scalars()
         return _feed(rt, conn, "napflow: my plans", list(plan_ids))

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, select
 
 from napflow import inputs
 from napflow.errors import InputError
+from napflow.i18n import N_, _, format_number, ngettext
 from napflow.ledger.record import FIELDS, STATE_KINDS, Kind
 from napflow.runtime import Runtime
 from napflow.services._visibility import plan_for
@@ -41,58 +42,91 @@ class HistoryRecord:
 
     @property
     def detail(self) -> str:
-        """Say in words what the record is about beyond its trigger: comment or role change."""
+        """Say in words what the record is about beyond its trigger: comment or role change.
+
+        In the reader's language (English on the command line).
+        """
         payload = self.payload or {}
         if UNREADABLE in payload:  # not JSON: changed behind napflow's back (audit verify)
-            return f"unreadable payload {payload[UNREADABLE]!r}"
+            return _("unreadable payload %(value)s") % {"value": repr(payload[UNREADABLE])}
         if self.kind == Kind.PLAN_EDITED:
-            names = {"title": "title", "timezone": "time zone"}
-            return "plan edited: " + "; ".join(
-                f"{names.get(name, name)} {before!r} -> {after!r}"
+            changes = "; ".join(
+                _("%(field)s %(before)s -> %(after)s")
+                % {
+                    "field": _(_PLAN_FIELDS[name]) if name in _PLAN_FIELDS else name,
+                    "before": repr(before),
+                    "after": repr(after),
+                }
                 for name, (before, after) in payload.items()
             )
+            return _("plan edited: %(changes)s") % {"changes": changes}
         if self.kind in (Kind.ROLE_GRANTED, Kind.ROLE_REVOKED):
-            granted = self.kind == Kind.ROLE_GRANTED
-            verb, to = ("granted", "to") if granted else ("revoked", "from")
-            what = f"{verb} {payload.get('role')} {to} {payload.get('person')}"
+            told = (
+                _("granted %(role)s to %(person)s")
+                if self.kind == Kind.ROLE_GRANTED
+                else _("revoked %(role)s from %(person)s")
+            )
+            what = told % {"role": payload.get("role"), "person": payload.get("person")}
             return f"{what}: {self.comment}" if self.comment else what
         if self.kind == Kind.CREATED:
-            return f"created: {payload.get('title', '')}"
+            return _("created: %(title)s") % {"title": payload.get("title", "")}
         if self.kind in _DEADLINE_VERBS:
-            # which deadline, and its dates as they stood after the change
-            dates = payload.get("due_on", "")
-            if payload.get("ends_on"):
-                dates = f"{dates} to {payload['ends_on']}"
-            where = f", {payload['location']}" if payload.get("location") else ""
-            what = f"{_DEADLINE_VERBS[self.kind]} {payload.get('title')} ({dates}{where})"
-            late = payload.get("late_days")
-            if late is not None:
-                what += f", {late} day{'s' * (late != 1)} late" if late else ", late the same day"
-            return f"{what}: {self.comment}" if self.comment else what
+            return self._deadline_detail(payload)
         if self.kind == Kind.DRAFT_ADDED:
-            restarted = ", a new round" if payload.get("round") == "restarted" else ""
-            what = (
-                f"draft v{payload.get('draft')} added: {payload.get('file_name')} "
-                f"({payload.get('size'):,} bytes, {payload.get('media_type')}){restarted}"
+            told = (
+                _("draft v%(version)s added: %(file)s (%(size)s bytes, %(type)s), a new round")
+                if payload.get("round") == "restarted"
+                else _("draft v%(version)s added: %(file)s (%(size)s bytes, %(type)s)")
             )
+            size = payload.get("size")
+            what = told % {
+                "version": payload.get("draft"),
+                "file": payload.get("file_name"),
+                "size": format_number(size) if isinstance(size, int) else size,
+                "type": payload.get("media_type"),
+            }
             return f"{what}: {self.comment}" if self.comment else what
         if self.kind in (Kind.ACTION, Kind.TRANSITION) and isinstance(payload.get("draft"), dict):
-            on = f"on draft v{payload['draft'].get('version')}"
+            on = _("on draft v%(version)s") % {"version": payload["draft"].get("version")}
             return f"{on}: {self.comment}" if self.comment else on
         if self.kind in (Kind.MAIL_SENT, Kind.MAIL_FAILED):
-            verb = "sent" if self.kind == Kind.MAIL_SENT else "failed"
+            told = (
+                _("%(mail)s to %(recipient)s sent")
+                if self.kind == Kind.MAIL_SENT
+                else _("%(mail)s to %(recipient)s failed")
+            )
             about = f"{payload.get('mail')} {payload.get('rung')}".strip()
-            detail = f"{about} to {payload.get('recipient')} {verb}"
+            detail = told % {"mail": about, "recipient": payload.get("recipient")}
             return f"{detail}: {payload.get('error')}" if payload.get("error") else detail
         return self.comment or ""
 
+    def _deadline_detail(self, payload: dict[str, Any]) -> str:
+        """Say which deadline, and its dates as they stood after the change."""
+        dates = str(payload.get("due_on", ""))
+        if payload.get("ends_on"):
+            dates = _("%(start)s to %(end)s") % {"start": dates, "end": payload["ends_on"]}
+        if payload.get("location"):
+            dates = f"{dates}, {payload['location']}"
+        what = _(_DEADLINE_VERBS[self.kind]) % {"title": payload.get("title"), "dates": dates}
+        late = payload.get("late_days")
+        if late is not None:
+            what += (
+                ngettext(", %(days)d day late", ", %(days)d days late", late) % {"days": late}
+                if late
+                else _(", late the same day")
+            )
+        return f"{what}: {self.comment}" if self.comment else what
+
+
+#: the plan's fields a plan edit may change, as a history names them
+_PLAN_FIELDS = {"title": N_("title"), "timezone": N_("time zone")}
 
 #: how a deadline record is told, by its kind
 _DEADLINE_VERBS = {
-    Kind.DEADLINE_ADDED: "deadline added:",
-    Kind.DEADLINE_MOVED: "deadline moved:",
-    Kind.DEADLINE_CANCELLED: "deadline cancelled:",
-    Kind.DEADLINE_MET: "deadline met:",
+    Kind.DEADLINE_ADDED: N_("deadline added: %(title)s (%(dates)s)"),
+    Kind.DEADLINE_MOVED: N_("deadline moved: %(title)s (%(dates)s)"),
+    Kind.DEADLINE_CANCELLED: N_("deadline cancelled: %(title)s (%(dates)s)"),
+    Kind.DEADLINE_MET: N_("deadline met: %(title)s (%(dates)s)"),
 }
 
 #: what a history view shows of a record: its sealed fields but the link to the one before
@@ -129,7 +163,11 @@ def check_period(since: date | None, until: date | None) -> None:
     """Refuse a period that ends before it starts."""
     if since is not None and until is not None and until < since:
         raise InputError(
-            f"--until {until} is before --since {since}; give a period that ends later."
+            _(
+                "%(until_option)s %(until)s is before %(since_option)s %(since)s; give a "
+                "period that ends later."
+            )
+            % {"until_option": "--until", "until": until, "since_option": "--since", "since": since}
         )
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from napflow import inputs
 from napflow.errors import InputError, RefusedError
+from napflow.i18n import N_, _
 from napflow.ledger.record import SiteKind
 from napflow.runtime import Runtime
 from napflow.services._outbox import readdress_mail, sync_reminders
@@ -34,6 +35,8 @@ class PersonView:
     timezone: str | None
     #: when they were deactivated; None while active
     deactivated_at: datetime | None = None
+    #: the language of their mail and pages (None: their plans', or their browser's)
+    locale: str | None = None
 
     @property
     def active(self) -> bool:
@@ -42,7 +45,7 @@ class PersonView:
 
 
 def _view(row: Row[Any]) -> PersonView:
-    return PersonView(row.email, row.name, row.timezone, row.deactivated_at)
+    return PersonView(row.email, row.name, row.timezone, row.deactivated_at, row.locale)
 
 
 def find_person(conn: Connection, email: str) -> Row[Any]:
@@ -65,15 +68,19 @@ def add_person(
     email = inputs.email_address(email)
     name = inputs.person_name(name)
     zone = inputs.timezone(timezone) if timezone is not None else None
+    language = inputs.locale(locale) if locale is not None else None
     with rt.db.write() as conn:
         now = rt.clock.now()  # once the write has begun: the ledgers' order
         who = require_admin(conn, actor, "add people")
         existing = conn.execute(select(people.c.name).where(people.c.email == email)).first()
         if existing is not None:
-            raise RefusedError(f"{email} is already registered, as {existing.name}.")
+            raise RefusedError(
+                _("%(email)s is already registered, as %(name)s.")
+                % {"email": email, "name": existing.name}
+            )
         conn.execute(
             insert(people).values(
-                email=email, name=name, timezone=zone, locale=locale, created_at=now
+                email=email, name=name, timezone=zone, locale=language, created_at=now
             )
         )
         append_site(
@@ -84,7 +91,7 @@ def add_person(
             actor=who,
             payload={"person": email, "name": name, "timezone": zone},
         )
-    return PersonView(email=email, name=name, timezone=zone)
+    return PersonView(email=email, name=name, timezone=zone, locale=language)
 
 
 def list_people(rt: Runtime, actor: str | None = None) -> list[PersonView]:
@@ -129,16 +136,32 @@ def edit_person(
     name: str | None = None,
     timezone: str | None = None,
     new_email: str | None = None,
+    locale: str | None = None,
     actor: str | None = None,
 ) -> PersonView:
-    """Change a person's name, time zone or e-mail address, recorded on the site ledger.
+    """Change a person's name, time zone, e-mail address or language.
 
-    ``timezone`` "" clears their own zone (their reminders follow each plan's). Records
-    they made keep the address they were made under; pending mail moves to the new one.
+    Recorded on the site ledger, except the language: a preference of the reader, which
+    the person may also change themselves (:func:`choose_language`). ``timezone`` ""
+    clears their own zone (their reminders follow each plan's), ``locale`` "" their own
+    language. Records they made keep the address they were made under; pending mail
+    moves to the new one.
     """
     email = inputs.email_address(email)
-    if name is None and timezone is None and new_email is None:
-        raise InputError(f"Nothing to change for {email}: give --name, --timezone or --email.")
+    if name is None and timezone is None and new_email is None and locale is None:
+        raise InputError(
+            _(
+                "Nothing to change for %(email)s: give %(name)s, %(zone)s, %(address)s or "
+                "%(language)s."
+            )
+            % {
+                "email": email,
+                "name": "--name",
+                "zone": "--timezone",
+                "address": "--email",
+                "language": "--locale",
+            }
+        )
     values: dict[str, Any] = {}
     if name is not None:
         values["name"] = inputs.person_name(name)
@@ -146,6 +169,8 @@ def edit_person(
         values["timezone"] = inputs.timezone(timezone) if timezone.strip() else None
     if new_email is not None:
         values["email"] = inputs.email_address(new_email)
+    if locale is not None:
+        values["locale"] = inputs.locale(locale) if locale.strip() else None
     with rt.db.write() as conn:
         now = rt.clock.now()  # once the write has begun: the ledgers' order
         who = require_admin(conn, actor, "edit people")
@@ -154,26 +179,45 @@ def edit_person(
         if "email" in changed:
             taken = conn.execute(select(people.c.id).where(people.c.email == values["email"]))
             if taken.first() is not None:
-                raise RefusedError(f"Cannot change {email} to {values['email']}: it is taken.")
+                raise RefusedError(
+                    _("Cannot change %(email)s to %(new)s: it is taken.")
+                    % {"email": email, "new": values["email"]}
+                )
         if changed:
             conn.execute(
                 update(people)
                 .where(people.c.id == row.id)
                 .values({k: v[1] for k, v in changed.items()})
             )
+        recorded = {k: v for k, v in changed.items() if k != "locale"}
+        if recorded:
             append_site(
                 conn,
                 audit_key=rt.secrets.audit_key,
                 kind=SiteKind.PERSON_EDITED,
                 at=now,
                 actor=who,
-                payload={"person": email, **changed},
+                payload={"person": email, **recorded},
             )
             if "email" in changed:
                 readdress_mail(conn, email, values["email"])
             if "timezone" in changed:
                 _resync_plans(rt, conn, row.id, now)
         return _view(find_person(conn, values.get("email", email) if "email" in changed else email))
+
+
+def choose_language(rt: Runtime, email: str, locale: str) -> PersonView:
+    """Set the language of a person's own pages and mail (the person themselves).
+
+    Not recorded on the site ledger: like a session, it changes what the person reads,
+    never what they may do.
+    """
+    email = inputs.email_address(email)
+    language = inputs.locale(locale)
+    with rt.db.write() as conn:
+        row = find_person(conn, email)
+        conn.execute(update(people).where(people.c.id == row.id).values(locale=language))
+        return _view(find_person(conn, email))
 
 
 def deactivate_person(
@@ -191,8 +235,19 @@ def deactivate_person(
         who = require_admin(conn, actor, "deactivate people")
         row = find_person(conn, email)
         if row.deactivated_at is not None:
-            raise RefusedError(f"{email} was already deactivated on {row.deactivated_at:%Y-%m-%d}.")
-        last_admin_guard(conn, row.id, email, f"deactivate {email}")
+            raise RefusedError(
+                _("%(email)s was already deactivated on %(date)s.")
+                % {"email": email, "date": f"{row.deactivated_at:%Y-%m-%d}"}
+            )
+        last_admin_guard(
+            conn,
+            row.id,
+            email,
+            N_(
+                "Cannot deactivate %(email)s: %(email)s is the last active administrator, and "
+                "the web app and API would have none. Grant admin to someone else first."
+            ),
+        )
         conn.execute(update(people).where(people.c.id == row.id).values(deactivated_at=now))
         conn.execute(delete(web_sessions).where(web_sessions.c.person_id == row.id))
         conn.execute(delete(api_tokens).where(api_tokens.c.person_id == row.id))
@@ -220,7 +275,9 @@ def activate_person(
         who = require_admin(conn, actor, "activate people")
         row = find_person(conn, email)
         if row.deactivated_at is None:
-            raise RefusedError(f"{email} is active; there is nothing to undo.")
+            raise RefusedError(
+                _("%(email)s is active; there is nothing to undo.") % {"email": email}
+            )
         conn.execute(update(people).where(people.c.id == row.id).values(deactivated_at=None))
         append_site(
             conn,

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Row, and_, func, not_, or_, select, update
 
 from napflow import inputs
 from napflow.errors import InputError, RefusedError
+from napflow.i18n import _
 from napflow.ledger.record import UNVERSIONED_KINDS, Kind
 from napflow.runtime import Runtime
 from napflow.services._outbox import sync_reminders
@@ -91,7 +92,10 @@ def create_plan(
             wanted is not None
             and conn.execute(select(plans.c.id).where(plans.c.key == wanted)).first()
         ):
-            raise RefusedError(f"A plan with key {wanted} exists already; choose another --key.")
+            raise RefusedError(
+                _("A plan with key %(key)s exists already; choose another %(option)s.")
+                % {"key": wanted, "option": "--key"}
+            )
         plan_key = wanted or _next_key(conn, country)
         start(
             conn,
@@ -131,12 +135,15 @@ def edit_plan(
     """
     key = inputs.plan_key(key)
     if title is None and timezone is None:
-        raise InputError(f"Nothing to change on {key}: give a new --title or --timezone.")
+        raise InputError(
+            _("Nothing to change on %(key)s: give a new %(title)s or %(zone)s.")
+            % {"key": key, "title": "--title", "zone": "--timezone"}
+        )
     new_title = inputs.plan_title(title) if title is not None else None
     new_zone = inputs.timezone(timezone) if timezone is not None else None
     now = rt.clock.now()
     with rt.db.write() as conn:
-        who = require_admin(conn, actor, f"edit {key}")
+        who = require_admin(conn, actor, "edit %(key)s", key=key)
         plan = load_plan(conn, key)
         row = conn.execute(select(plans.c.title).where(plans.c.id == plan.id)).one()
         changed: dict[str, list[str]] = {}
@@ -187,7 +194,10 @@ def _missed(rt: Runtime) -> Any:
 def _check_state(rt: Runtime, state: str) -> None:
     known = sorted({s for n in rt.catalog.names() for s in rt.catalog.get(n).state_names})
     if state not in known:
-        raise InputError(f"There is no state {state!r}; states: {', '.join(known)}.")
+        raise InputError(
+            _("There is no state %(state)r; states: %(states)s.")
+            % {"state": state, "states": ", ".join(known)}
+        )
 
 
 def list_plans(
@@ -221,7 +231,10 @@ def list_plans(
     if role is not None:
         known = {r for n in rt.catalog.names() for r in rt.catalog.get(n).role_names}
         if role not in known:
-            raise InputError(f"There is no role {role!r}; roles: {', '.join(sorted(known))}.")
+            raise InputError(
+                _("There is no role %(role)r; roles: %(roles)s.")
+                % {"role": role, "roles": ", ".join(sorted(known))}
+            )
     if limit is not None:
         query = query.limit(limit)
     with rt.db.read() as conn:

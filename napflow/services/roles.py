@@ -8,6 +8,7 @@ from sqlalchemy import delete, insert, select
 
 from napflow import inputs
 from napflow.errors import InputError
+from napflow.i18n import N_, _
 from napflow.ledger.record import Kind
 from napflow.runtime import Runtime
 from napflow.services._authority import authorised_role
@@ -58,12 +59,20 @@ def _change_role(
         if actor is not None:
             # who may is the workflow's to say ([workflow] manage_roles)
             acting_role = authorised_role(
-                conn, plan, actor, definition.manage_roles, "change roles"
+                conn,
+                plan,
+                actor,
+                definition.manage_roles,
+                N_("Cannot change roles on %(key)s as %(actor)s: %(reason)s."),
             )
         if role not in definition.role_names:
             raise InputError(
-                f"Workflow {definition.name} has no role {role!r}; roles: "
-                f"{', '.join(definition.role_names)}."
+                _("Workflow %(workflow)s has no role %(role)r; roles: %(roles)s.")
+                % {
+                    "workflow": definition.name,
+                    "role": role,
+                    "roles": ", ".join(definition.role_names),
+                }
             )
         person = find_person(conn, email)
         match = (roles.c.plan_id == plan.id) & (roles.c.person_id == person.id)

@@ -36,6 +36,13 @@ class CheckedWorkflow:
     states: int
     transitions: int
     roles: int
+    #: locale -> the titles the file does not translate to it (for each locale it uses)
+    translations: dict[str, list[str]]
+
+    @property
+    def partial(self) -> dict[str, list[str]]:
+        """Return the locales only partly translated, with the titles each misses."""
+        return {locale: missing for locale, missing in self.translations.items() if missing}
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,7 @@ def list_workflows(rt: Runtime) -> list[WorkflowEntry]:
         WorkflowEntry(
             e.name,
             e.definition.version if e.definition else None,
-            e.definition.title if e.definition else None,
+            e.definition.title_in() if e.definition else None,
             str(e.path),
             e.problems,
         )
@@ -82,12 +89,22 @@ def check_workflow_file(path: Path) -> CheckedWorkflow:
         len(definition.states),
         len(definition.transitions),
         len(definition.roles),
+        definition.translations(),
     )
 
 
 def state_title(rt: Runtime, workflow: str, state: str) -> str:
     """Return the title of ``state`` in ``workflow`` (or say the workflow has no such state)."""
     return rt.catalog.get(workflow).state_title(state)
+
+
+def state_titles(rt: Runtime) -> dict[str, str]:
+    """Return each state name's title in the reader's language (the first workflow's)."""
+    titles: dict[str, str] = {}
+    for name in rt.catalog.names():
+        for state in rt.catalog.get(name).states:
+            titles.setdefault(state.name, state.title_in())
+    return titles
 
 
 def state_order(rt: Runtime) -> list[str]:
@@ -105,5 +122,5 @@ def action_choices(
         transition = definition.transition_for(state, trigger)
         if transition is not None:
             needs = any(c.name == "comment_required" for c in transition.conditions)
-            choices.append(ActionChoice(trigger, transition.title, needs))
+            choices.append(ActionChoice(trigger, transition.title_in(), needs))
     return choices

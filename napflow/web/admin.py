@@ -23,6 +23,7 @@ from jinja2.runtime import Context
 
 from napflow import services
 from napflow.errors import NapflowError, NotAllowedError, NotFoundError
+from napflow.i18n import N_, _, pgettext
 from napflow.runtime import Runtime
 from napflow.services import accounts, feeds
 from napflow.services.accounts import Session
@@ -33,13 +34,21 @@ from napflow.web.pages import _plan_page, _render, _rt, _to_login, _user, error_
 
 router = APIRouter(include_in_schema=False)
 
-_EXPIRED = "This form has expired; reload the page and try again."
+_EXPIRED = N_("This form has expired; reload the page and try again.")
 #: what a page says after a change that has nothing else to show (by the ?done= value)
 _DONE = {
-    "password": "The new password is set; every session of theirs has ended. Give it to them "
-    "by a safe channel.",
-    "feed": "The calendar feed has a new link; the old one no longer works.",
+    "password": N_(
+        "The new password is set; every session of theirs has ended. Give it to them "
+        "by a safe channel."
+    ),
+    "feed": N_("The calendar feed has a new link; the old one no longer works."),
 }
+
+
+def _done(request: Request) -> str | None:
+    """Return what the page says after the change its ``?done=`` names, in the reader's words."""
+    said = _DONE.get(request.query_params.get("done", ""))
+    return _(said) if said else None
 
 
 def _path(email: str) -> str:
@@ -61,7 +70,7 @@ def _acting(request: Request, csrf: str) -> Session | Response:
     if user is None:
         return _to_login(request)
     if not accounts.csrf_matches(user, csrf):
-        return error_page(request, 403, _EXPIRED)
+        return error_page(request, 403, _(_EXPIRED))
     return user
 
 
@@ -72,13 +81,14 @@ def _is_admin(rt: Runtime, email: str) -> bool:
         return False
 
 
-def _require_admin(request: Request, user: Session, change: str) -> None:
+def _require_admin(request: Request, user: Session, change: str, **values: str) -> None:
     """Refuse (403, in the services' words) unless ``user`` holds the admin site grant.
 
     Every administration page and form asks this first, so that nobody else learns even
     whether their input was well formed; the services ask again when they change anything.
+    ``change`` and ``values`` as services.access.require_admin takes them.
     """
-    services.access.check_admin(_rt(request), user.email, change)
+    services.access.check_admin(_rt(request), user.email, change, **values)
 
 
 def _countries(text: str) -> list[str]:
@@ -87,6 +97,16 @@ def _countries(text: str) -> list[str]:
 
 
 # --- what every page's templates may ask ---------------------------------------------------
+
+
+def _grant_title(grant: str) -> str:
+    """Return the name of a site grant in the reader's language ("admin" in English)."""
+    titles = {
+        "admin": pgettext("site grant", "admin"),
+        "auditor": pgettext("site grant", "auditor"),
+        "reader": pgettext("site grant", "reader"),
+    }
+    return titles.get(grant, grant)
 
 
 @pass_context
@@ -147,6 +167,7 @@ def _plan_management(context: Context, plan: services.PlanView) -> PlanManagemen
 templates.env.globals["is_admin"] = _admin_link
 templates.env.globals["plan_management"] = _plan_management
 templates.env.filters["pathpart"] = _path
+templates.env.filters["grant"] = _grant_title
 
 
 # --- administration: the index -------------------------------------------------------------
@@ -239,7 +260,7 @@ def _person_page(
         code,
         person=person,
         grants=grants,
-        done=_DONE.get(request.query_params.get("done", "")),
+        done=_done(request),
         **{"form": form, **extra},
     )
 
@@ -343,7 +364,7 @@ def set_password(
     person = services.people.show_person(rt, email, actor=user.email)
     try:
         if password != confirm:
-            message = "The two passwords differ; type the same one twice."
+            message = _("The two passwords differ; type the same one twice.")
             return _person_page(request, user, email, 400, error=message)
         accounts.set_password(rt, person.email, password, actor=user.email)
     except NapflowError as exc:  # the password is never echoed back
@@ -430,7 +451,7 @@ def _plan_admin_page(
         code,
         plan=plan,
         feed=feeds.plan_feed_url(rt, plan.key),
-        done=_DONE.get(request.query_params.get("done", "")),
+        done=_done(request),
         **{"form": {"title": plan.title, "timezone": plan.timezone}, **extra},
     )
 
@@ -441,7 +462,7 @@ def plan_admin_page(request: Request, key: str) -> Response:
     user = _user(request)
     if user is None:
         return _to_login(request)
-    _require_admin(request, user, f"edit {key}")
+    _require_admin(request, user, "edit %(key)s", key=key)
     return _plan_admin_page(request, user, key)
 
 
@@ -457,7 +478,7 @@ def edit_plan(
     user = _acting(request, csrf)
     if not isinstance(user, Session):
         return user
-    _require_admin(request, user, f"edit {key}")
+    _require_admin(request, user, "edit %(key)s", key=key)
     try:
         plan = services.edit_plan(
             _rt(request), key, title=title, timezone=timezone, actor=user.email
@@ -476,7 +497,7 @@ def reset_plan_feed(request: Request, key: str, csrf: Annotated[str, Form()] = "
     user = _acting(request, csrf)
     if not isinstance(user, Session):
         return user
-    _require_admin(request, user, f"reset the calendar feed of {key}")
+    _require_admin(request, user, "reset the calendar feed of %(key)s", key=key)
     rt = _rt(request)
     plan = services.show_plan(rt, key, user.email)  # a plan key, never a person's address
     feeds.reset_feed(rt, plan.key, actor=user.email)
@@ -671,7 +692,7 @@ def _check_on_plan(request: Request, user: Session, key: str, deadline_id: int) 
     found = services.list_deadlines(_rt(request), key, viewer=user.email)
     if all(d.id != deadline_id for d in found):
         raise NotFoundError(
-            f"Plan {key.upper()} has no deadline {deadline_id}.",
+            _("Plan %(key)s has no deadline %(id)s.") % {"key": key.upper(), "id": deadline_id},
             missing="deadline",
             key=deadline_id,
         )

@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
+from babel import dates as babel_dates
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
-from napflow import services
+from napflow import i18n, services
 from napflow.errors import ConflictError, NapflowError, NotAllowedError
+from napflow.i18n import _
+from napflow.i18n.jinja import install as install_i18n
+from napflow.i18n.translate import set_locale
 from napflow.runtime import Runtime
 from napflow.services import accounts, audit, feeds, workflows
 from napflow.services.accounts import Session
@@ -28,8 +33,30 @@ from napflow.web.http import status_for
 
 COOKIE = "napflow_session"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+install_i18n(templates.env)
 templates.env.filters["local"] = lambda when, zone: f"{to_local(when, zone):%Y-%m-%d %H:%M}"
 router = APIRouter(include_in_schema=False)
+
+
+def _day(day: date, month: bool = False) -> str:
+    """Return a day as the deadlines page lists it: "Thu 22", with its month "Fri 23 Oct".
+
+    Another language writes it its own way (CLDR's): "пт, 22", "пт, 23 окт.".
+    """
+    locale = i18n.current_locale()
+    if locale == i18n.SOURCE:  # as the page has always written it
+        return babel_dates.format_date(day, "EEE dd MMM" if month else "EEE dd", locale=locale)
+    return babel_dates.format_skeleton("MMMEd" if month else "Ed", day, locale=locale)
+
+
+def _month(day: date) -> str:
+    """Return the month of ``day`` as a heading: "October 2015", "Октябрь 2015 г."."""
+    text = babel_dates.format_skeleton("yMMMM", day, locale=i18n.current_locale())
+    return text[:1].upper() + text[1:]
+
+
+templates.env.filters["day"] = _day
+templates.env.filters["number"] = i18n.format_number
 
 
 def _rt(request: Request) -> Runtime:
@@ -37,8 +64,25 @@ def _rt(request: Request) -> Runtime:
     return rt
 
 
+#: the language chosen by someone not logged in (logged in, it is their account's)
+LOCALE_COOKIE = "napflow_locale"
+
+
 def _user(request: Request) -> Session | None:
-    return accounts.session_for(_rt(request), request.cookies.get(COOKIE))
+    """Return who is logged in, and write the rest of this request in their language."""
+    user = accounts.session_for(_rt(request), request.cookies.get(COOKIE))
+    set_locale(_locale(request, user))
+    return user
+
+
+def _locale(request: Request, user: Session | None) -> str:
+    """Return the language of a page: the account's, else the one chosen, else the browser's."""
+    if user is not None and user.locale in i18n.AVAILABLE:
+        return user.locale
+    chosen = request.cookies.get(LOCALE_COOKIE)
+    if chosen in i18n.AVAILABLE:
+        return chosen
+    return i18n.negotiate(request.headers.get("accept-language"))
 
 
 def _to_login(request: Request) -> RedirectResponse:
@@ -49,13 +93,19 @@ def _to_login(request: Request) -> RedirectResponse:
 def _render(
     request: Request, name: str, user: Session | None, code: int = 200, **context: Any
 ) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, {"user": user, **context}, status_code=code)
+    set_locale(_locale(request, user))
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    context = {"user": user, "here": _local_path(here), **context}  # where a switch returns
+    response = templates.TemplateResponse(request, name, context, status_code=code)
+    response.headers["Content-Language"] = i18n.current_locale()
+    return response
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     """Render an error as a page (the API answers problem+json instead)."""
     user = _user(request) if status != 503 else None  # a 503 may be the session lookup's own
-    return _render(request, "error.html", user, status, status=status, message=message)
+    # the language switch returns home, not to a link that may carry a secret
+    return _render(request, "error.html", user, status, status=status, message=message, here="/")
 
 
 def _local_path(target: str | None) -> str:
@@ -106,9 +156,10 @@ def login(
     The form's token must match the cookie set with it, so another site cannot log a
     visitor in to an account of its choosing.
     """
+    set_locale(_locale(request, None))  # the refusals below are in the reader's language
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not accounts.same_token(expected, login_csrf):
-        message = "This login form has expired; please log in again."
+        message = _("This login form has expired; please log in again.")
         return _login_form(request, 403, next, error=message, email=email)
     try:
         client = request.client.host if request.client else ""
@@ -134,10 +185,45 @@ def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
     """End the session on the server and forget the cookie."""
     user = _user(request)
     if user is not None and not accounts.csrf_matches(user, csrf):
-        return error_page(request, 403, "This form has expired; reload the page and try again.")
+        return error_page(request, 403, _("This form has expired; reload the page and try again."))
     accounts.log_out(_rt(request), request.cookies.get(COOKIE))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.post("/language")
+def choose_language(
+    request: Request,
+    locale: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """Switch the language of the pages (and, logged in, of the person's mail too).
+
+    Logged in, the choice is the account's (the form carries the session's token);
+    otherwise it is kept in a cookie until the person logs in.
+    """
+    user = _user(request)
+    try:
+        language = i18n.parse_locale(locale)
+    except ValueError as exc:
+        return error_page(request, 400, str(exc))
+    response = RedirectResponse(_local_path(next), status_code=303)
+    if user is not None:
+        if not accounts.csrf_matches(user, csrf):
+            message = _("This form has expired; reload the page and try again.")
+            return error_page(request, 403, message)
+        services.people.choose_language(_rt(request), user.email, language)
+    response.set_cookie(
+        LOCALE_COOKIE,
+        language,
+        max_age=365 * 24 * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
     return response
 
 
@@ -180,6 +266,7 @@ def dashboard(request: Request, country: str = "", state: str = "") -> Response:
         groups=by_state,
         countries=countries,
         states=list(dict.fromkeys(order)),
+        titles=workflows.state_titles(rt),
         country=country,
         state=state,
     )
@@ -303,7 +390,7 @@ def deadlines_page(request: Request) -> Response:
         return _to_login(request)
     months: dict[str, list[services.DeadlineView]] = {}
     for deadline in services.list_deadlines(_rt(request), viewer=user.email):
-        months.setdefault(f"{deadline.due_on:%B %Y}", []).append(deadline)
+        months.setdefault(_month(deadline.due_on), []).append(deadline)
     feed = feeds.person_feed_url(_rt(request), user.email)
     return _render(request, "deadlines.html", user, months=list(months.items()), feed=feed)
 
@@ -363,7 +450,7 @@ def advance(
     if user is None:
         return _to_login(request)
     if not accounts.csrf_matches(user, csrf):
-        return error_page(request, 403, "This form has expired; reload the page and try again.")
+        return error_page(request, 403, _("This form has expired; reload the page and try again."))
     rt = _rt(request)
     try:
         services.advance_plan(rt, key, trigger, user.email, comment or None, expect_version, draft)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from napflow.i18n import _, ngettext
 from napflow.workflow.facts import HOLDERS, ROUND_ACTIONS, PlanFacts
 
 
@@ -54,7 +55,7 @@ class CommentRequired(Condition):
         if facts.listing:
             return None
         if facts.comment is None or not facts.comment.strip():
-            return "a comment is required (give one with --comment)"
+            return _("a comment is required (give one with %(option)s)") % {"option": "--comment"}
         return None
 
     def describe(self) -> str:
@@ -73,7 +74,10 @@ class OncePerRound(Condition):
         if facts.actor is None or facts.trigger is None:
             return None
         if facts.actor in facts.actors_of(facts.trigger):
-            return f"{facts.actor} has already done {facts.trigger} in this round"
+            return _("%(actor)s has already done %(trigger)s in this round") % {
+                "actor": facts.actor,
+                "trigger": facts.trigger,
+            }
         return None
 
     def describe(self) -> str:
@@ -90,7 +94,10 @@ class DraftPresent(Condition):
         """Refuse while the plan has no draft."""
         if facts.draft_version:
             return None
-        return f"{facts.key} has no draft yet (add one with `napflow draft add {facts.key} FILE`)"
+        return _("%(key)s has no draft yet (add one with %(command)s)") % {
+            "key": facts.key,
+            "command": f"`napflow draft add {facts.key} FILE`",
+        }
 
     def describe(self) -> str:
         """Describe the condition."""
@@ -110,7 +117,11 @@ class RoleAssigned(Condition):
         """Refuse when nobody holds the role on this plan."""
         if facts.holders_of(self.role):
             return None
-        return f"no {self.role} is assigned to {facts.key} (grant one with `napflow role grant`)"
+        return _("no %(role)s is assigned to %(key)s (grant one with %(command)s)") % {
+            "role": self.role,
+            "key": facts.key,
+            "command": "`napflow role grant`",
+        }
 
     def describe(self) -> str:
         """Describe the condition."""
@@ -136,18 +147,30 @@ class Quorum(Condition):
         holders = facts.holders_of(self.role)
         done = holders & facts.actors_of(self.trigger)
         waiting = sorted(holders - done)
+        values = {
+            "role": self.role,
+            "trigger": self.trigger,
+            "key": facts.key,
+            "waiting": ", ".join(waiting),
+            "min": self.min,
+            "done": len(done),
+        }
         if self.min == "all":
             if not holders:
-                return f"no {self.role} is assigned to {facts.key}, so no quorum can be reached"
+                return _("no %(role)s is assigned to %(key)s, so no quorum can be reached") % values
             if not waiting:
                 return None
-            return f"every {self.role} must {self.trigger} first; waiting for {', '.join(waiting)}"
+            return _("every %(role)s must %(trigger)s first; waiting for %(waiting)s") % values
         assert isinstance(self.min, int)
         if len(done) >= self.min:
             return None
         return (
-            f"at least {self.min} {self.role} {self.trigger} needed in this round, "
-            f"{len(done)} so far"
+            ngettext(
+                "at least %(min)d %(role)s %(trigger)s needed in this round, %(done)d so far",
+                "at least %(min)d %(role)s %(trigger)s needed in this round, %(done)d so far",
+                self.min,
+            )
+            % values
         )
 
     def describe(self) -> str:

@@ -29,10 +29,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from napflow.workflow.toml_checks import Problems, name_ok, str_list, unknown_keys
+from napflow.workflow.translations import Titles, load_titles, localized
 
 DEADLINE_TYPES = ("date", "event", "relative")
 _DEADLINE_KEYS = {
     "title",
+    "titles",
     "type",
     "met_by_state",
     "start_on_entering",
@@ -79,6 +81,11 @@ class DeadlineKindDef:
     days: int | None = None
     rungs: tuple[RungDef, ...] = ()
     escalation: EscalationDef | None = None
+    titles: Titles = ()
+
+    def title_in(self, locale: str | None = None) -> str:
+        """Return the title in ``locale`` (default: the reader's), else the file's title."""
+        return localized(self.title, self.titles, locale)
 
     @property
     def relative(self) -> bool:
@@ -205,6 +212,7 @@ def load_deadlines(
                 escalation=_escalation(
                     problems, f"{where}.escalation", spec.get("escalation"), roles
                 ),
+                titles=load_titles(spec, where, problems),
             )
         )
     return tuple(kinds)

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from napflow.errors import InvalidDefinition
 from napflow.inputs import printable
@@ -24,6 +24,7 @@ from napflow.workflow.deadline_kinds import DeadlineKindDef, NoticeDef, load_dea
 from napflow.workflow.drafts import DraftRules, load_drafts
 from napflow.workflow.facts import PlanFacts
 from napflow.workflow.toml_checks import Problems, name_ok, str_list, unknown_keys
+from napflow.workflow.translations import Titles, coverage, load_titles, localized
 
 ANY_STATE = "*"
 
@@ -45,9 +46,11 @@ _WORKFLOW_KEYS = {
     "reminder_hour",
     "manage_roles",
     "manage_deadlines",
+    "titles",
 }
-_STATE_KEYS = {"title", "description", "final"}
-_TRANSITION_KEYS = {"trigger", "source", "dest", "stay", "roles", "conditions", "title"}
+_STATE_KEYS = {"title", "titles", "description", "final"}
+_TRANSITION_KEYS = {"trigger", "source", "dest", "stay", "roles", "conditions", "title", "titles"}
+_ROLE_KEYS = {"title", "titles", "description"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,11 @@ class StateDef:
     name: str
     title: str
     final: bool = False
+    titles: Titles = ()
+
+    def title_in(self, locale: str | None = None) -> str:
+        """Return the title in ``locale`` (default: the reader's), else the file's title."""
+        return localized(self.title, self.titles, locale)
 
 
 @dataclass(frozen=True)
@@ -72,11 +80,29 @@ class TransitionDef:
     roles: tuple[str, ...]
     conditions: tuple[Condition, ...]
     title: str
+    titles: Titles = ()
+
+    def title_in(self, locale: str | None = None) -> str:
+        """Return the title in ``locale`` (default: the reader's), else the file's title."""
+        return localized(self.title, self.titles, locale)
 
     @property
     def stays(self) -> bool:
         """True if firing the trigger leaves the plan in its state."""
         return self.dest is None
+
+
+@dataclass(frozen=True)
+class RoleDef:
+    """A role's title (the role's name made readable unless the file gives one)."""
+
+    name: str
+    title: str
+    titles: Titles = ()
+
+    def title_in(self, locale: str | None = None) -> str:
+        """Return the title in ``locale`` (default: the reader's), else the file's title."""
+        return localized(self.title, self.titles, locale)
 
 
 @dataclass(frozen=True)
@@ -104,6 +130,33 @@ class WorkflowDefinition:
     manage_deadlines: tuple[str, ...] = ()
     #: who may add drafts of the plan's document, in which states, with what effect
     drafts: DraftRules = field(default_factory=DraftRules)
+    #: the workflow's title in other languages
+    titles: Titles = ()
+    #: each role's title (``roles`` holds their descriptions)
+    role_titles: tuple[RoleDef, ...] = ()
+
+    def title_in(self, locale: str | None = None) -> str:
+        """Return the workflow's title in ``locale`` (default: the reader's)."""
+        return localized(self.title, self.titles, locale)
+
+    def role_title(self, name: str, locale: str | None = None) -> str:
+        """Return the title of role ``name`` in ``locale`` (default: the reader's)."""
+        for role in self.role_titles:
+            if role.name == name:
+                return role.title_in(locale)
+        return name.replace("_", " ").capitalize()
+
+    def translations(self) -> dict[str, list[str]]:
+        """Return, for each locale the file translates titles to, the titles it misses."""
+        items: list[tuple[str, Titles]] = [("workflow.title", self.titles)]
+        items += [(f"roles.{r.name}.title", r.titles) for r in self.role_titles]
+        items += [(f"states.{s.name}.title", s.titles) for s in self.states]
+        items += [
+            (f"transitions[{i}].title ({t.trigger})", t.titles)
+            for i, t in enumerate(self.transitions)
+        ]
+        items += [(f"deadlines.{k.name}.title", k.titles) for k in self.deadlines]
+        return coverage(items)
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -133,7 +186,7 @@ class WorkflowDefinition:
         A plan row changed outside napflow can hold one; `napflow audit verify` names it.
         """
         try:
-            return self.state(name).title
+            return self.state(name).title_in()
         except KeyError:
             return f"not a state of workflow {self.name}"
 
@@ -199,7 +252,8 @@ def _load_states(data: dict[str, Any], problems: Problems) -> list[StateDef]:
             problems.add(f"{where}.final", f"must be true or false, not {final!r}")
             final = False
         title = spec.get("title", name.replace("_", " ").capitalize())
-        states.append(StateDef(name=name, title=str(title), final=final))
+        titles = load_titles(spec, where, problems)
+        states.append(StateDef(name=name, title=str(title), final=final, titles=titles))
     return states
 
 
@@ -207,13 +261,27 @@ def _load_states(data: dict[str, Any], problems: Problems) -> list[StateDef]:
 RESERVED_ROLE = "admin"
 
 
-def _load_roles(data: dict[str, Any], problems: Problems) -> list[tuple[str, str]]:
+def _load_roles(
+    data: dict[str, Any], problems: Problems
+) -> tuple[list[tuple[str, str]], list[RoleDef]]:
+    """Return each role's (name, description) and title.
+
+    A role is a description string (``coordinator = "..."``) or a table with a title, its
+    translations and a description (``[roles.coordinator]``).
+    """
     table = data.get("roles")
     if not isinstance(table, dict) or not table:
         problems.add("roles", "missing [roles] table naming who takes part")
-        return []
+        return [], []
     roles = []
+    titled = []
     for name, text in table.items():
+        title, titles = name.replace("_", " ").capitalize(), cast(Titles, ())
+        if isinstance(text, dict):
+            unknown_keys(problems, f"roles.{name}", text, _ROLE_KEYS)
+            title = str(text.get("title", title))
+            titles = load_titles(text, f"roles.{name}", problems)
+            text = text.get("description", "")
         if not name_ok(name):
             problems.add(f"roles.{name}", "a role name must be a lower-case identifier")
         elif name == RESERVED_ROLE:
@@ -223,10 +291,14 @@ def _load_roles(data: dict[str, Any], problems: Problems) -> list[tuple[str, str
                 "name the role otherwise",
             )
         elif not isinstance(text, str):
-            problems.add(f"roles.{name}", "must be a short description string")
+            problems.add(
+                f"roles.{name}",
+                "must be a short description string, or a table with title and description",
+            )
         else:
             roles.append((name, text))
-    return roles
+            titled.append(RoleDef(name, title, titles))
+    return roles, titled
 
 
 def _check_trigger_name(trigger: Any, where: str, problems: Problems) -> bool:
@@ -319,6 +391,7 @@ def _load_transitions(
                     roles=tuple(who),
                     conditions=tuple(conditions),
                     title=str(spec.get("title", str(trigger).replace("_", " "))),
+                    titles=load_titles(spec, where, problems),
                 )
             )
     return result
@@ -379,7 +452,7 @@ def parse_definition(raw: bytes, path: Path) -> WorkflowDefinition:
     head = _load_header(data, problems)
     state_list = _load_states(data, problems)
     states = {s.name: s for s in state_list}
-    roles = _load_roles(data, problems)
+    roles, role_titles = _load_roles(data, problems)
     transitions = _load_transitions(data, problems, states, {r for r, _ in roles})
     initial = head.get("initial")
     if not isinstance(initial, str) or initial not in states:
@@ -399,6 +472,7 @@ def parse_definition(raw: bytes, path: Path) -> WorkflowDefinition:
     hour = head.get("reminder_hour", 9)
     if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23:
         problems.add("workflow.reminder_hour", f"must be a whole hour 0-23, not {hour!r}")
+    titles = load_titles(head, "workflow", problems)
     if problems.items:
         raise InvalidDefinition(problems.items)
     return WorkflowDefinition(
@@ -418,6 +492,8 @@ def parse_definition(raw: bytes, path: Path) -> WorkflowDefinition:
         manage_roles=manage_roles,
         manage_deadlines=manage_deadlines,
         drafts=drafts,
+        titles=titles,
+        role_titles=tuple(role_titles),
     )
 
 

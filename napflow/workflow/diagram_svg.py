@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from html import escape
 
+from napflow.i18n import _
 from napflow.workflow.definition import WorkflowDefinition
 
 BOX_W, BOX_H, GAP = 250, 44, 34
@@ -37,7 +38,9 @@ def workflow_svg(definition: WorkflowDefinition, current: str | None = None) -> 
             for src in t.sources:
                 stays.setdefault(src, []).append(t.trigger)
         elif len(t.sources) >= 3 and len(t.sources) >= len(non_final) - 1:
-            notes.setdefault(t.dest, []).append(f"{t.trigger} (from any state)")
+            notes.setdefault(t.dest, []).append(
+                _("%(trigger)s (from any state)") % {"trigger": t.trigger}
+            )
         else:
             edges.extend((src, t.dest, t.trigger) for src in t.sources)
     right = LEFT + BOX_W
@@ -71,7 +74,7 @@ def workflow_svg(definition: WorkflowDefinition, current: str | None = None) -> 
             f'<g class="{classes}" data-state="{escape(name)}">'
             f'<rect x="{LEFT}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="8"/>'
             f'<text x="{LEFT + BOX_W / 2}" y="{y + 19}" text-anchor="middle">'
-            f"{escape(state.title)}</text>"
+            f"{escape(state.title_in())}</text>"
             f'<text class="sub" x="{LEFT + BOX_W / 2}" y="{y + 35}" text-anchor="middle">'
             f"{escape(', '.join(stays.get(name, [])) or name)}</text></g>"
         )
@@ -89,10 +92,11 @@ def workflow_svg(definition: WorkflowDefinition, current: str | None = None) -> 
         ".edge{fill:none;stroke:#5b6475;stroke-width:1.3}.edge.back{stroke:#b3261e}"
         ".label{font-size:11px;fill:#5b6475}.note{font-size:11px;fill:#b3261e}"
     )
+    label = _("Workflow %(title)s") % {"title": definition.title_in()}
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="diagram" width="{width:.0f}" '
         f'height="{height}" viewBox="0 0 {width:.0f} {height}" role="img" '
-        f'aria-label="Workflow {escape(definition.title)}">'
+        f'aria-label="{escape(label)}">'
         f"<style>{style}</style>"
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
         'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from transitions import Machine
 
+from napflow.errors import either
+from napflow.i18n import _
 from napflow.workflow.conditions import Condition
 from napflow.workflow.definition import TransitionDef, WorkflowDefinition
 from napflow.workflow.facts import PlanFacts
@@ -41,11 +43,17 @@ class _RoleGuard:
     def failure(self, facts: PlanFacts) -> str | None:
         if facts.actor is None or facts.actor_roles.intersection(self.roles):
             return None
-        held = ", ".join(sorted(facts.actor_roles)) or "no role"
-        return (
-            f"it needs the role {' or '.join(self.roles)}, and {facts.actor} holds "
-            f"{held} on {facts.key}"
-        )
+        values = {
+            "roles": either(self.roles),
+            "actor": facts.actor,
+            "held": ", ".join(sorted(facts.actor_roles)),
+            "key": facts.key,
+        }
+        if facts.actor_roles:
+            return (
+                _("it needs the role %(roles)s, and %(actor)s holds %(held)s on %(key)s") % values
+            )
+        return _("it needs the role %(roles)s, and %(actor)s holds no role on %(key)s") % values
 
     def __call__(self, event: object) -> bool:
         return self.failure(event.model) is None  # type: ignore[attr-defined]
@@ -108,7 +116,7 @@ class Engine:
         """Evaluate every guard of ``trigger`` from the plan's state, collecting all reasons."""
         route = self._from.get((facts.state, trigger))
         if route is None:
-            return Decision(trigger, None, (f"it is in {facts.state}",))
+            return Decision(trigger, None, (_("it is in %(state)s") % {"state": facts.state},))
         transition = route.transition
         facts.trigger = trigger
         reasons = []
@@ -146,7 +154,7 @@ class Engine:
         """
         route = self._from.get((facts.state, trigger))
         if route is None:
-            return Decision(trigger, None, (f"it is in {facts.state}",))
+            return Decision(trigger, None, (_("it is in %(state)s") % {"state": facts.state},))
         facts.trigger = trigger
         if self.machine.events[trigger].trigger(facts):
             return Decision(trigger, route.transition, ())
