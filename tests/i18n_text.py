@@ -84,7 +84,6 @@ def english_left(text: str, data: set[str] = frozenset()) -> list[str]:  # type:
     )
 
 
-
 def latin_phrases(text: str, data: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
     """Return runs of two or more Latin words (three letters or more) left in ``text``.
 

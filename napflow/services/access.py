@@ -93,6 +93,8 @@ ADMIN_CHANGES: dict[str, str] = {
         "Cannot set the password of %(email)s as %(actor)s: %(reason)s."
     ),
 }
+
+
 def check_admin(rt: Runtime, actor: str | None, change: str, **values: Any) -> None:
     """Refuse ``change`` unless ``actor`` is an administrator (for interfaces, before a form).
 
