@@ -19,7 +19,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "napflow"
 #: napflow's modules at the package root: what every layer may use
 FOUNDATION = "foundation"
 #: layer -> the layers its modules may import (besides their own and the foundation)
+#: the reader's language (catalogues, Babel formats): below everything, every layer uses it
+I18N = "i18n"
 MAY_IMPORT: dict[str, frozenset[str]] = {
+    I18N: frozenset(),
     FOUNDATION: frozenset(),
     "workflow": frozenset(),
     "documents": frozenset(),
@@ -100,7 +103,7 @@ def violations(root: Path) -> list[str]:
     for path in python_files(root):
         module = module_name(path, root)
         layer = layer_of(module)
-        allowed = MAY_IMPORT[layer] | {layer, FOUNDATION}
+        allowed = MAY_IMPORT[layer] | {layer, FOUNDATION, I18N}
         package = module if path.name == "__init__.py" else module.rpartition(".")[0]
         for imp in napflow_imports(path.read_text(encoding="utf-8"), module, package):
             target_layer = layer_of(imp.target)

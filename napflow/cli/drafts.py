@@ -12,6 +12,7 @@ from napflow import services
 from napflow.cli.context import AppState, pass_state, viewing_as
 from napflow.cli.output import View, local_time, present
 from napflow.errors import InputError
+from napflow.inputs import printable
 
 
 @click.group("draft")
@@ -38,7 +39,8 @@ def draft_add(
     try:
         source = file.open("rb")
     except OSError as exc:
-        raise InputError(f"Cannot read {file}: {exc.strerror}.") from None
+        # the path as typed, escaped: a line break in it cannot start another line
+        raise InputError(f"Cannot read {printable(str(file))}: {exc.strerror}.") from None
     with source:
         done = services.drafts.add_draft(state.runtime(), key, source, file.name, as_email, note)
     click.echo(
