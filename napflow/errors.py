@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
+from napflow.i18n import SOURCE, current_locale, format_list
+
 
 def either(values: Sequence[str]) -> str:
     """Join ``values`` as alternatives, in the reader's language: "a or b" ("a или b").
@@ -29,8 +31,6 @@ def either(values: Sequence[str]) -> str:
     English keeps napflow's own form (every value joined by "or"); another language joins
     them as its grammar does (Babel's lists: "a, b или c").
     """
-    from napflow.i18n import SOURCE, current_locale, format_list  # Babel only when asked
-
     if len(values) < 2 or current_locale() == SOURCE:
         return " or ".join(values)
     return format_list(values, style="or")

@@ -15,27 +15,8 @@ from datetime import date
 from pathlib import Path
 
 from napflow.errors import InputError
+from napflow.i18n import AVAILABLE, N_, SOURCE, _, current_locale, ngettext, parse_locale
 from napflow.timezones import validate_timezone
-
-
-def _(message: str) -> str:
-    """Return ``message`` in the reader's language (Babel is loaded only to write one)."""
-    from napflow.i18n import gettext
-
-    return gettext(message)
-
-
-def ngettext(singular: str, plural: str, n: int) -> str:
-    """Return the form of a counted message ``n`` takes in the reader's language."""
-    from napflow.i18n import ngettext as counted
-
-    return counted(singular, plural, n)
-
-
-def N_(message: str) -> str:
-    """Mark ``message`` for the catalogue; it is translated where it is raised."""
-    return message
-
 
 MAX_COMMENT = 100_000
 KEY_RE = re.compile(r"[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*")
@@ -233,17 +214,24 @@ def _countries() -> dict[str, str]:
     needs only these names. Should a pycountry release move the file, napflow imports
     pycountry and asks it (tests/unit/test_countries.py holds both ways to its answers).
     """
-    spec = importlib.util.find_spec("pycountry")
-    folders = spec.submodule_search_locations if spec is not None else None
     try:
-        if not folders:
-            raise FileNotFoundError("pycountry")
-        data = json.loads(
-            (Path(folders[0]) / "databases" / "iso3166-1.json").read_text(encoding="utf-8")
-        )
-        return {c["alpha_3"]: c.get("common_name") or c["name"] for c in data["3166-1"]}
+        return {c["alpha_3"]: c.get("common_name") or c["name"] for c in _iso3166_file()}
     except (OSError, ValueError, KeyError, TypeError):
         return _countries_from_pycountry()
+
+
+@functools.cache
+def _iso3166_file() -> list[dict[str, str]]:
+    """Return pycountry's ISO 3166-1 records, read from its data file (OSError: not there)."""
+    spec = importlib.util.find_spec("pycountry")
+    folders = spec.submodule_search_locations if spec is not None else None
+    if not folders:
+        raise FileNotFoundError("pycountry")
+    data = json.loads(
+        (Path(folders[0]) / "databases" / "iso3166-1.json").read_text(encoding="utf-8")
+    )
+    records: list[dict[str, str]] = data["3166-1"]
+    return records
 
 
 def _countries_from_pycountry() -> dict[str, str]:
@@ -258,8 +246,6 @@ def country_name(code: str) -> str:
 
     English names are pycountry's common names; other languages' are CLDR's (Babel).
     """
-    from napflow.i18n import SOURCE, current_locale
-
     locale = current_locale()
     if locale != SOURCE:
         translated = _territory_names(locale).get(_alpha_2().get(code, ""))
@@ -270,17 +256,32 @@ def country_name(code: str) -> str:
 
 @functools.cache
 def _alpha_2() -> dict[str, str]:
-    """Return alpha-3 code -> alpha-2 code (the key CLDR names territories by)."""
-    import pycountry
+    """Return alpha-3 code -> alpha-2 code (the key CLDR names territories by).
 
-    return {c.alpha_3: c.alpha_2 for c in pycountry.countries}
+    From the same data as :func:`_countries`, the same way.
+    """
+    try:
+        return {c["alpha_3"]: c["alpha_2"] for c in _iso3166_file()}
+    except (OSError, ValueError, KeyError, TypeError):
+        import pycountry
+
+        return {c.alpha_3: c.alpha_2 for c in pycountry.countries}
 
 
 @functools.cache
 def _territory_names(locale: str) -> dict[str, str]:
+    """Return the country names of ``locale`` by alpha-2 code: CLDR's, as the UN writes them.
+
+    Where CLDR's everyday name is not the one United Nations documents use (Russian
+    "Киргизия" for the State that calls itself Кыргызстан), the UN's wins.
+    """
     from babel import Locale
 
-    return dict(Locale.parse(locale).territories)
+    return {**Locale.parse(locale).territories, **_UN_NAMES.get(locale, {})}
+
+
+#: country names UN documents in a language use where CLDR has another
+_UN_NAMES = {"ru": {"KG": "Кыргызстан"}}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -333,8 +334,6 @@ def timezone(value: str) -> str:
 
 def locale(value: str) -> str:
     """Return the language napflow has for ``value`` (``ru``, ``ru-RU``, ``en``)."""
-    from napflow.i18n import AVAILABLE, parse_locale  # Babel only where a locale is given
-
     try:
         return parse_locale(value)
     except ValueError as exc:
@@ -353,32 +352,21 @@ def locale(value: str) -> str:
 FIRST_YEAR, LAST_YEAR = 1900, 2999
 
 
-#: what is wrong with a date a deadline names (not a date, out of range), by its name
-_DEADLINE_DAYS = {
-    "The date": (
-        N_("The date %(value)r is not a date; write it as YYYY-MM-DD."),
-        N_("The date %(value)s is out of range: years %(first)d-%(last)d."),
-    ),
-    "The end date": (
-        N_("The end date %(value)r is not a date; write it as YYYY-MM-DD."),
-        N_("The end date %(value)s is out of range: years %(first)d-%(last)d."),
-    ),
-}
+#: how parse_day refuses a value, naming the option or parameter (``--since``) it came in
+DAY_REFUSALS = (
+    N_("%(what)s %(value)r is not a date; write it as YYYY-MM-DD."),
+    N_("%(what)s %(value)s is out of range: years %(first)d-%(last)d."),
+)
 
 
-def parse_day(value: str, what: str) -> date:
+def parse_day(value: str, what: str, refusals: tuple[str, str] = DAY_REFUSALS) -> date:
     """Return the date written as YYYY-MM-DD; ``what`` names it in the error.
 
-    ``what`` is an option or parameter (``--since``), or a deadline's ``The date`` or
-    ``The end date``.
+    ``refusals`` are the two sentences (N_) that refuse it, not a date or out of range,
+    with ``%(what)s``, ``%(value)s``, ``%(first)d`` and ``%(last)d`` to fill in: by default
+    the ones naming ``what`` (an option or parameter); a deadline's date has its own.
     """
-    not_a_date, out_of_range = _DEADLINE_DAYS.get(
-        what,
-        (
-            N_("%(what)s %(value)r is not a date; write it as YYYY-MM-DD."),
-            N_("%(what)s %(value)s is out of range: years %(first)d-%(last)d."),
-        ),
-    )
+    not_a_date, out_of_range = refusals
     try:
         day = date.fromisoformat(value.strip())
     except ValueError as exc:

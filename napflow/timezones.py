@@ -6,6 +6,8 @@ import functools
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from napflow.i18n import _
+
 
 def validate_timezone(name: str) -> str:
     """Return ``name`` if it is a known IANA zone such as ``Asia/Dushanbe``; else ValueError."""
@@ -23,8 +25,6 @@ def validate_timezone(name: str) -> str:
         except (ZoneInfoNotFoundError, ValueError, OSError):
             bad = True
     if bad or candidate not in _known_zones() or candidate in _HOST_DEPENDENT:
-        from napflow.i18n import _  # Babel only when a zone is refused
-
         raise ValueError(
             _(
                 "unknown time zone %(name)r; use an IANA name such as Asia/Dushanbe, "

@@ -13,19 +13,23 @@ from __future__ import annotations
 import functools
 import html
 import re
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
+from babel.messages.catalog import PYTHON_FORMAT
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 
 REPO = Path(__file__).resolve().parent.parent
-_PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sd]|%[sd]|<[^>]*>|\{\{.*?\}\}")
+#: what a message's literal text is cut at besides its placeholders (Babel's PYTHON_FORMAT,
+#: replaced by NUL first): markup, a template's values, commands quoted in backticks
+_PLACEHOLDER = re.compile(r"\x00|<[^>]*>|\{\{.*?\}\}|`[^`]*`")
 _WORD = re.compile(r"[A-Za-z]{2,}")
-#: what is not words in any language: addresses, links, paths, plan keys, commands
+#: what is not words in any language: addresses, links, paths, plan keys, commands, zones
 _NOT_WORDS = re.compile(
-    r"[\w.+-]+@[\w.-]+|https?://\S+|/[\w./?=&%-]+|\b[A-Z]{3}-[\w-]+|SHA-256"
-    # a command line quoted: napflow, its command words, its flags and their placeholders
-    r"|\bnapflow(?:\s+[a-z][\w-]*)*(?:\s+--[\w-]+(?:\s+[A-Z][A-Z_]*)?)*"
+    r"[\w.+-]+@[\w.-]+|https?://\S+|/[\w./?=&%-]+|\b[A-Z]{3}-[\w-]+|SHA-256|\bnapflow\b"
+    # a command quoted in backticks, an option of one, a time zone (Asia/Dushanbe)
+    r"|`[^`]*`|--[\w-]+|\b[A-Z][a-z]+(?:/[A-Za-z_+-]+)+"
 )
 
 
@@ -54,7 +58,7 @@ def english_runs() -> frozenset[str]:
     runs = set()
     for _where, forms in extracted().values():
         for form in forms:
-            for run in _PLACEHOLDER.split(form):
+            for run in _PLACEHOLDER.split(PYTHON_FORMAT.sub("\x00", form)):
                 run = " ".join(run.split()).strip(" .,:;()[]\"'-")
                 words = _WORD.findall(run)
                 if len(words) >= 2 or (len(words) == 1 and len(words[0]) >= 4):
@@ -64,13 +68,14 @@ def english_runs() -> frozenset[str]:
 
 def visible_text(page: str) -> str:
     """Return what a reader sees of an HTML page: its text, titles, labels and button values."""
-    page = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", page)
+    # scripts, styles, and code (commands and digests are no language)
+    page = re.sub(r"(?is)<(script|style|code)\b.*?</\1>", " ", page)
     labels = re.findall(r'(?i)\b(?:aria-label|title|placeholder|alt)="([^"]*)"', page)
     text = re.sub(r"<[^>]+>", " ", page)
     return html.unescape(" ".join([text, *labels]))
 
 
-def english_left(text: str, data: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
+def english_left(text: str, data: AbstractSet[str] = frozenset()) -> list[str]:
     """Return the English runs of napflow's own messages found in ``text``.
 
     ``data`` are values from the database (titles, names, comments) that are shown as
@@ -84,7 +89,7 @@ def english_left(text: str, data: set[str] = frozenset()) -> list[str]:  # type:
     )
 
 
-def latin_phrases(text: str, data: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
+def latin_phrases(text: str, data: AbstractSet[str] = frozenset()) -> list[str]:
     """Return runs of two or more Latin words (three letters or more) left in ``text``.
 
     Addresses, links, paths, plan keys, "napflow" and "SHA-256" are not words; ``data``
@@ -95,7 +100,7 @@ def latin_phrases(text: str, data: set[str] = frozenset()) -> list[str]:  # type
     return re.findall(r"[A-Za-z]{3,}(?:[\s,.;:'-]+[A-Za-z]{3,})+", text)
 
 
-def _without(text: str, data: set[str]) -> str:
+def _without(text: str, data: AbstractSet[str]) -> str:
     """Return ``text`` without the values of ``data``, each taken out as whole words."""
     for value in sorted(data, key=len, reverse=True):
         if value.strip():

@@ -26,6 +26,7 @@ import pytest
 from helpers import Result, log_in, web_client
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from unit.test_chain import FIRST as FIRST_RECORD
 
 from napflow import services
 from napflow.clock import VirtualClock
@@ -48,22 +49,8 @@ CHANGED = "its content no longer matches its digest"
 
 # --- the encodings themselves ---------------------------------------------------------------
 
-#: a plan's first record as napflow writes it (the payload already stored text)
-FIRST: dict[str, Any] = {
-    "seq": 1,
-    "kind": "created",
-    "trigger": None,
-    "from_state": None,
-    "to_state": "drafting",
-    "actor": "coord@example.org",
-    "role": None,
-    "comment": None,
-    "at": chain.at_text(datetime.fromisoformat("2015-07-01T04:00:00+00:00")),
-    "workflow": "nap",
-    "workflow_version": 1,
-    "payload": '{"country":"TJK"}',
-    "prev_hash": "plan:TJK-1",
-}
+#: a plan's first record as napflow writes it, its time as stored text
+FIRST: dict[str, Any] = {**FIRST_RECORD, "at": chain.at_text(FIRST_RECORD["at"])}
 #: FIRST in encoding 2, by hand: a JSON array, no spaces, the payload a string
 FIRST_V2 = (
     b'[1,"created",null,null,"drafting","coord@example.org",null,null,'

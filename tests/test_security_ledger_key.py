@@ -75,6 +75,19 @@ def keyed(db_url: str, clock: VirtualClock) -> Iterator[Runtime]:
     rt.db.dispose()
 
 
+@pytest.fixture
+def begun_without_key(db_url: str, clock: VirtualClock) -> Iterator[tuple[Runtime, Runtime]]:
+    """`napflow init` without a key and plan KEY in review; a keyless and a keyed process."""
+    plain, keyed = runtime(db_url, clock, None), runtime(db_url, clock, AUDIT_KEY)
+    try:
+        services.init_database(plain)
+        review_plan(plain)
+        yield plain, keyed
+    finally:
+        plain.db.dispose()
+        keyed.db.dispose()
+
+
 @pytest.fixture(params=list(STRANGERS))
 def stranger(
     request: pytest.FixtureRequest, db_url: str, clock: VirtualClock
@@ -142,70 +155,52 @@ def test_a_writer_without_the_ledgers_key_is_refused_and_writes_nothing(
 
 
 def test_a_keyless_writer_is_refused_from_the_moment_a_key_is_recorded(
-    db_url: str, clock: VirtualClock
+    begun_without_key: tuple[Runtime, Runtime],
 ) -> None:
     # a ledger begun without a key takes one later ("from then on keyed"); a keyless process
     # that wrote before (and found no fingerprint then) is refused after, not left to go on
-    plain, keyed = runtime(db_url, clock, None), runtime(db_url, clock, AUDIT_KEY)
-    try:
-        services.init_database(plain)
-        review_plan(plain)
-        assert stored_fingerprint(plain) is None
-        services.add_person(keyed, "keyed@example.org", "Keyed")  # a site record, keyed
-        assert stored_fingerprint(plain) is not None
-        before = records(plain)
-        with pytest.raises(ConfigError, match="NAPFLOW_AUDIT_KEY is not set"):
-            services.advance_plan(plain, KEY, "endorse", MEMBER)
-        with pytest.raises(ConfigError, match="NAPFLOW_AUDIT_KEY is not set"):
-            services.add_person(plain, "late@example.org", "Late")
-        assert records(plain) == before
-        assert audit.verify_ledger(keyed, allow_unkeyed=True).ok
-    finally:
-        plain.db.dispose()
-        keyed.db.dispose()
+    plain, keyed = begun_without_key
+    assert stored_fingerprint(plain) is None
+    services.add_person(keyed, "keyed@example.org", "Keyed")  # a site record, keyed
+    assert stored_fingerprint(plain) is not None
+    before = records(plain)
+    with pytest.raises(ConfigError, match="NAPFLOW_AUDIT_KEY is not set"):
+        services.advance_plan(plain, KEY, "endorse", MEMBER)
+    with pytest.raises(ConfigError, match="NAPFLOW_AUDIT_KEY is not set"):
+        services.add_person(plain, "late@example.org", "Late")
+    assert records(plain) == before
+    assert audit.verify_ledger(keyed, allow_unkeyed=True).ok
 
 
 def test_a_fingerprint_recorded_in_a_transaction_that_rolled_back_is_recorded_again(
-    db_url: str, clock: VirtualClock
+    begun_without_key: tuple[Runtime, Runtime], clock: VirtualClock
 ) -> None:
-    plain, keyed = runtime(db_url, clock, None), runtime(db_url, clock, AUDIT_KEY)
-    try:
-        services.init_database(plain)
-        review_plan(plain)
-        with pytest.raises(RuntimeError), keyed.db.write() as conn:
-            require_key(conn, AUDIT_KEY.encode(), clock.now())
-            require_key(conn, AUDIT_KEY.encode(), clock.now())  # reads its own, uncommitted
-            raise RuntimeError("the action failed after its record")
-        assert stored_fingerprint(plain) is None
-        services.advance_plan(keyed, KEY, "endorse", MEMBER)  # records it again
-        assert stored_fingerprint(plain) is not None
-        with pytest.raises(ConfigError, match="NAPFLOW_AUDIT_KEY is not set"):
-            services.add_person(plain, "late@example.org", "Late")
-    finally:
-        plain.db.dispose()
-        keyed.db.dispose()
+    plain, keyed = begun_without_key
+    with pytest.raises(RuntimeError), keyed.db.write() as conn:
+        require_key(conn, AUDIT_KEY.encode(), clock.now())
+        require_key(conn, AUDIT_KEY.encode(), clock.now())  # reads its own, uncommitted
+        raise RuntimeError("the action failed after its record")
+    assert stored_fingerprint(plain) is None
+    services.advance_plan(keyed, KEY, "endorse", MEMBER)  # records it again
+    assert stored_fingerprint(plain) is not None
+    with pytest.raises(ConfigError, match="NAPFLOW_AUDIT_KEY is not set"):
+        services.add_person(plain, "late@example.org", "Late")
 
 
 def test_a_keyless_writer_is_refused_after_a_keyed_record_without_a_fingerprint(
-    db_url: str, clock: VirtualClock
+    begun_without_key: tuple[Runtime, Runtime],
 ) -> None:
     # a ledger keyed before fingerprints were recorded: a keyless record after a keyed one
     # would never verify, so it is refused even so
-    plain, keyed = runtime(db_url, clock, None), runtime(db_url, clock, AUDIT_KEY)
-    try:
-        services.init_database(plain)
-        review_plan(plain)
-        services.advance_plan(keyed, KEY, "endorse", MEMBER)
-        with keyed.db.write() as conn:  # as a database from before this check looks
-            conn.execute(app_secrets.delete().where(app_secrets.c.name == FINGERPRINT_NAME))
-        before = records(plain)
-        with pytest.raises(ConfigError, match="NAPFLOW_AUDIT_KEY is not set"):
-            services.advance_plan(plain, KEY, "send_to_experts", CHAIR)
-        assert records(plain) == before
-        services.add_person(plain, "late@example.org", "Late")  # the site chain is unkeyed
-    finally:
-        plain.db.dispose()
-        keyed.db.dispose()
+    plain, keyed = begun_without_key
+    services.advance_plan(keyed, KEY, "endorse", MEMBER)
+    with keyed.db.write() as conn:  # as a database from before this check looks
+        conn.execute(app_secrets.delete().where(app_secrets.c.name == FINGERPRINT_NAME))
+    before = records(plain)
+    with pytest.raises(ConfigError, match="NAPFLOW_AUDIT_KEY is not set"):
+        services.advance_plan(plain, KEY, "send_to_experts", CHAIR)
+    assert records(plain) == before
+    services.add_person(plain, "late@example.org", "Late")  # the site chain is unkeyed
 
 
 @pytest.mark.postgresql_only

@@ -9,12 +9,15 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from i18n_text import english_left, latin_phrases, visible_text
 from sqlalchemy import func, select
 from test_web import COORD, csrf_of, log_in
 
 from napflow import services
+from napflow.ledger.record import Kind
 from napflow.runtime import Runtime
-from napflow.storage.schema import site_history
+from napflow.services import accounts
+from napflow.storage.schema import deadlines, drafts, history, people, plans, site_history
 from napflow.web import create_app
 
 RU = {"Accept-Language": "ru-RU,ru;q=0.9,en;q=0.5"}
@@ -94,20 +97,36 @@ def test_the_switch_of_a_logged_in_person_needs_the_forms_token(
 
 
 def database_text(rt: Runtime) -> set[str]:
-    """Every text value the database holds (pages show them as written), and workflow ids."""
-    from sqlalchemy import String, Text
+    """What people typed (pages show it as written, in its own language), and workflow ids.
 
-    from napflow.storage.schema import metadata
-
-    found: set[str] = set()
-    for name in rt.catalog.names():  # the workflows' identifiers, shown beside their titles
+    Only the columns that hold what someone wrote: names, addresses, titles given to plans
+    and deadlines (a deadline kind's own title is napflow's, and translated), comments,
+    places, drafts' names and notes, country codes; and the identifiers of states, roles,
+    triggers and history records, which the pages show beside their titles.
+    """
+    # the kinds of history record, identifiers too
+    found = {v for k, v in vars(Kind).items() if k.isupper() and isinstance(v, str)}
+    kind_titles: set[str] = set()
+    for name in rt.catalog.names():
         definition = rt.catalog.get(name)
         found.update(definition.state_names, definition.role_names, definition.triggers)
+        kind_titles.update(k.title for k in definition.deadlines)
+    typed = (
+        people.c.name,
+        people.c.email,
+        plans.c.title,
+        plans.c.country,  # ISO codes, the same in every language
+        history.c.comment,
+        history.c.actor,
+        deadlines.c.location,
+        drafts.c.file_name,
+        drafts.c.note,
+    )
     with rt.db.read() as conn:
-        for table in metadata.sorted_tables:
-            columns = [c for c in table.c if isinstance(c.type, String | Text)]
-            for row in conn.execute(select(*columns)) if columns else ():
-                found.update(v for v in row if isinstance(v, str) and len(v) > 2)
+        for column in typed:
+            found.update(v for v in conn.execute(select(column)).scalars() if v)
+        titles = conn.execute(select(deadlines.c.title)).scalars()
+        found.update(t for t in titles if t not in kind_titles)
     return found
 
 
@@ -123,7 +142,9 @@ PAGES = (
     "/admin/plans",
     "/admin/plans/TJK-2015",
     "/admin/access",
-    "/plans/NOPE-1",  # an error page
+    "/plans/NOPE-1",  # an error page: a refusal of the services
+    "/no-such-page",  # and of the web app itself
+    "/calendar/plans/TJK-2015.ics?token=wrong",  # and of a feed
 )
 
 
@@ -134,10 +155,6 @@ def test_every_page_of_a_russian_reader_is_russian(demo: Runtime) -> None:
     database's values (plan titles, names, comments, workflow ids in records) are shown as
     they were written and are taken out first.
     """
-    from i18n_text import english_left, latin_phrases, visible_text
-
-    from napflow.services import accounts
-
     services.add_person(demo, ADMIN, "Администратор сайта", locale="ru")
     services.access.grant_access(demo, ADMIN, "admin")
     accounts.set_password(demo, ADMIN, "a long enough password")
@@ -153,3 +170,33 @@ def test_every_page_of_a_russian_reader_is_russian(demo: Runtime) -> None:
             assert left == [], f"{path}: {left}"
             phrases = latin_phrases(text, data)
             assert phrases == [], f"{path}: {phrases}"
+
+
+def test_after_a_refused_form_the_switch_returns_to_the_plan(client: TestClient) -> None:
+    assert log_in(client, COORD).status_code == 303
+    refused = client.post(
+        "/plans/TJK-2015/advance",
+        data={"trigger": "withdraw", "csrf": csrf_of(client), "expect_version": "0"},
+        headers=RU,
+    )
+    assert refused.status_code >= 400 and language_of(refused.text) == "ru"
+    assert 'name="next" value="/plans/TJK-2015"' in refused.text  # not the form's address
+
+
+def test_the_json_api_stays_english_whatever_the_browser_asks(client: TestClient) -> None:
+    answer = client.get("/api/v1/plans/NOPE-1", headers={**RU, "Authorization": "Bearer x"})
+    assert answer.status_code == 401
+    assert answer.json()["detail"].isascii()
+    missing = client.get("/no-such-page", headers=RU)
+    assert missing.status_code == 404 and "Такой страницы нет." in missing.text
+
+
+def test_a_switch_posted_from_another_site_is_refused(client: TestClient) -> None:
+    forged = client.post(
+        "/language", data={"locale": "ru", "next": "/"}, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert forged.status_code == 403 and "set-cookie" not in forged.headers
+    same = client.post(
+        "/language", data={"locale": "ru", "next": "/"}, headers={"Sec-Fetch-Site": "same-origin"}
+    )
+    assert same.status_code == 303 and "napflow_locale=ru" in same.headers["set-cookie"]

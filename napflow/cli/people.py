@@ -32,7 +32,7 @@ def person_group() -> None:
 @click.option(
     "--locale",
     metavar="LANG",
-    help="The language of their mail and pages, e.g. ru (default: each plan's).",
+    help="The language of their pages, e.g. ru (default: their browser's).",
 )
 @admin_as
 @pass_state
@@ -59,7 +59,7 @@ def person_add(
 @click.option(
     "--locale",
     metavar="LANG",
-    help="The language of their mail and pages, e.g. ru; '' to follow each plan's.",
+    help="The language of their pages, e.g. ru; '' to follow their browser's.",
 )
 @admin_as
 @pass_state
@@ -83,7 +83,7 @@ def person_edit(
         actor=as_email,
     )
     zone = person.timezone or "each plan's zone"
-    language = person.locale or "each plan's language"
+    language = person.locale or "their browser's language"
     click.echo(f"{person.email}: {person.name}, reminders in {zone}, in {language}.")
 
 

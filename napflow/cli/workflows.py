@@ -70,7 +70,7 @@ def workflow_check(file: Path) -> None:
         f"{checked.file_name}: OK, workflow {checked.name} v{checked.version}: "
         f"{checked.states} states, {checked.transitions} transitions, {checked.roles} roles."
     )
-    for locale, untranslated in sorted(checked.translations.items()):
+    for locale, untranslated in sorted(checked.untranslated.items()):
         if not untranslated:
             click.echo(f"  titles in {locale}: all translated.")
     for locale, missing in sorted(checked.partial.items()):

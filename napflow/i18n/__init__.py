@@ -13,7 +13,9 @@ a language.
 from napflow.i18n.formats import (
     format_date,
     format_datetime,
+    format_day,
     format_list,
+    format_month,
     format_number,
     format_weekday,
 )
@@ -38,7 +40,9 @@ __all__ = [
     "current_locale",
     "format_date",
     "format_datetime",
+    "format_day",
     "format_list",
+    "format_month",
     "format_number",
     "format_weekday",
     "gettext",

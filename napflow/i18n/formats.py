@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from napflow.i18n.locales import SOURCE
 from napflow.i18n.translate import current_locale
 
 #: the conventions each language's dates follow where CLDR has several: English as the UN
@@ -42,6 +43,27 @@ def format_datetime(when: datetime, zone: str | None = None, form: str = "long")
     return f"{dates.format_date(local, form, locale=_formats())}, {local:%H:%M}"
 
 
+def format_day(day: date, month: bool = False) -> str:
+    """Return a day as a calendar lists it: "Thu 22", with its month "Fri 23 Oct".
+
+    Another language writes it its own way (CLDR's): "пт, 22", "пт, 23 окт.".
+    """
+    from babel import dates
+
+    locale = _formats()
+    if current_locale() == SOURCE:  # the calendar's English form
+        return dates.format_date(day, "EEE dd MMM" if month else "EEE dd", locale=locale)
+    return dates.format_skeleton("MMMEd" if month else "Ed", day, locale=locale)
+
+
+def format_month(day: date) -> str:
+    """Return the month of ``day`` as a heading: "October 2015", "Октябрь 2015 г."."""
+    from babel import dates
+
+    text = dates.format_skeleton("yMMMM", day, locale=_formats())
+    return text[:1].upper() + text[1:]
+
+
 def format_weekday(day: date, form: str = "wide") -> str:
     """Return the day of the week of ``day`` ("Thursday" / "четверг")."""
     from babel import dates
@@ -58,6 +80,8 @@ def format_list(items: Sequence[str], style: Literal["standard", "or"] = "standa
 
 def format_number(value: int) -> str:
     """Return a whole number grouped as the locale groups it ("1,234" / "1 234")."""
+    if current_locale() == SOURCE:  # what Babel would write, without importing it
+        return f"{value:,}"
     from babel import numbers
 
     return numbers.format_decimal(value, locale=_formats())

@@ -7,6 +7,7 @@ language of the source text, needs none. :func:`negotiate` picks one from a brow
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 #: the language the text is written in (message ids are English)
@@ -28,14 +29,18 @@ def parse_locale(value: str) -> str:
 
     The message says what napflow accepts.
     """
-    text = value.strip().replace("-", "_")
-    language = text.split("_", 1)[0].lower()
+    language = _language(value)
     if language in AVAILABLE:
         return language
     raise ValueError(
         f"unknown locale {value!r}; napflow speaks {', '.join(AVAILABLE)} "
         "(docs/translating.md says how to add a language)"
     )
+
+
+def _language(tag: str) -> str:
+    """Return the language of a tag: ``ru`` of ``ru-RU``, ``RU_ru`` or `` ru ``."""
+    return tag.strip().replace("-", "_").split("_", 1)[0].lower()
 
 
 def negotiate(header: str | None, default: str = SOURCE) -> str:
@@ -54,12 +59,13 @@ def negotiate(header: str | None, default: str = SOURCE) -> str:
                 weight = float(params[2:])
             except ValueError:
                 continue
-        language = tag.strip().replace("-", "_").split("_", 1)[0].lower()
+        language = _language(tag)
         if language in AVAILABLE and weight > 0:
             choices.append((-weight, position, language))
     return min(choices)[2] if choices else default
 
 
+@functools.cache
 def language_name(locale: str) -> str:
     """Return a language's name in that language, for a switch ("English", "Русский")."""
     from babel import Locale

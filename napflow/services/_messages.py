@@ -349,7 +349,7 @@ def compose(
             ics = _calendar(mailer, deadline, plan.key, now, event)
         elif row.kind == NOTICE:
             record = row.payload or {}
-            actor_name, _ = cache.person(conn, record.get("actor") or "")
+            actor_name, _zone = cache.person(conn, record.get("actor") or "")
             context["notice"] = {
                 "title": _title(definition, record.get("trigger"), record["from_state"]),
                 "actor_name": actor_name,
@@ -367,7 +367,7 @@ def compose(
             )
         elif row.kind == DRAFT:
             record = row.payload or {}
-            adder, _ = cache.person(conn, record.get("actor") or "")
+            adder, _zone = cache.person(conn, record.get("actor") or "")
             context["added"] = {
                 "by": adder if record.get("actor") else "the administrator",
                 "when": f"{to_local(row.send_at, zone):%Y-%m-%d %H:%M} ({zone})",

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, Text, case, select, type_coerce
 
 from napflow.errors import NapflowError
+from napflow.i18n import SOURCE, use_locale
 from napflow.ledger import chain
 from napflow.ledger.authority import (
     UNAUTHORIZED,
@@ -170,6 +171,17 @@ def _people(conn: Connection) -> People:
 
 
 def _judge_all(
+    plans_steps: Iterable[tuple[str, list[Step]]],
+    definitions: Mapping[str, WorkflowDefinition],
+    people: People,
+) -> Judgement:
+    # in English, as every problem verify names, whoever asks (the engine's reasons would
+    # otherwise follow a web reader's language here, and not in the worker processes)
+    with use_locale(SOURCE):
+        return _judge_plans(plans_steps, definitions, people)
+
+
+def _judge_plans(
     plans_steps: Iterable[tuple[str, list[Step]]],
     definitions: Mapping[str, WorkflowDefinition],
     people: People,

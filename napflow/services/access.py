@@ -66,62 +66,29 @@ def viewer(rt: Runtime, email: str | None) -> Viewer:
         return load_viewer(conn, inputs.email_address(email))
 
 
-#: the changes only an administrator may make (the services' and the web's), each with
-#: the whole sentence that refuses it; a change names its values as ``%(key)s``...
-ADMIN_CHANGES: dict[str, str] = {
-    "activate people": N_("Cannot activate people as %(actor)s: %(reason)s."),
-    "add people": N_("Cannot add people as %(actor)s: %(reason)s."),
-    "create plans": N_("Cannot create plans as %(actor)s: %(reason)s."),
-    "deactivate people": N_("Cannot deactivate people as %(actor)s: %(reason)s."),
-    "edit people": N_("Cannot edit people as %(actor)s: %(reason)s."),
-    "edit %(key)s": N_("Cannot edit %(key)s as %(actor)s: %(reason)s."),
-    "grant site access": N_("Cannot grant site access as %(actor)s: %(reason)s."),
-    "list people": N_("Cannot list people as %(actor)s: %(reason)s."),
-    "list site access": N_("Cannot list site access as %(actor)s: %(reason)s."),
-    "manage plans": N_("Cannot manage plans as %(actor)s: %(reason)s."),
-    "open the administration pages": N_(
-        "Cannot open the administration pages as %(actor)s: %(reason)s."
-    ),
-    "reset calendar feed links": N_("Cannot reset calendar feed links as %(actor)s: %(reason)s."),
-    "reset the calendar feed of %(key)s": N_(
-        "Cannot reset the calendar feed of %(key)s as %(actor)s: %(reason)s."
-    ),
-    "revoke site access": N_("Cannot revoke site access as %(actor)s: %(reason)s."),
-    "see other people's details": N_("Cannot see other people's details as %(actor)s: %(reason)s."),
-    "set passwords": N_("Cannot set passwords as %(actor)s: %(reason)s."),
-    "set the password of %(email)s": N_(
-        "Cannot set the password of %(email)s as %(actor)s: %(reason)s."
-    ),
-}
+def check_admin(rt: Runtime, actor: str | None, refusal: str, **values: Any) -> None:
+    """Refuse unless ``actor`` is an administrator (for interfaces, before a form).
 
-
-def check_admin(rt: Runtime, actor: str | None, change: str, **values: Any) -> None:
-    """Refuse ``change`` unless ``actor`` is an administrator (for interfaces, before a form).
-
-    ``change`` and ``values`` as for :func:`require_admin`.
+    ``refusal`` and ``values`` as for :func:`require_admin`.
     """
     with rt.db.read() as conn:
-        require_admin(conn, actor, change, **values)
+        require_admin(conn, actor, refusal, **values)
 
 
-def require_admin(conn: Connection, actor: str | None, change: str, **values: Any) -> str | None:
-    """Refuse ``change`` unless ``actor`` is an administrator (None: the operator, who is).
+def require_admin(conn: Connection, actor: str | None, refusal: str, **values: Any) -> str | None:
+    """Refuse unless ``actor`` is an administrator (None: the operator, who is).
 
-    ``change`` says what was tried (``add people``; ``edit %(key)s`` with ``key=``): the
-    refusal is the sentence ADMIN_CHANGES has for it, in the reader's language. Return
-    ``actor`` as recorded (None for the operator).
+    ``refusal`` is the sentence that refuses, marked with N_ and translated here, with
+    ``%(actor)s``, ``%(reason)s`` and its own ``values`` (``N_("Cannot edit %(key)s as
+    %(actor)s: %(reason)s.")`` with ``key=``). Return ``actor`` as recorded (None for the
+    operator).
     """
     if actor is None:
         return None
     actor = inputs.email_address(actor)
     if not load_viewer(conn, actor).is_admin:
         reason = _("only an administrator may, and %(actor)s is not one") % {"actor": actor}
-        refusal = ADMIN_CHANGES.get(change)
-        if refusal is None:  # a change not listed: said as given, in English
-            filled = change % values if values else change
-            message = f"Cannot {filled} as {actor}: {reason}."
-        else:
-            message = _(refusal) % {**values, "actor": actor, "reason": reason}
+        message = _(refusal) % {**values, "actor": actor, "reason": reason}
         raise NotAllowedError(message, actor=actor, reasons=[reason])
     return actor
 
@@ -230,7 +197,13 @@ def _change(
     comment = inputs.comment(comment)
     with rt.db.write() as conn:
         now = rt.clock.now()  # once the write has begun: the ledgers' order
-        who = require_admin(conn, actor, "grant site access" if give else "revoke site access")
+        who = require_admin(
+            conn,
+            actor,
+            N_("Cannot grant site access as %(actor)s: %(reason)s.")
+            if give
+            else N_("Cannot revoke site access as %(actor)s: %(reason)s."),
+        )
         person_id = _person(conn, email)
         held = {
             row.country
@@ -310,7 +283,7 @@ def _change(
 def list_access(rt: Runtime, actor: str | None = None) -> list[AccessView]:
     """Return every site grant by person, grant and country (administrators only)."""
     with rt.db.read() as conn:
-        require_admin(conn, actor, "list site access")
+        require_admin(conn, actor, N_("Cannot list site access as %(actor)s: %(reason)s."))
         rows = conn.execute(
             select(people.c.email, people.c.name, site_grants)
             .join(people, people.c.id == site_grants.c.person_id)

@@ -212,7 +212,12 @@ def set_password(rt: Runtime, email: str, password: str, actor: str | None = Non
     """
     email = inputs.email_address(email)
     with rt.db.read() as conn:
-        require_admin(conn, actor, "set the password of %(email)s", email=email)
+        require_admin(
+            conn,
+            actor,
+            N_("Cannot set the password of %(email)s as %(actor)s: %(reason)s."),
+            email=email,
+        )
         name = conn.execute(select(people.c.name).where(people.c.email == email)).scalar()
     if name is None:
         raise unregistered(email)
@@ -220,7 +225,12 @@ def set_password(rt: Runtime, email: str, password: str, actor: str | None = Non
     hashed = _HASHER.hash(password)
     now = rt.clock.now()
     with rt.db.write() as conn:
-        who = require_admin(conn, actor, "set the password of %(email)s", email=email)
+        who = require_admin(
+            conn,
+            actor,
+            N_("Cannot set the password of %(email)s as %(actor)s: %(reason)s."),
+            email=email,
+        )
         person = _person_id(conn, email)
         conn.execute(delete(accounts).where(accounts.c.person_id == person))
         conn.execute(

@@ -11,17 +11,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import re
 import sqlite3
-import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from sqlalchemy import Connection, Text, func, select, type_coerce
 
@@ -45,6 +43,7 @@ from napflow.runtime import Runtime
 from napflow.services import signing
 from napflow.services._bundle_drafts import check_drafts, draft_entries, read_zip_bundle, write_zip
 from napflow.services._bundle_signature import check_plan_rows, check_signature, sign_bundle
+from napflow.services._files import write_whole
 from napflow.services._records import load_plan, missing_plan
 from napflow.services._replay import Judgement, start_judging
 from napflow.services._site_ledger import site_record
@@ -548,7 +547,7 @@ def _auditor(rt: Runtime, viewer: str | None) -> Viewer:
     """Return ``viewer`` if they may audit (admin or auditor), else refuse."""
     with rt.db.read() as conn:
         who = load_viewer(conn, viewer)
-    if who.is_admin or any(grant == AUDITOR for grant, _ in who.grants):
+    if who.is_admin or any(grant == AUDITOR for grant, _where in who.grants):
         return who
     reason = "the audit is for administrators and auditors, and they are neither"
     raise NotAllowedError(
@@ -721,33 +720,24 @@ def export_bundle(
     text, done = build_bundle(rt, plan_key)
     if with_drafts:
         plans_in = json.loads(text)["plans"]
-        _write_atomically(target, lambda handle: write_zip(rt, handle, text, plans_in))
+        write_whole(
+            target,
+            lambda handle: write_zip(rt, handle, text, plans_in),
+            replace=True,
+            what="the bundle to ",
+        )
     else:
-        _write_atomically(target, lambda handle: handle.write(text.encode("utf-8")))
+        write_whole(
+            target,
+            lambda handle: handle.write(text.encode("utf-8")),
+            replace=True,
+            what="the bundle to ",
+        )
     return ExportResult(str(target), done.plans, done.records, done.head)
 
 
 def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
-
-
-def _write_atomically(target: Path, write: Callable[[BinaryIO], object]) -> None:
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    except OSError as exc:
-        raise InputError(f"Cannot write the bundle to {str(target)!r}: {exc.strerror}.") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise InputError(f"Cannot write the bundle to {str(target)!r}: {exc.strerror}.") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _bad_bundle(path: str, what: str) -> InputError:

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Row, insert, select, update
 
 from napflow import inputs
 from napflow.errors import InputError, NotFoundError, RefusedError
-from napflow.i18n import N_, _
+from napflow.i18n import N_, _, ngettext
 from napflow.inputs import parse_day
 from napflow.ledger.record import Kind
 from napflow.runtime import Runtime
@@ -31,6 +31,7 @@ from napflow.storage.database import WRITER
 from napflow.storage.schema import Status, deadlines, plans
 from napflow.timezones import to_local
 from napflow.workflow.calendar import due_instant
+from napflow.workflow.deadline_kinds import DeadlineKindDef
 from napflow.workflow.definition import WorkflowDefinition
 
 
@@ -55,35 +56,53 @@ class DeadlineView:
 
     @property
     def status_text(self) -> str:
-        """Say the status as people read it: "met late, 2 days after" for a late one."""
+        """Say the status as people read it: "met late, 2 days after" for a late one.
+
+        In the reader's language (``status`` itself is the value scripts read).
+        """
         if self.late_days is not None:
-            days = f"{self.late_days} day{'s' * (self.late_days != 1)}"
-            return f"met late, {days} after" if self.late_days else "met late, the same day"
-        return self.status
+            if not self.late_days:
+                return _("met late, the same day")
+            return ngettext(
+                "met late, %(days)d day after", "met late, %(days)d days after", self.late_days
+            ) % {"days": self.late_days}
+        said = _STATUS_TEXT.get(self.status)
+        return _(said) if said else self.status
 
 
-def _status(row: Row[Any], definition: WorkflowDefinition | None, now: datetime) -> str:
+#: a deadline's status as people read it (the values are the same words, for scripts)
+_STATUS_TEXT = {
+    "pending": N_("pending"),
+    "met": N_("met"),
+    "missed": N_("missed"),
+    "passed": N_("passed"),
+    "cancelled": N_("cancelled"),
+}
+
+
+def _status(row: Row[Any], kind: DeadlineKindDef | None, now: datetime) -> str:
     if row.status != Status.PENDING or row.due_at >= now:
         return str(row.status)
-    kind = definition.deadline_kind(row.kind) if definition else None
     return "passed" if kind is not None and kind.type == "event" else "missed"
 
 
 def _view(
     row: Row[Any], key: str, definition: WorkflowDefinition | None, now: datetime
 ) -> DeadlineView:
+    kind = definition.deadline_kind(row.kind) if definition else None
     return DeadlineView(
         id=row.id,
         plan=key,
         kind=row.kind,
-        title=row.title,
+        # the kind's own title is shown in the reader's language; one given is as written
+        title=kind.title_in() if kind is not None and row.title == kind.title else row.title,
         location=row.location,
         due_on=row.due_on,
         ends_on=row.ends_on,
         at_time=row.at_time,
         timezone=row.timezone,
         due_at=row.due_at,
-        status=_status(row, definition, now),
+        status=_status(row, kind, now),
         sequence=row.sequence,
         late_days=_late_days(row),
     )
@@ -116,8 +135,19 @@ def _parse_time(value: str | None) -> time | None:
     return parsed.replace(second=0, microsecond=0)
 
 
-def _parse_date(value: str, what: str = "date") -> date:
-    return parse_day(value, f"The {what}")
+#: how a deadline's date and end date are refused (not a date; out of range)
+_DATE = (
+    N_("The date %(value)r is not a date; write it as YYYY-MM-DD."),
+    N_("The date %(value)s is out of range: years %(first)d-%(last)d."),
+)
+_END_DATE = (
+    N_("The end date %(value)r is not a date; write it as YYYY-MM-DD."),
+    N_("The end date %(value)s is out of range: years %(first)d-%(last)d."),
+)
+
+
+def _parse_date(value: str, refusals: tuple[str, str] = _DATE) -> date:
+    return parse_day(value, "", refusals)
 
 
 def _end_before_start(end: str | None, start: str) -> str:
@@ -194,7 +224,7 @@ def add_deadline(
     actor, comment = _who_and_why(actor, comment)
     due_on, ends_on, at_time = _parse_date(on), None, _parse_time(at)
     if end is not None:
-        ends_on = _parse_date(end, "end date")
+        ends_on = _parse_date(end, _END_DATE)
         if ends_on < due_on:
             raise InputError(_end_before_start(end, on))
     now = rt.clock.now()
@@ -326,7 +356,7 @@ def move_deadline(
     ``location`` change those too. ``actor`` and ``comment`` as for :func:`add_deadline`.
     """
     due_on, at_time = _parse_date(on), _parse_time(at)
-    new_end = _parse_date(end, "end date") if end is not None else None
+    new_end = _parse_date(end, _END_DATE) if end is not None else None
     if new_end is not None and new_end < due_on:
         raise InputError(_end_before_start(end, on))
     new_title = inputs.deadline_text(title, "deadline title") if title is not None else None

@@ -153,7 +153,7 @@ def reset_feed(rt: Runtime, plan_or_email: str, actor: str | None = None) -> Fee
     """
     is_person = "@" in plan_or_email
     with rt.db.write() as conn:
-        require_admin(conn, actor, "reset calendar feed links")
+        require_admin(conn, actor, N_("Cannot reset calendar feed links as %(actor)s: %(reason)s."))
         if is_person:
             email = inputs.email_address(plan_or_email)
             person = conn.execute(select(people.c.id).where(people.c.email == email)).scalar()

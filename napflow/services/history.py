@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
@@ -46,6 +46,14 @@ class HistoryRecord:
 
         In the reader's language (English on the command line).
         """
+        return self.detail_with()
+
+    def detail_with(self, titles: Mapping[str, str] | None = None) -> str:
+        """Return :attr:`detail`, a deadline named by ``titles`` (its title -> as shown).
+
+        A page passes its workflow's deadline kinds' titles in the reader's language
+        (napflow.services.workflows.deadline_titles); a title someone gave stays as written.
+        """
         payload = self.payload or {}
         if UNREADABLE in payload:  # not JSON: changed behind napflow's back (audit verify)
             return _("unreadable payload %(value)s") % {"value": repr(payload[UNREADABLE])}
@@ -71,7 +79,7 @@ class HistoryRecord:
         if self.kind == Kind.CREATED:
             return _("created: %(title)s") % {"title": payload.get("title", "")}
         if self.kind in _DEADLINE_VERBS:
-            return self._deadline_detail(payload)
+            return self._deadline_detail(payload, titles or {})
         if self.kind == Kind.DRAFT_ADDED:
             told = (
                 _("draft v%(version)s added: %(file)s (%(size)s bytes, %(type)s), a new round")
@@ -100,14 +108,16 @@ class HistoryRecord:
             return f"{detail}: {payload.get('error')}" if payload.get("error") else detail
         return self.comment or ""
 
-    def _deadline_detail(self, payload: dict[str, Any]) -> str:
+    def _deadline_detail(self, payload: dict[str, Any], titles: Mapping[str, str]) -> str:
         """Say which deadline, and its dates as they stood after the change."""
         dates = str(payload.get("due_on", ""))
         if payload.get("ends_on"):
             dates = _("%(start)s to %(end)s") % {"start": dates, "end": payload["ends_on"]}
         if payload.get("location"):
             dates = f"{dates}, {payload['location']}"
-        what = _(_DEADLINE_VERBS[self.kind]) % {"title": payload.get("title"), "dates": dates}
+        title = payload.get("title")
+        shown = titles.get(title, title) if isinstance(title, str) else title
+        what = _(_DEADLINE_VERBS[self.kind]) % {"title": shown, "dates": dates}
         late = payload.get("late_days")
         if late is not None:
             what += (

@@ -35,7 +35,7 @@ class PersonView:
     timezone: str | None
     #: when they were deactivated; None while active
     deactivated_at: datetime | None = None
-    #: the language of their mail and pages (None: their plans', or their browser's)
+    #: the language of their pages (None: their browser's)
     locale: str | None = None
 
     @property
@@ -71,7 +71,7 @@ def add_person(
     language = inputs.locale(locale) if locale is not None else None
     with rt.db.write() as conn:
         now = rt.clock.now()  # once the write has begun: the ledgers' order
-        who = require_admin(conn, actor, "add people")
+        who = require_admin(conn, actor, N_("Cannot add people as %(actor)s: %(reason)s."))
         existing = conn.execute(select(people.c.name).where(people.c.email == email)).first()
         if existing is not None:
             raise RefusedError(
@@ -97,7 +97,7 @@ def add_person(
 def list_people(rt: Runtime, actor: str | None = None) -> list[PersonView]:
     """Return everyone registered, by e-mail address (administrators only)."""
     with rt.db.read() as conn:
-        require_admin(conn, actor, "list people")
+        require_admin(conn, actor, N_("Cannot list people as %(actor)s: %(reason)s."))
         rows = conn.execute(select(people).order_by(people.c.email)).all()
     return [_view(r) for r in rows]
 
@@ -107,7 +107,9 @@ def show_person(rt: Runtime, email: str, actor: str | None = None) -> PersonView
     email = inputs.email_address(email)
     with rt.db.read() as conn:
         if actor is None or inputs.email_address(actor) != email:
-            require_admin(conn, actor, "see other people's details")
+            require_admin(
+                conn, actor, N_("Cannot see other people's details as %(actor)s: %(reason)s.")
+            )
         return _view(find_person(conn, email))
 
 
@@ -173,7 +175,7 @@ def edit_person(
         values["locale"] = inputs.locale(locale) if locale.strip() else None
     with rt.db.write() as conn:
         now = rt.clock.now()  # once the write has begun: the ledgers' order
-        who = require_admin(conn, actor, "edit people")
+        who = require_admin(conn, actor, N_("Cannot edit people as %(actor)s: %(reason)s."))
         row = find_person(conn, email)
         changed = {k: [row._mapping[k], v] for k, v in values.items() if row._mapping[k] != v}
         if "email" in changed:
@@ -232,7 +234,7 @@ def deactivate_person(
     comment = inputs.comment(comment)
     with rt.db.write() as conn:
         now = rt.clock.now()  # once the write has begun: the ledgers' order
-        who = require_admin(conn, actor, "deactivate people")
+        who = require_admin(conn, actor, N_("Cannot deactivate people as %(actor)s: %(reason)s."))
         row = find_person(conn, email)
         if row.deactivated_at is not None:
             raise RefusedError(
@@ -272,7 +274,7 @@ def activate_person(
     comment = inputs.comment(comment)
     with rt.db.write() as conn:
         now = rt.clock.now()  # once the write has begun: the ledgers' order
-        who = require_admin(conn, actor, "activate people")
+        who = require_admin(conn, actor, N_("Cannot activate people as %(actor)s: %(reason)s."))
         row = find_person(conn, email)
         if row.deactivated_at is None:
             raise RefusedError(

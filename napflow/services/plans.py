@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Row, and_, func, not_, or_, select, update
 
 from napflow import inputs
 from napflow.errors import InputError, RefusedError
-from napflow.i18n import _
+from napflow.i18n import N_, _
 from napflow.ledger.record import UNVERSIONED_KINDS, Kind
 from napflow.runtime import Runtime
 from napflow.services._outbox import sync_reminders
@@ -87,7 +87,7 @@ def create_plan(
     definition = rt.catalog.get(workflow)
     now = rt.clock.now()
     with rt.db.write() as conn:
-        who = require_admin(conn, actor, "create plans")
+        who = require_admin(conn, actor, N_("Cannot create plans as %(actor)s: %(reason)s."))
         if (
             wanted is not None
             and conn.execute(select(plans.c.id).where(plans.c.key == wanted)).first()
@@ -143,7 +143,9 @@ def edit_plan(
     new_zone = inputs.timezone(timezone) if timezone is not None else None
     now = rt.clock.now()
     with rt.db.write() as conn:
-        who = require_admin(conn, actor, "edit %(key)s", key=key)
+        who = require_admin(
+            conn, actor, N_("Cannot edit %(key)s as %(actor)s: %(reason)s."), key=key
+        )
         plan = load_plan(conn, key)
         row = conn.execute(select(plans.c.title).where(plans.c.id == plan.id)).one()
         changed: dict[str, list[str]] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,7 +11,9 @@ from sqlalchemy import select
 
 from napflow import inputs
 from napflow.errors import InputError
+from napflow.i18n import N_, _, ngettext
 from napflow.runtime import Runtime
+from napflow.services._outbox import CHANGE, DRAFT, ESCALATION, NOTICE, REMINDER
 from napflow.services._visibility import load_viewer, visible_clause, visible_plan
 from napflow.storage.schema import Status, deadlines, outbox, people, plans
 from napflow.timezones import to_local
@@ -37,6 +40,32 @@ class MessageView:
     last_error: str | None
     sent_at: datetime | None
     message_id: str | None
+
+    @property
+    def what(self) -> str:
+        """Say what the message is, in the reader's language ("reminder before-21d")."""
+        before = _BEFORE.fullmatch(self.rung)
+        if self.kind == REMINDER and before:
+            n = int(before[1])
+            return ngettext("reminder before-%(n)dd", "reminder before-%(n)dd", n) % {"n": n}
+        number = _ESCALATION.fullmatch(self.rung)
+        if self.kind == ESCALATION and number:
+            return _("escalation escalation-%(n)d") % {"n": int(number[1])}
+        if self.kind == NOTICE:
+            return _("notice %(trigger)s") % {"trigger": self.rung}
+        said = _SAID.get((self.kind, self.rung))
+        return _(said) if said else f"{self.kind} {self.rung}"
+
+
+#: the messages whose rung is one of a few words, as people read them
+_SAID = {
+    (DRAFT, "restarted"): N_("draft restarted"),
+    (CHANGE, "moved"): N_("change moved"),
+    (CHANGE, "cancelled"): N_("change cancelled"),
+}
+#: the rungs of reminders and escalations (napflow.services._outbox)
+_BEFORE = re.compile(r"before-(\d+)d")
+_ESCALATION = re.compile(r"escalation-(\d+)")
 
 
 def _query() -> Any:

@@ -15,14 +15,13 @@ import base64
 import binascii
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napflow.errors import InputError
+from napflow.services._files import write_whole
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -239,23 +238,6 @@ def generate_keys(out: str) -> KeyPair:
 def write_new(target: Path, data: bytes, mode: int) -> None:
     """Write ``data`` to ``target`` with ``mode``, whole or not at all, never replacing a file.
 
-    Written aside (a private temporary file), then linked into place: a link fails if the
-    name is taken, where a rename would replace it. An InputError says why it failed.
+    An InputError says why it failed.
     """
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    except OSError as exc:
-        raise InputError(f"Cannot write {str(target)!r}: {exc.strerror}.") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(tmp, target)
-    except FileExistsError:
-        raise InputError(f"{str(target)!r} exists already; napflow never replaces it.") from None
-    except OSError as exc:
-        raise InputError(f"Cannot write {str(target)!r}: {exc.strerror}.") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    write_whole(target, lambda handle: handle.write(data), replace=False, mode=mode)

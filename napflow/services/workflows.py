@@ -37,12 +37,12 @@ class CheckedWorkflow:
     transitions: int
     roles: int
     #: locale -> the titles the file does not translate to it (for each locale it uses)
-    translations: dict[str, list[str]]
+    untranslated: dict[str, list[str]]
 
     @property
     def partial(self) -> dict[str, list[str]]:
         """Return the locales only partly translated, with the titles each misses."""
-        return {locale: missing for locale, missing in self.translations.items() if missing}
+        return {locale: missing for locale, missing in self.untranslated.items() if missing}
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def check_workflow_file(path: Path) -> CheckedWorkflow:
         len(definition.states),
         len(definition.transitions),
         len(definition.roles),
-        definition.translations(),
+        definition.untranslated_titles(),
     )
 
 
@@ -105,6 +105,11 @@ def state_titles(rt: Runtime) -> dict[str, str]:
         for state in rt.catalog.get(name).states:
             titles.setdefault(state.name, state.title_in())
     return titles
+
+
+def deadline_titles(rt: Runtime, workflow: str) -> dict[str, str]:
+    """Return each deadline kind's title -> the title in the reader's language."""
+    return {k.title: k.title_in() for k in rt.catalog.get(workflow).deadlines}
 
 
 def state_order(rt: Runtime) -> list[str]:

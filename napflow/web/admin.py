@@ -81,14 +81,14 @@ def _is_admin(rt: Runtime, email: str) -> bool:
         return False
 
 
-def _require_admin(request: Request, user: Session, change: str, **values: str) -> None:
+def _require_admin(request: Request, user: Session, refusal: str, **values: str) -> None:
     """Refuse (403, in the services' words) unless ``user`` holds the admin site grant.
 
     Every administration page and form asks this first, so that nobody else learns even
     whether their input was well formed; the services ask again when they change anything.
-    ``change`` and ``values`` as services.access.require_admin takes them.
+    ``refusal`` and ``values`` as services.access.require_admin takes them.
     """
-    services.access.check_admin(_rt(request), user.email, change, **values)
+    services.access.check_admin(_rt(request), user.email, refusal, **values)
 
 
 def _countries(text: str) -> list[str]:
@@ -158,7 +158,7 @@ def _plan_management(context: Context, plan: services.PlanView) -> PlanManagemen
         roles=roles,
         deadlines=deadlines,
         role_names=definition.role_names,
-        kinds=tuple((k.name, k.title) for k in definition.deadlines if not k.relative),
+        kinds=tuple((k.name, k.title_in()) for k in definition.deadlines if not k.relative),
         takes_deadlines=plan.state in definition.state_names
         and not definition.is_final(plan.state),
     )
@@ -179,7 +179,9 @@ def admin_index(request: Request) -> Response:
     user = _user(request)
     if user is None:
         return _to_login(request)
-    _require_admin(request, user, "open the administration pages")
+    _require_admin(
+        request, user, N_("Cannot open the administration pages as %(actor)s: %(reason)s.")
+    )
     rt = _rt(request)
     people = services.list_people(rt, actor=user.email)
     return _render(
@@ -215,7 +217,7 @@ def people_page(request: Request) -> Response:
     user = _user(request)
     if user is None:
         return _to_login(request)
-    _require_admin(request, user, "list people")
+    _require_admin(request, user, N_("Cannot list people as %(actor)s: %(reason)s."))
     return _people_page(request, user)
 
 
@@ -231,7 +233,7 @@ def add_person(
     user = _acting(request, csrf)
     if not isinstance(user, Session):
         return user
-    _require_admin(request, user, "add people")
+    _require_admin(request, user, N_("Cannot add people as %(actor)s: %(reason)s."))
     try:
         person = services.add_person(
             _rt(request), email, name, timezone.strip() or None, actor=user.email
@@ -271,7 +273,7 @@ def person_page(request: Request, email: str) -> Response:
     user = _user(request)
     if user is None:
         return _to_login(request)
-    _require_admin(request, user, "see other people's details")
+    _require_admin(request, user, N_("Cannot see other people's details as %(actor)s: %(reason)s."))
     return _person_page(request, user, email)
 
 
@@ -288,7 +290,7 @@ def edit_person(
     user = _acting(request, csrf)
     if not isinstance(user, Session):
         return user
-    _require_admin(request, user, "edit people")
+    _require_admin(request, user, N_("Cannot edit people as %(actor)s: %(reason)s."))
     try:
         person = services.people.edit_person(
             _rt(request),
@@ -312,7 +314,13 @@ def _leave_or_return(
     user = _acting(request, csrf)
     if not isinstance(user, Session):
         return user
-    _require_admin(request, user, "deactivate people" if leave else "activate people")
+    _require_admin(
+        request,
+        user,
+        N_("Cannot deactivate people as %(actor)s: %(reason)s.")
+        if leave
+        else N_("Cannot activate people as %(actor)s: %(reason)s."),
+    )
     change = services.people.deactivate_person if leave else services.people.activate_person
     try:
         person = change(_rt(request), email, user.email, comment or None)
@@ -359,7 +367,7 @@ def set_password(
     user = _acting(request, csrf)
     if not isinstance(user, Session):
         return user
-    _require_admin(request, user, "set passwords")
+    _require_admin(request, user, N_("Cannot set passwords as %(actor)s: %(reason)s."))
     rt = _rt(request)
     person = services.people.show_person(rt, email, actor=user.email)
     try:
@@ -396,7 +404,7 @@ def plans_page(request: Request) -> Response:
     user = _user(request)
     if user is None:
         return _to_login(request)
-    _require_admin(request, user, "manage plans")
+    _require_admin(request, user, N_("Cannot manage plans as %(actor)s: %(reason)s."))
     return _plans_page(request, user)
 
 
@@ -414,7 +422,7 @@ def create_plan(
     user = _acting(request, csrf)
     if not isinstance(user, Session):
         return user
-    _require_admin(request, user, "create plans")
+    _require_admin(request, user, N_("Cannot create plans as %(actor)s: %(reason)s."))
     try:
         plan = services.create_plan(
             _rt(request),
@@ -462,7 +470,7 @@ def plan_admin_page(request: Request, key: str) -> Response:
     user = _user(request)
     if user is None:
         return _to_login(request)
-    _require_admin(request, user, "edit %(key)s", key=key)
+    _require_admin(request, user, N_("Cannot edit %(key)s as %(actor)s: %(reason)s."), key=key)
     return _plan_admin_page(request, user, key)
 
 
@@ -478,7 +486,7 @@ def edit_plan(
     user = _acting(request, csrf)
     if not isinstance(user, Session):
         return user
-    _require_admin(request, user, "edit %(key)s", key=key)
+    _require_admin(request, user, N_("Cannot edit %(key)s as %(actor)s: %(reason)s."), key=key)
     try:
         plan = services.edit_plan(
             _rt(request), key, title=title, timezone=timezone, actor=user.email
@@ -497,7 +505,12 @@ def reset_plan_feed(request: Request, key: str, csrf: Annotated[str, Form()] = "
     user = _acting(request, csrf)
     if not isinstance(user, Session):
         return user
-    _require_admin(request, user, "reset the calendar feed of %(key)s", key=key)
+    _require_admin(
+        request,
+        user,
+        N_("Cannot reset the calendar feed of %(key)s as %(actor)s: %(reason)s."),
+        key=key,
+    )
     rt = _rt(request)
     plan = services.show_plan(rt, key, user.email)  # a plan key, never a person's address
     feeds.reset_feed(rt, plan.key, actor=user.email)
@@ -527,7 +540,7 @@ def access_page(request: Request) -> Response:
     user = _user(request)
     if user is None:
         return _to_login(request)
-    _require_admin(request, user, "list site access")
+    _require_admin(request, user, N_("Cannot list site access as %(actor)s: %(reason)s."))
     return _access_page(request, user)
 
 
@@ -540,7 +553,13 @@ def _change_access(
     user = _acting(request, csrf)
     if not isinstance(user, Session):
         return user
-    _require_admin(request, user, "grant site access" if give else "revoke site access")
+    _require_admin(
+        request,
+        user,
+        N_("Cannot grant site access as %(actor)s: %(reason)s.")
+        if give
+        else N_("Cannot revoke site access as %(actor)s: %(reason)s."),
+    )
     change = services.access.grant_access if give else services.access.revoke_access
     try:
         change(

@@ -20,10 +20,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from napflow import services
 from napflow.errors import NapflowError
+from napflow.i18n import N_
 from napflow.runtime import Runtime
 from napflow.web import admin, api, pages
 from napflow.web.api_docs import add_api_docs
 from napflow.web.http import API_PREFIX, document_problems, problem, status_for
+from napflow.web.language import RequestLanguage
 from napflow.web.limits import BodyLimits, LimitBodies
 from napflow.web.proxies import ForwardedHeaders
 
@@ -42,7 +44,7 @@ SECURITY_HEADERS = {
 
 log = logging.getLogger("napflow.web")
 #: what a visitor is told when the server's own setup fails (the details go to the log)
-UNAVAILABLE = (
+UNAVAILABLE = N_(
     "napflow cannot serve this now: a problem in its own setup, logged for its operators. "
     "Try again later."
 )
@@ -74,7 +76,7 @@ def create_app(rt: Runtime) -> FastAPI:
             # the server's own setup failed: the details (database address, the driver's
             # words) are for its operators' log, not for whoever asked
             log.error("%s %s: %s", request.method, request.url.path, message)
-            message, data = UNAVAILABLE, {}
+            message, data = UNAVAILABLE, {}  # English for the API; pages translate it
         if request.url.path.startswith(API_PREFIX):
             return problem(status, message, data)
         return pages.error_page(request, status, message)
@@ -83,7 +85,7 @@ def create_app(rt: Runtime) -> FastAPI:
     def bad_request(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        message = f"{where}: {first.get('msg', 'invalid')}" if where else "invalid request"
+        message = f"{where}: {first.get('msg', 'invalid')}" if where else N_("invalid request")
         if request.url.path.startswith(API_PREFIX):
             return problem(422, message)
         return pages.error_page(request, 400, message)
@@ -92,7 +94,7 @@ def create_app(rt: Runtime) -> FastAPI:
     def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith(API_PREFIX):
             return problem(exc.status_code, str(exc.detail))
-        message = "There is no such page." if exc.status_code == 404 else str(exc.detail)
+        message = N_("There is no such page.") if exc.status_code == 404 else str(exc.detail)
         return pages.error_page(request, exc.status_code, message)
 
     # a body over its route's limit is refused before anything reads it; added before the
@@ -109,6 +111,8 @@ def create_app(rt: Runtime) -> FastAPI:
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
+    # every message of a request, a refusal's or a 404's too, in the language it asks for
+    app.add_middleware(RequestLanguage)
     # outermost: the client of a request through a trusted proxy is known before all else
     app.add_middleware(ForwardedHeaders, trusted_proxies=rt.settings.trusted_proxies)
     return app

@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from babel import dates as babel_dates
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
-from napflow import i18n, services
-from napflow.errors import ConflictError, NapflowError, NotAllowedError
+from napflow import i18n, inputs, services
+from napflow.errors import ConflictError, InputError, NapflowError, NotAllowedError
 from napflow.i18n import _
 from napflow.i18n.jinja import install as install_i18n
 from napflow.i18n.translate import set_locale
@@ -30,6 +28,7 @@ from napflow.services.accounts import Session
 from napflow.timezones import to_local
 from napflow.web.downloads import draft_download
 from napflow.web.http import status_for
+from napflow.web.language import LOCALE_COOKIE
 
 COOKIE = "napflow_session"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -38,24 +37,6 @@ templates.env.filters["local"] = lambda when, zone: f"{to_local(when, zone):%Y-%
 router = APIRouter(include_in_schema=False)
 
 
-def _day(day: date, month: bool = False) -> str:
-    """Return a day as the deadlines page lists it: "Thu 22", with its month "Fri 23 Oct".
-
-    Another language writes it its own way (CLDR's): "пт, 22", "пт, 23 окт.".
-    """
-    locale = i18n.current_locale()
-    if locale == i18n.SOURCE:  # as the page has always written it
-        return babel_dates.format_date(day, "EEE dd MMM" if month else "EEE dd", locale=locale)
-    return babel_dates.format_skeleton("MMMEd" if month else "Ed", day, locale=locale)
-
-
-def _month(day: date) -> str:
-    """Return the month of ``day`` as a heading: "October 2015", "Октябрь 2015 г."."""
-    text = babel_dates.format_skeleton("yMMMM", day, locale=i18n.current_locale())
-    return text[:1].upper() + text[1:]
-
-
-templates.env.filters["day"] = _day
 templates.env.filters["number"] = i18n.format_number
 
 
@@ -64,25 +45,15 @@ def _rt(request: Request) -> Runtime:
     return rt
 
 
-#: the language chosen by someone not logged in (logged in, it is their account's)
-LOCALE_COOKIE = "napflow_locale"
-
-
 def _user(request: Request) -> Session | None:
-    """Return who is logged in, and write the rest of this request in their language."""
+    """Return who is logged in, and write the rest of this request in their language.
+
+    (Until now it was the language the request asks for: napflow.web.language.)
+    """
     user = accounts.session_for(_rt(request), request.cookies.get(COOKIE))
-    set_locale(_locale(request, user))
-    return user
-
-
-def _locale(request: Request, user: Session | None) -> str:
-    """Return the language of a page: the account's, else the one chosen, else the browser's."""
     if user is not None and user.locale in i18n.AVAILABLE:
-        return user.locale
-    chosen = request.cookies.get(LOCALE_COOKIE)
-    if chosen in i18n.AVAILABLE:
-        return chosen
-    return i18n.negotiate(request.headers.get("accept-language"))
+        set_locale(user.locale)
+    return user
 
 
 def _to_login(request: Request) -> RedirectResponse:
@@ -91,21 +62,26 @@ def _to_login(request: Request) -> RedirectResponse:
 
 
 def _render(
-    request: Request, name: str, user: Session | None, code: int = 200, **context: Any
+    request: Request, name: str, user: Session | None, code: int = 200, **extra: Any
 ) -> HTMLResponse:
-    set_locale(_locale(request, user))
+    # where the language switch returns: this page, unless it answers a form
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    context = {"user": user, "here": _local_path(here), **context}  # where a switch returns
+    context = {"user": user, "here": _local_path(here) if request.method == "GET" else "/"}
+    context.update(extra)
     response = templates.TemplateResponse(request, name, context, status_code=code)
     response.headers["Content-Language"] = i18n.current_locale()
     return response
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    """Render an error as a page (the API answers problem+json instead)."""
+    """Render an error as a page (the API answers problem+json instead).
+
+    ``message`` is in the reader's language already, or is one of napflow's own messages in
+    English (N_), translated here once the logged-in person's language is known.
+    """
     user = _user(request) if status != 503 else None  # a 503 may be the session lookup's own
     # the language switch returns home, not to a link that may carry a secret
-    return _render(request, "error.html", user, status, status=status, message=message, here="/")
+    return _render(request, "error.html", user, status, status=status, message=_(message), here="/")
 
 
 def _local_path(target: str | None) -> str:
@@ -156,7 +132,6 @@ def login(
     The form's token must match the cookie set with it, so another site cannot log a
     visitor in to an account of its choosing.
     """
-    set_locale(_locale(request, None))  # the refusals below are in the reader's language
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not accounts.same_token(expected, login_csrf):
         message = _("This login form has expired; please log in again.")
@@ -199,16 +174,21 @@ def choose_language(
     next: Annotated[str, Form()] = "/",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    """Switch the language of the pages (and, logged in, of the person's mail too).
+    """Switch the language of the pages (logged in: the account's language).
 
     Logged in, the choice is the account's (the form carries the session's token);
-    otherwise it is kept in a cookie until the person logs in.
+    otherwise it is kept in a cookie. A form another site sent is refused either way:
+    the session cookie does not come with it (SameSite), so the token cannot be asked
+    for, but the browser says where the form came from.
     """
     user = _user(request)
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        message = _("This form has expired; reload the page and try again.")
+        return error_page(request, 403, message)
     try:
-        language = i18n.parse_locale(locale)
-    except ValueError as exc:
-        return error_page(request, 400, str(exc))
+        language = inputs.locale(locale)
+    except InputError as exc:  # in the reader's language
+        return error_page(request, 400, exc.message)
     response = RedirectResponse(_local_path(next), status_code=303)
     if user is not None:
         if not accounts.csrf_matches(user, csrf):
@@ -279,6 +259,8 @@ def _plan_page(request: Request, user: Session, key: str, **extra: Any) -> dict[
     records = history.records
     diagram = workflows.workflow_diagram(rt, plan.workflow, plan.state)
     return {
+        "here": f"/plans/{plan.key}",  # the language switch returns here, after a form too
+        "deadline_titles": workflows.deadline_titles(rt, plan.workflow),
         "plan": plan,
         "state_title": workflows.state_title(rt, plan.workflow, plan.state),
         "actions": workflows.action_choices(rt, plan.workflow, plan.state, plan.allowed or []),
@@ -390,7 +372,7 @@ def deadlines_page(request: Request) -> Response:
         return _to_login(request)
     months: dict[str, list[services.DeadlineView]] = {}
     for deadline in services.list_deadlines(_rt(request), viewer=user.email):
-        months.setdefault(_month(deadline.due_on), []).append(deadline)
+        months.setdefault(i18n.format_month(deadline.due_on), []).append(deadline)
     feed = feeds.person_feed_url(_rt(request), user.email)
     return _render(request, "deadlines.html", user, months=list(months.items()), feed=feed)
 
@@ -455,6 +437,7 @@ def advance(
     try:
         services.advance_plan(rt, key, trigger, user.email, comment or None, expect_version, draft)
     except ConflictError as exc:
+        plan = services.show_plan(rt, key, user.email)
         found = services.plan_history(rt, key, viewer=user.email).records
         records = [r for r in found if r.seq > seen_seq]
         return _render(
@@ -465,7 +448,9 @@ def advance(
             key=key.upper(),
             records=records,
             message=exc.message,
-            timezone=services.show_plan(rt, key, user.email).timezone,
+            timezone=plan.timezone,
+            deadline_titles=workflows.deadline_titles(rt, plan.workflow),
+            here=f"/plans/{plan.key}",
         )
     except NapflowError as exc:
         context = _plan_page(request, user, key, error=exc.message)

@@ -28,8 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from napflow.workflow.titles import Titled, Titles, load_titles
 from napflow.workflow.toml_checks import Problems, name_ok, str_list, unknown_keys
-from napflow.workflow.translations import Titles, load_titles, localized
 
 DEADLINE_TYPES = ("date", "event", "relative")
 _DEADLINE_KEYS = {
@@ -70,7 +70,7 @@ class EscalationDef:
 
 
 @dataclass(frozen=True)
-class DeadlineKindDef:
+class DeadlineKindDef(Titled):
     """A kind of deadline a plan on this workflow can have."""
 
     name: str
@@ -82,10 +82,6 @@ class DeadlineKindDef:
     rungs: tuple[RungDef, ...] = ()
     escalation: EscalationDef | None = None
     titles: Titles = ()
-
-    def title_in(self, locale: str | None = None) -> str:
-        """Return the title in ``locale`` (default: the reader's), else the file's title."""
-        return localized(self.title, self.titles, locale)
 
     @property
     def relative(self) -> bool:

@@ -23,8 +23,8 @@ from napflow.workflow.conditions import Condition, LoadScope, build_condition
 from napflow.workflow.deadline_kinds import DeadlineKindDef, NoticeDef, load_deadlines, load_notices
 from napflow.workflow.drafts import DraftRules, load_drafts
 from napflow.workflow.facts import PlanFacts
+from napflow.workflow.titles import Titled, Titles, coverage, load_titles
 from napflow.workflow.toml_checks import Problems, name_ok, str_list, unknown_keys
-from napflow.workflow.translations import Titles, coverage, load_titles, localized
 
 ANY_STATE = "*"
 
@@ -54,7 +54,7 @@ _ROLE_KEYS = {"title", "titles", "description"}
 
 
 @dataclass(frozen=True)
-class StateDef:
+class StateDef(Titled):
     """A state of a workflow."""
 
     name: str
@@ -62,13 +62,9 @@ class StateDef:
     final: bool = False
     titles: Titles = ()
 
-    def title_in(self, locale: str | None = None) -> str:
-        """Return the title in ``locale`` (default: the reader's), else the file's title."""
-        return localized(self.title, self.titles, locale)
-
 
 @dataclass(frozen=True)
-class TransitionDef:
+class TransitionDef(Titled):
     """One transition: ``trigger`` fired in one of ``sources`` by one of ``roles``.
 
     ``dest`` is None for an action that leaves the plan where it is (an endorsement).
@@ -82,10 +78,6 @@ class TransitionDef:
     title: str
     titles: Titles = ()
 
-    def title_in(self, locale: str | None = None) -> str:
-        """Return the title in ``locale`` (default: the reader's), else the file's title."""
-        return localized(self.title, self.titles, locale)
-
     @property
     def stays(self) -> bool:
         """True if firing the trigger leaves the plan in its state."""
@@ -93,20 +85,16 @@ class TransitionDef:
 
 
 @dataclass(frozen=True)
-class RoleDef:
+class RoleDef(Titled):
     """A role's title (the role's name made readable unless the file gives one)."""
 
     name: str
     title: str
     titles: Titles = ()
 
-    def title_in(self, locale: str | None = None) -> str:
-        """Return the title in ``locale`` (default: the reader's), else the file's title."""
-        return localized(self.title, self.titles, locale)
-
 
 @dataclass(frozen=True)
-class WorkflowDefinition:
+class WorkflowDefinition(Titled):
     """A validated workflow, as read from one file."""
 
     name: str
@@ -135,10 +123,6 @@ class WorkflowDefinition:
     #: each role's title (``roles`` holds their descriptions)
     role_titles: tuple[RoleDef, ...] = ()
 
-    def title_in(self, locale: str | None = None) -> str:
-        """Return the workflow's title in ``locale`` (default: the reader's)."""
-        return localized(self.title, self.titles, locale)
-
     def role_title(self, name: str, locale: str | None = None) -> str:
         """Return the title of role ``name`` in ``locale`` (default: the reader's)."""
         for role in self.role_titles:
@@ -146,7 +130,7 @@ class WorkflowDefinition:
                 return role.title_in(locale)
         return name.replace("_", " ").capitalize()
 
-    def translations(self) -> dict[str, list[str]]:
+    def untranslated_titles(self) -> dict[str, list[str]]:
         """Return, for each locale the file translates titles to, the titles it misses."""
         items: list[tuple[str, Titles]] = [("workflow.title", self.titles)]
         items += [(f"roles.{r.name}.title", r.titles) for r in self.role_titles]

@@ -112,7 +112,7 @@ def test_the_shipped_workflows_titles_read_in_russian() -> None:
         assert nap.deadline_kind("approval").title_in() == "Утверждение на министерском уровне"  # type: ignore[union-attr]
     assert nap.state_title("expert_review") == "Expert review"
     assert nap.role_title("approver") == "Approver"
-    assert nap.translations() == {"ru": []}
+    assert nap.untranslated_titles() == {"ru": []}
 
 
 def _workflow(tmp_path: Path, old: str, new: str) -> Path:
@@ -127,7 +127,7 @@ def test_a_partly_translated_workflow_is_told_which_titles_miss(tmp_path: Path) 
     path = _workflow(
         tmp_path, 'titles = { ru = "Экспертное рассмотрение" }', 'titles = { kk = "Сараптама" }'
     )
-    missing = load_definition(path).translations()
+    missing = load_definition(path).untranslated_titles()
     assert missing["kk"][:2] == ["workflow.title", "roles.coordinator.title"]
     assert "states.expert_review.title" not in missing["kk"]
     assert missing["ru"] == ["states.expert_review.title"]
@@ -147,3 +147,14 @@ def test_bad_translations_are_named(tmp_path: Path, titles: str, problem: str) -
     with pytest.raises(InvalidDefinition) as raised:
         load_definition(path)
     assert problem in str(raised.value)
+
+
+def test_country_names_follow_the_reader_as_un_documents_write_them() -> None:
+    from napflow.inputs import country_name
+
+    with i18n.use_locale("ru"):
+        names = [country_name(code) for code in ("TJK", "KGZ", "TKM", "AUT")]
+    assert names == ["Таджикистан", "Кыргызстан", "Туркменистан", "Австрия"]
+    assert country_name("KGZ") == "Kyrgyzstan"
+    with i18n.use_locale("ru"):
+        assert country_name("XXX") == "XXX"  # no such country: the code as given

@@ -63,6 +63,17 @@ def _is_locale(code: str) -> bool:
     return True
 
 
+class Titled:
+    """What has a title in its file's language and translations of it (``titles``)."""
+
+    title: str
+    titles: Titles
+
+    def title_in(self, locale: str | None = None) -> str:
+        """Return the title in ``locale`` (default: the reader's), else the file's title."""
+        return localized(self.title, self.titles, locale)
+
+
 def localized(source: str, titles: Titles, locale: str | None = None) -> str:
     """Return the title in ``locale`` (default: the reader's), else ``source``."""
     wanted = locale or current_locale()
