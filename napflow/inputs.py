@@ -347,6 +347,21 @@ def locale(value: str) -> str:
         ) from exc
 
 
+#: how often a person wants mail: "none" (each message as it happens) or "daily" (a digest)
+DIGEST_CHOICES = ("none", "daily")
+
+
+def digest(value: str) -> str | None:
+    """Return a person's mail choice as stored: "daily", or None for one mail each."""
+    chosen = value.strip().lower()
+    if chosen not in DIGEST_CHOICES:
+        raise InputError(
+            _("The mail choice %(value)r is not valid; choose %(choices)s.")
+            % {"value": value, "choices": ", ".join(DIGEST_CHOICES)}
+        )
+    return None if chosen == "none" else chosen
+
+
 #: the calendar napflow plans on: wide enough for any plan, narrow enough that every date
 #: converts to UTC and back without overflow
 FIRST_YEAR, LAST_YEAR = 1900, 2999

@@ -2,7 +2,9 @@
 
 One stable UID per deadline, so calendar programs update the entry in place; SEQUENCE is the
 deadline's move count; a cancelled deadline goes out with METHOD:CANCEL and STATUS:CANCELLED.
-Date-only deadlines are all-day entries; timed ones are in UTC.
+Date-only deadlines are all-day entries; timed ones are in UTC. A deadline mailed to
+someone carries its plan's page (URL), the coordinator (ORGANIZER) and an alarm for each
+reminder the workflow sends (VALARM), so a calendar reminds even when mail is late.
 """
 
 from __future__ import annotations
@@ -25,8 +27,12 @@ def _event(
     location: str | None,
     stamp: datetime,
     cancelled: bool = False,
+    url: str | None = None,
+    organizer: tuple[str, str] | None = None,
+    alarms: tuple[int, ...] | list[int] = (),
+    alarm_text: str = "",
 ) -> Event:
-    from icalendar import Event
+    from icalendar import Alarm, Event, vCalAddress, vText
 
     event = Event()
     event.add("uid", uid)
@@ -42,7 +48,20 @@ def _event(
         event.add("dtend", last + timedelta(days=1))  # DTEND of an all-day event is exclusive
     if location:
         event.add("location", location)
+    if url:
+        event.add("url", url)
+    if organizer is not None:
+        name, address = organizer
+        who = vCalAddress(f"mailto:{address}")
+        who.params["cn"] = vText(name)
+        event.add("organizer", who)
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+    for days in () if cancelled else alarms:
+        alarm = Alarm()
+        alarm.add("action", "DISPLAY")
+        alarm.add("description", alarm_text or title)
+        alarm.add("trigger", timedelta(days=-days))
+        event.add_component(alarm)
     return event
 
 
@@ -59,7 +78,9 @@ def _calendar(method: str) -> Calendar:
 def deadline_calendar(**fields: Any) -> bytes:
     """Return the .ics bytes of one deadline (``start`` a date for all-day, else UTC).
 
-    Fields: uid, sequence, title, description, start, end, location, stamp, cancelled.
+    Fields: uid, sequence, title, description, start, end, location, stamp, cancelled,
+    and optionally url (the plan's page), organizer (name, address), alarms (days before
+    the start, one VALARM each) and alarm_text.
     """
     calendar = _calendar("CANCEL" if fields.get("cancelled") else "PUBLISH")
     calendar.add_component(_event(**fields))

@@ -14,6 +14,7 @@ from email.generator import BytesGenerator
 from email.message import Message
 from email.policy import Compat32
 from io import BytesIO
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -58,8 +59,12 @@ class Attachment:
 class Renderer(Protocol):
     """Turns a message kind and its context into subject and bodies."""
 
-    def render(self, kind: str, context: dict[str, Any]) -> Rendered:
-        """Render the templates of ``kind`` with ``context``."""
+    def render(self, kind: str, context: dict[str, Any], folder: Path | None = None) -> Rendered:
+        """Render the templates of ``kind`` with ``context`` (from ``folder`` first)."""
+        ...
+
+    def subject(self, kind: str, context: dict[str, Any], folder: Path | None = None) -> str:
+        """Render only the subject line of ``kind``."""
         ...
 
 

@@ -239,12 +239,13 @@ def queue_notices(rt: Any, count: int) -> str:
         services.add_person(rt, email, email)
     key: str = services.create_plan(rt, "TJK", "Load", key="TJK-L").key
     services.grant_role(rt, key, coord, "coordinator")
-    services.grant_role(rt, key, chair, "wg_chair")
-    services.grant_role(rt, key, member, "wg_member")
     for i in range(count):
         services.add_person(rt, f"expert{i}@example.org", f"Expert {i}")
         services.grant_role(rt, key, f"expert{i}@example.org", "expert")
     services.advance_plan(rt, key, "submit_for_review", coord)
+    # the working group joins after the draft reached it: no notice of that for them
+    services.grant_role(rt, key, chair, "wg_chair")
+    services.grant_role(rt, key, member, "wg_member")
     services.advance_plan(rt, key, "endorse", member)
     services.advance_plan(rt, key, "send_to_experts", chair)
     return key

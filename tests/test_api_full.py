@@ -121,6 +121,8 @@ def test_a_plan_goes_from_nothing_to_approval_over_the_api(
             "timezone": "Asia/Dushanbe",
             "deactivated_at": None,
             "active": True,
+            "locale": None,
+            "digest": None,
         }
     listed = every_page(http, f"{API}/people", admin, limit=2)
     assert [p["email"] for p in listed] == sorted([ADMIN, *(e for _, e, _ in cast)])

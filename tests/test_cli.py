@@ -821,5 +821,7 @@ def test_plan_edit_changes_title_and_zone_recorded_and_moves_zoneless_reminders(
     # the same values again change nothing and record nothing; no option is bad usage
     same = ready("plan", "edit", "TJK-1", "--title", "NAP 2016-2021")
     assert same.code == 0 and f"version {version + 1}." in same.out
-    assert_one_line_error(ready("plan", "edit", "TJK-1"), 2, "give a new --title or --timezone")
+    assert_one_line_error(
+        ready("plan", "edit", "TJK-1"), 2, "give a new --title, --timezone or --locale"
+    )
     assert_one_line_error(ready("plan", "edit", "TJK-1", "--timezone", "Mars/Olympus"), 2)

@@ -186,11 +186,16 @@ def test_transition_notices_go_to_the_named_roles(rt: Runtime, tjk: str) -> None
         services.advance_plan(rt, tjk, trigger, actor)
     notices = pending(rt, "notice")
     assert {(m.rung, m.recipient) for m in notices} == {
+        # the working group hears that the draft reached it (not the coordinator who sent it)
+        ("submit_for_review", CHAIR),
+        ("submit_for_review", MEMBER),
+        ("submit_for_review", MEMBER2),
         ("send_to_experts", EXPERT),
         ("send_to_experts", GEXPERT),
     }
     services.advance_plan(rt, tjk, "return_with_comments", EXPERT, "Add time frames.")
-    assert ("return_with_comments", COORD) in {(m.rung, m.recipient) for m in pending(rt)}
+    returned = {m.recipient for m in pending(rt) if m.rung == "return_with_comments"}
+    assert returned == {COORD, CHAIR}  # the coordinator and the chair, with the comment
 
 
 def test_bad_deadline_input(rt: Runtime, tjk: str) -> None:
@@ -231,7 +236,10 @@ def test_withdrawal_ends_every_deadline_and_takes_no_new_ones(rt: Runtime, tjk: 
     services.add_deadline(rt, tjk, "approval", "2015-12-31")
     services.advance_plan(rt, tjk, "withdraw", COORD, "Superseded by the 2016 draft.")
     assert {d.status for d in services.list_deadlines(rt, tjk)} == {"cancelled"}
-    assert pending(rt) == []
+    # no reminder is left; everyone on the plan but the coordinator who withdrew it is told
+    on_plan = {e for who in services.show_plan(rt, tjk).roles.values() for e in who}
+    assert {(m.kind, m.rung) for m in pending(rt)} == {("notice", "withdraw")}
+    assert {m.recipient for m in pending(rt)} == on_plan - {COORD}
     with pytest.raises(RefusedError, match="TJK-2015 is withdrawn, a final state"):
         services.add_deadline(rt, tjk, "approval", "2016-06-30")
 

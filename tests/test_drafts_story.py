@@ -42,8 +42,13 @@ def at(month: int, day: int, hour: int = 6) -> datetime:
     return datetime(2015, month, day, hour, tzinfo=UTC)
 
 
-def mails(smtp: SmtpServer, to: str) -> list[EmailMessage]:
-    return [m for m in smtp.sink.messages if to in str(m["To"])]
+def mails(smtp: SmtpServer, to: str, kind: str | None = None) -> list[EmailMessage]:
+    """Return the mails to ``to`` (of one ``kind``: "draft", "notice", ...)."""
+    return [
+        m
+        for m in smtp.sink.messages
+        if to in str(m["To"]) and (kind is None or m["X-Napflow-Kind"] == kind)
+    ]
 
 
 def text_of(message: EmailMessage) -> str:
@@ -102,9 +107,9 @@ def test_the_tajikistan_story_binds_every_action_to_the_draft_it_was_taken_on(
     with pytest.raises(NotAllowedError, match="endorse"):
         act(rt, KEY, "send_to_experts", COORD)
     for endorser in (CHAIR, MEMBER):
-        (told,) = mails(smtp, endorser)
+        (told,) = mails(smtp, endorser, "draft")
         assert told["Subject"] == (
-            f"[{KEY}] Draft v2 replaces v1 in Working-group review: please act on it again"
+            f"[{KEY}] Draft v2 replaces v1 (Working-group review): please act on it again"
         )
         body = text_of(told)
         assert 'You did "Endorse the draft for the working group" on draft v1' in body
@@ -122,7 +127,7 @@ def test_the_tajikistan_story_binds_every_action_to_the_draft_it_was_taken_on(
         assert f'href="{BASE}/plans/{KEY}/drafts/1/diff/2"' in html
         assert "<del" in html and ">2014.</del>" in html and ">2015.</ins>" in html
         assert attached(told) == {"NAP Tajikistan v2.docx": V2}
-    assert not mails(smtp, COORD)  # the one who added it is not told of it
+    assert not mails(smtp, COORD)  # the one who added it is not told of it (nor of theirs)
 
     act(rt, KEY, "endorse", CHAIR, draft=2)
     act(rt, KEY, "endorse", MEMBER, draft=2)
@@ -225,7 +230,7 @@ def test_a_draft_is_attached_up_to_the_mail_limit_and_linked_beyond(
         endorsed(rt, small, "v1.md")
         add(rt, large, "v2.md")
         send_due(rt)
-        (told,) = mails(smtp, MEMBER)
+        (told,) = mails(smtp, MEMBER, "draft")
         assert attached(told) == {}
         body = text_of(told)
         assert f"The new draft: https://nap.mfa.tj/plans/{KEY}/drafts/2\n" in body
@@ -235,7 +240,7 @@ def test_a_draft_is_attached_up_to_the_mail_limit_and_linked_beyond(
         services.advance_plan(rt, KEY, "endorse", MEMBER)
         add(rt, small, "v3.md")
         send_due(rt)
-        assert attached(mails(smtp, MEMBER)[-1]) == {"v3.md": small}
+        assert attached(mails(smtp, MEMBER, "draft")[-1]) == {"v3.md": small}
     finally:
         rt.db.dispose()
 
@@ -248,7 +253,7 @@ def test_drafts_without_text_are_mailed_with_the_reason(
     add(mail_rt, second, "scan v2.pdf")
     send_due(mail_rt)
     assert not services.list_messages(mail_rt, "failed")  # the mail went out
-    (told,) = mails(smtp, MEMBER)
+    (told,) = mails(smtp, MEMBER, "draft")
     assert (
         "What changed from v1 to v2: v1 (scan v1.pdf) cannot be compared word by word: it "
         "holds no text"
@@ -263,13 +268,13 @@ def test_a_long_russian_file_name_reaches_the_reader_whole(
     endorsed(mail_rt, V1)
     add(mail_rt, V2, name)
     send_due(mail_rt)
-    (told,) = mails(smtp, MEMBER)  # the server took it: no line over 998 characters
+    (told,) = mails(smtp, MEMBER, "draft")  # the server took it: no line over 998 characters
     assert attached(told) == {name: V2}
     subject_safe = "=?" + "utf-8?q?invoice.pdf?="  # a name a reader would decode
     services.advance_plan(mail_rt, KEY, "endorse", MEMBER)
     add(mail_rt, V3, subject_safe)
     send_due(mail_rt)
-    assert attached(mails(smtp, MEMBER)[-1]) == {subject_safe: V3}
+    assert attached(mails(smtp, MEMBER, "draft")[-1]) == {subject_safe: V3}
 
 
 def test_who_is_told_of_a_new_draft(
@@ -283,17 +288,17 @@ def test_who_is_told_of_a_new_draft(
     # v3, what changed since v1, the draft they endorsed
     add(mail_rt, V3, "v3.docx")
     send_due(mail_rt)
-    assert mails(smtp, CHAIR) == [] and mails(smtp, COORD) == []
-    (told,) = mails(smtp, MEMBER)
-    assert told["Subject"].startswith(f"[{KEY}] Draft v3 replaces v1 in Working-group review")
+    assert mails(smtp, CHAIR, "draft") == [] and mails(smtp, COORD) == []
+    (told,) = mails(smtp, MEMBER, "draft")
+    assert told["Subject"].startswith(f"[{KEY}] Draft v3 replaces v1 (Working-group review)")
     assert f"{BASE}/plans/{KEY}/drafts/1/diff/3" in text_of(told)
     statuses = sorted((m.recipient, m.status) for m in services.list_messages(mail_rt))
     assert (MEMBER, "cancelled") in statuses and (MEMBER, "sent") in statuses
     # v4 after the mail about v3 went out, the member still not acting: told again
     add(mail_rt, V1, "v4.docx")
     send_due(mail_rt)
-    assert mails(smtp, MEMBER)[-1]["Subject"].startswith(f"[{KEY}] Draft v4 replaces v1")
-    assert len(mails(smtp, MEMBER)) == 2
+    assert mails(smtp, MEMBER, "draft")[-1]["Subject"].startswith(f"[{KEY}] Draft v4 replaces v1")
+    assert len(mails(smtp, MEMBER, "draft")) == 2
 
 
 def test_many_changes_are_summarised_and_the_rest_left_to_the_web(
@@ -305,7 +310,7 @@ def test_many_changes_are_summarised_and_the_rest_left_to_the_web(
         words[i] = f"CHANGED{i}"
     add(mail_rt, " ".join(words).encode(), "v2.md")
     send_due(mail_rt)
-    body = text_of(mails(smtp, MEMBER)[0])
+    body = text_of(mails(smtp, MEMBER, "draft")[0])
     assert "8 words inserted, 8 deleted" in body
     assert body.count("{+CHANGED") == 5
     assert "... and more: see the whole comparison." in body

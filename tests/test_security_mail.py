@@ -50,11 +50,13 @@ FOLDED = "Evil Bcc: spy@evil.example X-Injected: yes ATTENDEE:mailto:spy@evil.ex
 #: every header napflow writes, each once; anything else was injected
 NAPFLOW_HEADERS = [
     "Auto-Submitted",
+    "Content-Language",
     "Content-Type",
     "Date",
     "From",
     "MIME-Version",
     "Message-ID",
+    "Reply-To",
     "Subject",
     "To",
     "X-Napflow-Kind",
@@ -70,6 +72,8 @@ EVENT_PROPERTIES = {
     "DESCRIPTION",
     "LOCATION",
     "STATUS",
+    "URL",
+    "ORGANIZER",
 }
 
 
@@ -349,7 +353,7 @@ def test_cr_lf_written_into_the_database_injects_no_header(
     assert len(sink.messages) == len(sent)  # no message more than the outbox sent
     # the envelope: one recipient per message, and only the people the outbox named
     assert all(len(rcpts) == 1 for _sender, rcpts in sink.envelopes)
-    assert {rcpts[0] for _sender, rcpts in sink.envelopes} == {VIEWER, CHAIR, MINISTER}
+    assert {rcpts[0] for _sender, rcpts in sink.envelopes} == {VIEWER, CHAIR, MEMBER, MINISTER}
     for message in sink.messages:
         where = f"{case}: {message['X-Napflow-Kind']} to {message['To']}"
         assert sorted(message.keys()) == NAPFLOW_HEADERS, where  # nothing added, nothing twice

@@ -1,18 +1,20 @@
-"""Security: the contacts' mailto links in HTML mails carry one address, percent-encoded.
+"""Security: the contacts a mail names are reached by replying, one address each.
 
-Every HTML mail names the plan's coordinators as contacts, ``<a href="mailto:...">``. An
-address is not a URL: ``?`` starts a mailto link's header fields, ``&`` separates them and
-``,`` separates recipients, so an address written into the link as it is
-(``coord?cc=spy@evil.example``, which napflow's own check accepts: ``coord?cc=spy`` is a
-valid local part) made a mail client open a message copied to someone else. Mails go
-through a real SMTP server on loopback, on both engines.
+Every mail names the plan's coordinators as the people to ask, and its Reply-To header
+carries their addresses (mailto links, which an earlier version used, are gone). An
+address is not a URL and not a list: ``?`` starts a mailto link's header fields and ``,``
+separates recipients, so an address written as it is (``coord?cc=spy@evil.example``, which
+napflow's own check accepts: ``coord?cc=spy`` is a valid local part) once made a mail
+client open a message copied to someone else, and an address written straight into the
+database with commas in it would make a reply go to several. Mails go through a real SMTP
+server on loopback, on both engines.
 """
 
 from __future__ import annotations
 
 import re
 from email.message import EmailMessage
-from urllib.parse import unquote
+from email.utils import getaddresses
 
 from helpers import CHAIR, KEY, MAIL_CAST, REPO, VIEWER, utc
 from smtp_sink import SmtpServer
@@ -28,13 +30,12 @@ from napflow.storage.schema import people
 VALID_BUT_HOSTILE = "farrukh?cc=spy@evil.example"
 #: not accepted by it: written straight into the database, as the auditor did
 WRITTEN_IN = "deputy@mfa.tj.example?cc=spy@evil.example&bcc=x@evil.example,y@evil.example"
-MAILTO = re.compile(r'href="mailto:([^"]*)"')
+MAILTO = re.compile(r"mailto:", re.IGNORECASE)
 
 
-def mailto_links(message: EmailMessage) -> list[str]:
-    part = message.get_body(("html",))
-    assert part is not None
-    return MAILTO.findall(str(part.get_content()))
+def reply_to(message: EmailMessage) -> list[str]:
+    """Return the addresses a reply to ``message`` goes to, as a mail client reads them."""
+    return [address for _name, address in getaddresses([str(message["Reply-To"] or "")])]
 
 
 def test_napflow_accepts_an_address_with_a_query_in_its_local_part() -> None:
@@ -76,26 +77,25 @@ def test_a_coordinators_address_in_a_mailto_link_adds_no_header_field(
     assert kinds == {"reminder", "notice", "change", "escalation"}
     seen: set[str] = set()
     for message in messages:
-        links = mailto_links(message)
-        where = f"{message['X-Napflow-Kind']} to {message['To']}: {links}"
-        assert links, where
-        for link in links:
-            # one address, no header fields, no second recipient
-            assert not set(link) & set("?&=,#"), where
-            seen.add(unquote(link))
+        html = message.get_body(("html",))
+        assert html is not None and not MAILTO.search(str(html.get_content()))
+        found = reply_to(message)
+        where = f"{message['X-Napflow-Kind']} to {message['To']}: {found}"
+        assert found, where
+        assert str(message["To"].addresses[0].addr_spec) not in found, where  # never themselves
+        seen.update(found)
+    # the registered coordinators, each one address (the deputy's before it was written
+    # over); the one written in by hand, which is no address, is named nowhere and adds
+    # nobody to a reply
     assert {VIEWER, VALID_BUT_HOSTILE} <= seen
-    assert WRITTEN_IN in seen  # shown whole, as one (odd) address
-    assert "farrukh%3Fcc%3Dspy@evil.example" in {
-        link for m in messages for link in mailto_links(m)
-    }  # the @ stays readable
+    assert seen <= {VIEWER, VALID_BUT_HOSTILE, CHAIR, "deputy@mfa.tj.example"}
+    assert WRITTEN_IN not in seen
+    assert not any("bcc" in address or address.startswith("y@") for address in seen)
 
 
-def test_every_mailto_link_of_the_html_templates_is_encoded() -> None:
-    """The draft mail's too, which the test above does not send."""
-    links = [
-        link
-        for template in sorted((REPO / "notifications" / "templates").glob("*.html"))
-        for link in MAILTO.findall(template.read_text(encoding="utf-8"))
-    ]
-    assert len(links) >= 5, links  # change, draft, escalation, notice, reminder
-    assert all("|urlencode" in link for link in links), links
+def test_no_html_template_links_to_an_address() -> None:
+    """Contacts are reached by replying: no template writes a mailto link (the draft's too)."""
+    templates = sorted((REPO / "notifications" / "templates").glob("*.html"))
+    assert len(templates) >= 6, templates  # change, digest, draft, escalation, notice, reminder
+    linked = [t.name for t in templates if MAILTO.search(t.read_text(encoding="utf-8"))]
+    assert linked == []

@@ -77,7 +77,11 @@ def test_workers_serve_concurrent_actions_and_one_scheduler_sends_each_notice_on
 
         def notices() -> list[services.MessageView]:
             found = services.list_messages(rt, key=nap_plan)
-            return [m for m in found if m.kind == "notice" and m.status == "sent"]
+            return [
+                m
+                for m in found
+                if m.kind == "notice" and m.rung == "send_to_experts" and m.status == "sent"
+            ]
 
         deadline = time.monotonic() + 60
         while len(notices()) < len(experts):

@@ -58,14 +58,15 @@ def test_tajikistan_2015_reminders_on_the_right_local_days_and_hours(
         "2015-09-17T04:00:00Z",
         "2015-09-17 09:00 +05",
     )
-    # The 31 December deadline: 30, 14, 7 and 1 days before, then escalations.
-    assert [t for t, _ in times(MINISTER, "Ministerial approval")] == [
+    # The 31 December deadline: 30, 14, 7 and 1 days before, then escalations (in Russian,
+    # the language of the plan, to the Tajik officials).
+    assert [t for t, _ in times(MINISTER, "Утверждение на министерском уровне")] == [
         "2015-12-01T04:00:00Z",
         "2015-12-17T04:00:00Z",
         "2015-12-24T04:00:00Z",
         "2015-12-30T04:00:00Z",
     ]
-    assert [t for t, _ in times(COORD, "Missed: Ministerial approval")] == [
+    assert [t for t, _ in times(COORD, "Пропущен срок: Утверждение на министерском уровне")] == [
         "2016-01-01T04:00:00Z",
         "2016-01-08T04:00:00Z",
         "2016-01-15T04:00:00Z",

@@ -444,6 +444,7 @@ def test_the_openapi_schema_lists_every_route(client: TestClient) -> None:
         "/api/v1/deadlines/{deadline_id}",
         "/api/v1/deadlines/{deadline_id}/cancel",
         "/api/v1/reminders",
+        "/api/v1/reminders/{message_id}/retry",
         "/api/v1/people",
         "/api/v1/people/{email}",
         "/api/v1/people/{email}/deactivate",

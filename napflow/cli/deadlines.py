@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from napflow import services
-from napflow.cli.context import ROW_ID, AppState, acting_as, pass_state, viewing_as
+from napflow.cli.context import ROW_ID, AppState, acting_as, admin_as, pass_state, viewing_as
 from napflow.cli.output import Cell, View, local_time, present
 from napflow.inputs import plan_key
 
@@ -166,7 +166,9 @@ MESSAGE_COLUMNS: list[tuple[str, Cell]] = [
 
 
 @reminders_group.command("list")
-@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed", "cancelled"]))
+@click.option(
+    "--status", type=click.Choice(["pending", "held", "sending", "sent", "failed", "cancelled"])
+)
 @click.option("--plan", "key", metavar="KEY", help="Only this plan's messages.")
 @viewing_as
 @FORMAT
@@ -196,6 +198,25 @@ def reminders_preview(state: AppState, days: int, fmt: str) -> None:
             MESSAGE_COLUMNS,
             empty=f"Nothing goes out in the next {days} days.",
         ),
+    )
+
+
+@reminders_group.command("retry")
+@click.argument("message", type=click.IntRange(min=1), metavar="ID")
+@COMMENT
+@admin_as
+@pass_state
+def reminders_retry(
+    state: AppState, message: int, comment: str | None, as_email: str | None
+) -> None:
+    """Send message ID again, after it failed for good (recorded in its plan's history).
+
+    `napflow reminders list --status failed` lists the failed messages and their ids.
+    """
+    found = services.reminders.retry_message(state.runtime(), message, as_email, comment)
+    click.echo(
+        f"Message {found.id} ({found.kind} {found.rung} to {found.recipient}, {found.plan}) "
+        "goes again on the next pass."
     )
 
 

@@ -59,7 +59,13 @@ def person_add(
 @click.option(
     "--locale",
     metavar="LANG",
-    help="The language of their pages, e.g. ru; '' to follow their browser's.",
+    help="The language of their pages and mail, e.g. ru; '' to follow their browser's.",
+)
+@click.option(
+    "--digest",
+    metavar="daily|none",
+    help="daily: one mail a day listing their messages (urgent ones still go at once); "
+    "none: each message as it happens.",
 )
 @admin_as
 @pass_state
@@ -70,9 +76,10 @@ def person_edit(
     timezone: str | None,
     new_email: str | None,
     locale: str | None,
+    digest: str | None,
     as_email: str | None,
 ) -> None:
-    """Change a person's name, time zone, e-mail address (recorded) or language."""
+    """Change a person's name, time zone, e-mail address (recorded), language or mail."""
     person = services.people.edit_person(
         state.runtime(),
         email,
@@ -80,11 +87,13 @@ def person_edit(
         timezone=timezone,
         new_email=new_email,
         locale=locale,
+        digest=digest,
         actor=as_email,
     )
     zone = person.timezone or "each plan's zone"
     language = person.locale or "their browser's language"
-    click.echo(f"{person.email}: {person.name}, reminders in {zone}, in {language}.")
+    mail = "one mail a day" if person.digest else "each message as it happens"
+    click.echo(f"{person.email}: {person.name}, reminders in {zone}, in {language}, {mail}.")
 
 
 @person_group.command("deactivate")

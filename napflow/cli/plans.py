@@ -33,6 +33,11 @@ def plan_group() -> None:
 @click.option("--workflow", default="nap", show_default=True)
 @click.option("--timezone", metavar="ZONE", help="The plan's zone; deadlines end at its midnight.")
 @click.option("--key", help="Plan key, e.g. TJK-2015 (default: COUNTRY-N).")
+@click.option(
+    "--locale",
+    metavar="LANG",
+    help="Language of mails to people on the plan who chose none, e.g. ru (default: en).",
+)
 @admin_as
 @pass_state
 def plan_create(
@@ -42,11 +47,12 @@ def plan_create(
     workflow: str,
     timezone: str | None,
     key: str | None,
+    locale: str | None,
     as_email: str | None,
 ) -> None:
     """Create a plan; print its key."""
     plan = services.create_plan(
-        state.runtime(), country, title, workflow, timezone, key, actor=as_email
+        state.runtime(), country, title, workflow, timezone, key, actor=as_email, locale=locale
     )
     click.echo(plan.key)
 
@@ -55,13 +61,25 @@ def plan_create(
 @click.argument("key")
 @click.option("--title", help="A new title.")
 @click.option("--timezone", metavar="ZONE", help="A new zone (IANA name), e.g. Asia/Dushanbe.")
+@click.option(
+    "--locale",
+    metavar="LANG",
+    help='Language of mails to people who chose none, e.g. ru ("" for English).',
+)
 @admin_as
 @pass_state
 def plan_edit(
-    state: AppState, key: str, title: str | None, timezone: str | None, as_email: str | None
+    state: AppState,
+    key: str,
+    title: str | None,
+    timezone: str | None,
+    locale: str | None,
+    as_email: str | None,
 ) -> None:
-    """Change plan KEY's title or time zone (recorded in its history)."""
-    plan = services.edit_plan(state.runtime(), key, title=title, timezone=timezone, actor=as_email)
+    """Change plan KEY's title, time zone or mail language (recorded in its history)."""
+    plan = services.edit_plan(
+        state.runtime(), key, title=title, timezone=timezone, locale=locale, actor=as_email
+    )
     click.echo(f"{plan.key}: {plan.title} ({plan.timezone}), version {plan.version}.")
 
 
@@ -156,6 +174,7 @@ def _plan_fields(plan: services.PlanView, as_email: str | None) -> list[tuple[st
         ("state", plan.state),
         ("version", plan.version),
         ("time zone", plan.timezone),
+        ("language of mails", plan.locale or "en"),
         ("last change", local_time(plan.updated_at, plan.timezone)),
         (f"allowed now{who}", ", ".join(plan.allowed or []) or "nothing"),
     ]

@@ -12,8 +12,10 @@ a language.
 
 from napflow.i18n.formats import (
     format_date,
+    format_date_range,
     format_datetime,
     format_day,
+    format_full_date,
     format_list,
     format_month,
     format_number,
@@ -39,8 +41,10 @@ __all__ = [
     "_",
     "current_locale",
     "format_date",
+    "format_date_range",
     "format_datetime",
     "format_day",
+    "format_full_date",
     "format_list",
     "format_month",
     "format_number",

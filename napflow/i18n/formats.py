@@ -7,6 +7,7 @@ first date or list written, not with napflow.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Literal
@@ -25,11 +26,33 @@ def _formats() -> str:
     return _FORMATS.get(locale, locale)
 
 
-def format_date(day: date, form: str = "long") -> str:
-    """Return ``day`` ("long": 31 December 2015 / 31 декабря 2015 г.)."""
+@functools.lru_cache(maxsize=4096)
+def _date(day: date, form: str, locale: str) -> str:
+    # a dispatcher writes the same few days into thousands of mails: Babel once for each
     from babel import dates
 
-    return dates.format_date(day, form, locale=_formats())
+    return dates.format_date(day, form, locale=locale)
+
+
+def format_date(day: date, form: str = "long") -> str:
+    """Return ``day`` ("long": 31 December 2015 / 31 декабря 2015 г.)."""
+    return _date(day, form, _formats())
+
+
+def format_full_date(day: date) -> str:
+    """Return ``day`` with its weekday: "Thursday, 31 December 2015" (Russian: "четверг, ...")."""
+    return _date(day, "full", _formats())
+
+
+def format_date_range(first: date, last: date) -> str:
+    """Return the days ``first`` to ``last`` in full, or one day if they are the same.
+
+    "Thursday, 8 October 2015 - Friday, 9 October 2015" (an en dash): each end written whole, so no
+    language has to decline a weekday after a preposition ("с четверга ... по пятницу").
+    """
+    if first == last:
+        return format_full_date(first)
+    return f"{format_full_date(first)} \u2013 {format_full_date(last)}"
 
 
 def format_datetime(when: datetime, zone: str | None = None, form: str = "long") -> str:
@@ -37,10 +60,8 @@ def format_datetime(when: datetime, zone: str | None = None, form: str = "long")
 
     "31 December 2015, 23:59" / "31 декабря 2015 г., 23:59".
     """
-    from babel import dates
-
     local = when.astimezone(ZoneInfo(zone)) if zone else when
-    return f"{dates.format_date(local, form, locale=_formats())}, {local:%H:%M}"
+    return f"{_date(local.date(), form, _formats())}, {local:%H:%M}"
 
 
 def format_day(day: date, month: bool = False) -> str:
@@ -73,9 +94,14 @@ def format_weekday(day: date, form: str = "wide") -> str:
 
 def format_list(items: Sequence[str], style: Literal["standard", "or"] = "standard") -> str:
     """Return ``items`` joined as the locale joins a list ("A, B and C" / "A, B и C")."""
+    return _list(tuple(items), style, _formats())
+
+
+@functools.lru_cache(maxsize=4096)
+def _list(items: tuple[str, ...], style: Literal["standard", "or"], locale: str) -> str:
     from babel import lists
 
-    return lists.format_list(list(items), style=style, locale=_formats())
+    return lists.format_list(list(items), style=style, locale=locale)
 
 
 def format_number(value: int) -> str:

@@ -363,7 +363,7 @@ def _judge(plan: _Plan, step: Step, engine: Engine, people: People) -> str | Non
         if found is None and plan.state is not None and not definition.drafts.policy(plan.state):
             return f"{_who(step)}, but {plan.state} takes no new drafts"
         return found
-    if step.kind in (Kind.PLAN_EDITED, Kind.CREATED):
+    if step.kind in (Kind.PLAN_EDITED, Kind.CREATED, Kind.MAIL_REQUEUED):
         return _judge_change(plan, step, people, ())
     return None
 

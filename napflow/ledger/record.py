@@ -58,6 +58,7 @@ class Kind:
     DEADLINE_MET = "deadline_met"
     MAIL_SENT = "mail_sent"  # a reminder, escalation or notice was accepted by the server
     MAIL_FAILED = "mail_failed"  # the server refused it for good, or retries ran out
+    MAIL_REQUEUED = "mail_requeued"  # an administrator sent a failed message again
 
 
 class SiteKind:
@@ -79,6 +80,6 @@ class SiteKind:
 #: the workflow name and version site records carry in their sealed fields
 SITE_WORKFLOW = ("site", 0)
 #: records that are bookkeeping, not actions: they do not change a plan's version
-UNVERSIONED_KINDS = frozenset({Kind.MAIL_SENT, Kind.MAIL_FAILED})
+UNVERSIONED_KINDS = frozenset({Kind.MAIL_SENT, Kind.MAIL_FAILED, Kind.MAIL_REQUEUED})
 #: records that set the state a plan is in
 STATE_KINDS = frozenset({Kind.CREATED, Kind.TRANSITION})

@@ -40,6 +40,10 @@ class Settings:
     mail_dir: str = "var/mail"
     mail_from: str = "napflow@localhost.localdomain"
     mail_from_name: str = "napflow"
+    #: where replies go (None: to the plan's coordinators)
+    mail_reply_to: str | None = None
+    #: the words that close every mail (None: the workflow's, else "napflow, <workflow>")
+    mail_signature: str | None = None
     smtp_host: str = "localhost"
     smtp_port: int = 25
     smtp_security: str = "none"
@@ -197,6 +201,8 @@ CONFIG_KEYS: dict[tuple[str, str], tuple[str, _Validator, str]] = {
     ("mail", "dir"): ("mail_dir", _string, "NAPFLOW_MAIL_DIR"),
     ("mail", "from"): ("mail_from", _address, "NAPFLOW_MAIL_FROM"),
     ("mail", "from_name"): ("mail_from_name", _string, "NAPFLOW_MAIL_FROM_NAME"),
+    ("mail", "reply_to"): ("mail_reply_to", _address, "NAPFLOW_MAIL_REPLY_TO"),
+    ("mail", "signature"): ("mail_signature", _string, "NAPFLOW_MAIL_SIGNATURE"),
     ("mail", "smtp_host"): ("smtp_host", _string, "NAPFLOW_SMTP_HOST"),
     ("mail", "smtp_port"): ("smtp_port", _positive_int, "NAPFLOW_SMTP_PORT"),
     ("mail", "smtp_security"): (

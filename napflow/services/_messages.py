@@ -1,248 +1,68 @@
-"""Turning one outbox row into a finished e-mail: the context the templates get.
+"""Turning one outbox row into a finished e-mail, in its reader's language and time zone.
 
-Every reminder says which plan, what is due, when (in the deadline's zone and, when it
-differs, the reader's), what happens next and who to contact; deadline mails carry the
-deadline as an .ics file.
+Every mail says which plan, what happened or is due and when (in the deadline's zone and,
+when it differs, the reader's), what the reader can do about it (their own actions, as
+links), who to ask, and links to the plan and to the draft or deadline it is about;
+deadline mails carry the deadline as an .ics file. The reader's language is theirs, else
+the plan's, else English; the whole mail is built inside ``use_locale`` of it.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections import OrderedDict
 from datetime import date, datetime
 from email.message import Message
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, select
 
 from napflow.documents.compare import excerpts
 from napflow.errors import NapflowError
-from napflow.inputs import country_name
-from napflow.notifications.mailer import Attachment, Mailer
+from napflow.i18n import AVAILABLE, SOURCE, _, format_date, format_list, use_locale
+from napflow.inputs import country_name, email_address
+from napflow.notifications.mailer import Mailer
 from napflow.runtime import Runtime
-from napflow.services._outbox import CHANGE, DRAFT, ESCALATION, NOTICE, REMINDER
-from napflow.services._plan_facts import load_facts
-from napflow.services.drafts import DraftDiff, DraftView, diff_drafts, find_draft, read_draft
-from napflow.storage.schema import deadlines, people, plans, roles
+from napflow.services._mail_cache import Contact, PassCache, Reader
+from napflow.services._mail_phrases import (
+    action_title,
+    at_time,
+    for_reader,
+    next_step,
+    short_date,
+    state_title,
+    when,
+)
+from napflow.services._outbox import CHANGE, DIGEST, DRAFT, ESCALATION, NOTICE, REMINDER
+from napflow.storage.schema import deadlines
 from napflow.timezones import to_local
 from napflow.workflow.calendar import due_instant
-from napflow.workflow.deadline_kinds import DeadlineKindDef
 from napflow.workflow.definition import WorkflowDefinition
-from napflow.workflow.facts import HOLDERS, PlanFacts
+
+__all__ = ["PassCache", "calendar_fields", "compose", "compose_digest", "reader_locale"]
 
 
-def _day(d: date) -> str:
-    return f"{d:%A} {d.day} {d:%B %Y}"
+def reader_locale(reader: Reader, plan: Any) -> str:
+    """Return the language to write to ``reader`` in: theirs, else the plan's, else English.
 
-
-def _when(row: Any, event: bool) -> str:
-    """Say when a deadline is, in its own zone: 'Thursday 31 December 2015, end of day (...)'."""
-    first, last = row.due_on, row.ends_on or row.due_on
-    if last != first:
-        head = (
-            f"{first:%A} {first.day}"
-            if (first.year, first.month) == (last.year, last.month)
-            else _day(first)
-        )
-        span = f"{head} to {_day(last)}"
-    else:
-        span = _day(first)
-    if row.at_time:
-        return f"{span}, {'from' if event else 'at'} {row.at_time} ({row.timezone})"
-    return f"{span}{'' if event else ', end of day'} ({row.timezone})"
-
-
-def _for_reader(row: Any, zone: str, event: bool) -> str | None:
-    if zone == row.timezone or (event and not row.at_time):
-        return None
-    local = to_local(row.due_at, zone)
-    return f"{_day(local.date())} at {local:%H:%M} ({zone})"
-
-
-def _roles_text(names: tuple[str, ...]) -> str:
-    return " and ".join(n.replace("_", " ") for n in names)
-
-
-def _next_step(
-    definition: WorkflowDefinition, kind: DeadlineKindDef | None, key: str, escalation: bool
-) -> str:
-    if kind is None:
-        return "See the plan in napflow."
-    if escalation and kind.escalation is not None:
-        return (
-            f"Notices continue every {kind.escalation.every_days} days until the "
-            "deadline is met or cancelled."
-        )
-    parts = []
-    if kind.met_by_state:
-        state = definition.state(kind.met_by_state).title.lower()
-        parts.append(f"The deadline is met when {key} is {state}.")
-    if kind.relative and kind.start_on_entering:
-        undone = {r.unless_done for r in kind.rungs if r.unless_done}
-        if undone:
-            parts.append(f"Once you {' and '.join(sorted(undone))}, these reminders stop.")
-        parts.append("The window closes when the plan moves on.")
-    if kind.type == "event":
-        parts.append("This is a meeting on the calendar; the .ics file adds it to yours.")
-    if kind.escalation is not None:
-        parts.append(
-            f"If it is missed, the {_roles_text(kind.escalation.to)} will be told "
-            f"the morning after and every {kind.escalation.every_days} days until "
-            "it is met."
-        )
-    return " ".join(parts) or "See the plan in napflow."
-
-
-def _state_title(definition: WorkflowDefinition, state: str) -> str:
-    """Return a state's title (its id if the workflow no longer has it)."""
-    try:
-        return definition.state(state).title
-    except KeyError:
-        return state
-
-
-def _title(definition: WorkflowDefinition, trigger: str | None, state: str) -> str:
-    """Return the title of ``trigger`` fired in ``state`` (its id if the workflow lacks it).
-
-    One trigger may have a title per state (the NAP's two "endorse"s).
+    A language napflow has no catalogue for is passed over for the next.
     """
-    found = definition.transition_for(state, trigger or "") or next(
-        (t for t in definition.transitions if t.trigger == trigger), None
-    )
-    return found.title if found else str(trigger)
-
-
-def _person(conn: Connection, email: str) -> tuple[str, str | None]:
-    row = conn.execute(
-        select(people.c.name, people.c.timezone).where(people.c.email == email)
-    ).first()
-    return (row.name, row.timezone) if row else (email, None)
-
-
-def _contacts(conn: Connection, plan_id: int) -> list[dict[str, str]]:
-    rows = conn.execute(
-        select(people.c.name, people.c.email)
-        .join(roles, roles.c.person_id == people.c.id)
-        .where(roles.c.plan_id == plan_id, roles.c.role == "coordinator")
-        .order_by(people.c.email)
-    )
-    return [{"name": r.name, "email": r.email} for r in rows]
-
-
-#: the longest texts (in words) a draft mail summarises what changed in
-MAIL_COMPARE_WORDS = 20_000
-#: how many drafts' bytes a dispatch pass keeps for the next messages attaching them
-_FILES_KEPT = 2
-
-
-class PassCache:
-    """What one dispatch pass reads once for the many messages of the same plans.
-
-    A pass lasts seconds; a plan changed meanwhile by another process is shown as it was
-    when the pass began, like any message composed a moment before it is sent.
-    """
-
-    def __init__(self) -> None:
-        self._plans: dict[int, Any] = {}
-        self._contacts: dict[int, list[dict[str, str]]] = {}
-        self._facts: dict[int, PlanFacts] = {}
-        self._people: dict[str, tuple[str, str | None]] = {}
-        self._diffs: dict[tuple[str, int, int], DraftDiff | None] = {}
-        #: the drafts' bytes of the last few messages only (a pass may mail many plans)
-        self._files: OrderedDict[tuple[str, int], Attachment | None] = OrderedDict()
-        self._drafts: dict[tuple[str, int], DraftView | None] = {}
-
-    def prefetch(self, rt: Runtime, emails: set[str]) -> None:
-        """Read the names and zones of a batch's recipients in one query."""
-        with rt.db.read() as conn:
-            rows = conn.execute(
-                select(people.c.email, people.c.name, people.c.timezone).where(
-                    people.c.email.in_(sorted(emails))
-                )
-            )
-            self._people.update({r.email: (r.name, r.timezone) for r in rows})
-
-    def person(self, conn: Connection, email: str) -> tuple[str, str | None]:
-        """Return a person's name and zone (the address itself for someone unknown)."""
-        if email not in self._people:
-            self._people[email] = _person(conn, email)
-        return self._people[email]
-
-    def plan(self, conn: Connection, plan_id: int) -> Any:
-        """Return the plan row."""
-        if plan_id not in self._plans:
-            self._plans[plan_id] = conn.execute(select(plans).where(plans.c.id == plan_id)).one()
-        return self._plans[plan_id]
-
-    def contacts(self, conn: Connection, plan_id: int) -> list[dict[str, str]]:
-        """Return the plan's coordinators, to name as contacts."""
-        if plan_id not in self._contacts:
-            self._contacts[plan_id] = _contacts(conn, plan_id)
-        return self._contacts[plan_id]
-
-    def allowed(self, conn: Connection, rt: Runtime, plan: Any, email: str) -> list[str]:
-        """Return the triggers ``email`` may fire on the plan now."""
-        engine = rt.catalog.engine(plan.workflow)
-        base = self._facts.get(plan.id)
-        if base is None:
-            base = self._facts[plan.id] = load_facts(
-                conn, plan, engine.needs(plan.state) | {HOLDERS}, listing=True
-            )
-        held = frozenset(role for role, who in base.holders.items() if email in who)
-        return engine.allowed(dataclasses.replace(base, actor=email, actor_roles=held))
-
-    def diff(self, rt: Runtime, key: str, old: int, new: int) -> DraftDiff | None:
-        """Return what changed from draft ``old`` to ``new`` (None: a draft is missing).
-
-        Texts of more than MAIL_COMPARE_WORDS words are not compared here (the web's
-        comparison page does): the time grows with the square of the words changed, and
-        the dispatcher must not hold a batch of reminders for it.
-        """
-        if (key, old, new) not in self._diffs:
-            try:
-                self._diffs[key, old, new] = diff_drafts(
-                    rt, key, old, new, max_words=MAIL_COMPARE_WORDS
-                )
-            except NapflowError:  # gone, or its bytes were changed: the mail says less
-                self._diffs[key, old, new] = None
-        return self._diffs[key, old, new]
-
-    def draft(self, rt: Runtime, key: str, version: int) -> DraftView | None:
-        """Return draft ``version`` of plan ``key`` (None: there is no such draft)."""
-        if (key, version) not in self._drafts:
-            try:
-                self._drafts[key, version] = find_draft(rt, key, version)
-            except NapflowError:
-                self._drafts[key, version] = None
-        return self._drafts[key, version]
-
-    def file(self, rt: Runtime, key: str, version: int) -> Attachment | None:
-        """Return draft ``version`` to attach, if it is no larger than the mail limit.
-
-        Bytes that no longer match their sealed digest are not sent (the link is).
-        """
-        if (key, version) in self._files:
-            self._files.move_to_end((key, version))
-        else:
-            found = self.draft(rt, key, version)
-            self._files[key, version] = _attachment(rt, found) if found else None
-            while len(self._files) > _FILES_KEPT:
-                self._files.popitem(last=False)
-        return self._files[key, version]
-
-
-def _attachment(rt: Runtime, found: DraftView) -> Attachment | None:
-    if found.size > rt.settings.mail_attach_max_mb << 20:
-        return None
-    try:
-        _found, chunks = read_draft(rt, found.plan, found.version)
-        return Attachment(found.file_name, found.media_type, b"".join(chunks))
-    except NapflowError:  # its bytes no longer match the sealed digest: not sent
-        return None
+    for wanted in (reader.locale, plan.locale):
+        if wanted in AVAILABLE:
+            return str(wanted)
+    return SOURCE
 
 
 def _url(rt: Runtime, path: str) -> str:
     return rt.settings.base_url + path
+
+
+def _plan_url(rt: Runtime, key: str, rest: str = "") -> str:
+    """Return the address of plan ``key``'s page (``rest`` after it), the key URL-encoded.
+
+    A key is checked when it is typed; one written straight into the database with CR/LF
+    in it must still make a mail, with a link that ends no header and no calendar line.
+    """
+    return _url(rt, f"/plans/{quote(key, safe='')}{rest}")
 
 
 def _draft(rt: Runtime, cache: PassCache, key: str, bound: dict[str, Any] | None) -> Any:
@@ -260,8 +80,8 @@ def _draft(rt: Runtime, cache: PassCache, key: str, bound: dict[str, Any] | None
         "version": version,
         "sha256": bound["sha256"],
         "file_name": found.file_name if found else None,
-        "size": f"{found.size:,}" if found else None,
-        "url": _url(rt, f"/plans/{key}/drafts/{version}"),
+        "size": found.size if found else None,
+        "url": _plan_url(rt, key, f"/drafts/{version}"),
         "attached": file is not None,
         "file": file,
     }
@@ -276,12 +96,12 @@ def _changes(rt: Runtime, cache: PassCache, key: str, old: int | None, new: int)
     if not old or old >= new:
         return None
     found = cache.diff(rt, key, old, new)
-    url = _url(rt, f"/plans/{key}/drafts/{old}/diff/{new}")
+    url = _plan_url(rt, key, f"/drafts/{old}/diff/{new}")
     if found is None or found.comparison is None:
         if found is None:
-            reason = "a version cannot be read here; the comparison on the web shows it."
+            reason = _("a version cannot be read here; the comparison on the web shows it.")
         elif found.too_long:
-            reason = "the drafts are too long to summarise in a mail; see the comparison."
+            reason = _("the drafts are too long to summarise in a mail; see the comparison.")
         else:
             reason = found.reason or ""
         return {"url": url, "reason": reason, "passages": [], "more": False}
@@ -297,6 +117,53 @@ def _changes(rt: Runtime, cache: PassCache, key: str, old: int | None, new: int)
     }
 
 
+def _actions(
+    rt: Runtime, definition: WorkflowDefinition, key: str, state: str, triggers: list[str]
+) -> list[dict[str, str]]:
+    """Return the reader's actions as a mail lists them: each title with its link."""
+    return [
+        {"title": action_title(definition, t, state), "url": _plan_url(rt, key, f"#do-{t}")}
+        for t in triggers
+    ]
+
+
+def _contacts(reader: Reader, found: list[Contact]) -> list[Contact]:
+    """Return whom the reader should ask: the coordinators, else the chairs; never themselves.
+
+    Only real addresses: one written into the database by hand that napflow would refuse
+    (commas, several @) is named nowhere, so a reply cannot go to someone it lists.
+    """
+    others = [c for c in found if c.email != reader.email and _is_address(c.email)]
+    chosen = [c for c in others if c.role == "coordinator"] or [
+        c for c in others if c.role == "wg_chair"
+    ]
+    return list({c.email: c for c in chosen}.values())
+
+
+def _is_address(email: str) -> bool:
+    try:
+        return email_address(email) == email
+    except NapflowError:
+        return False
+
+
+def _signature(rt: Runtime, definition: WorkflowDefinition) -> str:
+    """Return the mail's last line: the site's, else the workflow's, else napflow's own."""
+    return (
+        rt.settings.mail_signature
+        or definition.mail.signature_in()
+        or _("napflow, for the %(workflow)s") % {"workflow": definition.title_in()}
+    )
+
+
+def _actor(cache: PassCache, conn: Connection, email: str | None) -> str:
+    """Return the name of who did something (an address napflow does not know: its words)."""
+    if not email:
+        return _("the administrator")
+    found = cache.person(conn, email)
+    return found.name if found.known else _("someone no longer known to napflow")
+
+
 def compose(
     rt: Runtime,
     mailer: Mailer,
@@ -310,94 +177,271 @@ def compose(
     cache = cache or PassCache()
     with rt.db.read() as conn:
         plan = cache.plan(conn, row.plan_id)
-        definition = rt.catalog.get(plan.workflow)
-        name, person_zone = cache.person(conn, row.recipient)
-        zone = person_zone or plan.timezone
-        context: dict[str, Any] = {
-            "recipient": {"name": name, "email": row.recipient},
-            "plan": {
-                "key": plan.key,
-                "title": plan.title,
-                "country": plan.country,
-                "country_name": country_name(plan.country),
-                "state": plan.state,
-                "state_title": definition.state(plan.state).title,
-                "url": _url(rt, f"/plans/{plan.key}"),
-            },
-            "contacts": cache.contacts(conn, plan.id),
-            "late": late,
-            "scheduled": f"{to_local(row.send_at, zone):%Y-%m-%d %H:%M} ({zone})",
-        }
-        ics = None
-        draft: dict[str, Any] | None = None
-        if row.kind in (REMINDER, ESCALATION, CHANGE):
-            deadline = conn.execute(
-                select(deadlines).where(deadlines.c.id == row.deadline_id)
-            ).one()
-            kind = definition.deadline_kind(deadline.kind)
-            event = kind is not None and kind.type == "event"
-            context["deadline"] = {
-                "title": deadline.title,
-                "location": deadline.location,
-                "when": _when(deadline, event),
-                "local_for_you": _for_reader(deadline, zone, event),
-            }
-            context["next_step"] = _next_step(definition, kind, plan.key, row.kind == ESCALATION)
-            number = int("".join(ch for ch in row.rung if ch.isdigit()) or 0)
-            context["days_before" if row.kind == REMINDER else "number"] = number
-            context["change"] = row.rung
-            ics = _calendar(mailer, deadline, plan.key, now, event)
-        elif row.kind == NOTICE:
-            record = row.payload or {}
-            actor_name, _zone = cache.person(conn, record.get("actor") or "")
-            context["notice"] = {
-                "title": _title(definition, record.get("trigger"), record["from_state"]),
-                "actor_name": actor_name,
-                "role": (record.get("role") or "").replace("_", " "),
-                "when": f"{to_local(row.send_at, zone):%Y-%m-%d %H:%M} ({zone})",
-                "from_state_title": definition.state(record["from_state"]).title,
-                "to_state_title": definition.state(record["to_state"]).title,
-                "comment": record.get("comment"),
-            }
-            open_now = cache.allowed(conn, rt, plan, row.recipient)
-            context["next_step"] = (
-                f"You can now: {', '.join(open_now)}."
-                if open_now
-                else "Nothing is waiting for you on this plan now."
-            )
-        elif row.kind == DRAFT:
-            record = row.payload or {}
-            adder, _zone = cache.person(conn, record.get("actor") or "")
-            context["added"] = {
-                "by": adder if record.get("actor") else "the administrator",
-                "when": f"{to_local(row.send_at, zone):%Y-%m-%d %H:%M} ({zone})",
-                "state_title": _state_title(definition, record["state"]),
-                "acted_on": record.get("acted_on"),
-                "trigger_title": _title(definition, record.get("trigger"), record["state"]),
-                "note": record.get("note"),
-            }
+        reader = cache.person(conn, row.recipient)
+        language = reader_locale(reader, plan)
+        with use_locale(language):
+            context, ics, definition = _context(rt, cache, conn, mailer, row, plan, reader, now)
     # the drafts are read in transactions of their own, after the one above
-    if row.kind in (NOTICE, DRAFT):
-        record = row.payload or {}
-        draft = context["draft"] = _draft(rt, cache, plan.key, record.get("draft"))
-    if row.kind == DRAFT:
-        new = record["draft"]["version"]
-        context["changes"] = _changes(rt, cache, plan.key, record.get("acted_on"), new)
-    rendered = mailer.renderer.render(row.kind, context)
+    record = row.payload or {}
+    draft = None
+    with use_locale(language):
+        if row.kind in (NOTICE, DRAFT):
+            draft = context["draft"] = _draft(rt, cache, plan.key, record.get("draft"))
+        if row.kind == DRAFT:
+            new = record["draft"]["version"]
+            context["changes"] = _changes(rt, cache, plan.key, record.get("acted_on"), new)
+        context["late"] = _late(rt, cache, row, plan, reader, definition) if late else None
+        rendered = mailer.renderer.render(row.kind, context, definition.mail.templates)
+    contacts = context["contacts"]
+    reply_to = (
+        (("", rt.settings.mail_reply_to),)
+        if rt.settings.mail_reply_to
+        else tuple((c.name, c.email) for c in contacts)
+    )
     return mailer.build(
         rendered,
         sender=(mailer.sender_name, mailer.sender),
-        recipient=(name, row.recipient),
+        recipient=(reader.name, row.recipient),
         message_id=message_id,
         date=now,
         ics=ics,
-        headers={"X-Napflow-Plan": plan.key, "X-Napflow-Kind": row.kind},
+        reply_to=reply_to,
+        headers={
+            "Content-Language": language,
+            "X-Napflow-Plan": plan.key,
+            "X-Napflow-Kind": row.kind,
+        },
         files=(draft["file"],) if draft and draft["file"] else (),
     )
 
 
-def _calendar(mailer: Mailer, deadline: Any, key: str, now: datetime, event: bool) -> bytes:
-    return mailer.calendar(**calendar_fields(mailer.sender, deadline, key, now, event))
+def compose_digest(
+    rt: Runtime,
+    mailer: Mailer,
+    row: Any,
+    items: list[Any],
+    message_id: str,
+    now: datetime,
+    cache: PassCache | None = None,
+) -> Message:
+    """Build the daily digest ``row`` listing the held messages ``items`` (one mail a day).
+
+    Each message is listed by its subject, with its most precise link and what the reader
+    can do about it; the digest is in the reader's language (else the first plan's).
+    """
+    cache = cache or PassCache()
+    with rt.db.read() as conn:
+        reader = cache.person(conn, row.recipient)
+        first = cache.plan(conn, items[0].plan_id)
+        language = reader_locale(reader, first)
+        with use_locale(language):
+            entries = [_digest_entry(rt, cache, conn, mailer, item, reader, now) for item in items]
+            definition = rt.catalog.get(first.workflow)
+            context = {
+                "recipient": {"name": reader.name},
+                "items": entries,
+                "day": format_date(to_local(row.send_at, reader.timezone or first.timezone)),
+                "settings_url": _url(rt, "/me"),
+                "signature": rt.settings.mail_signature or _signature(rt, definition),
+            }
+            rendered = mailer.renderer.render(DIGEST, context)
+    reply_to = (("", rt.settings.mail_reply_to),) if rt.settings.mail_reply_to else ()
+    return mailer.build(
+        rendered,
+        sender=(mailer.sender_name, mailer.sender),
+        recipient=(reader.name, row.recipient),
+        message_id=message_id,
+        date=now,
+        reply_to=reply_to,
+        headers={"Content-Language": language, "X-Napflow-Kind": DIGEST},
+    )
+
+
+def _digest_entry(
+    rt: Runtime,
+    cache: PassCache,
+    conn: Connection,
+    mailer: Mailer,
+    item: Any,
+    reader: Reader,
+    now: datetime,
+) -> dict[str, Any]:
+    """Return one held message as its reader's digest lists it."""
+    plan = cache.plan(conn, item.plan_id)
+    context, _ics, definition = _context(rt, cache, conn, mailer, item, plan, reader, now)
+    record = item.payload or {}
+    url = context["plan"]["url"]
+    if "deadline" in context:
+        url = context["deadline"]["url"]
+    elif record.get("draft"):
+        version = record["draft"]["version"]
+        context["draft"] = {"version": version}
+        url = _plan_url(rt, plan.key, f"/drafts/{version}")
+    notice = context.get("notice") or {}
+    return {
+        "subject": mailer.renderer.subject(item.kind, context, definition.mail.templates),
+        "url": url,
+        "can": context.get("can"),
+        "comment": notice.get("comment"),
+    }
+
+
+def _context(
+    rt: Runtime,
+    cache: PassCache,
+    conn: Connection,
+    mailer: Mailer,
+    row: Any,
+    plan: Any,
+    reader: Reader,
+    now: datetime,
+) -> tuple[dict[str, Any], bytes | None, WorkflowDefinition]:
+    """Return what the templates of ``row`` are given, its .ics, and the plan's workflow."""
+    definition = rt.catalog.get(plan.workflow)
+    zone = reader.timezone or plan.timezone
+    contacts = _contacts(reader, cache.contacts(conn, plan.id))
+    context: dict[str, Any] = {
+        "recipient": {"name": reader.name},
+        "plan": {
+            "key": plan.key,
+            "title": plan.title,
+            "country_name": country_name(plan.country),
+            "state_title": state_title(definition, plan.state),
+            "url": _plan_url(rt, plan.key),
+        },
+        "contacts": contacts,
+        "ask": format_list([c.name for c in contacts]) if contacts else None,
+        "reply_configured": bool(rt.settings.mail_reply_to),
+        "signature": _signature(rt, definition),
+        # a late notice lists what its reader could do then, and what they can do now
+        "can_then": row.kind in (NOTICE, DRAFT),
+    }
+    ics = None
+    record = row.payload or {}
+    if row.kind in (REMINDER, ESCALATION, CHANGE):
+        deadline = conn.execute(select(deadlines).where(deadlines.c.id == row.deadline_id)).one()
+        kind = definition.deadline_kind(deadline.kind)
+        event = kind is not None and kind.type == "event"
+        context["deadline"] = {
+            "title": _deadline_title(definition, deadline),
+            "location": deadline.location,
+            "when": when(deadline, event),
+            "date": short_date(deadline),
+            "local_for_you": for_reader(deadline, zone, event),
+            "event": event,
+            "url": _plan_url(rt, plan.key, f"#deadline-{deadline.id}"),
+        }
+        context["next_step"] = next_step(definition, kind, row.kind == ESCALATION)
+        number = int("".join(ch for ch in row.rung if ch.isdigit()) or 0)
+        context["days_before" if row.kind == REMINDER else "number"] = number
+        context["change"] = row.rung
+        if row.kind != CHANGE:  # what the reader can do about it, as the mail goes
+            can = cache.allowed(conn, rt, plan, row.recipient)
+            context["can"] = _actions(rt, definition, plan.key, plan.state, can)
+        ics = _calendar(
+            rt, mailer, definition, deadline, plan, now, event, cache.contacts(conn, plan.id)
+        )
+    elif row.kind == NOTICE:
+        state = record["to_state"]
+        context["notice"] = {
+            "title": action_title(definition, record.get("trigger"), record["from_state"]),
+            "actor_name": _actor(cache, conn, record.get("actor")),
+            "role": definition.role_title(record["role"]) if record.get("role") else None,
+            "when": at_time(row.send_at, zone),
+            "from_state_title": state_title(definition, record["from_state"]),
+            "to_state_title": state_title(definition, state),
+            "moved": record["from_state"] != state,
+            "comment": record.get("comment"),
+        }
+        context["can"] = _stored_actions(rt, cache, conn, definition, plan, row, state)
+    elif row.kind == DRAFT:
+        context["added"] = {
+            "by": _actor(cache, conn, record.get("actor")),
+            "when": at_time(row.send_at, zone),
+            "state_title": state_title(definition, record["state"]),
+            "acted_on": record.get("acted_on"),
+            "trigger_title": action_title(definition, record.get("trigger"), record["state"]),
+            "note": record.get("note"),
+        }
+        context["can"] = _stored_actions(rt, cache, conn, definition, plan, row, record["state"])
+    return context, ics, definition
+
+
+def _stored_actions(
+    rt: Runtime,
+    cache: PassCache,
+    conn: Connection,
+    definition: WorkflowDefinition,
+    plan: Any,
+    row: Any,
+    state: str,
+) -> list[dict[str, str]]:
+    """Return what the reader could do once the event happened (kept with the message).
+
+    A message queued before napflow kept them is told what is open now.
+    """
+    record = row.payload or {}
+    if "can" in record:
+        return _actions(rt, definition, plan.key, state, list(record["can"]))
+    can = cache.allowed(conn, rt, plan, row.recipient)
+    return _actions(rt, definition, plan.key, plan.state, can)
+
+
+def _late(
+    rt: Runtime,
+    cache: PassCache,
+    row: Any,
+    plan: Any,
+    reader: Reader,
+    definition: WorkflowDefinition,
+) -> dict[str, Any]:
+    """Return what a late mail adds: when it was due, and the plan and the reader's actions now."""
+    zone = reader.timezone or plan.timezone
+    with rt.db.read() as conn:
+        can = cache.allowed(conn, rt, plan, row.recipient)
+    return {
+        "due": at_time(row.send_at, zone),
+        "state_title": state_title(definition, plan.state),
+        "can": _actions(rt, definition, plan.key, plan.state, can),
+    }
+
+
+def _deadline_title(definition: WorkflowDefinition, deadline: Any) -> str:
+    """Return a deadline's title: its kind's, translated, unless someone gave it its own."""
+    kind = definition.deadline_kind(deadline.kind)
+    if kind is not None and deadline.title == kind.title:
+        return kind.title_in()
+    return str(deadline.title)
+
+
+def _calendar(
+    rt: Runtime,
+    mailer: Mailer,
+    definition: WorkflowDefinition,
+    deadline: Any,
+    plan: Any,
+    now: datetime,
+    event: bool,
+    contacts: list[Contact],
+) -> bytes:
+    fields = calendar_fields(mailer.sender, deadline, plan.key, now, event)
+    kind = definition.deadline_kind(deadline.kind)
+    title = _deadline_title(definition, deadline)
+    fields["title"] = f"[{plan.key}] {title}"
+    fields["description"] = _("%(deadline)s, plan %(key)s: %(when)s.") % {
+        "deadline": title,
+        "key": plan.key,
+        "when": when(deadline, event),
+    }
+    fields["description"] += "\n" + _("The plan in napflow: %(url)s") % {
+        "url": _plan_url(rt, plan.key)
+    }
+    fields["url"] = _plan_url(rt, plan.key)
+    coordinators = [c for c in contacts if c.role == "coordinator"]
+    fields["organizer"] = (coordinators[0].name, coordinators[0].email) if coordinators else None
+    fields["alarms"] = [r.days_before for r in kind.rungs] if kind is not None else []
+    fields["alarm_text"] = _("%(deadline)s, plan %(key)s") % {"deadline": title, "key": plan.key}
+    return mailer.calendar(**fields)
 
 
 def calendar_fields(
@@ -413,7 +457,8 @@ def calendar_fields(
         "uid": f"napflow-deadline-{deadline.id}@{sender.rpartition('@')[2]}",
         "sequence": deadline.sequence,
         "title": f"[{key}] {deadline.title}",
-        "description": f"{deadline.title} for plan {key}, {_when(deadline, event)}.",
+        "description": _("%(deadline)s, plan %(key)s: %(when)s.")
+        % {"deadline": deadline.title, "key": key, "when": when(deadline, event)},
         "start": start,
         "end": end,
         "location": deadline.location,

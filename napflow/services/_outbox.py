@@ -18,18 +18,20 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from napflow.ledger.record import Kind
-from napflow.services._plan_facts import round_actions
+from napflow.services._plan_facts import actions_of, round_actions
 from napflow.services._records import PlanRow
 from napflow.storage.schema import Status, deadlines, history, outbox, people, roles
 from napflow.workflow.calendar import escalation_instant, reminder_instant
 from napflow.workflow.deadline_kinds import DeadlineKindDef
 from napflow.workflow.definition import WorkflowDefinition
+from napflow.workflow.engine import Engine
 
 REMINDER = "reminder"
 ESCALATION = "escalation"
 NOTICE = "notice"
 CHANGE = "change"  # a deadline people were reminded of was moved or cancelled
 DRAFT = "draft"  # a new draft restarted a round: those who had acted in it are told
+DIGEST = "digest"  # one mail a day listing the messages held for a reader who chose it
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Wanted:
     rung: str
     recipient: str
     send_at: datetime
+    #: sent at once even to someone who chose a daily digest
+    urgent: bool = False
 
 
 def deadline_key(deadline_id: int, sequence: int, rung: str, recipient: str) -> str:
@@ -117,13 +121,16 @@ def wanted_rows(
                 )
                 rung_name = escalation_rung(1)
                 key = deadline_key(d.id, d.sequence, rung_name, email)
-                result.append(Wanted(key, d.id, ESCALATION, rung_name, email, at))
+                urgent = kind.escalation.urgent
+                result.append(Wanted(key, d.id, ESCALATION, rung_name, email, at, urgent))
     return result
 
 
+#: a message waiting to go, or held for its reader's daily digest
+_WAITING = (Status.PENDING, Status.HELD)
 _CANCEL = (
     update(outbox)
-    .where(outbox.c.id == bindparam("row_id"), outbox.c.status == Status.PENDING)
+    .where(outbox.c.id == bindparam("row_id"), outbox.c.status.in_(_WAITING))
     .values(status=Status.CANCELLED)
 )
 _REVIVE = (
@@ -183,7 +190,7 @@ def sync_reminders(
     escalating = {(w.deadline_id, w.recipient) for w in wanted.values() if w.kind == ESCALATION}
     by_key = {r.key: r for r in existing}
     for row in existing:
-        if row.status != Status.PENDING:
+        if row.status not in _WAITING:
             continue
         if row.kind == ESCALATION:
             # later escalations are added by the dispatcher; keep them while still wanted
@@ -192,7 +199,11 @@ def sync_reminders(
             keep = row.key in wanted
         if not keep:
             conn.execute(_CANCEL, {"row_id": row.id})
-        elif row.key in wanted and wanted[row.key].send_at != row.send_at:
+        elif (
+            row.key in wanted
+            and wanted[row.key].send_at != row.send_at
+            and row.status == Status.PENDING
+        ):
             conn.execute(_RETIME, {"row_id": row.id, "at": wanted[row.key].send_at})
     for key, w in wanted.items():
         old = by_key.get(key)
@@ -205,7 +216,8 @@ def sync_reminders(
         if w.key not in by_key and (w.kind == ESCALATION or w.send_at >= now)
     ]
     if new:
-        conn.execute(insert(outbox), [_row(plan.id, w, now) for w in new])
+        rows = [_row(plan.id, w, now, {"urgent": True} if w.urgent else None) for w in new]
+        conn.execute(insert(outbox), rows)
 
 
 def _rungs_of(definition: WorkflowDefinition, kind: str) -> tuple[Any, ...]:
@@ -234,47 +246,65 @@ def _row(
 
 
 def cancel_deadline_rows(conn: Connection, deadline_id: int) -> None:
-    """Cancel every pending message of one deadline (it was met, moved away or cancelled)."""
+    """Cancel every waiting message of one deadline (it was met, moved away or cancelled)."""
     conn.execute(
         update(outbox)
-        .where(outbox.c.deadline_id == deadline_id, outbox.c.status == Status.PENDING)
+        .where(outbox.c.deadline_id == deadline_id, outbox.c.status.in_(_WAITING))
         .values(status=Status.CANCELLED)
     )
 
 
 def queue_notices(
     conn: Connection,
-    definition: WorkflowDefinition,
+    engine: Engine,
     plan: PlanRow,
     record: dict[str, Any],
     now: datetime,
 ) -> None:
-    """Queue the transition notices ``record`` (a history record's fields) calls for."""
+    """Queue the transition notices ``record`` (a history record's fields) calls for.
+
+    ``plan`` is the plan after the action. Each message keeps what its reader could do
+    once the action was done (``can``): a mail sent late still says what the event left
+    them to do, and what is current when it goes.
+    """
     trigger = record["trigger"]
-    wanted_roles = tuple(r for n in definition.notices if trigger in n.triggers for r in n.to)
+    notices = [n for n in engine.definition.notices if trigger in n.triggers]
+    wanted_roles = tuple(r for n in notices for r in n.to)
     if not wanted_roles:
         return
-    rows = []
-    for email in _recipients(holders(conn, plan), wanted_roles):
-        if email == record.get("actor"):
-            continue
-        key = f"n{plan.id}.{record['seq']}:{email}"
-        rows.append(_row(plan.id, Wanted(key, 0, NOTICE, trigger, email, now), now, record))
+    urgent = any(n.urgent for n in notices)
+    told = [e for e in _recipients(holders(conn, plan), wanted_roles) if e != record.get("actor")]
+    can = actions_of(conn, engine, plan, told)
+    rows = [
+        _row(
+            plan.id,
+            Wanted(f"n{plan.id}.{record['seq']}:{email}", 0, NOTICE, trigger, email, now),
+            now,
+            {**record, "can": can[email], **({"urgent": True} if urgent else {})},
+        )
+        for email in told
+    ]
     if rows:
         conn.execute(insert(outbox), rows)
 
 
 def queue_draft_notices(
-    conn: Connection, plan: PlanRow, record: dict[str, Any], now: datetime
+    conn: Connection,
+    engine: Engine,
+    plan: PlanRow,
+    after: PlanRow,
+    record: dict[str, Any],
+    now: datetime,
 ) -> None:
     """Tell everyone who acted in the round a new draft restarted that it did.
 
-    ``plan`` is the plan as it was before the new draft (its round still the old one);
-    ``record`` the draft record's fields. Those who acted in the round are told, and those
-    told of the draft that began it who have not acted since (two drafts in a row: they
-    still must act, now on the newer one; a mail about the older one still waiting is
-    cancelled). Each message names the draft the person last acted on, so their mail can
-    say what changed since. Not the uploader, nor anyone no longer holding the role they
+    ``plan`` is the plan as it was before the new draft (its round still the old one),
+    ``after`` the plan with it; ``record`` the draft record's fields. Those who acted in
+    the round are told, and those told of the draft that began it who have not acted since
+    (two drafts in a row: they still must act, now on the newer one; a mail about the
+    older one still waiting is cancelled). Each message names the draft the person last
+    acted on, so their mail can say what changed since, and keeps what they could do once
+    the draft was added. Not the uploader, nor anyone no longer holding the role they
     acted in, nor a deactivated person.
     """
     still = {(h.email, h.role) for h in holders(conn, plan)}
@@ -308,15 +338,20 @@ def queue_draft_notices(
             "trigger": row.trigger,
             "role": row.role,
         }
+    told = {
+        email: mine
+        for email, mine in sorted(last.items())
+        if email != record.get("actor") and (email, mine["role"]) in still
+    }
+    can = actions_of(conn, engine, after, told) if told else {}
     rows = [
         _row(
             plan.id,
             Wanted(f"v{plan.id}.{record['seq']}:{email}", 0, DRAFT, "restarted", email, now),
             now,
-            {**record, **mine},
+            {**record, **mine, "can": can[email]},
         )
-        for email, mine in sorted(last.items())
-        if email != record.get("actor") and (email, mine["role"]) in still
+        for email, mine in told.items()
     ]
     if rows:
         conn.execute(insert(outbox), rows)
@@ -371,11 +406,14 @@ def readdress_mail(conn: Connection, old: str, new: str) -> int:
     the recipient's address) follows the address, so nothing is queued twice.
     """
     waiting = conn.execute(
-        select(outbox.c.id, outbox.c.key).where(
-            outbox.c.recipient == old, outbox.c.status == Status.PENDING
+        select(outbox.c.id, outbox.c.key, outbox.c.kind).where(
+            outbox.c.recipient == old, outbox.c.status.in_(_WAITING)
         )
     ).all()
     for row in waiting:
-        key = row.key.removesuffix(f":{old}") + f":{new}"
+        if row.kind == DIGEST:  # g:<address>:<day>
+            key = f"g:{new}:{row.key.rpartition(':')[2]}"
+        else:
+            key = row.key.removesuffix(f":{old}") + f":{new}"
         conn.execute(update(outbox).where(outbox.c.id == row.id).values(recipient=new, key=key))
     return len(waiting)

@@ -6,7 +6,9 @@ common action reads one row set before its writes.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
+from collections.abc import Iterable
 
 from sqlalchemy import Connection, bindparam, select
 
@@ -77,3 +79,22 @@ def allowed_now(
     held = load_plan_for_actor(conn, plan.key, actor).actor_roles if actor else frozenset()
     facts = load_facts(conn, plan, engine.needs(plan.state), actor, held, listing=True)
     return engine.allowed(facts)
+
+
+def plan_facts(conn: Connection, engine: Engine, plan: PlanRow) -> PlanFacts:
+    """Return the facts every holder's choices on the plan are decided on (no actor yet)."""
+    return load_facts(conn, plan, engine.needs(plan.state) | {HOLDERS}, listing=True)
+
+
+def actions_for(engine: Engine, facts: PlanFacts, email: str) -> list[str]:
+    """Return the triggers ``email`` may fire, by the roles ``facts.holders`` give them."""
+    held = frozenset(role for role, who in facts.holders.items() if email in who)
+    return engine.allowed(dataclasses.replace(facts, actor=email, actor_roles=held))
+
+
+def actions_of(
+    conn: Connection, engine: Engine, plan: PlanRow, emails: Iterable[str]
+) -> dict[str, list[str]]:
+    """Return, for each of ``emails``, the triggers they may fire on the plan now."""
+    facts = plan_facts(conn, engine, plan)
+    return {email: actions_for(engine, facts, email) for email in emails}

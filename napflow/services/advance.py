@@ -171,5 +171,5 @@ def advance_plan(
         }
         # what the action does to deadlines and messages is recorded too: the version to
         # report is the one after those records, the one a next --expect-version must give
-        after = after_action(conn, engine.definition, after, record, now, rt.secrets.audit_key)
+        after = after_action(conn, engine, after, record, now, rt.secrets.audit_key)
     return AdvanceResult(key, trigger, plan.state, to_state, after.version, actor, role)

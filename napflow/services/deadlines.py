@@ -33,6 +33,7 @@ from napflow.timezones import to_local
 from napflow.workflow.calendar import due_instant
 from napflow.workflow.deadline_kinds import DeadlineKindDef
 from napflow.workflow.definition import WorkflowDefinition
+from napflow.workflow.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -530,7 +531,7 @@ def list_deadlines(
 
 def after_action(
     conn: Connection,
-    definition: WorkflowDefinition,
+    engine: Engine,
     plan: PlanHead,
     record: dict[str, Any],
     now: datetime,
@@ -542,6 +543,7 @@ def after_action(
     ones (``start_on_entering``); leaving a state meets the relative deadlines it started.
     Then the transition's notices are queued and the reminders re-synced.
     """
+    definition = engine.definition
     if not definition.deadlines and not definition.notices:
         return plan
     entered = record["to_state"] if record["from_state"] != record["to_state"] else None
@@ -579,6 +581,6 @@ def after_action(
                     now,
                 )
                 plan = _record(conn, audit_key, plan, Kind.DEADLINE_ADDED, values, now)
-    queue_notices(conn, definition, plan, record, now)
+    queue_notices(conn, engine, plan, record, now)
     sync_reminders(conn, definition, plan, now)
     return plan

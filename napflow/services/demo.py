@@ -61,7 +61,7 @@ def load_demo(rt: Runtime) -> bool:
     for step in scenario.steps:
         clock.set(step.at)
         step.call(demo)
-    set_demo_passwords(rt, [email for email, _name, _zone in scenario.people], DEMO_PASSWORD)
+    set_demo_passwords(rt, [email for email, *_rest in scenario.people], DEMO_PASSWORD)
     # What the demo's history queued belongs to years past: not for sending now.
     with rt.db.write() as conn:
         conn.execute(

@@ -24,9 +24,10 @@ from napflow.errors import ConfigError, ConflictError
 from napflow.ledger.record import Kind
 from napflow.notifications.mailer import DeliveryError, Mailer, Outgoing, TemporaryFailure
 from napflow.runtime import Runtime
+from napflow.services._digest import held_items, hold, requeue_leftovers
 from napflow.services._ledger_key import require_writer
-from napflow.services._messages import PassCache, compose
-from napflow.services._outbox import ESCALATION, deadline_key, escalation_rung
+from napflow.services._messages import PassCache, compose, compose_digest
+from napflow.services._outbox import DIGEST, ESCALATION, deadline_key, escalation_rung
 from napflow.services._records import append, load_head
 from napflow.storage.fastpath import FastStatement
 from napflow.storage.schema import Status, deadlines, outbox, people, plans
@@ -118,16 +119,17 @@ _MARK_SENT = FastStatement(
 )
 
 
-def _finish(rt: Runtime, row: Any, now: datetime, **values: Any) -> bool:
+def _finish(rt: Runtime, row: Any, now: datetime, items: list[Any], **values: Any) -> bool:
     """Record a row's outcome if this dispatcher still holds its claim; say whether it did.
 
     A message sent or failed for good is recorded in its plan's history, in the same
     transaction. An escalation, sent or failed for good, queues the next one: a bad address
-    this week must not end the chain for the others.
+    this week must not end the chain for the others. A digest's outcome is that of each
+    message it lists (``items``), recorded for each in its own plan's history.
     """
     for attempt in range(1, _FINISH_ATTEMPTS + 1):
         try:
-            return _finish_once(rt, row, now, values)
+            return _finish_once(rt, row, now, items, values)
         except ConflictError:  # the plan moved on meanwhile (an engine without row locks)
             if attempt == _FINISH_ATTEMPTS:
                 raise
@@ -137,7 +139,9 @@ def _finish(rt: Runtime, row: Any, now: datetime, **values: Any) -> bool:
 _FINISH_ATTEMPTS = 3
 
 
-def _finish_once(rt: Runtime, row: Any, now: datetime, values: dict[str, Any]) -> bool:
+def _finish_once(
+    rt: Runtime, row: Any, now: datetime, items: list[Any], values: dict[str, Any]
+) -> bool:
     # not fsynced: a power cut may forget up to a batch of these records, and those messages
     # go out again (at-least-once); a crash of napflow itself forgets nothing
     with rt.db.write(durable=False) as conn:
@@ -156,17 +160,54 @@ def _finish_once(rt: Runtime, row: Any, now: datetime, values: dict[str, Any]) -
             marked = conn.execute(update(outbox).where(_still_claimed(row)).values(**values))
         held = bool(marked.rowcount == 1)
         final = values.get("status") in (Status.SENT, Status.FAILED)
-        if held and final:  # at the moment of recording, so a plan's times never go back
+        if held and final and row.kind == DIGEST:
+            _finish_items(rt, conn, row, now, items, values)
+        elif held and final:  # at the moment of recording, so a plan's times never go back
             _record_delivery(conn, row, rt.clock.now(), values, rt.secrets.audit_key)
         if held and row.kind == ESCALATION and final:
             _queue_next_escalation(rt, conn, row, now)
     return held
 
 
-def _record_delivery(
-    conn: Connection, row: Any, now: datetime, values: dict[str, Any], audit_key: bytes | None
+def _finish_items(
+    rt: Runtime,
+    conn: Connection,
+    digest: Any,
+    now: datetime,
+    items: list[Any],
+    values: dict[str, Any],
 ) -> None:
-    """Append the outcome of one message to its plan's history (no new plan version)."""
+    """Give each message a digest listed the digest's outcome, recorded in its plan's history.
+
+    Messages held while the digest was being sent wait for the next one.
+    """
+    outcome = {k: v for k, v in values.items() if k != "next_attempt_at"}
+    for item in items:
+        marked = conn.execute(
+            update(outbox)
+            .where(outbox.c.id == item.id, outbox.c.status == Status.HELD)
+            .values(**outcome)
+        )
+        if marked.rowcount != 1:
+            continue  # cancelled meanwhile (its deadline was met)
+        _record_delivery(conn, item, rt.clock.now(), values, rt.secrets.audit_key, digest.key)
+        if item.kind == ESCALATION:
+            _queue_next_escalation(rt, conn, item, now)
+    requeue_leftovers(conn, digest.recipient, digest.plan_id, now)
+
+
+def _record_delivery(
+    conn: Connection,
+    row: Any,
+    now: datetime,
+    values: dict[str, Any],
+    audit_key: bytes | None,
+    digest: str | None = None,
+) -> None:
+    """Append the outcome of one message to its plan's history (no new plan version).
+
+    ``digest``: the key of the daily digest that carried it.
+    """
     sent = values["status"] == Status.SENT
     payload: dict[str, Any] = {
         "mail": row.kind,
@@ -175,6 +216,8 @@ def _record_delivery(
         "attempts": row.attempts,
         "outbox": row.key,
     }
+    if digest is not None:
+        payload["digest"] = digest
     if row.deadline_id is not None:
         payload["deadline"] = row.deadline_id
     if sent:
@@ -253,6 +296,7 @@ def _queue_next_escalation(rt: Runtime, conn: Connection, row: Any, now: datetim
                 attempts=0,
                 next_attempt_at=at,
                 late=False,
+                payload={"urgent": True} if kind.escalation.urgent else None,
                 created_at=now,
             )
         )
@@ -276,9 +320,10 @@ def dispatch_due(rt: Runtime, limit: int | None = None) -> PassResult:
     # the ledger refuses sends nothing, and the queue stays as it is
     require_writer(rt)
     now = rt.clock.now()
-    rows = _claim(rt, now, limit or rt.settings.batch_size)
-    if not rows:
+    claimed = _claim(rt, now, limit or rt.settings.batch_size)
+    if not claimed:
         return PassResult()
+    rows, digests = _digests(rt, hold(rt, claimed, now))
     sent = retrying = failed = late = 0
     # Messages are composed in a second thread while this one waits on the mail server,
     # which is most of the time; sending and marking stay in order, one at a time, so a
@@ -291,7 +336,8 @@ def dispatch_due(rt: Runtime, limit: int | None = None) -> PassResult:
     def compose_next() -> None:
         row = next(upcoming, None)
         if row is not None:
-            built.append(composer.submit(_build, rt, mailer, row, now, cache))
+            items = digests.get(row.id, [])
+            built.append(composer.submit(_build, rt, mailer, row, now, cache, items))
 
     try:
         # Only a couple ahead: a composer racing through the whole batch would hold the GIL
@@ -302,7 +348,7 @@ def dispatch_due(rt: Runtime, limit: int | None = None) -> PassResult:
         for row in rows:
             message = built.popleft()
             compose_next()
-            outcome = _deliver(rt, mailer, row, now, message)
+            outcome = _deliver(rt, mailer, row, now, message, digests.get(row.id, []))
             sent += outcome == Status.SENT
             failed += outcome == Status.FAILED
             retrying += outcome == Status.PENDING
@@ -311,12 +357,45 @@ def dispatch_due(rt: Runtime, limit: int | None = None) -> PassResult:
         composer.submit(rt.db.dispose_thread)
         composer.shutdown(wait=True, cancel_futures=False)
         mailer.transport.close()
-    return PassResult(len(rows), sent, retrying, failed, late)
+    return PassResult(len(claimed), sent, retrying, failed, late)
 
 
-def _build(rt: Runtime, mailer: Mailer, row: Any, now: datetime, cache: PassCache) -> Outgoing:
+def _digests(rt: Runtime, rows: list[Any]) -> tuple[list[Any], dict[int, list[Any]]]:
+    """Return the rows to send, and for each digest among them the messages it lists.
+
+    A digest with nothing left to list (its messages' deadlines were met meanwhile) is
+    cancelled, not sent.
+    """
+    found: dict[int, list[Any]] = {}
+    empty = []
+    if not any(row.kind == DIGEST for row in rows):
+        return rows, found
+    with rt.db.read() as conn:
+        for row in rows:
+            if row.kind == DIGEST:
+                items = held_items(conn, row.recipient)
+                if items:
+                    found[row.id] = items
+                else:
+                    empty.append(row)
+    if empty:
+        with rt.db.write() as conn:
+            for row in empty:
+                conn.execute(
+                    update(outbox).where(_still_claimed(row)).values(status=Status.CANCELLED)
+                )
+    gone = {row.id for row in empty}
+    return [row for row in rows if row.id not in gone], found
+
+
+def _build(
+    rt: Runtime, mailer: Mailer, row: Any, now: datetime, cache: PassCache, items: list[Any]
+) -> Outgoing:
     mid = message_id(row.key, mailer.sender)
-    message = compose(rt, mailer, row, mid, now, now - row.send_at > LATE_AFTER, cache)
+    if row.kind == DIGEST:
+        message = compose_digest(rt, mailer, row, items, mid, now, cache)
+    else:
+        message = compose(rt, mailer, row, mid, now, now - row.send_at > LATE_AFTER, cache)
     return Outgoing.from_message(message, mailer.sender, row.recipient, now)
 
 
@@ -334,13 +413,22 @@ def send_due(rt: Runtime, stopping: Callable[[], bool] | None = None) -> PassRes
             return total
 
 
-def _deliver(rt: Runtime, mailer: Mailer, row: Any, now: datetime, built: Future[Outgoing]) -> str:
+def _deliver(
+    rt: Runtime,
+    mailer: Mailer,
+    row: Any,
+    now: datetime,
+    built: Future[Outgoing],
+    items: list[Any],
+) -> str:
     is_late = now - row.send_at > LATE_AFTER
     mid = message_id(row.key, mailer.sender)
     try:
         message = built.result()
     except Exception as exc:  # a row whose message cannot be built will never send
-        _finish(rt, row, now, status=Status.FAILED, last_error=f"cannot build message: {exc}")
+        _finish(
+            rt, row, now, items, status=Status.FAILED, last_error=f"cannot build message: {exc}"
+        )
         return Status.FAILED
     current = _still_ours(rt, row)
     if current is None:
@@ -355,18 +443,21 @@ def _deliver(rt: Runtime, mailer: Mailer, row: Any, now: datetime, built: Future
                 if exc.permanent
                 else (f"gave up after {row.attempts} attempts: {exc.answer}")
             )
-            _finish(rt, row, now, status=Status.FAILED, last_error=reason)
+            _finish(rt, row, now, items, status=Status.FAILED, last_error=reason)
             return Status.FAILED
         _finish(
             rt,
             row,
             now,
+            items,
             status=Status.PENDING,
             last_error=exc.answer,
             next_attempt_at=now + _backoff(row.attempts),
         )
         return Status.PENDING
-    if not _finish(rt, row, now, status=Status.SENT, sent_at=now, message_id=mid, late=is_late):
+    if not _finish(
+        rt, row, now, items, status=Status.SENT, sent_at=now, message_id=mid, late=is_late
+    ):
         return LOST  # sent, but meanwhile taken over: the other dispatcher counts it
     return Status.SENT
 

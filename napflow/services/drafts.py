@@ -230,7 +230,9 @@ def add_draft(
                     "note": note,
                     "draft": {"version": version, "sha256": sha256},
                 }
-                queue_draft_notices(conn, plan, record, now)
+                queue_draft_notices(
+                    conn, rt.catalog.engine(plan.workflow), plan, after, record, now
+                )
                 sync_reminders(conn, rt.catalog.get(plan.workflow), after, now)
     return DraftView(key, version, sha256, size, media, name, note, actor, now, after.seq)
 

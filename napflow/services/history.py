@@ -106,6 +106,13 @@ class HistoryRecord:
             about = f"{payload.get('mail')} {payload.get('rung')}".strip()
             detail = told % {"mail": about, "recipient": payload.get("recipient")}
             return f"{detail}: {payload.get('error')}" if payload.get("error") else detail
+        if self.kind == Kind.MAIL_REQUEUED:
+            about = f"{payload.get('mail')} {payload.get('rung')}".strip()
+            what = _("%(mail)s to %(recipient)s sent again") % {
+                "mail": about,
+                "recipient": payload.get("recipient"),
+            }
+            return f"{what}: {self.comment}" if self.comment else what
         return self.comment or ""
 
     def _deadline_detail(self, payload: dict[str, Any], titles: Mapping[str, str]) -> str:
@@ -129,7 +136,7 @@ class HistoryRecord:
 
 
 #: the plan's fields a plan edit may change, as a history names them
-_PLAN_FIELDS = {"title": N_("title"), "timezone": N_("time zone")}
+_PLAN_FIELDS = {"title": N_("title"), "timezone": N_("time zone"), "locale": N_("language")}
 
 #: how a deadline record is told, by its kind
 _DEADLINE_VERBS = {

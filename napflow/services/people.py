@@ -19,6 +19,7 @@ from napflow.errors import InputError, RefusedError
 from napflow.i18n import N_, _
 from napflow.ledger.record import SiteKind
 from napflow.runtime import Runtime
+from napflow.services._digest import release
 from napflow.services._outbox import readdress_mail, sync_reminders
 from napflow.services._records import load_head, unregistered
 from napflow.services._site_ledger import append_site
@@ -37,6 +38,8 @@ class PersonView:
     deactivated_at: datetime | None = None
     #: the language of their pages (None: their browser's)
     locale: str | None = None
+    #: "daily": one mail a day listing their messages (urgent ones still go at once)
+    digest: str | None = None
 
     @property
     def active(self) -> bool:
@@ -45,7 +48,7 @@ class PersonView:
 
 
 def _view(row: Row[Any]) -> PersonView:
-    return PersonView(row.email, row.name, row.timezone, row.deactivated_at, row.locale)
+    return PersonView(row.email, row.name, row.timezone, row.deactivated_at, row.locale, row.digest)
 
 
 def find_person(conn: Connection, email: str) -> Row[Any]:
@@ -126,7 +129,7 @@ def _resync_plans(rt: Runtime, conn: Connection, person_id: int, now: datetime) 
 def _cancel_mail_to(conn: Connection, email: str) -> None:
     conn.execute(
         update(outbox)
-        .where(outbox.c.recipient == email, outbox.c.status == Status.PENDING)
+        .where(outbox.c.recipient == email, outbox.c.status.in_((Status.PENDING, Status.HELD)))
         .values(status=Status.CANCELLED)
     )
 
@@ -139,22 +142,30 @@ def edit_person(
     timezone: str | None = None,
     new_email: str | None = None,
     locale: str | None = None,
+    digest: str | None = None,
     actor: str | None = None,
 ) -> PersonView:
-    """Change a person's name, time zone, e-mail address or language.
+    """Change a person's name, time zone, e-mail address, language or mail choice.
 
-    Recorded on the site ledger, except the language: a preference of the reader, which
-    the person may also change themselves (:func:`choose_language`). ``timezone`` ""
-    clears their own zone (their reminders follow each plan's), ``locale`` "" their own
-    language. Records they made keep the address they were made under; pending mail
-    moves to the new one.
+    Recorded on the site ledger, except the language and the mail choice: preferences of
+    the reader, which the person may also change themselves (:func:`choose_language`,
+    :func:`choose_digest`). ``timezone`` "" clears their own zone (their reminders follow
+    each plan's), ``locale`` "" their own language; ``digest`` is "daily" or "none".
+    Records they made keep the address they were made under; pending mail moves to the new
+    one.
     """
     email = inputs.email_address(email)
-    if name is None and timezone is None and new_email is None and locale is None:
+    if (
+        name is None
+        and timezone is None
+        and new_email is None
+        and locale is None
+        and (digest is None)
+    ):
         raise InputError(
             _(
-                "Nothing to change for %(email)s: give %(name)s, %(zone)s, %(address)s or "
-                "%(language)s."
+                "Nothing to change for %(email)s: give %(name)s, %(zone)s, %(address)s, "
+                "%(language)s or %(digest)s."
             )
             % {
                 "email": email,
@@ -162,6 +173,7 @@ def edit_person(
                 "zone": "--timezone",
                 "address": "--email",
                 "language": "--locale",
+                "digest": "--digest",
             }
         )
     values: dict[str, Any] = {}
@@ -173,6 +185,8 @@ def edit_person(
         values["email"] = inputs.email_address(new_email)
     if locale is not None:
         values["locale"] = inputs.locale(locale) if locale.strip() else None
+    if digest is not None:
+        values["digest"] = inputs.digest(digest)
     with rt.db.write() as conn:
         now = rt.clock.now()  # once the write has begun: the ledgers' order
         who = require_admin(conn, actor, N_("Cannot edit people as %(actor)s: %(reason)s."))
@@ -191,7 +205,9 @@ def edit_person(
                 .where(people.c.id == row.id)
                 .values({k: v[1] for k, v in changed.items()})
             )
-        recorded = {k: v for k, v in changed.items() if k != "locale"}
+        if "digest" in changed and changed["digest"][1] is None:
+            release(conn, email, now)  # what waited for the digest goes now, one by one
+        recorded = {k: v for k, v in changed.items() if k not in _PREFERENCES}
         if recorded:
             append_site(
                 conn,
@@ -206,6 +222,26 @@ def edit_person(
             if "timezone" in changed:
                 _resync_plans(rt, conn, row.id, now)
         return _view(find_person(conn, values.get("email", email) if "email" in changed else email))
+
+
+#: what a person may change for themselves, not recorded on the site ledger
+_PREFERENCES = ("locale", "digest")
+
+
+def choose_digest(rt: Runtime, email: str, digest: str) -> PersonView:
+    """Set how often a person gets mail: "daily" (a digest) or "none" (each as it happens).
+
+    The person themselves; not recorded on the site ledger (like their language). Turning
+    the digest off sends what was waiting for it at once.
+    """
+    email = inputs.email_address(email)
+    chosen = inputs.digest(digest)
+    with rt.db.write() as conn:
+        row = find_person(conn, email)
+        conn.execute(update(people).where(people.c.id == row.id).values(digest=chosen))
+        if chosen is None and row.digest is not None:
+            release(conn, email, rt.clock.now())
+        return _view(find_person(conn, email))
 
 
 def choose_language(rt: Runtime, email: str, locale: str) -> PersonView:

@@ -38,6 +38,8 @@ class PlanView:
     timezone: str
     created_at: datetime
     updated_at: datetime
+    #: the language of mails to people on the plan who chose none (None: English)
+    locale: str | None = None
     allowed: list[str] | None = None
     roles: dict[str, list[str]] = field(default_factory=dict)
 
@@ -55,6 +57,7 @@ def _view(row: Row[Any], **extra: Any) -> PlanView:
         timezone=row.timezone,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        locale=row.locale,
         **extra,
     )
 
@@ -75,15 +78,18 @@ def create_plan(
     timezone: str | None = None,
     key: str | None = None,
     actor: str | None = None,
+    locale: str | None = None,
 ) -> PlanView:
     """Create a plan in its workflow's initial state, recording its creation in its history.
 
     Administrators only (``actor`` None: the operator); the record names who created it.
+    ``locale`` is the language of mails to people on the plan who chose none.
     """
     country = inputs.country_code(country)
     title = inputs.plan_title(title)
     zone = inputs.timezone(timezone or rt.settings.default_timezone)
     wanted = inputs.plan_key(key) if key is not None else None
+    language = inputs.locale(locale) if locale is not None else None
     definition = rt.catalog.get(workflow)
     now = rt.clock.now()
     with rt.db.write() as conn:
@@ -108,13 +114,19 @@ def create_plan(
                 "workflow_version": definition.version,
                 "state": definition.initial,
                 "timezone": zone,
+                "locale": language,
                 "created_at": now,
                 "updated_at": now,
             },
             kind=Kind.CREATED,
             actor=who,
             to_state=definition.initial,
-            payload={"title": title, "country": country, "timezone": zone},
+            payload={
+                "title": title,
+                "country": country,
+                "timezone": zone,
+                **({"locale": language} if language else {}),
+            },
         )
         row = load_plan(conn, plan_key)
     return _view(row)
@@ -126,39 +138,43 @@ def edit_plan(
     *,
     title: str | None = None,
     timezone: str | None = None,
+    locale: str | None = None,
     actor: str | None = None,
 ) -> PlanView:
-    """Change a plan's title or time zone (an administrator's change), recorded in its history.
+    """Change a plan's title, time zone or language (an administrator's change), recorded.
 
     The record keeps each changed value before and after. A new zone moves the reminders of
     everyone who has no zone of their own (they follow the plan's); deadlines keep theirs.
+    The language is that of mails to people on the plan who chose none ("" clears it).
     """
     key = inputs.plan_key(key)
-    if title is None and timezone is None:
+    if title is None and timezone is None and locale is None:
         raise InputError(
-            _("Nothing to change on %(key)s: give a new %(title)s or %(zone)s.")
-            % {"key": key, "title": "--title", "zone": "--timezone"}
+            _("Nothing to change on %(key)s: give a new %(title)s, %(zone)s or %(locale)s.")
+            % {"key": key, "title": "--title", "zone": "--timezone", "locale": "--locale"}
         )
     new_title = inputs.plan_title(title) if title is not None else None
     new_zone = inputs.timezone(timezone) if timezone is not None else None
+    new_locale = (inputs.locale(locale) if locale.strip() else "") if locale is not None else None
     now = rt.clock.now()
     with rt.db.write() as conn:
         who = require_admin(
             conn, actor, N_("Cannot edit %(key)s as %(actor)s: %(reason)s."), key=key
         )
         plan = load_plan(conn, key)
-        row = conn.execute(select(plans.c.title).where(plans.c.id == plan.id)).one()
+        row = conn.execute(select(plans.c.title, plans.c.locale).where(plans.c.id == plan.id)).one()
         changed: dict[str, list[str]] = {}
         if new_title is not None and new_title != row.title:
             changed["title"] = [row.title, new_title]
         if new_zone is not None and new_zone != plan.timezone:
             changed["timezone"] = [plan.timezone, new_zone]
+        if new_locale is not None and new_locale != (row.locale or ""):
+            changed["locale"] = [row.locale or "", new_locale]
         if changed:
-            conn.execute(
-                update(plans)
-                .where(plans.c.id == plan.id)
-                .values({name: values[1] for name, values in changed.items()})
-            )
+            values: dict[str, Any] = {name: after for name, (_b, after) in changed.items()}
+            if "locale" in values:
+                values["locale"] = values["locale"] or None
+            conn.execute(update(plans).where(plans.c.id == plan.id).values(values))
             append(
                 conn,
                 plan,

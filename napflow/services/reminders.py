@@ -7,18 +7,28 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from napflow import inputs
-from napflow.errors import InputError
+from napflow.errors import InputError, NotFoundError, RefusedError
 from napflow.i18n import N_, _, ngettext
+from napflow.ledger.record import Kind
 from napflow.runtime import Runtime
-from napflow.services._outbox import CHANGE, DRAFT, ESCALATION, NOTICE, REMINDER
+from napflow.services._outbox import CHANGE, DIGEST, DRAFT, ESCALATION, NOTICE, REMINDER
+from napflow.services._records import append, load_head
 from napflow.services._visibility import load_viewer, visible_clause, visible_plan
+from napflow.services.access import require_admin
 from napflow.storage.schema import Status, deadlines, outbox, people, plans
 from napflow.timezones import to_local
 
-STATUSES = (Status.PENDING, Status.SENDING, Status.SENT, Status.FAILED, Status.CANCELLED)
+STATUSES = (
+    Status.PENDING,
+    Status.HELD,
+    Status.SENDING,
+    Status.SENT,
+    Status.FAILED,
+    Status.CANCELLED,
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,7 @@ _SAID = {
     (DRAFT, "restarted"): N_("draft restarted"),
     (CHANGE, "moved"): N_("change moved"),
     (CHANGE, "cancelled"): N_("change cancelled"),
+    (DIGEST, "daily"): N_("daily digest"),
 }
 #: the rungs of reminders and escalations (napflow.services._outbox)
 _BEFORE = re.compile(r"before-(\d+)d")
@@ -136,3 +147,75 @@ def preview_messages(rt: Runtime, days: int) -> list[MessageView]:
     query = _query().where(outbox.c.status == Status.PENDING, outbox.c.next_attempt_at <= until)
     with rt.db.read() as conn:
         return [_view(r) for r in conn.execute(query)]
+
+
+def retry_message(
+    rt: Runtime, message: int, actor: str | None = None, comment: str | None = None
+) -> MessageView:
+    """Send a message that failed for good again: it goes on the next pass.
+
+    Administrators only (``actor`` None: the operator). Recorded in its plan's history with
+    the error it failed with, in the same transaction. A digest is not sent again itself:
+    the messages it listed failed with it, and each is sent again on its own.
+    """
+    comment = inputs.comment(comment)
+    with rt.db.write() as conn:
+        now = rt.clock.now()
+        who = require_admin(conn, actor, N_("Cannot send messages again as %(actor)s: %(reason)s."))
+        row = conn.execute(select(outbox).where(outbox.c.id == message)).first()
+        if row is None:
+            raise NotFoundError(
+                _("There is no message %(id)d among the reminders and notices.") % {"id": message}
+            )
+        if row.kind == DIGEST:
+            raise RefusedError(
+                _(
+                    "Message %(id)d is a daily digest; send again the messages it listed "
+                    "(they failed with it)."
+                )
+                % {"id": message}
+            )
+        if row.status != Status.FAILED:
+            raise RefusedError(
+                _("Message %(id)d is %(status)s; only a message that failed can be sent again.")
+                % {"id": message, "status": _(_STATUS_WORDS.get(row.status, row.status))}
+            )
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == row.id, outbox.c.status == Status.FAILED)
+            .values(
+                status=Status.PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                claimed_at=None,
+                last_error=None,
+            )
+        )
+        payload = {
+            "mail": row.kind,
+            "rung": row.rung,
+            "recipient": row.recipient,
+            "outbox": row.key,
+            "error": row.last_error,
+        }
+        append(
+            conn,
+            load_head(conn, row.plan_id),
+            audit_key=rt.secrets.audit_key,
+            kind=Kind.MAIL_REQUEUED,
+            at=now,
+            actor=who,
+            comment=comment,
+            payload=payload,
+        )
+        return _view(conn.execute(_query().where(outbox.c.id == row.id)).one())
+
+
+#: the statuses of a message, as a refusal names them
+_STATUS_WORDS = {
+    Status.PENDING: N_("waiting to be sent"),
+    Status.SENDING: N_("being sent"),
+    Status.SENT: N_("sent"),
+    Status.CANCELLED: N_("cancelled"),
+    Status.HELD: N_("held for a daily digest"),
+}

@@ -33,8 +33,8 @@ SHIPPED = "tajikistan-2015"
 SCENARIOS = Path(__file__).parent.parent / "scenarios"
 _SECTIONS = {"scenario", "people", "plans", "deadlines", "actions"}
 _KEYS = {
-    "people": {"email", "name", "timezone"},
-    "plans": {"key", "country", "title", "timezone", "workflow", "created", "roles"},
+    "people": {"email", "name", "timezone", "locale"},
+    "plans": {"key", "country", "title", "timezone", "locale", "workflow", "created", "roles"},
     "deadlines": {"plan", "kind", "date", "end", "time", "timezone", "title", "location", "added"},
     "actions": {"plan", "at", "trigger", "by", "comment"},
 }
@@ -54,7 +54,8 @@ class Scenario:
     """A checked scenario: its people (added first) and its steps in time order."""
 
     title: str
-    people: tuple[tuple[str, str, str | None], ...]
+    #: (email, name, zone, language) of each person
+    people: tuple[tuple[str, str, str | None, str | None], ...]
     steps: tuple[Step, ...]
 
 
@@ -120,7 +121,7 @@ def load_scenario(path: Path) -> Scenario:
             else:
                 problems.add(f"{section}[{i}]", "must be a table")
     people = tuple(
-        (p.get("email", ""), p.get("name", ""), p.get("timezone"))
+        (p.get("email", ""), p.get("name", ""), p.get("timezone"), p.get("locale"))
         for p in data.get("people", [])
         if isinstance(p, dict)
     )
@@ -149,6 +150,7 @@ def load_scenario(path: Path) -> Scenario:
                     workflow=str(plan.get("workflow", "nap")),
                     timezone=zone,
                     key=key,
+                    locale=plan.get("locale"),
                 ),
             )
         )
@@ -203,6 +205,6 @@ def load_scenario(path: Path) -> Scenario:
 
 def add_people(rt: Runtime, scenario: Scenario, known: set[str]) -> None:
     """Register the scenario's people who are not registered yet."""
-    for email, name, zone in scenario.people:
+    for email, name, zone, locale in scenario.people:
         if email.lower() not in known:
-            add_person(rt, email, name, zone)
+            add_person(rt, email, name, zone, locale)

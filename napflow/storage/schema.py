@@ -134,6 +134,8 @@ people = Table(
     Column("created_at", UTCDateTime, nullable=False),
     # set when the person left: no logins, sessions, tokens, actions or reminders since
     Column("deactivated_at", UTCDateTime),
+    # "daily": one mail a day listing what was queued (urgent messages still go at once)
+    Column("digest", String(16)),
 )
 
 plans = Table(
@@ -159,6 +161,8 @@ plans = Table(
     # the plan's current draft (0 and "": none yet), read with the plan by every action
     Column("draft_version", Integer, nullable=False, server_default="0"),
     Column("draft_sha256", String(64), nullable=False, server_default=""),
+    # the language of mails to people on the plan who chose none (None: English)
+    Column("locale", String(35)),
 )
 
 roles = Table(
@@ -379,3 +383,4 @@ class Status:
     SENDING = "sending"  # claimed by a dispatcher
     SENT = "sent"
     FAILED = "failed"  # permanently: the server refused it
+    HELD = "held"  # due, kept for its reader's daily digest (napflow.services._digest)

@@ -175,24 +175,51 @@ templates.env.filters["grant"] = _grant_title
 
 @router.get("/admin", response_class=HTMLResponse)
 def admin_index(request: Request) -> Response:
-    """Show what an administrator manages, with counts."""
+    """Show what an administrator manages, with counts, and the messages that failed."""
     user = _user(request)
     if user is None:
         return _to_login(request)
     _require_admin(
         request, user, N_("Cannot open the administration pages as %(actor)s: %(reason)s.")
     )
+    return _admin_index(request, user)
+
+
+def _admin_index(request: Request, user: Session, code: int = 200, **extra: Any) -> Response:
     rt = _rt(request)
     people = services.list_people(rt, actor=user.email)
     return _render(
         request,
         "admin_index.html",
         user,
+        code,
         active=sum(1 for p in people if p.active),
         deactivated=sum(1 for p in people if not p.active),
         plans=len(services.list_plans(rt, viewer=user.email)),
         grants=len(services.access.list_access(rt, actor=user.email)),
+        failed=services.list_messages(rt, "failed", viewer=user.email),
+        **extra,
     )
+
+
+@router.post("/admin/messages/{message}/retry", response_class=HTMLResponse)
+def retry_message(
+    request: Request,
+    message: int,
+    csrf: Annotated[str, Form()] = "",
+    comment: Annotated[str, Form()] = "",
+) -> Response:
+    """Send a message that failed for good again (recorded in its plan's history)."""
+    user = _acting(request, csrf)
+    if not isinstance(user, Session):
+        return user
+    try:
+        services.reminders.retry_message(_rt(request), message, user.email, comment or None)
+    except NotAllowedError:
+        raise
+    except NapflowError as exc:
+        return _admin_index(request, user, status_for(exc), error=exc.message)
+    return _redirect("/admin")
 
 
 # --- people --------------------------------------------------------------------------------

@@ -87,10 +87,15 @@ class CreatePlanRequest(BaseModel):
     key: str | None = Field(
         default=None, max_length=100, description="e.g. TJK-2026; else COUNTRY-N."
     )
+    locale: str | None = Field(
+        default=None,
+        max_length=35,
+        description="Language of mails to people on the plan who chose none (e.g. ru).",
+    )
 
 
 class EditPlanRequest(BaseModel):
-    """A plan's new title or time zone (administrators only); what is left out stays."""
+    """A plan's new title, time zone or mail language (administrators only); the rest stays."""
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"title": "NAP 2026-2030", "timezone": "Asia/Dushanbe"}]}
@@ -98,6 +103,9 @@ class EditPlanRequest(BaseModel):
 
     title: str | None = Field(default=None, max_length=1000)
     timezone: str | None = Field(default=None, max_length=200)
+    locale: str | None = Field(
+        default=None, max_length=35, description='Language of mails ("" for English).'
+    )
 
 
 class RoleRequest(BaseModel):
@@ -186,6 +194,7 @@ def create_plan(request: Request, who: Caller, body: CreatePlanRequest) -> servi
         body.timezone,
         body.key,
         actor=who,
+        locale=body.locale,
     )
 
 
@@ -197,9 +206,14 @@ def show_plan(request: Request, who: Caller, key: str) -> services.PlanView:
 
 @router.patch("/plans/{key}", response_model=services.PlanView, summary="Edit a plan", tags=PLANS)
 def edit_plan(request: Request, who: Caller, key: str, body: EditPlanRequest) -> services.PlanView:
-    """Change the plan's title or time zone (administrators only), recorded in its history."""
+    """Change the plan's title, time zone or mail language (administrators only), recorded."""
     return services.edit_plan(
-        rt_of(request), key, title=body.title, timezone=body.timezone, actor=who
+        rt_of(request),
+        key,
+        title=body.title,
+        timezone=body.timezone,
+        locale=body.locale,
+        actor=who,
     )
 
 

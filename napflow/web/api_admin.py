@@ -32,6 +32,12 @@ class Person(BaseModel):
     timezone: str | None = Field(description="Their own zone; null: each plan's.")
     deactivated_at: datetime | None = Field(description="When they left; null while active.")
     active: bool
+    locale: str | None = Field(
+        default=None, description="The language of their pages and mail; null: the browser's."
+    )
+    digest: str | None = Field(
+        default=None, description='"daily": one mail a day; null: each message as it happens.'
+    )
 
     @classmethod
     def of(cls, person: services.PersonView) -> Person:
@@ -42,6 +48,8 @@ class Person(BaseModel):
             timezone=person.timezone,
             deactivated_at=person.deactivated_at,
             active=person.active,
+            locale=person.locale,
+            digest=person.digest,
         )
 
 
@@ -69,10 +77,13 @@ class AddPersonRequest(BaseModel):
     timezone: str | None = Field(
         default=None, max_length=200, description="IANA zone for their reminders."
     )
+    locale: str | None = Field(
+        default=None, max_length=35, description="The language of their pages and mail, e.g. ru."
+    )
 
 
 class EditPersonRequest(BaseModel):
-    """A person's new name, time zone or e-mail address; what is left out stays."""
+    """A person's new name, time zone, address, language or mail; what is left out stays."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -85,6 +96,12 @@ class EditPersonRequest(BaseModel):
         default=None, max_length=200, description='A new zone; "" to follow each plan\'s.'
     )
     email: str | None = Field(default=None, max_length=320, description="A new address.")
+    locale: str | None = Field(
+        default=None, max_length=35, description='A language, e.g. ru; "" for the browser\'s.'
+    )
+    digest: str | None = Field(
+        default=None, max_length=10, description='"daily" (one mail a day) or "none".'
+    )
 
 
 class AccessRequest(BaseModel):
@@ -137,7 +154,9 @@ def list_people(
 def add_person(request: Request, who: Caller, body: AddPersonRequest) -> Person:
     """Register a person (administrators only)."""
     return Person.of(
-        services.add_person(rt_of(request), body.email, body.name, body.timezone, actor=who)
+        services.add_person(
+            rt_of(request), body.email, body.name, body.timezone, body.locale, actor=who
+        )
     )
 
 
@@ -157,6 +176,8 @@ def edit_person(request: Request, who: Caller, email: str, body: EditPersonReque
             name=body.name,
             timezone=body.timezone,
             new_email=body.email,
+            locale=body.locale,
+            digest=body.digest,
             actor=who,
         )
     )

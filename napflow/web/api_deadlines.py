@@ -32,6 +32,7 @@ router = APIRouter(tags=DEADLINES)
 
 #: a deadline's id: the databases keep them as 32-bit integers
 DeadlineId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+MessageId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 class AddDeadlineRequest(BaseModel):
@@ -254,3 +255,19 @@ def reminders(
     """Return the plan's reminders, escalations and notices (of one status)."""
     found = services.list_messages(rt_of(request), status, key, viewer=who)
     return _message_page(found, limit, cursor)
+
+
+@router.post(
+    "/reminders/{message_id}/retry",
+    response_model=services.MessageView,
+    summary="Send a failed message again",
+)
+def retry_reminder(
+    request: Request,
+    who: Caller,
+    message_id: MessageId,
+    body: Annotated[CommentRequest | None, Body()] = None,
+) -> services.MessageView:
+    """Queue a message that failed for good again (administrators), recorded in the history."""
+    comment = body.comment if body is not None else None
+    return services.reminders.retry_message(rt_of(request), message_id, who, comment)

@@ -207,6 +207,38 @@ def choose_language(
     return response
 
 
+@router.get("/me", response_class=HTMLResponse)
+def my_settings(request: Request, saved: str = "") -> Response:
+    """Show the person's own settings: how they get mail, and their language."""
+    user = _user(request)
+    if user is None:
+        return _to_login(request)
+    return _me(request, user, saved=bool(saved))
+
+
+def _me(request: Request, user: Session, code: int = 200, **extra: Any) -> HTMLResponse:
+    person = services.people.show_person(_rt(request), user.email, user.email)
+    language = i18n.language_name(i18n.current_locale())
+    return _render(request, "me.html", user, code, person=person, language_name=language, **extra)
+
+
+@router.post("/me/mail", response_class=HTMLResponse)
+def choose_mail(
+    request: Request, digest: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = ""
+) -> Response:
+    """Choose one mail per message, or a daily digest (the person themselves)."""
+    user = _user(request)
+    if user is None:
+        return _to_login(request)
+    if not accounts.csrf_matches(user, csrf):
+        return error_page(request, 403, _("This form has expired; reload the page and try again."))
+    try:
+        services.people.choose_digest(_rt(request), user.email, digest)
+    except InputError as exc:
+        return _me(request, user, status_for(exc), error=exc.message)
+    return RedirectResponse("/me?saved=1", status_code=303)
+
+
 @dataclass(frozen=True)
 class _DashboardRow:
     plan: services.PlanView

@@ -7,7 +7,7 @@ A workflow file declares, as data::
     type = "date"                      # date | event | relative
     met_by_state = "approved"          # met when the plan enters this state
     reminders = [{ days_before = [30, 14, 7, 1], to = ["coordinator", "approver"] }]
-    escalation = { every_days = 7, to = ["coordinator", "wg_chair"] }
+    escalation = { every_days = 7, to = ["coordinator", "wg_chair"], urgent = true }
 
     [deadlines.review_window]
     type = "relative"                  # created when the plan enters start_on_entering,
@@ -16,9 +16,11 @@ A workflow file declares, as data::
     reminders = [{ days_before = [7, 1], to = ["wg_member"], unless_done = "endorse" }]
 
     [[notices]]
-    on = ["send_to_experts"]
-    to = ["expert"]
+    on = ["approve"]
+    to = ["coordinator", "wg_chair"]
+    urgent = true
 
+``urgent`` messages go at once even to people who chose a daily digest.
 ``unless_done`` limits a rung to the role holders who have not fired that trigger in the
 current round (the working-group members who have not endorsed yet).
 """
@@ -43,8 +45,8 @@ _DEADLINE_KEYS = {
     "escalation",
 }
 _RUNG_KEYS = {"days_before", "to", "unless_done"}
-_ESCALATION_KEYS = {"every_days", "to"}
-_NOTICE_KEYS = {"on", "to"}
+_ESCALATION_KEYS = {"every_days", "to", "urgent"}
+_NOTICE_KEYS = {"on", "to", "urgent"}
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ class EscalationDef:
 
     every_days: int
     to: tuple[str, ...]
+    #: sent at once even to people who chose a daily digest
+    urgent: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,8 @@ class NoticeDef:
 
     triggers: tuple[str, ...]
     to: tuple[str, ...]
+    #: sent at once even to people who chose a daily digest
+    urgent: bool = False
 
 
 def _positive(value: Any) -> bool:
@@ -156,7 +162,16 @@ def _escalation(
     if not _positive(every):
         problems.add(f"{where}.every_days", f"must be a whole number >= 1, not {every!r}")
         every = 1
-    return EscalationDef(every, _roles(problems, f"{where}.to", value.get("to"), roles))
+    roles_to = _roles(problems, f"{where}.to", value.get("to"), roles)
+    return EscalationDef(every, roles_to, _urgent(problems, where, value))
+
+
+def _urgent(problems: Problems, where: str, spec: dict[str, Any]) -> bool:
+    value = spec.get("urgent", False)
+    if not isinstance(value, bool):
+        problems.add(f"{where}.urgent", f"must be true or false, not {value!r}")
+        return False
+    return value
 
 
 def load_deadlines(
@@ -236,5 +251,6 @@ def load_notices(
         for trigger in on:
             if trigger not in triggers:
                 problems.add(f"{where}.on", f"unknown trigger {trigger!r}")
-        notices.append(NoticeDef(tuple(on), _roles(problems, f"{where}.to", spec.get("to"), roles)))
+        to = _roles(problems, f"{where}.to", spec.get("to"), roles)
+        notices.append(NoticeDef(tuple(on), to, _urgent(problems, where, spec)))
     return tuple(notices)

@@ -23,6 +23,7 @@ from napflow.workflow.conditions import Condition, LoadScope, build_condition
 from napflow.workflow.deadline_kinds import DeadlineKindDef, NoticeDef, load_deadlines, load_notices
 from napflow.workflow.drafts import DraftRules, load_drafts
 from napflow.workflow.facts import PlanFacts
+from napflow.workflow.mail import MailDef, load_mail
 from napflow.workflow.titles import Titled, Titles, coverage, load_titles
 from napflow.workflow.toml_checks import Problems, name_ok, str_list, unknown_keys
 
@@ -122,6 +123,8 @@ class WorkflowDefinition(Titled):
     titles: Titles = ()
     #: each role's title (``roles`` holds their descriptions)
     role_titles: tuple[RoleDef, ...] = ()
+    #: the workflow's own mail templates and signature
+    mail: MailDef = field(default_factory=MailDef)
 
     def role_title(self, name: str, locale: str | None = None) -> str:
         """Return the title of role ``name`` in ``locale`` (default: the reader's)."""
@@ -431,7 +434,7 @@ def parse_definition(raw: bytes, path: Path) -> WorkflowDefinition:
         problems,
         "",
         data,
-        {"workflow", "states", "roles", "transitions", "deadlines", "notices", "drafts"},
+        {"workflow", "states", "roles", "transitions", "deadlines", "notices", "drafts", "mail"},
     )
     head = _load_header(data, problems)
     state_list = _load_states(data, problems)
@@ -457,6 +460,7 @@ def parse_definition(raw: bytes, path: Path) -> WorkflowDefinition:
     if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23:
         problems.add("workflow.reminder_hour", f"must be a whole hour 0-23, not {hour!r}")
     titles = load_titles(head, "workflow", problems)
+    mail = load_mail(data, problems, path)
     if problems.items:
         raise InvalidDefinition(problems.items)
     return WorkflowDefinition(
@@ -478,6 +482,7 @@ def parse_definition(raw: bytes, path: Path) -> WorkflowDefinition:
         drafts=drafts,
         titles=titles,
         role_titles=tuple(role_titles),
+        mail=mail,
     )
 
 

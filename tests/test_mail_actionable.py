@@ -1,0 +1,436 @@
+"""Mails people can act on: their language, their actions as links, who to ask, a digest.
+
+Through a real SMTP server on loopback; only the clock is virtual.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import mail_runtime, utc, web_client
+from icalendar import Calendar
+from smtp_sink import SmtpServer
+from sqlalchemy import select
+
+from napflow import services
+from napflow.clock import VirtualClock
+from napflow.errors import InputError, NotAllowedError, RefusedError
+from napflow.ledger.record import Kind
+from napflow.runtime import Runtime
+from napflow.services import accounts
+from napflow.services.dispatch import send_due
+from napflow.storage.schema import history, outbox
+
+BASE = "https://napflow.example.org"
+PEOPLE = {
+    "coord@cbrn.tj.example": ("Фаррух Рахимов", "coordinator", "Asia/Dushanbe", "ru"),
+    "chair@president.tj.example": ("Ситора Назарова", "wg_chair", "Asia/Dushanbe", None),
+    "member@customs.tj.example": ("Алишер Шарипов", "wg_member", "Asia/Dushanbe", None),
+    "expert@osce.example": ("Eva Huber", "expert", "Europe/Vienna", "en"),
+    "minister@mfa.tj.example": ("Министр иностранных дел", "approver", "Asia/Dushanbe", None),
+}
+COORD, CHAIR, MEMBER, EXPERT, MINISTER = PEOPLE
+TITLE = "НПД 1540 (2016-2021)"
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+
+
+@pytest.fixture
+def mail_rt(db_url: str, clock: VirtualClock, smtp: SmtpServer) -> Runtime:
+    """A runtime sending through the loopback server, its links under BASE."""
+    runtime = mail_runtime(db_url, clock, smtp, base_url=BASE)
+    yield runtime
+    runtime.db.dispose()
+
+
+@pytest.fixture
+def plan(mail_rt: Runtime) -> str:
+    """TJK-2015 on the NAP workflow, its mail in Russian unless a person chose English."""
+    for email, (name, _role, zone, locale) in PEOPLE.items():
+        services.add_person(mail_rt, email, name, zone, locale)
+    key = services.create_plan(
+        mail_rt,
+        "TJK",
+        "НПД 1540 (2016-2021)",
+        timezone="Asia/Dushanbe",
+        key="TJK-2015",
+        locale="ru",
+    ).key
+    for email, (_name, role, _zone, _locale) in PEOPLE.items():
+        services.grant_role(mail_rt, key, email, role)
+    return key
+
+
+def received(smtp: SmtpServer, to: str) -> list[EmailMessage]:
+    return [m for m in smtp.sink.messages if to in str(m["To"])]
+
+
+def text_of(message: EmailMessage) -> str:
+    return str(message.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+
+
+def html_of(message: EmailMessage) -> str:
+    return str(message.get_body(("html",)).get_content())  # type: ignore[union-attr]
+
+
+def run_until(rt: Runtime, clock: VirtualClock, until: object) -> None:
+    """Let the dispatcher run at every due moment up to ``until``, like the daemon would."""
+    while True:
+        due = [m.next_attempt_at for m in services.list_messages(rt, "pending")]
+        due = [t for t in due if t <= until]  # type: ignore[operator]
+        if not due:
+            clock.set(until)  # type: ignore[arg-type]
+            return
+        clock.set(max(min(due), clock.now()))
+        send_due(rt)
+
+
+def test_one_event_mails_each_reader_in_their_language_with_their_actions(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    """Submitting the draft tells the members (in the plan's Russian) what they can do, as links."""
+    clock.set(utc(2015, 7, 15, 5))
+    services.advance_plan(mail_rt, plan, "submit_for_review", COORD)
+    send_due(mail_rt)
+    [to_member] = received(smtp, MEMBER)
+    [to_chair] = received(smtp, CHAIR)
+    assert received(smtp, EXPERT) == []  # experts hear when it is sent to them
+    assert to_member["Content-Language"] == "ru"
+    assert str(to_member["Subject"]) == (
+        "[TJK-2015] «Направить проект на рассмотрение рабочей группы» (Фаррух Рахимов); "
+        "текущий этап: Рассмотрение рабочей группой"
+    )
+    text = text_of(to_member)
+    assert "Здравствуйте, Алишер Шарипов!" in text
+    assert "15 июля 2015\u202fг., 10:00 (Asia/Dushanbe)" in text  # CLDR's narrow space
+    assert f"Одобрить проект в рамках рабочей группы: {BASE}/plans/TJK-2015#do-endorse" in text
+    assert "Вернуть проект на доработку" not in text  # a member may not; the chair may
+    assert "Вернуть проект на доработку" in text_of(to_chair)
+    assert f'<a href="{BASE}/plans/TJK-2015#do-endorse">' in html_of(to_member)
+    # replies reach the coordinator, who is named, never by a bare address
+    assert to_member["Reply-To"] is not None and COORD in str(to_member["Reply-To"])
+    assert "адресат ответа: Фаррух Рахимов" in text
+    for body in (text, html_of(to_member)):
+        assert EMAIL.findall(body) == []
+        assert "submit_for_review" not in body and "wg_member" not in body
+
+
+def test_a_return_reaches_the_coordinator_and_chair_with_the_comment(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    clock.set(utc(2015, 7, 15, 5))
+    services.advance_plan(mail_rt, plan, "submit_for_review", COORD)
+    services.advance_plan(
+        mail_rt, plan, "request_changes", CHAIR, comment="Раздел III: учесть замечания таможни."
+    )
+    send_due(mail_rt)
+    [to_coord] = [m for m in received(smtp, COORD) if "доработку" in str(m["Subject"])]
+    text = text_of(to_coord)
+    assert "Раздел III: учесть замечания таможни." in text
+    assert "Исполнитель: Ситора Назарова (Председатель рабочей группы)" in text
+    assert f"Направить проект на рассмотрение рабочей группы: {BASE}/plans/TJK-2015" in text
+    # the coordinator is not told to ask themselves: replies go to the chair
+    assert "Фаррух Рахимов" not in text.split("С вопросами")[1]
+    assert CHAIR in str(to_coord["Reply-To"])
+    # the chair, who returned it, is not told of their own action
+    assert [m for m in received(smtp, CHAIR) if "доработку" in str(m["Subject"])] == []
+
+
+def test_an_english_reader_on_a_russian_plan_reads_english(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    clock.set(utc(2015, 7, 15, 5))
+    services.advance_plan(mail_rt, plan, "submit_for_review", COORD)
+    for member in (MEMBER, CHAIR):
+        services.advance_plan(mail_rt, plan, "endorse", member)
+    services.advance_plan(mail_rt, plan, "send_to_experts", CHAIR)
+    send_due(mail_rt)
+    [to_expert] = received(smtp, EXPERT)
+    assert to_expert["Content-Language"] == "en"
+    assert str(to_expert["Subject"]) == (
+        '[TJK-2015] "Send the endorsed draft to the experts" by Ситора Назарова; '
+        "stage now: Expert review"
+    )
+    text = text_of(to_expert)
+    assert "Dear Eva Huber," in text
+    assert "15 July 2015, 07:00 (Europe/Vienna)" in text  # the time where she is
+    assert f"Endorse the draft as an expert: {BASE}/plans/TJK-2015#do-endorse" in text
+    assert f"Return the draft with comments: {BASE}/plans/TJK-2015#do-return_with_comments" in text
+    typed = ("Ситора Назарова", "Фаррух Рахимов", TITLE)  # names and titles as written
+    for value in typed:
+        text = text.replace(value, "")
+    assert re.search(r"[А-Яа-яЁё]", text) is None
+
+
+def test_a_reminder_subject_says_what_is_due_when_in_the_readers_terms(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    clock.set(utc(2015, 11, 1))
+    services.add_deadline(mail_rt, plan, "approval", "2015-12-31")
+    run_until(mail_rt, clock, utc(2015, 12, 24, 12))
+    to_minister = received(smtp, MINISTER)
+    assert str(to_minister[-1]["Subject"]) == (
+        "[TJK-2015] Утверждение на министерском уровне: срок через 7 дней, 31 декабря 2015 г."
+    )
+    assert str(to_minister[0]["Subject"]).endswith("срок через 30 дней, 31 декабря 2015 г.")
+    text = text_of(to_minister[-1])
+    assert "Когда: четверг, 31 декабря 2015\u202fг., до конца дня (Asia/Dushanbe)" in text
+    assert f"Утвердить план: {BASE}/plans/TJK-2015#do-approve" not in text  # not submitted yet
+    assert f"Срок на странице плана: {BASE}/plans/TJK-2015#deadline-" in text
+    assert "каждые 7 дней до его соблюдения уведомления получат" in text
+
+
+def test_the_calendar_file_alarms_at_each_reminder_and_names_the_coordinator(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    clock.set(utc(2015, 11, 1))
+    services.add_deadline(mail_rt, plan, "approval", "2015-12-31")
+    run_until(mail_rt, clock, utc(2015, 12, 2))
+    [first] = received(smtp, MINISTER)
+    part = next(p for p in first.iter_attachments() if p.get_content_type() == "text/calendar")
+    [event] = Calendar.from_ical(part.get_payload(decode=True)).walk("VEVENT")
+    alarms = sorted(a.get("trigger").dt for a in event.walk("VALARM"))
+    assert alarms == [timedelta(days=-d) for d in (30, 14, 7, 1)]
+    assert str(event.get("url")) == f"{BASE}/plans/TJK-2015"
+    assert str(event.get("organizer")) == f"mailto:{COORD}"
+    assert event.get("organizer").params["CN"] == "Фаррух Рахимов"
+    assert "31 декабря 2015\u202fг., до конца дня" in str(event.get("description"))
+
+
+def test_a_late_notice_says_so_and_what_is_current_now(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    """The daemon was down: the mail keeps what the event left to do, and says what is now."""
+    clock.set(utc(2015, 7, 15, 5))
+    services.advance_plan(mail_rt, plan, "submit_for_review", COORD)
+    services.advance_plan(mail_rt, plan, "request_changes", CHAIR, comment="Переработать.")
+    clock.set(utc(2015, 7, 17, 5))
+    send_due(mail_rt)
+    late = next(m for m in received(smtp, MEMBER) if "Направить проект" in str(m["Subject"]))
+    text = text_of(late)
+    assert "Это сообщение должно было быть отправлено 15 июля 2015\u202fг., 10:00" in text
+    assert "На момент события Вы могли:\n  - Одобрить проект в рамках рабочей группы" in text
+    assert "Сейчас план находится на этапе «Подготовка проекта»." in text
+    assert "Сейчас по этому плану от Вас не требуется никаких действий." in text
+
+
+def test_sender_reply_to_and_signature_come_from_the_configuration(
+    db_url: str, clock: VirtualClock, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    rt = mail_runtime(
+        db_url,
+        clock,
+        smtp,
+        mail_from_name="Секретариат НПД",
+        mail_reply_to="secretariat@mfa.tj.example",
+        mail_signature="Секретариат межведомственной рабочей группы",
+    )
+    try:
+        services.add_person(rt, COORD, "Фаррух Рахимов", "Asia/Dushanbe")
+        services.add_person(rt, MEMBER, "Алишер Шарипов", "Asia/Dushanbe")
+        key = services.create_plan(rt, "TJK", "НПД", key="TJK-2015", locale="ru").key
+        services.grant_role(rt, key, COORD, "coordinator")
+        services.grant_role(rt, key, MEMBER, "wg_member")
+        services.advance_plan(rt, key, "submit_for_review", COORD)
+        send_due(rt)
+    finally:
+        rt.db.dispose()
+    [mail] = received(smtp, MEMBER)
+    assert str(mail["Reply-To"]) == "secretariat@mfa.tj.example"
+    assert mail["From"].addresses[0].display_name == "Секретариат НПД"
+    assert text_of(mail).rstrip().endswith("-- \nСекретариат межведомственной рабочей группы")
+    assert "С вопросами ответьте на это письмо или обратитесь к следующим лицам: Фаррух" in (
+        " ".join(text_of(mail).split())
+    )
+
+
+def test_a_workflow_with_its_own_templates_falls_back_template_by_template(
+    db_url: str, clock: VirtualClock, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    source = (Path(__file__).parent.parent / "workflows" / "nap.toml").read_text()
+    folder = tmp_path / "flows"
+    (folder / "mails").mkdir(parents=True)
+    (folder / "mails" / "notice.subject.txt").write_text("[{{ plan.key }}] Committee notice\n")
+    text = source.replace('name = "nap"', 'name = "committee"').replace(
+        "[drafts]\n",
+        '[mail]\ntemplates = "mails"\nsignature = "The 1540 Committee"\n'
+        'signatures = { ru = "Комитет 1540" }\n\n[drafts]\n',
+        1,
+    )
+    (folder / "committee.toml").write_text(text)
+    rt = mail_runtime(db_url, clock, smtp, workflow_dirs=(folder,))
+    try:
+        services.add_person(rt, COORD, "Farrukh Rahimov", "Asia/Dushanbe")
+        services.add_person(rt, MEMBER, "Alisher Sharipov", "Asia/Dushanbe", "ru")
+        key = services.create_plan(rt, "TJK", "NAP", workflow="committee", key="TJK-1").key
+        services.grant_role(rt, key, COORD, "coordinator")
+        services.grant_role(rt, key, MEMBER, "wg_member")
+        services.advance_plan(rt, key, "submit_for_review", COORD)
+        send_due(rt)
+    finally:
+        rt.db.dispose()
+    [mail] = received(smtp, MEMBER)
+    assert str(mail["Subject"]) == "[TJK-1] Committee notice"  # the workflow's own
+    assert "Здравствуйте, Alisher Sharipov!" in text_of(mail)  # the default body
+    assert text_of(mail).rstrip().endswith("-- \nКомитет 1540")
+
+
+def test_a_digest_reader_gets_one_mail_a_day_with_every_item(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    services.people.edit_person(mail_rt, MEMBER, digest="daily")
+    clock.set(utc(2015, 9, 1))
+    services.add_deadline(
+        mail_rt, plan, "follow_up_session", "2015-10-08", title="OSCE follow-up session"
+    )
+    services.add_deadline(
+        mail_rt, plan, "follow_up_session", "2015-10-08", title="Working-group meeting"
+    )
+    run_until(mail_rt, clock, utc(2015, 9, 17, 12))
+    # the coordinator, who did not choose a digest, gets each reminder
+    assert len(received(smtp, COORD)) == 2
+    [digest] = received(smtp, MEMBER)
+    assert digest["X-Napflow-Kind"] == "digest"
+    assert digest["Date"].datetime == utc(2015, 9, 17, 4)  # 09:00 in Dushanbe
+    assert str(digest["Subject"]) == "napflow: 2 сообщения для Вас, 17 сентября 2015 г."
+    text = text_of(digest)
+    assert "1. [TJK-2015] OSCE follow-up session: через 21 день, 8 октября 2015 г." in text
+    assert "2. [TJK-2015] Working-group meeting: через 21 день, 8 октября 2015 г." in text
+    assert text.count(f"{BASE}/plans/TJK-2015#deadline-") == 2
+    assert f"{BASE}/me" in text
+    with mail_rt.db.read() as conn:
+        rows = conn.execute(
+            select(outbox.c.status, outbox.c.message_id).where(
+                outbox.c.recipient == MEMBER, outbox.c.kind == "reminder"
+            )
+        ).all()
+        records = (
+            conn.execute(select(history.c.payload).where(history.c.kind == Kind.MAIL_SENT))
+            .scalars()
+            .all()
+        )
+    sent = [r for r in rows if r.status == "sent"]
+    assert len(sent) == 2 and {r.message_id for r in sent} == {str(digest["Message-ID"])}
+    carried = [p for p in records if p["recipient"] == MEMBER]
+    assert len(carried) == 2 and all(p["digest"].startswith(f"g:{MEMBER}:") for p in carried)
+
+
+def test_a_message_after_the_digest_hour_waits_for_the_next_days_digest(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    services.people.edit_person(mail_rt, MEMBER, digest="daily")
+    clock.set(utc(2015, 7, 15, 5))  # 10:00 in Dushanbe
+    services.advance_plan(mail_rt, plan, "submit_for_review", COORD)
+    send_due(mail_rt)
+    assert received(smtp, MEMBER) == []
+    assert len(received(smtp, CHAIR)) == 1
+    run_until(mail_rt, clock, utc(2015, 7, 16, 12))
+    [digest] = received(smtp, MEMBER)
+    assert digest["Date"].datetime == utc(2015, 7, 16, 4)
+    assert "Направить проект на рассмотрение рабочей группы" in text_of(digest)
+    assert f"Одобрить проект в рамках рабочей группы: {BASE}/plans/TJK-2015#do-endorse" in (
+        text_of(digest)
+    )
+
+
+def test_an_urgent_escalation_goes_at_once_even_to_a_digest_reader(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    """The NAP workflow marks the approval escalation urgent: the chair hears the same morning."""
+    services.people.edit_person(mail_rt, CHAIR, digest="daily")
+    clock.set(utc(2015, 12, 20))
+    services.add_deadline(mail_rt, plan, "approval", "2015-12-31")
+    run_until(mail_rt, clock, utc(2016, 1, 1, 12))
+    [missed] = received(smtp, CHAIR)
+    assert missed["X-Napflow-Kind"] == "escalation"
+    assert missed["Date"].datetime == utc(2016, 1, 1, 4)
+    assert str(missed["Subject"]).startswith("[TJK-2015] Пропущен срок: Утверждение")
+
+
+def test_turning_the_digest_off_sends_what_waited_at_once(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    services.people.choose_digest(mail_rt, MEMBER, "daily")
+    clock.set(utc(2015, 7, 15, 5))
+    services.advance_plan(mail_rt, plan, "submit_for_review", COORD)
+    send_due(mail_rt)
+    mine = [m for m in services.list_messages(mail_rt) if m.recipient == MEMBER]
+    assert [m.status for m in mine if m.kind == "notice"] == ["held"]
+    clock.advance(timedelta(hours=1))
+    services.people.choose_digest(mail_rt, MEMBER, "none")
+    send_due(mail_rt)
+    [notice] = received(smtp, MEMBER)
+    assert notice["X-Napflow-Kind"] == "notice"
+    run_until(mail_rt, clock, utc(2015, 7, 17))
+    assert len(received(smtp, MEMBER)) == 1  # no digest follows
+    with pytest.raises(InputError, match=r"'weekly' is not valid; choose none, daily\.$"):
+        services.people.choose_digest(mail_rt, MEMBER, "weekly")
+
+
+def test_a_failed_message_is_sent_again_by_an_administrator_and_recorded(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    smtp.sink.refuse[MEMBER] = "550 5.1.1 Mailbox unavailable"
+    clock.set(utc(2015, 7, 15, 5))
+    services.advance_plan(mail_rt, plan, "submit_for_review", COORD)
+    send_due(mail_rt)
+    [failed] = services.list_messages(mail_rt, "failed")
+    with pytest.raises(NotAllowedError):
+        services.reminders.retry_message(mail_rt, failed.id, actor=COORD)
+    del smtp.sink.refuse[MEMBER]
+    again = services.reminders.retry_message(mail_rt, failed.id, comment="Ящик восстановлен.")
+    assert again.status == "pending"
+    with pytest.raises(RefusedError, match="only a message that failed"):
+        services.reminders.retry_message(mail_rt, failed.id)
+    send_due(mail_rt)
+    assert len(received(smtp, MEMBER)) == 1
+    records = services.plan_history(mail_rt, plan).records
+    requeued = [r for r in records if r.kind == Kind.MAIL_REQUEUED]
+    assert len(requeued) == 1 and requeued[0].comment == "Ящик восстановлен."
+    assert requeued[0].payload["error"] == "550 5.1.1 Mailbox unavailable"
+    report = services.audit.verify_ledger(mail_rt)
+    assert report.ok and report.replayed, report.problems  # an administrator's, allowed
+
+
+def test_retry_from_the_command_line_and_the_json_api(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str, cli: Callable[..., Any]
+) -> None:
+    smtp.sink.refuse[MEMBER] = "550 5.1.1 Mailbox unavailable"
+    smtp.sink.refuse[CHAIR] = "550 5.1.1 Mailbox unavailable"
+    clock.set(utc(2015, 7, 15, 5))
+    services.advance_plan(mail_rt, plan, "submit_for_review", COORD)
+    send_due(mail_rt)
+    to_member, to_chair = sorted(
+        services.list_messages(mail_rt, "failed"), key=lambda m: m.recipient != MEMBER
+    )
+    listed = cli("reminders", "list", "--status", "failed")
+    assert listed.code == 0 and str(to_member.id) in listed.out
+    done = cli("reminders", "retry", str(to_member.id), "--comment", "fixed")
+    assert done.code == 0, done.err
+    assert f"Message {to_member.id}" in done.out and "goes again on the next pass" in done.out
+    again = cli("reminders", "retry", str(to_member.id))
+    assert again.code == 1
+    assert (
+        again.err.strip().endswith("only a message that failed can be sent again.")
+        and "\n" not in again.err.strip()
+    )
+    missing = cli("reminders", "retry", "99999")
+    assert missing.code != 0 and "There is no message 99999" in missing.err
+    admin = "admin@napflow.example"
+    services.add_person(mail_rt, admin, "Site administrator")
+    services.access.grant_access(mail_rt, admin, "admin")
+    token = {"Authorization": f"Bearer {accounts.create_api_token(mail_rt, admin)}"}
+    member_token = {"Authorization": f"Bearer {accounts.create_api_token(mail_rt, MEMBER)}"}
+    with web_client(mail_rt) as http:
+        url = f"/api/v1/reminders/{to_chair.id}/retry"
+        assert http.post(url, headers=member_token).status_code == 403
+        answer = http.post(url, headers=token, json={"comment": "fixed too"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == "pending"
+    kinds = [r.kind for r in services.plan_history(mail_rt, plan).records]
+    assert kinds.count(Kind.MAIL_REQUEUED) == 2
