@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 if TYPE_CHECKING:  # icalendar is imported when a calendar is first made (start-up time)
     from icalendar import Calendar, Event
@@ -52,7 +53,8 @@ def _event(
         event.add("url", url)
     if organizer is not None:
         name, address = organizer
-        who = vCalAddress(f"mailto:{address}")
+        # a URI: "?" would start header fields of the mailto link (farrukh?cc=spy@...)
+        who = vCalAddress(f"mailto:{quote(address, safe='@')}")
         who.params["cn"] = vText(name)
         event.add("organizer", who)
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")

@@ -15,10 +15,15 @@ import html
 import re
 from collections.abc import Set as AbstractSet
 from pathlib import Path
+from typing import Any
 
 from babel.messages.catalog import PYTHON_FORMAT
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
+from sqlalchemy import select
+
+from napflow.ledger.record import Kind
+from napflow.storage.schema import deadlines, drafts, history, people, plans
 
 REPO = Path(__file__).resolve().parent.parent
 #: what a message's literal text is cut at besides its placeholders (Babel's PYTHON_FORMAT,
@@ -106,3 +111,37 @@ def _without(text: str, data: AbstractSet[str]) -> str:
         if value.strip():
             text = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", " ", text)
     return text
+
+
+def database_text(rt: Any) -> set[str]:
+    """What people typed (pages show it as written, in its own language), and workflow ids.
+
+    Only the columns that hold what someone wrote: names, addresses, titles given to plans
+    and deadlines (a deadline kind's own title is napflow's, and translated), comments,
+    places, drafts' names and notes, country codes; and the identifiers of states, roles,
+    triggers and history records, which the pages show beside their titles.
+    """
+    # the kinds of history record, identifiers too
+    found = {v for k, v in vars(Kind).items() if k.isupper() and isinstance(v, str)}
+    kind_titles: set[str] = set()
+    for name in rt.catalog.names():
+        definition = rt.catalog.get(name)
+        found.update(definition.state_names, definition.role_names, definition.triggers)
+        kind_titles.update(k.title for k in definition.deadlines)
+    typed = (
+        people.c.name,
+        people.c.email,
+        plans.c.title,
+        plans.c.country,  # ISO codes, the same in every language
+        history.c.comment,
+        history.c.actor,
+        deadlines.c.location,
+        drafts.c.file_name,
+        drafts.c.note,
+    )
+    with rt.db.read() as conn:
+        for column in typed:
+            found.update(v for v in conn.execute(select(column)).scalars() if v)
+        titles = conn.execute(select(deadlines.c.title)).scalars()
+        found.update(t for t in titles if t not in kind_titles)
+    return found

@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 from helpers import REPO, apt_install, napflow_process, serving
+from i18n_text import database_text, english_left, latin_phrases, visible_text
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from napflow import services
+from napflow.runtime.bootstrap import build_runtime
+from napflow.runtime.settings import Settings
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts"
@@ -28,6 +33,8 @@ MEMBERS = [
 ]
 OBSERVER = "observer@unrcpd.example"
 PASSWORD = "napflow-demo"
+#: each running server's database, for the checks made beside the browser
+SERVER_DB: dict[str, str] = {}
 # flags for a machine without a network or a screen (see the machine notes)
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -78,6 +85,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ]:
         run("role", "grant", key, email, role)
     with serving(cwd=home, env=env) as (url, _process, _log):
+        SERVER_DB[url] = env["NAPFLOW_DATABASE_URL"]
         yield url
 
 
@@ -175,3 +183,52 @@ def test_the_api_documentation_runs_from_napflow_alone(browser: Browser, server:
     expect(paths).to_have_count(operations)  # every operation rendered
     page.close()
     assert blocked == [] and elsewhere == [], (blocked, elsewhere)
+
+
+RU_READER = "minister@mfa.tj.example"
+#: the pages a Russian reader reaches from the menu and the plan, by clicking
+RU_PAGES = ("Планы", "Сроки", "Аудит", "Мои настройки")
+
+
+def test_every_page_of_a_russian_reader_is_russian(
+    browser: Browser, server: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The minister (their account in Russian) clicks through every page: all of it Russian.
+
+    The English is napflow's own messages (tests/i18n_text.py, extracted with Babel); what
+    people typed (names, titles, comments) and the workflows' ids are taken out first.
+    """
+    rt = build_runtime(Settings(database_url=SERVER_DB[server]))
+    try:
+        services.people.edit_person(rt, RU_READER, locale="ru")
+        data = database_text(rt)
+    finally:
+        rt.db.dispose()
+    page = browser.new_page(viewport={"width": 1200, "height": 900}, locale="en-GB")
+    page.set_default_timeout(15_000)
+    page.goto(f"{server}/")
+    page.get_by_label("E-mail address").fill(RU_READER)  # the browser speaks English
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    seen = []
+
+    def check() -> None:
+        assert page.locator("html").get_attribute("lang") == "ru", page.url
+        text = visible_text(page.content())
+        assert english_left(text, data) == [], (page.url, english_left(text, data))
+        assert latin_phrases(text, data) == [], (page.url, latin_phrases(text, data))
+        seen.append(page.url)
+
+    expect(page.locator("h1")).to_have_text("Планы")
+    check()
+    page.get_by_role("link", name="TJK-2015").first.click()
+    expect(page.locator("h2", has_text="Доступные вам действия")).to_be_visible()
+    check()
+    for name in RU_PAGES:
+        page.locator("header nav").get_by_role("link", name=name).click()
+        expect(page.locator("h1")).to_be_visible()
+        check()
+    page.goto(f"{server}/plans/NOPE-1")  # an error page too
+    check()
+    page.close()
+    assert len(seen) == 2 + len(RU_PAGES) + 1

@@ -5,6 +5,7 @@ Through a real SMTP server on loopback; only the clock is virtual.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import mail_runtime, utc, web_client
+from helpers import csrf_of, log_in, mail_runtime, utc, web_client
 from icalendar import Calendar
 from smtp_sink import SmtpServer
 from sqlalchemy import select
@@ -66,6 +67,11 @@ def plan(mail_rt: Runtime) -> str:
     return key
 
 
+def add_draft(rt: Runtime, key: str, data: bytes, name: str) -> None:
+    """The coordinator adds ``data`` as the plan's next draft."""
+    services.drafts.add_draft(rt, key, io.BytesIO(data), name, COORD)
+
+
 def received(smtp: SmtpServer, to: str) -> list[EmailMessage]:
     return [m for m in smtp.sink.messages if to in str(m["To"])]
 
@@ -102,8 +108,8 @@ def test_one_event_mails_each_reader_in_their_language_with_their_actions(
     assert received(smtp, EXPERT) == []  # experts hear when it is sent to them
     assert to_member["Content-Language"] == "ru"
     assert str(to_member["Subject"]) == (
-        "[TJK-2015] «Направить проект на рассмотрение рабочей группы» (Фаррух Рахимов); "
-        "текущий этап: Рассмотрение рабочей группой"
+        "[TJK-2015] Выполнено действие «Направить проект на рассмотрение рабочей группы» "
+        "(Фаррух Рахимов); текущий этап: Рассмотрение рабочей группой"
     )
     text = text_of(to_member)
     assert "Здравствуйте, Алишер Шарипов!" in text
@@ -135,7 +141,7 @@ def test_a_return_reaches_the_coordinator_and_chair_with_the_comment(
     assert "Исполнитель: Ситора Назарова (Председатель рабочей группы)" in text
     assert f"Направить проект на рассмотрение рабочей группы: {BASE}/plans/TJK-2015" in text
     # the coordinator is not told to ask themselves: replies go to the chair
-    assert "Фаррух Рахимов" not in text.split("С вопросами")[1]
+    assert "Фаррух Рахимов" not in text.split("По всем вопросам")[1]
     assert CHAIR in str(to_coord["Reply-To"])
     # the chair, who returned it, is not told of their own action
     assert [m for m in received(smtp, CHAIR) if "доработку" in str(m["Subject"])] == []
@@ -182,7 +188,7 @@ def test_a_reminder_subject_says_what_is_due_when_in_the_readers_terms(
     assert "Когда: четверг, 31 декабря 2015\u202fг., до конца дня (Asia/Dushanbe)" in text
     assert f"Утвердить план: {BASE}/plans/TJK-2015#do-approve" not in text  # not submitted yet
     assert f"Срок на странице плана: {BASE}/plans/TJK-2015#deadline-" in text
-    assert "каждые 7 дней до его соблюдения уведомления получат" in text
+    assert "а затем каждые 7 дней до выполнения требуемого действия. Получатели:" in text
 
 
 def test_the_calendar_file_alarms_at_each_reminder_and_names_the_coordinator(
@@ -213,10 +219,11 @@ def test_a_late_notice_says_so_and_what_is_current_now(
     send_due(mail_rt)
     late = next(m for m in received(smtp, MEMBER) if "Направить проект" in str(m["Subject"]))
     text = text_of(late)
-    assert "Это сообщение должно было быть отправлено 15 июля 2015\u202fг., 10:00" in text
-    assert "На момент события Вы могли:\n  - Одобрить проект в рамках рабочей группы" in text
+    assert "направлено с опозданием: его следовало направить 15 июля 2015\u202fг., 10:00" in text
+    assert "доступные Вам на момент события:\n  - Одобрить проект в рамках рабочей группы" in text
     assert "Сейчас план находится на этапе «Подготовка проекта»." in text
     assert "Сейчас по этому плану от Вас не требуется никаких действий." in text
+    assert text.count("Одобрить проект") == 1  # what was open then, no longer now
 
 
 def test_sender_reply_to_and_signature_come_from_the_configuration(
@@ -244,7 +251,7 @@ def test_sender_reply_to_and_signature_come_from_the_configuration(
     assert str(mail["Reply-To"]) == "secretariat@mfa.tj.example"
     assert mail["From"].addresses[0].display_name == "Секретариат НПД"
     assert text_of(mail).rstrip().endswith("-- \nСекретариат межведомственной рабочей группы")
-    assert "С вопросами ответьте на это письмо или обратитесь к следующим лицам: Фаррух" in (
+    assert "просьба ответить на это письмо. Контактные лица: Фаррух Рахимов." in (
         " ".join(text_of(mail).split())
     )
 
@@ -297,7 +304,7 @@ def test_a_digest_reader_gets_one_mail_a_day_with_every_item(
     [digest] = received(smtp, MEMBER)
     assert digest["X-Napflow-Kind"] == "digest"
     assert digest["Date"].datetime == utc(2015, 9, 17, 4)  # 09:00 in Dushanbe
-    assert str(digest["Subject"]) == "napflow: 2 сообщения для Вас, 17 сентября 2015 г."
+    assert str(digest["Subject"]) == "Сводка napflow за 17 сентября 2015 г.: 2 сообщения"
     text = text_of(digest)
     assert "1. [TJK-2015] OSCE follow-up session: через 21 день, 8 октября 2015 г." in text
     assert "2. [TJK-2015] Working-group meeting: через 21 день, 8 октября 2015 г." in text
@@ -434,3 +441,154 @@ def test_retry_from_the_command_line_and_the_json_api(
         assert answer.json()["status"] == "pending"
     kinds = [r.kind for r in services.plan_history(mail_rt, plan).records]
     assert kinds.count(Kind.MAIL_REQUEUED) == 2
+
+
+def test_retry_refuses_what_napflow_would_no_longer_send(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    """A reminder of a deadline cancelled since, and mail to someone deactivated since."""
+    smtp.sink.refuse[MINISTER] = "550 5.1.1 Mailbox unavailable"
+    smtp.sink.refuse[COORD] = "550 5.1.1 Mailbox unavailable"
+    clock.set(utc(2015, 12, 30, 4))
+    deadline = services.add_deadline(mail_rt, plan, "approval", "2015-12-31")
+    send_due(mail_rt)
+    failed = {m.recipient: m for m in services.list_messages(mail_rt, "failed")}
+    assert set(failed) == {MINISTER, COORD}
+    services.people.deactivate_person(mail_rt, MINISTER)
+    with pytest.raises(RefusedError, match="who was deactivated; it is not sent again"):
+        services.reminders.retry_message(mail_rt, failed[MINISTER].id)
+    services.cancel_deadline(mail_rt, deadline.id)
+    with pytest.raises(RefusedError, match="a deadline that is cancelled; it is not sent again"):
+        services.reminders.retry_message(mail_rt, failed[COORD].id)
+    assert {m.status for m in services.list_messages(mail_rt) if m.id in failed.values()} <= {
+        "failed"
+    }
+    kinds = [r.kind for r in services.plan_history(mail_rt, plan).records]
+    assert Kind.MAIL_REQUEUED not in kinds
+
+
+def test_the_administration_page_sends_a_failed_message_again(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    smtp.sink.refuse[MEMBER] = "550 5.1.1 Mailbox unavailable"
+    clock.set(utc(2015, 7, 15, 5))
+    services.advance_plan(mail_rt, plan, "submit_for_review", COORD)
+    send_due(mail_rt)
+    [failed] = services.list_messages(mail_rt, "failed")
+    admin = "admin@napflow.example"
+    services.add_person(mail_rt, admin, "Администратор", locale="ru")
+    services.access.grant_access(mail_rt, admin, "admin")
+    accounts.set_password(mail_rt, admin, "a long enough password")
+    with web_client(mail_rt) as http:
+        log_in(http, admin, "a long enough password")
+        page = http.get("/admin")
+        title = page.text.split("<title>", 1)[1].split("</title>", 1)[0]
+        assert title == "Администрирование · napflow"  # nothing of the table in the title
+        assert page.text.count('action="/admin/messages/') == 1
+        assert "550 5.1.1 Mailbox unavailable" in page.text and "Отправить повторно" in page.text
+        forged = http.post(f"/admin/messages/{failed.id}/retry", data={"csrf": "wrong"})
+        assert forged.status_code == 403
+        done = http.post(f"/admin/messages/{failed.id}/retry", data={"csrf": csrf_of(http)})
+        assert done.status_code == 303 and done.headers["location"] == "/admin"
+        again = http.post(f"/admin/messages/{failed.id}/retry", data={"csrf": csrf_of(http)})
+        assert again.status_code == 422 and "повторно можно отправить только" in again.text
+    del smtp.sink.refuse[MEMBER]
+    send_due(mail_rt)
+    assert len(received(smtp, MEMBER)) == 1
+    [requeued] = [
+        r for r in services.plan_history(mail_rt, plan).records if r.kind == Kind.MAIL_REQUEUED
+    ]
+    assert requeued.actor == admin
+
+
+def test_the_calendar_organizer_is_one_encoded_address(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    """An address napflow accepts with "?" in it cannot add header fields to the mailto URI."""
+    hostile = "farrukh?cc=spy@evil.example"
+    services.revoke_role(mail_rt, plan, COORD, "coordinator")
+    services.add_person(mail_rt, hostile, "Farrukh")
+    services.grant_role(mail_rt, plan, hostile, "coordinator")
+    clock.set(utc(2015, 12, 30, 4))
+    services.add_deadline(mail_rt, plan, "approval", "2015-12-31")
+    send_due(mail_rt)
+    [mail] = received(smtp, MINISTER)
+    part = next(p for p in mail.iter_attachments() if p.get_content_type() == "text/calendar")
+    [event] = Calendar.from_ical(part.get_payload(decode=True)).walk("VEVENT")
+    assert str(event.get("organizer")) == "mailto:farrukh%3Fcc%3Dspy@evil.example"
+
+
+def test_a_digest_drops_a_draft_mail_a_newer_draft_replaced_and_lists_todays_actions(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    services.people.edit_person(mail_rt, MEMBER, digest="daily")
+    clock.set(utc(2015, 7, 15, 5))
+    add_draft(mail_rt, plan, b"Plan v1", "v1.md")
+    services.advance_plan(mail_rt, plan, "submit_for_review", COORD)
+    services.advance_plan(mail_rt, plan, "endorse", MEMBER)
+    add_draft(mail_rt, plan, b"Plan v2", "v2.md")
+    send_due(mail_rt)  # the submission notice and the draft-2 mail are held
+    add_draft(mail_rt, plan, b"Plan v3", "v3.md")
+    services.advance_plan(mail_rt, plan, "endorse", MEMBER)  # on v3, before the digest
+    run_until(mail_rt, clock, utc(2015, 7, 16, 12))
+    [digest] = received(smtp, MEMBER)
+    text = text_of(digest)
+    assert "№ 3" in text and "№ 2 " not in text.replace("№ 2,", "")  # v2's mail left out
+    assert "Одобрить проект" not in text  # endorsed already: nothing open for them now
+    statuses = {
+        (m.kind, m.status) for m in services.list_messages(mail_rt) if m.recipient == MEMBER
+    }
+    assert ("draft", "cancelled") in statuses
+
+
+def test_a_message_that_cannot_be_written_fails_alone_and_the_digest_goes(
+    db_url: str, clock: VirtualClock, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    source = (Path(__file__).parent.parent / "workflows" / "nap.toml").read_text()
+    folder = tmp_path / "flows"
+    (folder / "broken").mkdir(parents=True)
+    (folder / "broken" / "notice.subject.txt").write_text("{{ no_such_value }}\n")
+    (folder / "broken.toml").write_text(
+        source.replace('name = "nap"', 'name = "broken"').replace(
+            "[drafts]\n", '[mail]\ntemplates = "broken"\n\n[drafts]\n', 1
+        )
+    )
+    rt = mail_runtime(db_url, clock, smtp, workflow_dirs=(folder,))
+    try:
+        for email in (COORD, MEMBER):
+            services.add_person(rt, email, email.split("@")[0], "Asia/Dushanbe")
+        services.people.edit_person(rt, MEMBER, digest="daily")
+        for key, workflow in (("TJK-1", "nap"), ("TJK-2", "broken")):
+            services.create_plan(rt, "TJK", "NAP", workflow=workflow, key=key)
+            services.grant_role(rt, key, COORD, "coordinator")
+            services.grant_role(rt, key, MEMBER, "wg_member")
+        clock.set(utc(2015, 7, 15, 5))
+        for key in ("TJK-1", "TJK-2"):
+            services.advance_plan(rt, key, "submit_for_review", COORD)
+        run_until(rt, clock, utc(2015, 7, 16, 12))
+        [digest] = received(smtp, MEMBER)
+        assert "[TJK-1]" in text_of(digest) and "[TJK-2]" not in text_of(digest)
+        [broken] = services.list_messages(rt, "failed")
+        assert broken.plan == "TJK-2" and "no_such_value" in (broken.last_error or "")
+        sent = [m for m in services.list_messages(rt, "sent") if m.recipient == MEMBER]
+        assert [m.plan for m in sent if m.kind == "notice"] == ["TJK-1"]
+    finally:
+        rt.db.dispose()
+
+
+def test_a_message_sent_again_goes_in_todays_digest_not_one_of_its_own_day(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    smtp.sink.refuse[MEMBER] = "550 5.1.1 Mailbox unavailable"
+    clock.set(utc(2015, 7, 15, 5))
+    services.advance_plan(mail_rt, plan, "submit_for_review", COORD)
+    send_due(mail_rt)
+    [failed] = services.list_messages(mail_rt, "failed")
+    del smtp.sink.refuse[MEMBER]
+    services.people.edit_person(mail_rt, MEMBER, digest="daily")
+    clock.set(utc(2015, 8, 5, 6))  # three weeks later, 11:00 in Dushanbe
+    services.reminders.retry_message(mail_rt, failed.id)
+    run_until(mail_rt, clock, utc(2015, 8, 6, 12))
+    [digest] = [m for m in received(smtp, MEMBER) if m["X-Napflow-Kind"] == "digest"]
+    assert digest["Date"].datetime == utc(2015, 8, 6, 4)  # the next morning's digest
+    assert str(digest["Subject"]).startswith("Сводка napflow за 6 августа 2015 г.")

@@ -9,15 +9,14 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from i18n_text import english_left, latin_phrases, visible_text
+from i18n_text import database_text, english_left, latin_phrases, visible_text
 from sqlalchemy import func, select
 from test_web import COORD, csrf_of, log_in
 
 from napflow import services
-from napflow.ledger.record import Kind
 from napflow.runtime import Runtime
 from napflow.services import accounts
-from napflow.storage.schema import deadlines, drafts, history, people, plans, site_history
+from napflow.storage.schema import site_history
 from napflow.web import create_app
 
 RU = {"Accept-Language": "ru-RU,ru;q=0.9,en;q=0.5"}
@@ -96,40 +95,6 @@ def test_the_switch_of_a_logged_in_person_needs_the_forms_token(
     assert services.people.show_person(demo, COORD).locale is None
 
 
-def database_text(rt: Runtime) -> set[str]:
-    """What people typed (pages show it as written, in its own language), and workflow ids.
-
-    Only the columns that hold what someone wrote: names, addresses, titles given to plans
-    and deadlines (a deadline kind's own title is napflow's, and translated), comments,
-    places, drafts' names and notes, country codes; and the identifiers of states, roles,
-    triggers and history records, which the pages show beside their titles.
-    """
-    # the kinds of history record, identifiers too
-    found = {v for k, v in vars(Kind).items() if k.isupper() and isinstance(v, str)}
-    kind_titles: set[str] = set()
-    for name in rt.catalog.names():
-        definition = rt.catalog.get(name)
-        found.update(definition.state_names, definition.role_names, definition.triggers)
-        kind_titles.update(k.title for k in definition.deadlines)
-    typed = (
-        people.c.name,
-        people.c.email,
-        plans.c.title,
-        plans.c.country,  # ISO codes, the same in every language
-        history.c.comment,
-        history.c.actor,
-        deadlines.c.location,
-        drafts.c.file_name,
-        drafts.c.note,
-    )
-    with rt.db.read() as conn:
-        for column in typed:
-            found.update(v for v in conn.execute(select(column)).scalars() if v)
-        titles = conn.execute(select(deadlines.c.title)).scalars()
-        found.update(t for t in titles if t not in kind_titles)
-    return found
-
-
 ADMIN = "admin@napflow.example"
 PAGES = (
     "/",
@@ -142,6 +107,7 @@ PAGES = (
     "/admin/plans",
     "/admin/plans/TJK-2015",
     "/admin/access",
+    "/me",
     "/plans/NOPE-1",  # an error page: a refusal of the services
     "/no-such-page",  # and of the web app itself
     "/calendar/plans/TJK-2015.ics?token=wrong",  # and of a feed

@@ -11,6 +11,8 @@ import difflib
 import re
 from dataclasses import dataclass
 
+from napflow.i18n import _, format_number
+
 EQUAL, INSERT, DELETE = "equal", "insert", "delete"
 #: the most words a text may have to be compared (the comparison's time grows with the
 #: square of the words that differ; a plan runs to some tens of thousands)
@@ -55,7 +57,10 @@ def compare_words(old: str, new: str, max_words: int = MAX_WORDS) -> Comparison:
     before, after = _WORDS.findall(old), _WORDS.findall(new)
     longest = max(len(before), len(after))
     if longest > max_words:
-        raise TooLong(f"it has {longest:,} words, more than the {max_words:,} napflow compares")
+        raise TooLong(
+            _("it has %(words)s words, more than the %(most)s napflow compares")
+            % {"words": format_number(longest), "most": format_number(max_words)}
+        )
     # compare the words alone, so that spacing and line breaks are no change
     key_before = [w.strip() for w in before]
     key_after = [w.strip() for w in after]

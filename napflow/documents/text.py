@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 from napflow.documents.sniff import DOCX, MARKDOWN, ODT, PDF, TEXT
+from napflow.i18n import _, format_number
 
 #: the media types whose words can be compared
 WITH_TEXT = frozenset({TEXT, MARKDOWN, DOCX, ODT, PDF})
@@ -59,7 +60,10 @@ def _check_unpacked(path: Path) -> None:
     except Exception:
         return
     if unpacked > MAX_UNPACKED:
-        raise NoText(f"it would unpack to {unpacked >> 20:,} MB, more than napflow reads")
+        raise NoText(
+            _("it would unpack to %(size)s MB, more than napflow reads")
+            % {"size": format_number(unpacked >> 20)}
+        )
 
 
 def extract_text(path: Path, media_type: str) -> str:
@@ -69,13 +73,14 @@ def extract_text(path: Path, media_type: str) -> str:
     readers = {DOCX: _docx, ODT: _odt, PDF: _pdf}
     reader = readers.get(media_type)
     if reader is None:
-        raise NoText(f"a file of type {media_type} has no text to compare")
+        raise NoText(_("a file of type %(type)s has no text to compare") % {"type": media_type})
     if media_type in (DOCX, ODT):
         _check_unpacked(path)
     try:
         text = reader(path)
     except Exception as exc:  # a damaged file: the library's own words, in one line
-        raise NoText(f"its text cannot be read ({' '.join(str(exc).split())[:200]})") from None
+        said = " ".join(str(exc).split())[:200]  # the library's own words, in one line
+        raise NoText(_("its text cannot be read (%(error)s)") % {"error": said}) from None
     if not text.strip():
-        raise NoText("it holds no text (a scanned document, perhaps)")
+        raise NoText(_("it holds no text (a scanned document, perhaps)"))
     return text

@@ -3,8 +3,8 @@
 A message falls due as usual. When a dispatcher claims it for someone whose ``digest`` is
 ``daily`` and it is not urgent (an escalation or notice the workflow marks ``urgent``), it
 is not sent: it is *held*, and the reader's digest for that day is queued (one outbox row
-per reader and day, key ``g:<address>:<day>``, due at the reminder hour in the reader's
-zone). The digest lists every message held for the reader when it goes, each with its
+per reader and day, key ``g:<address>:<day>``, due at the workflow's reminder hour in the
+reader's zone). The digest lists every message held for the reader when it goes, each with its
 links; those messages are then marked sent with the digest's Message-ID, each recorded in
 its plan's history, in the digest's own transaction. A held message whose deadline is met
 or cancelled meanwhile is cancelled like a waiting one, and leaves the digest.
@@ -12,13 +12,15 @@ or cancelled meanwhile is cancelled like a waiting one, and leaves the digest.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from napflow.errors import NapflowError
 from napflow.runtime import Runtime
 from napflow.services._outbox import DIGEST
 from napflow.storage.schema import Status, outbox, people, plans
@@ -48,12 +50,24 @@ def digest_key(email: str, day: date) -> str:
     return f"g:{email}:{day.isoformat()}"
 
 
+@dataclass
+class Held:
+    """The messages one digest lists, and those of them that could not be written."""
+
+    items: list[Any]
+    #: id -> why (a message that cannot be written fails alone; the digest goes without it)
+    broken: dict[int, str] = field(default_factory=dict)
+
+
 def hold(rt: Runtime, rows: list[Any], now: datetime) -> list[Any]:
     """Hold the claimed messages of digest readers for their digest; return the rest.
 
     Held rows leave the claim (status ``held``) and their reader's digest is queued, in one
     transaction per batch; a row another dispatcher took over meanwhile is left to it.
+    Held messages left without a digest waiting (a digest that went while they were being
+    held by another dispatcher) get one first.
     """
+    _sweep(rt, now)
     candidates = [r for r in rows if r.kind != DIGEST and not is_urgent(r)]
     if not candidates:
         return rows
@@ -71,7 +85,7 @@ def hold(rt: Runtime, rows: list[Any], now: datetime) -> list[Any]:
     if not held:
         return rows
     with rt.db.write() as conn:
-        zones = _plan_zones(conn, {r.plan_id for r in held})
+        found = _plans(conn, {r.plan_id for r in held})
         for row in held:
             taken = conn.execute(
                 update(outbox)
@@ -83,35 +97,57 @@ def hold(rt: Runtime, rows: list[Any], now: datetime) -> list[Any]:
                 .values(status=Status.HELD, claimed_at=None)
             )
             if taken.rowcount == 1:
-                zone = readers[row.recipient] or zones[row.plan_id]
-                queue_digest(conn, row.recipient, row.plan_id, row.send_at, zone, now)
+                zone, workflow = found[row.plan_id]
+                # when it fell due: sent again (or retried), it is due from then on
+                when = Due(row.next_attempt_at, readers[row.recipient] or zone, _hour(rt, workflow))
+                queue_digest(conn, row.recipient, row.plan_id, when, now)
     kept = {r.id for r in held}
     return [r for r in rows if r.id not in kept]
 
 
-def _plan_zones(conn: Connection, plan_ids: set[int]) -> dict[int, str]:
+def _hour(rt: Runtime, workflow: str) -> int:
+    """Return the local hour a workflow's reminders go at: its plans' digests go then too."""
+    try:
+        return rt.catalog.get(workflow).reminder_hour
+    except NapflowError:  # a workflow napflow no longer has: the default hour
+        return DIGEST_HOUR
+
+
+def _plans(conn: Connection, plan_ids: set[int]) -> dict[int, tuple[str, str]]:
     rows = conn.execute(
-        select(plans.c.id, plans.c.timezone).where(plans.c.id.in_(sorted(plan_ids)))
+        select(plans.c.id, plans.c.timezone, plans.c.workflow).where(
+            plans.c.id.in_(sorted(plan_ids))
+        )
     )
-    return {r.id: r.timezone for r in rows}
+    return {r.id: (r.timezone, r.workflow) for r in rows}
 
 
-def queue_digest(
-    conn: Connection, email: str, plan_id: int, due: datetime, zone: str, now: datetime
-) -> None:
-    """Make sure ``email`` has a digest waiting that will list a message due at ``due``.
+class Due(NamedTuple):
+    """When a held message fell due, and the reader's zone and hour its digest goes at."""
 
-    That is the digest of the message's day; if that one already went (or is going), the
-    next day's.
+    at: datetime
+    zone: str
+    hour: int
+
+
+def queue_digest(conn: Connection, email: str, plan_id: int, due: Due, now: datetime) -> None:
+    """Make sure ``email`` has a digest waiting that will list a message that fell due.
+
+    That is the digest of the message's day, never of a day before today (a message sent
+    again, or after downtime); if that one already went, or is going, the next day's. The
+    digest row is locked while this is decided (PostgreSQL), so no dispatcher sends it in
+    between and leaves the message behind.
     """
-    day = digest_day(due, zone, DIGEST_HOUR)
+    day = max(digest_day(due.at, due.zone, due.hour), to_local(now, due.zone).date())
     while True:
         key = digest_key(email, day)
-        found = conn.execute(select(outbox.c.status).where(outbox.c.key == key)).first()
+        found = conn.execute(
+            select(outbox.c.status).where(outbox.c.key == key).with_for_update()
+        ).first()
         if found is None or found.status == Status.PENDING:
             break
         day += timedelta(days=1)
-    at = local_to_utc(day, time(DIGEST_HOUR), zone)
+    at = local_to_utc(day, time(due.hour), due.zone)
     values = {
         "key": key,
         "plan_id": plan_id,
@@ -129,6 +165,30 @@ def queue_digest(
     }
     dialect_insert = postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert
     conn.execute(dialect_insert(outbox).values(**values).on_conflict_do_nothing())
+
+
+def _sweep(rt: Runtime, now: datetime) -> None:
+    """Queue a digest for every reader with held messages and no digest waiting or going."""
+    waiting = outbox.alias("waiting")
+    stranded = (
+        select(outbox.c.recipient, func.min(outbox.c.plan_id).label("plan_id"))
+        .where(
+            outbox.c.status == Status.HELD,
+            ~exists().where(
+                waiting.c.recipient == outbox.c.recipient,
+                waiting.c.kind == DIGEST,
+                waiting.c.status.in_((Status.PENDING, Status.SENDING)),
+            ),
+        )
+        .group_by(outbox.c.recipient)
+    )
+    with rt.db.read() as conn:
+        found = conn.execute(stranded).all()
+    if not found:
+        return
+    with rt.db.write() as conn:
+        for row in found:
+            requeue_leftovers(conn, rt, row.recipient, row.plan_id, now)
 
 
 def held_items(conn: Connection, email: str) -> list[Any]:
@@ -164,7 +224,9 @@ def release(conn: Connection, email: str, now: datetime) -> int:
     return int(released)
 
 
-def requeue_leftovers(conn: Connection, email: str, plan_id: int, now: datetime) -> None:
+def requeue_leftovers(
+    conn: Connection, rt: Runtime, email: str, plan_id: int, now: datetime
+) -> None:
     """After a digest went, queue the next for messages held while it was being sent."""
     left = conn.execute(
         select(outbox.c.send_at)
@@ -174,6 +236,9 @@ def requeue_leftovers(conn: Connection, email: str, plan_id: int, now: datetime)
     if left is None:
         return
     zone = conn.execute(select(people.c.timezone).where(people.c.email == email)).scalar()
-    if zone is None:
-        zone = conn.execute(select(plans.c.timezone).where(plans.c.id == plan_id)).scalar_one()
-    queue_digest(conn, email, plan_id, now, zone, now)
+    plan = conn.execute(
+        select(plans.c.timezone, plans.c.workflow).where(plans.c.id == plan_id)
+    ).one()
+    queue_digest(
+        conn, email, plan_id, Due(now, zone or plan.timezone, _hour(rt, plan.workflow)), now
+    )

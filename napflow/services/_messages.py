@@ -22,6 +22,7 @@ from napflow.i18n import AVAILABLE, SOURCE, _, format_date, format_list, use_loc
 from napflow.inputs import country_name, email_address
 from napflow.notifications.mailer import Mailer
 from napflow.runtime import Runtime
+from napflow.services._digest import Held
 from napflow.services._mail_cache import Contact, PassCache, Reader
 from napflow.services._mail_phrases import (
     action_title,
@@ -219,30 +220,39 @@ def compose_digest(
     rt: Runtime,
     mailer: Mailer,
     row: Any,
-    items: list[Any],
+    held: Held,
     message_id: str,
     now: datetime,
     cache: PassCache | None = None,
 ) -> Message:
-    """Build the daily digest ``row`` listing the held messages ``items`` (one mail a day).
+    """Build the daily digest ``row`` listing the held messages ``held.items``.
 
     Each message is listed by its subject, with its most precise link and what the reader
-    can do about it; the digest is in the reader's language (else the first plan's).
+    can do now (a digest is always later than the events it tells of); the digest is in
+    the reader's language (else the first plan's). A message that cannot be written is
+    left out and noted in ``held.broken`` (it fails alone); if none can be, this raises.
     """
     cache = cache or PassCache()
+    entries = []
     with rt.db.read() as conn:
         reader = cache.person(conn, row.recipient)
-        first = cache.plan(conn, items[0].plan_id)
+        first = cache.plan(conn, held.items[0].plan_id)
         language = reader_locale(reader, first)
         with use_locale(language):
-            entries = [_digest_entry(rt, cache, conn, mailer, item, reader, now) for item in items]
+            for item in held.items:
+                try:
+                    entries.append(_digest_entry(rt, cache, conn, mailer, item, reader, now))
+                except Exception as exc:  # this message alone fails, with its reason
+                    held.broken[item.id] = f"cannot build message: {exc}"
+            if not entries:
+                raise NapflowError(_("None of the messages of this digest could be written."))
             definition = rt.catalog.get(first.workflow)
             context = {
                 "recipient": {"name": reader.name},
                 "items": entries,
                 "day": format_date(to_local(row.send_at, reader.timezone or first.timezone)),
                 "settings_url": _url(rt, "/me"),
-                "signature": rt.settings.mail_signature or _signature(rt, definition),
+                "signature": _signature(rt, definition),
             }
             rendered = mailer.renderer.render(DIGEST, context)
     reply_to = (("", rt.settings.mail_reply_to),) if rt.settings.mail_reply_to else ()
@@ -266,7 +276,7 @@ def _digest_entry(
     reader: Reader,
     now: datetime,
 ) -> dict[str, Any]:
-    """Return one held message as its reader's digest lists it."""
+    """Return one held message as its reader's digest lists it, with what they can do now."""
     plan = cache.plan(conn, item.plan_id)
     context, _ics, definition = _context(rt, cache, conn, mailer, item, plan, reader, now)
     record = item.payload or {}
@@ -278,10 +288,14 @@ def _digest_entry(
         context["draft"] = {"version": version}
         url = _plan_url(rt, plan.key, f"/drafts/{version}")
     notice = context.get("notice") or {}
+    can = None
+    if "can" in context:
+        now_open = cache.allowed(conn, rt, plan, item.recipient)
+        can = _actions(rt, definition, plan.key, plan.state, now_open)
     return {
         "subject": mailer.renderer.subject(item.kind, context, definition.mail.templates),
         "url": url,
-        "can": context.get("can"),
+        "can": can,
         "comment": notice.get("comment"),
     }
 
@@ -437,7 +451,8 @@ def _calendar(
         "url": _plan_url(rt, plan.key)
     }
     fields["url"] = _plan_url(rt, plan.key)
-    coordinators = [c for c in contacts if c.role == "coordinator"]
+    # only a real address (one napflow would accept), as for Reply-To
+    coordinators = [c for c in contacts if c.role == "coordinator" and _is_address(c.email)]
     fields["organizer"] = (coordinators[0].name, coordinators[0].email) if coordinators else None
     fields["alarms"] = [r.days_before for r in kind.rungs] if kind is not None else []
     fields["alarm_text"] = _("%(deadline)s, plan %(key)s") % {"deadline": title, "key": plan.key}

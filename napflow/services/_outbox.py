@@ -272,15 +272,17 @@ def queue_notices(
     wanted_roles = tuple(r for n in notices for r in n.to)
     if not wanted_roles:
         return
-    urgent = any(n.urgent for n in notices)
-    told = [e for e in _recipients(holders(conn, plan), wanted_roles) if e != record.get("actor")]
+    found = holders(conn, plan)
+    told = [e for e in _recipients(found, wanted_roles) if e != record.get("actor")]
+    # urgent for those an urgent notice names, whatever other notice names them too
+    urgent = set(_recipients(found, tuple(r for n in notices if n.urgent for r in n.to)))
     can = actions_of(conn, engine, plan, told)
     rows = [
         _row(
             plan.id,
             Wanted(f"n{plan.id}.{record['seq']}:{email}", 0, NOTICE, trigger, email, now),
             now,
-            {**record, "can": can[email], **({"urgent": True} if urgent else {})},
+            {**record, "can": can[email], **({"urgent": True} if email in urgent else {})},
         )
         for email in told
     ]
@@ -319,7 +321,7 @@ def queue_draft_notices(
     for row in earlier:
         told = row.payload or {}
         last[row.recipient] = {k: told.get(k) for k in ("acted_on", "trigger", "role")}
-        if row.status == Status.PENDING:  # about a draft no longer current: not sent
+        if row.status in _WAITING:  # about a draft no longer current: not sent
             conn.execute(_CANCEL, {"row_id": row.id})
     acted = conn.execute(
         select(history.c.actor, history.c.trigger, history.c.role, history.c.payload)

@@ -549,9 +549,11 @@ def _auditor(rt: Runtime, viewer: str | None) -> Viewer:
         who = load_viewer(conn, viewer)
     if who.is_admin or any(grant == AUDITOR for grant, _where in who.grants):
         return who
-    reason = "the audit is for administrators and auditors, and they are neither"
+    reason = _("the audit is for administrators and auditors, and they are neither")
     raise NotAllowedError(
-        f"{viewer} cannot see the audit: {reason}.", actor=viewer, reasons=[reason]
+        _("%(viewer)s cannot see the audit: %(reason)s.") % {"viewer": viewer, "reason": reason},
+        actor=viewer,
+        reasons=[reason],
     )
 
 

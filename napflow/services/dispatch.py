@@ -24,7 +24,7 @@ from napflow.errors import ConfigError, ConflictError
 from napflow.ledger.record import Kind
 from napflow.notifications.mailer import DeliveryError, Mailer, Outgoing, TemporaryFailure
 from napflow.runtime import Runtime
-from napflow.services._digest import held_items, hold, requeue_leftovers
+from napflow.services._digest import Held, held_items, hold, requeue_leftovers
 from napflow.services._ledger_key import require_writer
 from napflow.services._messages import PassCache, compose, compose_digest
 from napflow.services._outbox import DIGEST, ESCALATION, deadline_key, escalation_rung
@@ -119,17 +119,17 @@ _MARK_SENT = FastStatement(
 )
 
 
-def _finish(rt: Runtime, row: Any, now: datetime, items: list[Any], **values: Any) -> bool:
+def _finish(rt: Runtime, row: Any, now: datetime, held: Held | None, **values: Any) -> bool:
     """Record a row's outcome if this dispatcher still holds its claim; say whether it did.
 
     A message sent or failed for good is recorded in its plan's history, in the same
     transaction. An escalation, sent or failed for good, queues the next one: a bad address
     this week must not end the chain for the others. A digest's outcome is that of each
-    message it lists (``items``), recorded for each in its own plan's history.
+    message it lists (``held``), recorded for each in its own plan's history.
     """
     for attempt in range(1, _FINISH_ATTEMPTS + 1):
         try:
-            return _finish_once(rt, row, now, items, values)
+            return _finish_once(rt, row, now, held, values)
         except ConflictError:  # the plan moved on meanwhile (an engine without row locks)
             if attempt == _FINISH_ATTEMPTS:
                 raise
@@ -140,7 +140,7 @@ _FINISH_ATTEMPTS = 3
 
 
 def _finish_once(
-    rt: Runtime, row: Any, now: datetime, items: list[Any], values: dict[str, Any]
+    rt: Runtime, row: Any, now: datetime, held: Held | None, values: dict[str, Any]
 ) -> bool:
     # not fsynced: a power cut may forget up to a batch of these records, and those messages
     # go out again (at-least-once); a crash of napflow itself forgets nothing
@@ -158,15 +158,15 @@ def _finish_once(
             )
         else:
             marked = conn.execute(update(outbox).where(_still_claimed(row)).values(**values))
-        held = bool(marked.rowcount == 1)
+        claim_held = bool(marked.rowcount == 1)
         final = values.get("status") in (Status.SENT, Status.FAILED)
-        if held and final and row.kind == DIGEST:
-            _finish_items(rt, conn, row, now, items, values)
-        elif held and final:  # at the moment of recording, so a plan's times never go back
+        if claim_held and final and held is not None:
+            _finish_items(rt, conn, row, now, held, values)
+        elif claim_held and final:  # at the moment of recording, so a plan's times never go back
             _record_delivery(conn, row, rt.clock.now(), values, rt.secrets.audit_key)
-        if held and row.kind == ESCALATION and final:
+        if claim_held and row.kind == ESCALATION and final:
             _queue_next_escalation(rt, conn, row, now)
-    return held
+    return claim_held
 
 
 def _finish_items(
@@ -174,15 +174,18 @@ def _finish_items(
     conn: Connection,
     digest: Any,
     now: datetime,
-    items: list[Any],
+    held: Held,
     values: dict[str, Any],
 ) -> None:
     """Give each message a digest listed the digest's outcome, recorded in its plan's history.
 
-    Messages held while the digest was being sent wait for the next one.
+    A message that could not be written failed alone, with its reason. Messages held
+    while the digest was being sent wait for the next one.
     """
-    outcome = {k: v for k, v in values.items() if k != "next_attempt_at"}
-    for item in items:
+    for item in held.items:
+        outcome = {k: v for k, v in values.items() if k != "next_attempt_at"}
+        if item.id in held.broken:
+            outcome = {"status": Status.FAILED, "last_error": held.broken[item.id]}
         marked = conn.execute(
             update(outbox)
             .where(outbox.c.id == item.id, outbox.c.status == Status.HELD)
@@ -190,10 +193,10 @@ def _finish_items(
         )
         if marked.rowcount != 1:
             continue  # cancelled meanwhile (its deadline was met)
-        _record_delivery(conn, item, rt.clock.now(), values, rt.secrets.audit_key, digest.key)
+        _record_delivery(conn, item, rt.clock.now(), outcome, rt.secrets.audit_key, digest.key)
         if item.kind == ESCALATION:
             _queue_next_escalation(rt, conn, item, now)
-    requeue_leftovers(conn, digest.recipient, digest.plan_id, now)
+    requeue_leftovers(conn, rt, digest.recipient, digest.plan_id, now)
 
 
 def _record_delivery(
@@ -336,8 +339,7 @@ def dispatch_due(rt: Runtime, limit: int | None = None) -> PassResult:
     def compose_next() -> None:
         row = next(upcoming, None)
         if row is not None:
-            items = digests.get(row.id, [])
-            built.append(composer.submit(_build, rt, mailer, row, now, cache, items))
+            built.append(composer.submit(_build, rt, mailer, row, now, cache, digests.get(row.id)))
 
     try:
         # Only a couple ahead: a composer racing through the whole batch would hold the GIL
@@ -348,7 +350,7 @@ def dispatch_due(rt: Runtime, limit: int | None = None) -> PassResult:
         for row in rows:
             message = built.popleft()
             compose_next()
-            outcome = _deliver(rt, mailer, row, now, message, digests.get(row.id, []))
+            outcome = _deliver(rt, mailer, row, now, message, digests.get(row.id))
             sent += outcome == Status.SENT
             failed += outcome == Status.FAILED
             retrying += outcome == Status.PENDING
@@ -360,13 +362,13 @@ def dispatch_due(rt: Runtime, limit: int | None = None) -> PassResult:
     return PassResult(len(claimed), sent, retrying, failed, late)
 
 
-def _digests(rt: Runtime, rows: list[Any]) -> tuple[list[Any], dict[int, list[Any]]]:
+def _digests(rt: Runtime, rows: list[Any]) -> tuple[list[Any], dict[int, Held]]:
     """Return the rows to send, and for each digest among them the messages it lists.
 
     A digest with nothing left to list (its messages' deadlines were met meanwhile) is
     cancelled, not sent.
     """
-    found: dict[int, list[Any]] = {}
+    found: dict[int, Held] = {}
     empty = []
     if not any(row.kind == DIGEST for row in rows):
         return rows, found
@@ -375,7 +377,7 @@ def _digests(rt: Runtime, rows: list[Any]) -> tuple[list[Any], dict[int, list[An
             if row.kind == DIGEST:
                 items = held_items(conn, row.recipient)
                 if items:
-                    found[row.id] = items
+                    found[row.id] = Held(items)
                 else:
                     empty.append(row)
     if empty:
@@ -389,11 +391,11 @@ def _digests(rt: Runtime, rows: list[Any]) -> tuple[list[Any], dict[int, list[An
 
 
 def _build(
-    rt: Runtime, mailer: Mailer, row: Any, now: datetime, cache: PassCache, items: list[Any]
+    rt: Runtime, mailer: Mailer, row: Any, now: datetime, cache: PassCache, held: Held | None
 ) -> Outgoing:
     mid = message_id(row.key, mailer.sender)
-    if row.kind == DIGEST:
-        message = compose_digest(rt, mailer, row, items, mid, now, cache)
+    if held is not None:
+        message = compose_digest(rt, mailer, row, held, mid, now, cache)
     else:
         message = compose(rt, mailer, row, mid, now, now - row.send_at > LATE_AFTER, cache)
     return Outgoing.from_message(message, mailer.sender, row.recipient, now)
@@ -419,16 +421,14 @@ def _deliver(
     row: Any,
     now: datetime,
     built: Future[Outgoing],
-    items: list[Any],
+    held: Held | None,
 ) -> str:
     is_late = now - row.send_at > LATE_AFTER
     mid = message_id(row.key, mailer.sender)
     try:
         message = built.result()
     except Exception as exc:  # a row whose message cannot be built will never send
-        _finish(
-            rt, row, now, items, status=Status.FAILED, last_error=f"cannot build message: {exc}"
-        )
+        _finish(rt, row, now, held, status=Status.FAILED, last_error=f"cannot build message: {exc}")
         return Status.FAILED
     current = _still_ours(rt, row)
     if current is None:
@@ -443,20 +443,20 @@ def _deliver(
                 if exc.permanent
                 else (f"gave up after {row.attempts} attempts: {exc.answer}")
             )
-            _finish(rt, row, now, items, status=Status.FAILED, last_error=reason)
+            _finish(rt, row, now, held, status=Status.FAILED, last_error=reason)
             return Status.FAILED
         _finish(
             rt,
             row,
             now,
-            items,
+            held,
             status=Status.PENDING,
             last_error=exc.answer,
             next_attempt_at=now + _backoff(row.attempts),
         )
         return Status.PENDING
     if not _finish(
-        rt, row, now, items, status=Status.SENT, sent_at=now, message_id=mid, late=is_late
+        rt, row, now, held, status=Status.SENT, sent_at=now, message_id=mid, late=is_late
     ):
         return LOST  # sent, but meanwhile taken over: the other dispatcher counts it
     return Status.SENT

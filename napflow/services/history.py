@@ -15,6 +15,7 @@ from napflow.i18n import N_, _, format_number, ngettext
 from napflow.ledger.record import FIELDS, STATE_KINDS, Kind
 from napflow.runtime import Runtime
 from napflow.services._visibility import plan_for
+from napflow.services.reminders import message_label
 from napflow.storage.schema import UNREADABLE, history
 from napflow.workflow.calendar import day_end, local_to_utc
 
@@ -103,11 +104,11 @@ class HistoryRecord:
                 if self.kind == Kind.MAIL_SENT
                 else _("%(mail)s to %(recipient)s failed")
             )
-            about = f"{payload.get('mail')} {payload.get('rung')}".strip()
+            about = message_label(str(payload.get("mail")), str(payload.get("rung")))
             detail = told % {"mail": about, "recipient": payload.get("recipient")}
             return f"{detail}: {payload.get('error')}" if payload.get("error") else detail
         if self.kind == Kind.MAIL_REQUEUED:
-            about = f"{payload.get('mail')} {payload.get('rung')}".strip()
+            about = message_label(str(payload.get("mail")), str(payload.get("rung")))
             what = _("%(mail)s to %(recipient)s sent again") % {
                 "mail": about,
                 "recipient": payload.get("recipient"),

@@ -54,17 +54,22 @@ class MessageView:
     @property
     def what(self) -> str:
         """Say what the message is, in the reader's language ("reminder before-21d")."""
-        before = _BEFORE.fullmatch(self.rung)
-        if self.kind == REMINDER and before:
-            n = int(before[1])
-            return ngettext("reminder before-%(n)dd", "reminder before-%(n)dd", n) % {"n": n}
-        number = _ESCALATION.fullmatch(self.rung)
-        if self.kind == ESCALATION and number:
-            return _("escalation escalation-%(n)d") % {"n": int(number[1])}
-        if self.kind == NOTICE:
-            return _("notice %(trigger)s") % {"trigger": self.rung}
-        said = _SAID.get((self.kind, self.rung))
-        return _(said) if said else f"{self.kind} {self.rung}"
+        return message_label(self.kind, self.rung)
+
+
+def message_label(kind: str, rung: str) -> str:
+    """Say what an outbox message is, in the reader's language, without workflow ids."""
+    before = _BEFORE.fullmatch(rung)
+    if kind == REMINDER and before:
+        n = int(before[1])
+        return ngettext("reminder before-%(n)dd", "reminder before-%(n)dd", n) % {"n": n}
+    number = _ESCALATION.fullmatch(rung)
+    if kind == ESCALATION and number:
+        return _("escalation escalation-%(n)d") % {"n": int(number[1])}
+    if kind == NOTICE:
+        return _("notice of an action")
+    said = _SAID.get((kind, rung))
+    return _(said) if said else f"{kind} {rung}"
 
 
 #: the messages whose rung is one of a few words, as people read them
@@ -180,7 +185,8 @@ def retry_message(
                 _("Message %(id)d is %(status)s; only a message that failed can be sent again.")
                 % {"id": message, "status": _(_STATUS_WORDS.get(row.status, row.status))}
             )
-        conn.execute(
+        _still_wanted(conn, row)
+        requeued = conn.execute(
             update(outbox)
             .where(outbox.c.id == row.id, outbox.c.status == Status.FAILED)
             .values(
@@ -191,6 +197,10 @@ def retry_message(
                 last_error=None,
             )
         )
+        if requeued.rowcount != 1:  # another administrator sent it again a moment ago
+            raise RefusedError(
+                _("Message %(id)d was sent again meanwhile by someone else.") % {"id": message}
+            )
         payload = {
             "mail": row.kind,
             "rung": row.rung,
@@ -211,11 +221,51 @@ def retry_message(
         return _view(conn.execute(_query().where(outbox.c.id == row.id)).one())
 
 
+def _still_wanted(conn: Any, row: Any) -> None:
+    """Refuse to send again what napflow would no longer send at all.
+
+    A reminder or escalation of a deadline met or cancelled since, anything to someone
+    deactivated since, a mail asking to act on a draft that a newer one replaced.
+    """
+    person = conn.execute(
+        select(people.c.deactivated_at).where(people.c.email == row.recipient)
+    ).first()
+    if person is not None and person.deactivated_at is not None:
+        raise RefusedError(
+            _("Message %(id)d is to %(email)s, who was deactivated; it is not sent again.")
+            % {"id": row.id, "email": row.recipient}
+        )
+    if row.kind in (REMINDER, ESCALATION) and row.deadline_id is not None:
+        status = conn.execute(
+            select(deadlines.c.status).where(deadlines.c.id == row.deadline_id)
+        ).scalar()
+        if status != Status.PENDING:
+            raise RefusedError(
+                _("Message %(id)d reminds of a deadline that is %(status)s; it is not sent again.")
+                % {"id": row.id, "status": _(_DEADLINE_WORDS.get(status, str(status)))}
+            )
+    if row.kind == DRAFT:
+        version = ((row.payload or {}).get("draft") or {}).get("version")
+        current = conn.execute(
+            select(plans.c.draft_version).where(plans.c.id == row.plan_id)
+        ).scalar()
+        if version != current:
+            raise RefusedError(
+                _(
+                    "Message %(id)d asks to act on draft v%(version)s, which draft "
+                    "v%(current)s replaced; it is not sent again."
+                )
+                % {"id": row.id, "version": version, "current": current}
+            )
+
+
+#: the statuses of a deadline a reminder can no longer be sent for, as a refusal names them
+_DEADLINE_WORDS = {Status.MET: N_("met"), Status.CANCELLED: N_("cancelled")}
 #: the statuses of a message, as a refusal names them
 _STATUS_WORDS = {
     Status.PENDING: N_("waiting to be sent"),
     Status.SENDING: N_("being sent"),
-    Status.SENT: N_("sent"),
-    Status.CANCELLED: N_("cancelled"),
+    Status.SENT: N_("sent already"),
+    Status.CANCELLED: N_("cancelled, not to be sent"),
     Status.HELD: N_("held for a daily digest"),
 }
