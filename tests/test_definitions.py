@@ -64,6 +64,20 @@ def problems_of(tmp_path: Path, text: str, name: str = "law.toml") -> list[str]:
     return info.value.problems
 
 
+def test_mail_names_a_template_folder_beside_the_file_and_a_translated_signature(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "mails").mkdir()
+    text = GOOD + (
+        '[mail]\ntemplates = "mails"\nsignature = "The secretariat"\n'
+        'signatures = { ru = "Секретариат" }\n'
+    )
+    mail = load_definition(write(tmp_path, text)).mail
+    assert mail.templates == (tmp_path / "mails").resolve()
+    assert (mail.signature_in("en"), mail.signature_in("ru")) == ("The secretariat", "Секретариат")
+    assert load_definition(write(tmp_path, GOOD)).mail.signature_in("ru") is None
+
+
 def test_manage_roles_names_who_may_change_roles_and_defaults_to_nobody(tmp_path: Path) -> None:
     assert load_definition(write(tmp_path, GOOD)).manage_roles == ()
     named = GOOD.replace('initial = "drafting"', 'initial = "drafting"\nmanage_roles = "author"')
@@ -170,6 +184,22 @@ BAD_CASES = {
     "manage_roles not a list of roles": (
         GOOD.replace('initial = "drafting"', 'initial = "drafting"\nmanage_roles = 3'),
         'law.toml: workflow.manage_roles: must list roles, e.g. ["coordinator"], not 3',
+    ),
+    "a mail template folder that is not there": (
+        GOOD + '[mail]\ntemplates = "mails"\n',
+        "law.toml: mail.templates: 'mails' is not a folder next to law.toml",
+    ),
+    "a mail signature translated but not given": (
+        GOOD + '[mail]\nsignatures = { ru = "Секретариат" }\n',
+        "law.toml: mail.signatures: translate a signature: give mail.signature too",
+    ),
+    "an unknown key in [mail]": (
+        GOOD + '[mail]\nsender = "x@example.org"\n',
+        "law.toml: mail.sender: unknown key (accepted: signature, signatures, templates)",
+    ),
+    "urgent that is not true or false": (
+        GOOD + '[[notices]]\non = ["sign"]\nto = ["author"]\nurgent = "yes"\n',
+        "law.toml: notices[0].urgent: must be true or false, not 'yes'",
     ),
     "not TOML at all": ("[workflow\nname=", "law.toml: not valid TOML"),
     "trigger name with a trailing newline": (

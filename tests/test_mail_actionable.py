@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from email.message import EmailMessage
@@ -70,6 +71,18 @@ def plan(mail_rt: Runtime) -> str:
 def add_draft(rt: Runtime, key: str, data: bytes, name: str) -> None:
     """The coordinator adds ``data`` as the plan's next draft."""
     services.drafts.add_draft(rt, key, io.BytesIO(data), name, COORD)
+
+
+def refused_notice(
+    rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> services.MessageView:
+    """The notice of the submission to the member, refused for good by their mail server."""
+    smtp.sink.refuse[MEMBER] = "550 5.1.1 Mailbox unavailable"
+    clock.set(utc(2015, 7, 15, 5))
+    services.advance_plan(rt, plan, "submit_for_review", COORD)
+    send_due(rt)
+    [failed] = services.list_messages(rt, "failed")
+    return failed
 
 
 def received(smtp: SmtpServer, to: str) -> list[EmailMessage]:
@@ -382,11 +395,7 @@ def test_turning_the_digest_off_sends_what_waited_at_once(
 def test_a_failed_message_is_sent_again_by_an_administrator_and_recorded(
     mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
 ) -> None:
-    smtp.sink.refuse[MEMBER] = "550 5.1.1 Mailbox unavailable"
-    clock.set(utc(2015, 7, 15, 5))
-    services.advance_plan(mail_rt, plan, "submit_for_review", COORD)
-    send_due(mail_rt)
-    [failed] = services.list_messages(mail_rt, "failed")
+    failed = refused_notice(mail_rt, clock, smtp, plan)
     with pytest.raises(NotAllowedError):
         services.reminders.retry_message(mail_rt, failed.id, actor=COORD)
     del smtp.sink.refuse[MEMBER]
@@ -470,11 +479,7 @@ def test_retry_refuses_what_napflow_would_no_longer_send(
 def test_the_administration_page_sends_a_failed_message_again(
     mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
 ) -> None:
-    smtp.sink.refuse[MEMBER] = "550 5.1.1 Mailbox unavailable"
-    clock.set(utc(2015, 7, 15, 5))
-    services.advance_plan(mail_rt, plan, "submit_for_review", COORD)
-    send_due(mail_rt)
-    [failed] = services.list_messages(mail_rt, "failed")
+    failed = refused_notice(mail_rt, clock, smtp, plan)
     admin = "admin@napflow.example"
     services.add_person(mail_rt, admin, "Администратор", locale="ru")
     services.access.grant_access(mail_rt, admin, "admin")
@@ -579,11 +584,7 @@ def test_a_message_that_cannot_be_written_fails_alone_and_the_digest_goes(
 def test_a_message_sent_again_goes_in_todays_digest_not_one_of_its_own_day(
     mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
 ) -> None:
-    smtp.sink.refuse[MEMBER] = "550 5.1.1 Mailbox unavailable"
-    clock.set(utc(2015, 7, 15, 5))
-    services.advance_plan(mail_rt, plan, "submit_for_review", COORD)
-    send_due(mail_rt)
-    [failed] = services.list_messages(mail_rt, "failed")
+    failed = refused_notice(mail_rt, clock, smtp, plan)
     del smtp.sink.refuse[MEMBER]
     services.people.edit_person(mail_rt, MEMBER, digest="daily")
     clock.set(utc(2015, 8, 5, 6))  # three weeks later, 11:00 in Dushanbe
@@ -592,3 +593,151 @@ def test_a_message_sent_again_goes_in_todays_digest_not_one_of_its_own_day(
     [digest] = [m for m in received(smtp, MEMBER) if m["X-Napflow-Kind"] == "digest"]
     assert digest["Date"].datetime == utc(2015, 8, 6, 4)  # the next morning's digest
     assert str(digest["Subject"]).startswith("Сводка napflow за 6 августа 2015 г.")
+
+
+@pytest.mark.postgresql_only
+def test_a_message_held_while_another_dispatcher_sends_the_digest_is_not_stranded(
+    mail_rt: Runtime,
+    clock: VirtualClock,
+    smtp: SmtpServer,
+    plan: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two daemons: one holds a message for today's digest as the other would send it."""
+    from napflow.services import _digest, dispatch
+
+    services.people.edit_person(mail_rt, MEMBER, digest="daily")
+    second = services.create_plan(mail_rt, "TJK", "Second", timezone="Asia/Dushanbe", key="TJK-2")
+    services.grant_role(mail_rt, second.key, COORD, "coordinator")
+    services.grant_role(mail_rt, second.key, MEMBER, "wg_member")
+    clock.set(utc(2015, 7, 15, 3))  # 08:00 in Dushanbe: held, today's digest queued for 09:00
+    services.advance_plan(mail_rt, plan, "submit_for_review", COORD)
+    send_due(mail_rt)
+    clock.set(utc(2015, 7, 15, 3) + timedelta(minutes=59))
+    services.advance_plan(mail_rt, second.key, "submit_for_review", COORD)
+    clock.set(utc(2015, 7, 15, 4))  # 09:00: the new notice and the digest are both due
+    original = _digest.queue_digest
+    raced: list[bool] = []
+
+    def racing(*args: Any, **kwargs: Any) -> None:
+        original(*args, **kwargs)
+        if not raced:  # the other daemon's pass, while this hold is not committed yet
+            raced.append(True)
+            other = threading.Thread(target=send_due, args=(mail_rt,))
+            other.start()
+            other.join(timeout=60)
+            assert not other.is_alive()
+
+    monkeypatch.setattr(_digest, "queue_digest", racing)
+    dispatch.dispatch_due(mail_rt, limit=1)  # claims the new notice only
+    monkeypatch.setattr(_digest, "queue_digest", original)
+    run_until(mail_rt, clock, utc(2015, 7, 17))
+    mine = [m for m in services.list_messages(mail_rt) if m.recipient == MEMBER]
+    assert [m for m in mine if m.status == "held"] == []
+    [digest] = [m for m in received(smtp, MEMBER) if m["X-Napflow-Kind"] == "digest"]
+    assert "[TJK-2015]" in text_of(digest) and "[TJK-2]" in text_of(digest)
+
+
+@pytest.mark.postgresql_only
+def test_two_administrators_sending_one_message_again_record_it_once(
+    mail_rt: Runtime,
+    clock: VirtualClock,
+    smtp: SmtpServer,
+    plan: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from napflow.services import reminders
+
+    failed = refused_notice(mail_rt, clock, smtp, plan)
+    original = reminders.update
+    raced: list[bool] = []
+
+    def racing(*args: Any, **kwargs: Any) -> Any:
+        if not raced:  # the other administrator's click lands between the check and the write
+            raced.append(True)
+            other = threading.Thread(
+                target=reminders.retry_message, args=(mail_rt, failed.id, None, "the other")
+            )
+            other.start()
+            other.join(timeout=60)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(reminders, "update", racing)
+    with pytest.raises(RefusedError, match="sent again meanwhile by someone else"):
+        reminders.retry_message(mail_rt, failed.id)
+    records = services.plan_history(mail_rt, plan).records
+    [requeued] = [r for r in records if r.kind == Kind.MAIL_REQUEUED]
+    assert requeued.comment == "the other"
+
+
+def test_a_plans_mail_language_is_set_shown_changed_and_recorded(
+    cli: Callable[..., Any],
+) -> None:
+    assert cli("init").code == 0
+    made = cli("plan", "create", "--country", "TJK", "--title", "NAP", "--locale", "ru-RU")
+    assert made.code == 0, made.err
+    key = made.out.strip()
+    assert cli("plan", "show", key, "--format", "json").json()["locale"] == "ru"
+    [row] = [line for line in cli("plan", "show", key).out.splitlines() if "language of" in line]
+    assert row.split("│")[2].strip() == "ru"
+    bad = cli("plan", "edit", key, "--locale", "xx")
+    assert bad.code == 2 and bad.err.count("\n") == 1 and "en, ru" in bad.err
+    back = cli("plan", "edit", key, "--locale", "")
+    assert back.code == 0, back.err
+    shown = cli("plan", "show", key, "--format", "json").json()
+    assert shown["locale"] is None
+    history = cli("history", key).out
+    assert "language 'ru' -> ''" in history
+
+
+def test_napflows_own_writer_gives_the_bytes_the_email_generator_gives(
+    mail_rt: Runtime, clock: VirtualClock, smtp: SmtpServer, plan: str
+) -> None:
+    """Every kind of mail, with calendar files, a draft attached, long and Cyrillic headers."""
+    from email.generator import BytesGenerator
+
+    from napflow.notifications.mailer import WIRE, flatten
+    from napflow.services._messages import PassCache, compose, compose_digest
+
+    services.people.edit_person(mail_rt, CHAIR, digest="daily")
+    services.people.edit_person(mail_rt, MINISTER, locale="en")  # a long ASCII subject
+    clock.set(utc(2015, 12, 20))
+    long_title = "Ministerial approval of the National Action Plan " * 4
+    deadline = services.add_deadline(mail_rt, plan, "approval", "2015-12-31", title=long_title)
+    add_draft(mail_rt, plan, b"# Plan\n\nExport controls.", "План v1.md")
+    services.advance_plan(mail_rt, plan, "submit_for_review", COORD)
+    services.advance_plan(mail_rt, plan, "endorse", MEMBER)
+    add_draft(mail_rt, plan, b"# Plan\n\nExport controls and rail.", "План v2.md")
+    clock.set(utc(2015, 12, 24, 5))
+    send_due(mail_rt)  # the reminders of a week before: those reminded hear of the changes
+    services.move_deadline(mail_rt, deadline.id, "2016-01-15")
+    clock.set(utc(2016, 1, 20))
+    services.cancel_deadline(mail_rt, deadline.id)
+    with mail_rt.db.read() as conn:  # every message, whatever became of it
+        rows = conn.execute(select(outbox)).all()
+    kinds = set()
+    folded = False
+    cache = PassCache()
+    for row in rows:
+        if row.kind == "digest":
+            continue
+        message = compose(
+            mail_rt, mail_rt.mailer, row, "<x@napflow.example>", clock.now(), True, cache
+        )
+        written = io.BytesIO()
+        BytesGenerator(written, policy=WIRE).flatten(message)
+        assert flatten(message) == written.getvalue(), (row.kind, row.rung)
+        kinds.add(row.kind)
+        subject = str(message["Subject"])  # as set: folded only when written
+        folded |= subject.startswith("[TJK-2015] Ministerial") and len(subject) > 78
+        if row.recipient == CHAIR:
+            from napflow.services._digest import Held
+
+            digest = compose_digest(
+                mail_rt, mail_rt.mailer, row, Held([row]), "<d@napflow.example>", clock.now()
+            )
+            again = io.BytesIO()
+            BytesGenerator(again, policy=WIRE).flatten(digest)
+            assert flatten(digest) == again.getvalue()
+    assert kinds >= {"reminder", "notice", "draft", "change"}
+    assert folded  # a subject folded by the email package's own rules went through too

@@ -3,9 +3,9 @@
 A message falls due as usual. When a dispatcher claims it for someone whose ``digest`` is
 ``daily`` and it is not urgent (an escalation or notice the workflow marks ``urgent``), it
 is not sent: it is *held*, and the reader's digest for that day is queued (one outbox row
-per reader and day, key ``g:<address>:<day>``, due at the workflow's reminder hour in the
-reader's zone). The digest lists every message held for the reader when it goes, each with its
-links; those messages are then marked sent with the digest's Message-ID, each recorded in
+per reader and day, key ``g:<address>:<day>``, due at the workflow's reminder hour in
+the reader's zone). The digest lists every message held for the reader when it goes, each
+with its links; those messages are then marked sent with the digest's Message-ID, each recorded in
 its plan's history, in the digest's own transaction. A held message whose deadline is met
 or cancelled meanwhile is cancelled like a waiting one, and leaves the digest.
 """
@@ -27,9 +27,8 @@ from napflow.storage.schema import Status, outbox, people, plans
 from napflow.timezones import to_local
 from napflow.workflow.calendar import local_to_utc
 
+#: a person's ``digest`` when they chose one mail a day (napflow.inputs.digest)
 DAILY = "daily"
-#: the choices of ``person edit --digest``: one mail each (none), or one a day
-CHOICES = ("none", DAILY)
 #: the local hour a digest goes at when its plans' workflows name none
 DIGEST_HOUR = 9
 

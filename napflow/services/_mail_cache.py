@@ -14,7 +14,7 @@ from sqlalchemy import Connection, select
 
 from napflow.errors import NapflowError
 from napflow.i18n import current_locale
-from napflow.notifications.mailer import Attachment
+from napflow.notifications.mailer import Attachment, Rendered
 from napflow.runtime import Runtime
 from napflow.services._plan_facts import actions_for, plan_facts
 from napflow.services.drafts import DraftDiff, DraftView, diff_drafts, find_draft, read_draft
@@ -82,6 +82,8 @@ class PassCache:
         #: the drafts' bytes of the last few messages only (a pass may mail many plans)
         self._files: OrderedDict[tuple[str, int], Attachment | None] = OrderedDict()
         self._drafts: dict[tuple[str, int], DraftView | None] = {}
+        #: each distinct mail rendered this pass, its reader's name a stand-in (_messages)
+        self.rendered: dict[tuple[str, str, str, str], Rendered] = {}
 
     def prefetch(self, rt: Runtime, emails: set[str]) -> None:
         """Read the names, zones and languages of a batch's recipients in one query."""

@@ -9,18 +9,21 @@ the plan's, else English; the whole mail is built inside ``use_locale`` of it.
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from email.message import Message
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from markupsafe import escape
 from sqlalchemy import Connection, select
 
 from napflow.documents.compare import excerpts
 from napflow.errors import NapflowError
 from napflow.i18n import AVAILABLE, SOURCE, _, format_date, format_list, use_locale
 from napflow.inputs import country_name, email_address
-from napflow.notifications.mailer import Mailer
+from napflow.notifications.mailer import Attachment, Mailer, Rendered
 from napflow.runtime import Runtime
 from napflow.services._digest import Held
 from napflow.services._mail_cache import Contact, PassCache, Reader
@@ -192,7 +195,7 @@ def compose(
             new = record["draft"]["version"]
             context["changes"] = _changes(rt, cache, plan.key, record.get("acted_on"), new)
         context["late"] = _late(rt, cache, row, plan, reader, definition) if late else None
-        rendered = mailer.renderer.render(row.kind, context, definition.mail.templates)
+        rendered = _render(mailer, cache, row.kind, language, context, definition.mail.templates)
     contacts = context["contacts"]
     reply_to = (
         (("", rt.settings.mail_reply_to),)
@@ -298,6 +301,51 @@ def _digest_entry(
         "can": can,
         "comment": notice.get("comment"),
     }
+
+
+#: stands for the reader's name while a mail is rendered; filled in afterwards (see _render)
+_NAME = "\x00reader\x00"
+
+
+def _render(
+    mailer: Mailer,
+    cache: PassCache,
+    kind: str,
+    language: str,
+    context: dict[str, Any],
+    folder: Path | None,
+) -> Rendered:
+    """Render ``context``, or reuse the same mail rendered for another reader this pass.
+
+    One event mails many people the same words but for their name (the experts a draft is
+    sent to, the members reminded of a session): each distinct mail is rendered once, with
+    a stand-in for the name that is then filled in, escaped in the HTML part. Rendering is
+    most of what composing a mail costs, and composing competes with sending for the
+    dispatcher's two cores. A template that changes the name (a filter on it) leaves no
+    stand-in to fill: that mail is rendered again with the name itself.
+    """
+    name = context["recipient"]["name"]
+    context["recipient"] = {"name": _NAME}
+    key = (kind, language, str(folder), json.dumps(context, sort_keys=True, default=_plain))
+    found = cache.rendered.get(key)
+    if found is None:
+        found = cache.rendered[key] = mailer.renderer.render(kind, context, folder)
+    context["recipient"] = {"name": name}
+    filled = Rendered(
+        subject=found.subject.replace(_NAME, " ".join(str(name).split())),
+        text=found.text.replace(_NAME, name),
+        html=found.html.replace(_NAME, str(escape(name))),
+    )
+    if "\x00" in filled.subject + filled.text + filled.html:  # a stand-in was changed
+        return mailer.renderer.render(kind, context, folder)
+    return filled
+
+
+def _plain(value: Any) -> Any:
+    """Return what stands for a value of a mail's context in the key of its rendering."""
+    if isinstance(value, Attachment):
+        return f"{value.name}:{len(value.data)}"
+    return repr(value)
 
 
 def _context(

@@ -35,6 +35,7 @@ ERRORS = problem_responses(
         403: "Not allowed: the reasons, and what is allowed now",
         404: "No such plan, person, deadline or token (or one the caller does not see)",
         409: "The plan changed: the version found",
+        413: "The request body is larger than the server accepts ([web] body_max_kb)",
         422: "Refused",
     }
 )
