@@ -79,8 +79,9 @@ def _text(body: str, subtype: str) -> MIMEBase:
     """Return a UTF-8 text part, base64 (safe on 7-bit hops; quoted-printable cost 5x more).
 
     The headers are written here and the body encoded with ``base64.encodebytes``: the
-    same part as ``set_payload(body, charset)`` makes, for half its cost (the charset
-    machinery was a tenth of composing a mail).
+    body, charset and encoding ``set_payload(body, charset)`` gives (its headers in
+    another order), for half its cost (the charset machinery was a tenth of composing a
+    mail).
     """
     part = MIMEBase("text", subtype, charset="utf-8")
     part["Content-Transfer-Encoding"] = "base64"

@@ -85,6 +85,25 @@ def refused_notice(
     return failed
 
 
+def beside(rt: Runtime, work: Callable[..., Any], *args: Any) -> None:
+    """Run ``work`` in a thread of its own, as another process would, and wait for it.
+
+    The thread's database connections are closed when it ends (left open, a server's would
+    be garbage another test trips over).
+    """
+
+    def run() -> None:
+        try:
+            work(*args)
+        finally:
+            rt.db.dispose_thread()
+
+    other = threading.Thread(target=run)
+    other.start()
+    other.join(timeout=60)
+    assert not other.is_alive()
+
+
 def received(smtp: SmtpServer, to: str) -> list[EmailMessage]:
     return [m for m in smtp.sink.messages if to in str(m["To"])]
 
@@ -623,10 +642,7 @@ def test_a_message_held_while_another_dispatcher_sends_the_digest_is_not_strande
         original(*args, **kwargs)
         if not raced:  # the other daemon's pass, while this hold is not committed yet
             raced.append(True)
-            other = threading.Thread(target=send_due, args=(mail_rt,))
-            other.start()
-            other.join(timeout=60)
-            assert not other.is_alive()
+            beside(mail_rt, send_due, mail_rt)
 
     monkeypatch.setattr(_digest, "queue_digest", racing)
     dispatch.dispatch_due(mail_rt, limit=1)  # claims the new notice only
@@ -655,11 +671,7 @@ def test_two_administrators_sending_one_message_again_record_it_once(
     def racing(*args: Any, **kwargs: Any) -> Any:
         if not raced:  # the other administrator's click lands between the check and the write
             raced.append(True)
-            other = threading.Thread(
-                target=reminders.retry_message, args=(mail_rt, failed.id, None, "the other")
-            )
-            other.start()
-            other.join(timeout=60)
+            beside(mail_rt, reminders.retry_message, mail_rt, failed.id, None, "the other")
         return original(*args, **kwargs)
 
     monkeypatch.setattr(reminders, "update", racing)

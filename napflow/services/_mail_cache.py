@@ -25,6 +25,8 @@ from napflow.workflow.facts import PlanFacts
 MAIL_COMPARE_WORDS = 20_000
 #: how many drafts' bytes a dispatch pass keeps for the next messages attaching them
 _FILES_KEPT = 2
+#: how many distinct rendered mails a pass keeps (a batch is mostly a few events' mails)
+_RENDERED_KEPT = 32
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,8 @@ class PassCache:
         #: the drafts' bytes of the last few messages only (a pass may mail many plans)
         self._files: OrderedDict[tuple[str, int], Attachment | None] = OrderedDict()
         self._drafts: dict[tuple[str, int], DraftView | None] = {}
-        #: each distinct mail rendered this pass, its reader's name a stand-in (_messages)
-        self.rendered: dict[tuple[str, str, str, str], Rendered] = {}
+        #: the last distinct mails rendered, their reader's name a stand-in (_messages)
+        self._rendered: OrderedDict[tuple[str, str, str, str], Rendered] = OrderedDict()
 
     def prefetch(self, rt: Runtime, emails: set[str]) -> None:
         """Read the names, zones and languages of a batch's recipients in one query."""
@@ -141,6 +143,19 @@ class PassCache:
             except NapflowError:
                 self._drafts[key, version] = None
         return self._drafts[key, version]
+
+    def rendering(self, key: tuple[str, str, str, str]) -> Rendered | None:
+        """Return the mail rendered under ``key`` this pass, if it is still kept."""
+        found = self._rendered.get(key)
+        if found is not None:
+            self._rendered.move_to_end(key)
+        return found
+
+    def keep_rendering(self, key: tuple[str, str, str, str], rendered: Rendered) -> None:
+        """Keep ``rendered`` for the next readers of the same mail (the last few only)."""
+        self._rendered[key] = rendered
+        while len(self._rendered) > _RENDERED_KEPT:
+            self._rendered.popitem(last=False)
 
     def file(self, rt: Runtime, key: str, version: int) -> Attachment | None:
         """Return draft ``version`` to attach, if it is no larger than the mail limit.

@@ -319,26 +319,27 @@ def _render(
 
     One event mails many people the same words but for their name (the experts a draft is
     sent to, the members reminded of a session): each distinct mail is rendered once, with
-    a stand-in for the name that is then filled in, escaped in the HTML part. Rendering is
-    most of what composing a mail costs, and composing competes with sending for the
-    dispatcher's two cores. A template that changes the name (a filter on it) leaves no
-    stand-in to fill: that mail is rendered again with the name itself.
+    a stand-in for the name that is then filled in, escaped in the HTML part as Jinja2
+    escapes it. Rendering is most of what composing a mail costs, and composing competes
+    with sending for the dispatcher's two cores. napflow's own templates use the name in
+    the greeting alone; a workflow's own templates may do anything with it (test it, cut
+    it, encode it), so their mails are rendered for each reader with the name itself.
     """
+    if folder is not None:
+        return mailer.renderer.render(kind, context, folder)
     name = context["recipient"]["name"]
     context["recipient"] = {"name": _NAME}
     key = (kind, language, str(folder), json.dumps(context, sort_keys=True, default=_plain))
-    found = cache.rendered.get(key)
+    found = cache.rendering(key)
     if found is None:
-        found = cache.rendered[key] = mailer.renderer.render(kind, context, folder)
+        found = mailer.renderer.render(kind, context, folder)
+        cache.keep_rendering(key, found)
     context["recipient"] = {"name": name}
-    filled = Rendered(
+    return Rendered(
         subject=found.subject.replace(_NAME, " ".join(str(name).split())),
         text=found.text.replace(_NAME, name),
         html=found.html.replace(_NAME, str(escape(name))),
     )
-    if "\x00" in filled.subject + filled.text + filled.html:  # a stand-in was changed
-        return mailer.renderer.render(kind, context, folder)
-    return filled
 
 
 def _plain(value: Any) -> Any:
