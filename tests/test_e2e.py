@@ -187,7 +187,7 @@ def test_the_api_documentation_runs_from_napflow_alone(browser: Browser, server:
 
 RU_READER = "minister@mfa.tj.example"
 #: the pages a Russian reader reaches from the menu and the plan, by clicking
-RU_PAGES = ("Планы", "Сроки", "Аудит", "Мои настройки")
+RU_PAGES = ("Моя работа", "Планы", "Сроки", "Аудит", "Мои настройки")
 
 
 def test_every_page_of_a_russian_reader_is_russian(

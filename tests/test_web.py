@@ -452,6 +452,7 @@ def test_the_openapi_schema_lists_every_route(client: TestClient) -> None:
         "/api/v1/access",
         "/api/v1/access/revoke",
         "/api/v1/me",
+        "/api/v1/me/work",
         "/api/v1/me/tokens",
         "/api/v1/me/tokens/{token_id}",
     }

@@ -98,6 +98,7 @@ def test_the_switch_of_a_logged_in_person_needs_the_forms_token(
 ADMIN = "admin@napflow.example"
 PAGES = (
     "/",
+    "/work",
     "/plans/TJK-2015",
     "/deadlines",
     "/audit",

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         setup,
         signing,
         simulate,
+        work,
         workflows,
     )
     from napflow.services.advance import AdvanceResult, advance_plan
@@ -127,6 +128,7 @@ _MODULES = frozenset(
         "setup",
         "signing",
         "simulate",
+        "work",
         "workflows",
     }
 )
@@ -187,6 +189,7 @@ __all__ = [
     "show_plan",
     "signing",
     "simulate",
+    "work",
     "workflows",
 ]
 

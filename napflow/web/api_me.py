@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from napflow import inputs, services
 from napflow.services import accounts
 from napflow.services.access import GRANTS
+from napflow.services.work import MyWork
 from napflow.web.api_common import Caller, Cursor, Limit, Page, page_of, rt_of
 
 ME: list[str | Enum] = ["me"]
@@ -75,6 +76,18 @@ def me(request: Request, who: Caller) -> Me:
         admin=viewer.is_admin,
         grants=[SiteGrant(grant=grant, country=country) for grant, country in held],
     )
+
+
+@router.get("/me/work", response_model=MyWork, summary="My work", tags=ME)
+def my_work(request: Request, who: Caller) -> MyWork:
+    """Return what the caller can do now, what is coming, and what their plans wait on.
+
+    From the plans the caller holds a role on: each with the actions their roles allow now
+    (not the ways out every state offers, such as withdrawing), the deadline driving it and,
+    for the plans they coordinate or chair, what the plan waits for and on whom; overdue
+    plans first. Titles are in English (the API's language).
+    """
+    return services.work.my_work(rt_of(request), who)
 
 
 @router.get("/me/tokens", response_model=TokenPage, summary="My API tokens", tags=TOKENS)

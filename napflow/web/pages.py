@@ -239,6 +239,15 @@ def choose_mail(
     return RedirectResponse("/me?saved=1", status_code=303)
 
 
+@router.get("/work", response_class=HTMLResponse)
+def my_work(request: Request) -> Response:
+    """Show what the person can do now, what is coming for them, what their plans wait for."""
+    user = _user(request)
+    if user is None:
+        return _to_login(request)
+    return _render(request, "work.html", user, work=services.work.my_work(_rt(request), user.email))
+
+
 @dataclass(frozen=True)
 class _DashboardRow:
     plan: services.PlanView
