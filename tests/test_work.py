@@ -7,6 +7,7 @@ API and the page.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -137,3 +138,22 @@ def test_the_api_gives_the_same_work_and_the_page_shows_it(
 def csrf(http: TestClient) -> str:
     page = http.get("/work").text
     return page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+
+
+def test_the_history_names_people_and_actions_and_keeps_actions_only_on_request(
+    client: TestClient,
+) -> None:
+    log_in(client, COORD, DEMO_PASSWORD)
+    everything = client.get("/plans/TJK-2015").text.split('id="history"', 1)[1]
+    kinds = set(re.findall(r'<li data-kind="(\w+)"', everything))
+    assert {"created", "action", "transition", "role_granted"} <= kinds
+    assert "<strong>Endorse the draft for the working group</strong>" in everything
+    assert "Drafting → Working-group review" in everything
+    assert "by Malika Karimova (Ministry of Foreign Affairs) (Working-group member)" in everything
+    actions = client.get("/plans/TJK-2015?history=actions").text.split('id="history"', 1)[1]
+    assert set(re.findall(r'<li data-kind="(\w+)"', actions)) == {
+        "created",
+        "action",
+        "transition",
+    }
+    assert "<strong>Actions only</strong>" in actions

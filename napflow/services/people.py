@@ -105,6 +105,20 @@ def list_people(rt: Runtime, actor: str | None = None) -> list[PersonView]:
     return [_view(r) for r in rows]
 
 
+def names_of(rt: Runtime, emails: set[str]) -> dict[str, str]:
+    """Return the names of the people with ``emails`` (those napflow knows), by address.
+
+    For pages that show what people did on a plan the reader sees: the history names them.
+    """
+    if not emails:
+        return {}
+    with rt.db.read() as conn:
+        rows = conn.execute(
+            select(people.c.email, people.c.name).where(people.c.email.in_(sorted(emails)))
+        )
+        return {r.email: r.name for r in rows}
+
+
 def show_person(rt: Runtime, email: str, actor: str | None = None) -> PersonView:
     """Return one person (administrators, or the person themselves)."""
     email = inputs.email_address(email)

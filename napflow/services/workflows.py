@@ -6,11 +6,16 @@ the summary of a checked file, the actions a person can take on a plan with thei
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+from napflow.i18n import N_, _
+from napflow.ledger.record import Kind
 from napflow.runtime import Runtime
-from napflow.workflow.definition import load_definition
+from napflow.services.history import HistoryRecord
+from napflow.workflow.definition import WorkflowDefinition, load_definition
 from napflow.workflow.diagram_svg import workflow_svg
 from napflow.workflow.diagram_text import mermaid, text_outline
 
@@ -129,3 +134,76 @@ def action_choices(
             needs = any(c.name == "comment_required" for c in transition.conditions)
             choices.append(ActionChoice(trigger, transition.title_in(), needs))
     return choices
+
+
+#: what a record that is no action is, as the history names it
+_KIND_WORDS = {
+    Kind.CREATED: N_("Plan created"),
+    Kind.ROLE_GRANTED: N_("Role granted"),
+    Kind.ROLE_REVOKED: N_("Role revoked"),
+    Kind.PLAN_EDITED: N_("Plan edited"),
+    Kind.DRAFT_ADDED: N_("Draft added"),
+    Kind.DEADLINE_ADDED: N_("Deadline added"),
+    Kind.DEADLINE_MOVED: N_("Deadline moved"),
+    Kind.DEADLINE_CANCELLED: N_("Deadline cancelled"),
+    Kind.DEADLINE_MET: N_("Deadline met"),
+    Kind.MAIL_SENT: N_("Mail sent"),
+    Kind.MAIL_FAILED: N_("Mail failed"),
+    Kind.MAIL_REQUEUED: N_("Mail sent again"),
+}
+#: the records a history's "actions only" keeps: what people did to move the plan
+ACTION_KINDS = frozenset({Kind.CREATED, Kind.ACTION, Kind.TRANSITION})
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    """A history record as people read it: titles and names, not workflow ids or addresses."""
+
+    seq: int
+    at: datetime
+    #: the action's title, or what the record is ("Deadline moved")
+    what: str
+    #: the states' titles, for a record that moved the plan
+    moved: tuple[str, str] | None
+    #: who (their name; None: the operator or napflow itself) and in which role (its title)
+    who: str | None
+    role: str | None
+    is_action: bool
+
+
+def history_lines(
+    rt: Runtime, workflow: str, records: list[HistoryRecord], names: Mapping[str, str]
+) -> list[HistoryLine]:
+    """Return ``records`` in words: action and state titles of ``workflow``, people's names.
+
+    A record made under a workflow napflow no longer has keeps its ids (issue 19's
+    versions will give each record its own workflow's words).
+    """
+    definition = rt.catalog.get(workflow)
+    lines = []
+    for record in records:
+        state = record.from_state or ""
+        moved = None
+        if record.kind == Kind.TRANSITION and record.from_state and record.to_state:
+            moved = (definition.state_title(record.from_state), _state(definition, record))
+        if record.trigger:
+            found = definition.transition_for(state, record.trigger)
+            what = found.title_in() if found is not None else record.trigger
+        else:
+            what = _(_KIND_WORDS[record.kind]) if record.kind in _KIND_WORDS else record.kind
+        lines.append(
+            HistoryLine(
+                seq=record.seq,
+                at=record.at,
+                what=what,
+                moved=moved,
+                who=names.get(record.actor, record.actor) if record.actor else None,
+                role=definition.role_title(record.role) if record.role else None,
+                is_action=record.kind in ACTION_KINDS,
+            )
+        )
+    return lines
+
+
+def _state(definition: WorkflowDefinition, record: HistoryRecord) -> str:
+    return definition.state_title(record.to_state or "")

@@ -25,6 +25,7 @@ from napflow.i18n.translate import set_locale
 from napflow.runtime import Runtime
 from napflow.services import accounts, audit, feeds, workflows
 from napflow.services.accounts import Session
+from napflow.services.workflows import ACTION_KINDS
 from napflow.timezones import to_local
 from napflow.web.downloads import draft_download
 from napflow.web.http import status_for
@@ -299,13 +300,20 @@ def _plan_page(request: Request, user: Session, key: str, **extra: Any) -> dict[
     history = services.plan_history(rt, plan.key, viewer=user.email)
     records = history.records
     diagram = workflows.workflow_diagram(rt, plan.workflow, plan.state)
+    names = services.people.names_of(rt, {r.actor for r in records if r.actor})
+    actions_only = request.query_params.get("history") == "actions"
+    shown = [r for r in reversed(records) if not actions_only or r.kind in ACTION_KINDS]
     return {
         "here": f"/plans/{plan.key}",  # the language switch returns here, after a form too
         "deadline_titles": workflows.deadline_titles(rt, plan.workflow),
         "plan": plan,
         "state_title": workflows.state_title(rt, plan.workflow, plan.state),
         "actions": workflows.action_choices(rt, plan.workflow, plan.state, plan.allowed or []),
-        "records": list(reversed(records)),
+        "records": shown,
+        "timeline": list(
+            zip(shown, workflows.history_lines(rt, plan.workflow, shown, names), strict=True)
+        ),
+        "actions_only": actions_only,
         "round": history.current_round(),
         "seen_seq": records[-1].seq if records else 0,
         "deadlines": services.list_deadlines(rt, plan.key, viewer=user.email),
