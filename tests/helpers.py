@@ -522,3 +522,18 @@ class Attacker:
         if self.postgresql:
             return self.conn.execute(sql.replace("?", "%s"), params)
         return self.conn.execute(sql, params)
+
+
+def run_until(rt: Any, clock: Any, until: datetime) -> None:
+    """Let the dispatcher run at every due moment up to ``until``, like the daemon would."""
+    from napflow import services
+    from napflow.services.dispatch import send_due
+
+    while True:
+        due = [m.next_attempt_at for m in services.list_messages(rt, "pending")]
+        due = [t for t in due if t <= until]
+        if not due:
+            clock.set(until)
+            return
+        clock.set(max(min(due), clock.now()))
+        send_due(rt)

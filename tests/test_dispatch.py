@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from helpers import mail_runtime, queue_notices
+from helpers import mail_runtime, queue_notices, run_until
 from icalendar import Calendar
 from smtp_sink import SmtpServer
 from sqlalchemy import event, select, text
@@ -53,18 +53,6 @@ def received(smtp: SmtpServer, to: str | None = None) -> list[EmailMessage]:
 def calendar_of(message: EmailMessage) -> Calendar:
     part = next(p for p in message.iter_attachments() if p.get_content_type() == "text/calendar")
     return Calendar.from_ical(part.get_payload(decode=True))
-
-
-def run_until(rt: Runtime, clock: VirtualClock, until: datetime) -> None:
-    """Let the dispatcher run at every due moment up to ``until``, like the daemon would."""
-    while True:
-        upcoming = [m.next_attempt_at for m in services.list_messages(rt, "pending")]
-        upcoming = [t for t in upcoming if t <= until]
-        if not upcoming:
-            clock.set(until)
-            return
-        clock.set(max(min(upcoming), clock.now()))
-        send_due(rt)
 
 
 def test_approval_ladder_arrives_on_the_right_days_at_nine_local(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import csrf_of, log_in, mail_runtime, utc, web_client
+from helpers import csrf_of, log_in, mail_runtime, run_until, utc, web_client
 from icalendar import Calendar
 from smtp_sink import SmtpServer
 from sqlalchemy import select
@@ -114,18 +114,6 @@ def text_of(message: EmailMessage) -> str:
 
 def html_of(message: EmailMessage) -> str:
     return str(message.get_body(("html",)).get_content())  # type: ignore[union-attr]
-
-
-def run_until(rt: Runtime, clock: VirtualClock, until: object) -> None:
-    """Let the dispatcher run at every due moment up to ``until``, like the daemon would."""
-    while True:
-        due = [m.next_attempt_at for m in services.list_messages(rt, "pending")]
-        due = [t for t in due if t <= until]  # type: ignore[operator]
-        if not due:
-            clock.set(until)  # type: ignore[arg-type]
-            return
-        clock.set(max(min(due), clock.now()))
-        send_due(rt)
 
 
 def test_one_event_mails_each_reader_in_their_language_with_their_actions(

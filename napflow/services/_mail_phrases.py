@@ -52,18 +52,6 @@ def at_time(moment: datetime, zone: str) -> str:
     return _("%(when)s (%(zone)s)") % {"when": format_datetime(moment, zone), "zone": zone}
 
 
-def action_title(definition: WorkflowDefinition, trigger: str | None, state: str) -> str:
-    """Return the title of ``trigger`` fired in ``state``, in the reader's language.
-
-    One trigger may have a title per state (the NAP's two "endorse"s). A trigger the
-    workflow no longer has is named by its words, not its id.
-    """
-    found = definition.transition_for(state, trigger or "") or next(
-        (t for t in definition.transitions if t.trigger == trigger), None
-    )
-    return found.title_in() if found else str(trigger or "").replace("_", " ")
-
-
 def state_title(definition: WorkflowDefinition, state: str) -> str:
     """Return a state's title in the reader's language (its words if the workflow lacks it)."""
     try:
@@ -100,7 +88,7 @@ def next_step(
     if kind.relative and kind.start_on_entering:
         undone = sorted({r.unless_done for r in kind.rungs if r.unless_done})
         if undone:
-            titles = [action_title(definition, t, kind.start_on_entering) for t in undone]
+            titles = [definition.action_title(t, kind.start_on_entering) for t in undone]
             parts.append(
                 _('Once you have done "%(actions)s", these reminders stop.')
                 % {"actions": format_list(titles)}

@@ -28,7 +28,6 @@ from napflow.runtime import Runtime
 from napflow.services._digest import Held
 from napflow.services._mail_cache import Contact, PassCache, Reader
 from napflow.services._mail_phrases import (
-    action_title,
     at_time,
     for_reader,
     next_step,
@@ -126,7 +125,7 @@ def _actions(
 ) -> list[dict[str, str]]:
     """Return the reader's actions as a mail lists them: each title with its link."""
     return [
-        {"title": action_title(definition, t, state), "url": _plan_url(rt, key, f"#do-{t}")}
+        {"title": definition.action_title(t, state), "url": _plan_url(rt, key, f"#do-{t}")}
         for t in triggers
     ]
 
@@ -386,7 +385,7 @@ def _context(
         kind = definition.deadline_kind(deadline.kind)
         event = kind is not None and kind.type == "event"
         context["deadline"] = {
-            "title": _deadline_title(definition, deadline),
+            "title": definition.deadline_title(deadline.kind, deadline.title),
             "location": deadline.location,
             "when": when(deadline, event),
             "date": short_date(deadline),
@@ -407,7 +406,7 @@ def _context(
     elif row.kind == NOTICE:
         state = record["to_state"]
         context["notice"] = {
-            "title": action_title(definition, record.get("trigger"), record["from_state"]),
+            "title": definition.action_title(record.get("trigger"), record["from_state"]),
             "actor_name": _actor(cache, conn, record.get("actor")),
             "role": definition.role_title(record["role"]) if record.get("role") else None,
             "when": at_time(row.send_at, zone),
@@ -423,7 +422,7 @@ def _context(
             "when": at_time(row.send_at, zone),
             "state_title": state_title(definition, record["state"]),
             "acted_on": record.get("acted_on"),
-            "trigger_title": action_title(definition, record.get("trigger"), record["state"]),
+            "trigger_title": definition.action_title(record.get("trigger"), record["state"]),
             "note": record.get("note"),
         }
         context["can"] = _stored_actions(rt, cache, conn, definition, plan, row, record["state"])
@@ -469,14 +468,6 @@ def _late(
     }
 
 
-def _deadline_title(definition: WorkflowDefinition, deadline: Any) -> str:
-    """Return a deadline's title: its kind's, translated, unless someone gave it its own."""
-    kind = definition.deadline_kind(deadline.kind)
-    if kind is not None and deadline.title == kind.title:
-        return kind.title_in()
-    return str(deadline.title)
-
-
 def _calendar(
     rt: Runtime,
     mailer: Mailer,
@@ -489,7 +480,7 @@ def _calendar(
 ) -> bytes:
     fields = calendar_fields(mailer.sender, deadline, plan.key, now, event)
     kind = definition.deadline_kind(deadline.kind)
-    title = _deadline_title(definition, deadline)
+    title = definition.deadline_title(deadline.kind, deadline.title)
     fields["title"] = f"[{plan.key}] {title}"
     fields["description"] = _("%(deadline)s, plan %(key)s: %(when)s.") % {
         "deadline": title,

@@ -95,8 +95,7 @@ def _view(
         id=row.id,
         plan=key,
         kind=row.kind,
-        # the kind's own title is shown in the reader's language; one given is as written
-        title=kind.title_in() if kind is not None and row.title == kind.title else row.title,
+        title=definition.deadline_title(row.kind, row.title) if definition else row.title,
         location=row.location,
         due_on=row.due_on,
         ends_on=row.ends_on,

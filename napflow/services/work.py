@@ -30,6 +30,7 @@ from napflow.runtime import Runtime
 from napflow.services._plan_facts import actions_for, plan_facts
 from napflow.services._visibility import load_viewer
 from napflow.services.deadlines import DeadlineView, list_deadlines
+from napflow.services.people import names_of
 from napflow.storage.schema import people, plans, roles
 from napflow.workflow.conditions import Quorum, RoleAssigned
 from napflow.workflow.definition import TransitionDef, WorkflowDefinition
@@ -95,12 +96,13 @@ def my_work(rt: Runtime, email: str) -> MyWork:
             if plan.state not in definition.state_names or definition.is_final(plan.state):
                 continue
             facts = plan_facts(conn, engine, plan)
-            names = _names(conn, facts)
-            found.append((plan, held, definition, actions_for(engine, facts, email), facts, names))
+            found.append((plan, held, definition, actions_for(engine, facts, email), facts))
+    holders = {e for *_rest, facts in found for who in facts.holders.values() for e in who}
+    names = names_of(rt, holders)
     act_now, coming, watching = [], [], []
-    for plan, held, definition, allowed, facts, names in found:
+    for plan, held, definition, allowed, facts in found:
         pending = list_deadlines(rt, plan.key, pending_only=True, viewer=email)
-        deadline = _driving(pending, now)
+        deadline = _driving(pending)
         item = {
             "plan": plan.key,
             "title": plan.title,
@@ -112,7 +114,7 @@ def my_work(rt: Runtime, email: str) -> MyWork:
             "overdue": deadline is not None and deadline.status == "missed",
         }
         actions = [
-            ActionLink(t, _title(definition, plan.state, t))
+            ActionLink(t, definition.action_title(t, plan.state))
             for t in allowed
             if not _way_out(definition, plan.state, t)
         ]
@@ -147,14 +149,7 @@ def _my_plans(conn: Connection, email: str) -> list[tuple[Any, set[str]]]:
     return [(row, held[plan_id]) for plan_id, row in found.items()]
 
 
-def _names(conn: Connection, facts: PlanFacts) -> dict[str, str]:
-    """Return the names of the plan's role holders, by address."""
-    emails = sorted({e for who in facts.holders.values() for e in who})
-    rows = conn.execute(select(people.c.email, people.c.name).where(people.c.email.in_(emails)))
-    return {r.email: r.name for r in rows}
-
-
-def _driving(pending: list[DeadlineView], now: datetime) -> DeadlineView | None:
+def _driving(pending: list[DeadlineView]) -> DeadlineView | None:
     """Return the deadline that drives a plan: a missed one first, else the soonest."""
     missed = [d for d in pending if d.status == "missed"]
     ahead = [d for d in pending if d.status == "pending"]  # not a session that took place
@@ -166,11 +161,6 @@ def _urgency(item: WorkItem) -> tuple[bool, datetime, str]:
     """Sort key: overdue first, then the soonest deadline, then by key."""
     due = item.deadline.due_at if item.deadline is not None else datetime.max.replace(tzinfo=None)
     return (not item.overdue, due.replace(tzinfo=None), item.plan)
-
-
-def _title(definition: WorkflowDefinition, state: str, trigger: str) -> str:
-    found = definition.transition_for(state, trigger)
-    return found.title_in() if found is not None else trigger
 
 
 def _way_out(definition: WorkflowDefinition, state: str, trigger: str) -> bool:
@@ -242,7 +232,7 @@ def _waits_on(
             holders = facts.holders_of(condition.role)
             done = holders & facts.actors_of(condition.trigger)
             missing = sorted(names.get(e, e) for e in holders - done)
-            action = _title(definition, facts.state, condition.trigger)
+            action = definition.action_title(condition.trigger, facts.state)
             if not holders:
                 role = definition.role_title(condition.role)
                 lines.append(_("nobody holds the role %(role)s yet") % {"role": role})

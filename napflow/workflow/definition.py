@@ -181,6 +181,22 @@ class WorkflowDefinition(Titled):
         """Return the deadline kind called ``name``, or None."""
         return next((k for k in self.deadlines if k.name == name), None)
 
+    def deadline_title(self, kind: str, title: str) -> str:
+        """Return a deadline's title as shown: its kind's own, translated; one given as written."""
+        found = self.deadline_kind(kind)
+        return found.title_in() if found is not None and title == found.title else title
+
+    def action_title(self, trigger: str | None, state: str) -> str:
+        """Return the title of ``trigger`` fired in ``state``, in the reader's language.
+
+        One trigger may have a title per state (the NAP's two "endorse"s). A trigger the
+        workflow no longer has is named by its words, not its id.
+        """
+        found = self.transition_for(state, trigger or "") or next(
+            (t for t in self.transitions if t.trigger == trigger), None
+        )
+        return found.title_in() if found else str(trigger or "").replace("_", " ")
+
     def is_final(self, state: str) -> bool:
         """Tell whether ``state`` is final (has no way out)."""
         return self.state(state).final
