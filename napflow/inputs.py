@@ -254,6 +254,25 @@ def country_name(code: str) -> str:
     return _countries().get(code, code)
 
 
+def country_codes() -> list[str]:
+    """Return every ISO 3166-1 alpha-3 code napflow knows."""
+    return sorted(_countries())
+
+
+def countries_named(text: str) -> set[str]:
+    """Return the alpha-3 codes of the countries whose name contains ``text``.
+
+    In the reader's language or in English, ignoring case ("тадж" and "tajik" both find TJK).
+    """
+    word = text.casefold().strip()
+    if not word:
+        return set()
+    found = {code for code, name in _countries().items() if word in name.casefold()}
+    if current_locale() != SOURCE:
+        found |= {code for code in _countries() if word in country_name(code).casefold()}
+    return found
+
+
 @functools.cache
 def _alpha_2() -> dict[str, str]:
     """Return alpha-3 code -> alpha-2 code (the key CLDR names territories by).

@@ -221,17 +221,23 @@ def test_scaling_small_on_both_engines(pg_server: PgServer) -> None:
 
 
 def test_web_small() -> None:
-    out = run_small("web.py")  # logs in through the form (token and cookie), or exits 1
+    # logs in through the form (token and cookie) as the worker and the reader, or exits 1;
+    # exits 1 too if the database built does not verify, or a page does not show what it
+    # measures (the search's page of plans, my work's plans, the plan page's history)
+    out = run_small("web.py")
+    [[plans, records, _seconds]] = rows(r"^built NUM plans, NUM history records in NUMs$", out, 1)
+    assert plans == 40 and records >= plans * 10
+    assert re.search(r"^audit verify: OK: 40 plans, .*every action allowed", out, re.MULTILINE)
     assert re.search(r"^ +p50 ms +p99 ms +p50 / bare +p99 / bare$", out, re.MULTILINE), out
-    for name in ("bare route", "dashboard", "plan page"):
+    for name in ("bare route", "my work", "plans list", "plan page"):
         [[p50, p99, ratio50, ratio99]] = rows(rf"^{name} +NUM +NUM +NUMx +NUMx$", out, 1)
         assert p50 <= p99
         if name == "bare route":
             assert ratio50 == ratio99 == 1.0
     result = last_json(out)
-    assert result["benchmark"] == "web"
+    assert result["benchmark"] == "web" and result["plans"] == 40
     assert result["bare_route"]["p50_ratio"] == 1.0
-    for name in ("dashboard", "plan_page"):
+    for name in ("my_work", "plans_list", "plan_page"):
         for key in ("p50_ms", "p99_ms", "mean_ms", "p50_ratio", "p99_ratio"):
             positive(str(result[name][key]))
 

@@ -170,7 +170,8 @@ def test_an_approve_form_opened_on_one_draft_is_refused_after_a_newer_one(
             "draft": "1",
         },
     )
-    assert refused.status_code == 409 and "draft is v2 now, not v1" in refused.text
+    assert refused.status_code == 409
+    assert "A newer draft, v2, was added after you opened the page (you read v1)" in refused.text
     after = services.show_plan(rt, nap_plan)
     assert (after.state, after.version) == ("submitted", before.version)  # nothing written
     approved = services.advance_plan(rt, nap_plan, "approve", MINISTER, draft=2)

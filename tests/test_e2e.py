@@ -125,7 +125,7 @@ def test_a_plan_goes_to_the_experts_by_clicks(browser: Browser, server: str) -> 
     coordinator = log_in(browser, server, COORD)
     assert current_state(coordinator) == "drafting"
     coordinator.get_by_role("button", name="Submit the draft to the working group").click()
-    expect(coordinator.locator(".stateline")).to_contain_text("working_group_review")
+    expect(coordinator.locator(".stateline")).to_contain_text("Working-group review")
     assert current_state(coordinator) == "working_group_review"
     coordinator.close()
 
@@ -133,27 +133,30 @@ def test_a_plan_goes_to_the_experts_by_clicks(browser: Browser, server: str) -> 
         member = log_in(browser, server, email)
         member.get_by_role("button", name="Endorse the draft for the working group").click()
         expect(member.locator(".timeline")).to_contain_text(f"by {NAMES[email]}")
-        expect(member.get_by_role("button", name="Endorse the draft")).to_have_count(
-            0
-        )  # once a round
+        # once a round: the button stays, disabled, and says why
+        expect(member.get_by_role("button", name="Endorse the draft")).to_be_disabled()
+        expect(member.locator(".why")).to_contain_text("you have done this already")
         member.close()
 
     chair = log_in(browser, server, CHAIR)
-    expect(chair.locator("section", has_text="This round").locator("li")).to_have_count(4)
+    expect(chair.locator("ul.done li")).to_have_count(4)  # everyone endorsed, by name
+    expect(chair.locator("ul.missing")).to_have_count(0)
     chair.get_by_role("button", name="Send the endorsed draft to the experts").click()
-    expect(chair.locator(".stateline")).to_contain_text("expert_review")
+    expect(chair.locator(".stateline")).to_contain_text("Expert review")
     assert current_state(chair) == "expert_review"
     expect(chair.locator(".timeline")).to_contain_text("Send the endorsed draft to the experts")
     moved = chair.locator('.timeline li[data-kind="transition"]').first
     expect(moved).to_contain_text("Working-group review → Expert review")
     chair.screenshot(path=str(ARTIFACTS / "plan-page.png"), full_page=True)
     chair.goto(server + "/")
+    expect(chair.locator("h1")).to_have_text("My work")
+    chair.goto(server + "/plans")
     expect(chair.locator("h1")).to_have_text("Plans")
     expect(chair.get_by_role("link", name="TJK-E2E")).to_be_visible()
-    chair.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+    chair.screenshot(path=str(ARTIFACTS / "plans.png"), full_page=True)
     chair.close()
     assert (ARTIFACTS / "plan-page.png").stat().st_size > 10_000
-    assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
+    assert (ARTIFACTS / "plans.png").stat().st_size > 10_000
 
 
 def test_the_observer_sees_everything_and_no_buttons(browser: Browser, server: str) -> None:
@@ -228,6 +231,9 @@ def test_every_page_of_a_russian_reader_is_russian(
         assert latin_phrases(text, data) == [], (page.url, latin_phrases(text, data))
         seen.append(page.url)
 
+    expect(page.locator("h1")).to_have_text("Моя работа")
+    check()
+    page.locator("header nav").get_by_role("link", name="Планы").click()
     expect(page.locator("h1")).to_have_text("Планы")
     check()
     page.get_by_role("link", name="TJK-2015").first.click()
@@ -240,4 +246,4 @@ def test_every_page_of_a_russian_reader_is_russian(
     page.goto(f"{server}/plans/NOPE-1")  # an error page too
     check()
     page.close()
-    assert len(seen) == 2 + len(RU_PAGES) + 1
+    assert len(seen) == 3 + len(RU_PAGES) + 1

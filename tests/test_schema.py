@@ -158,7 +158,15 @@ def test_the_migrations_build_the_same_schema_on_both_engines(tmp_path: Path, pg
 #: the triggers napflow.storage.migrations.append_only creates: name -> (table, when, events, for
 #: each, what it runs). SQLite has no TRUNCATE (its DELETE trigger also guards a DELETE
 #: without WHERE) and runs its trigger body itself; PostgreSQL runs a function.
-LEDGERS = ("history", "site_history", "draft_contents", "draft_chunks", "drafts")
+LEDGERS = (
+    "history",
+    "site_history",
+    "draft_contents",
+    "draft_chunks",
+    "drafts",
+    "verifications",
+    "verified_heads",
+)
 APPEND_ONLY = {
     "sqlite": {
         f"{table}_append_only_{event.lower()}": (table, "BEFORE", event, "ROW", "RAISE(ABORT)")

@@ -4,9 +4,10 @@ SMTP server on loopback (nothing of napflow is mocked; only the clock is virtual
 
 The fields: a person's name and e-mail address, a plan's title, an action's comment, a
 deadline's title and location, a role change, a mail server's refusal text, the texts of a
-workflow file, a plan state written behind the ledger's back. The pages: dashboard, plan
-page (round, deadlines, reminders, history, inline diagram), the SVG diagram route, the
-deadlines page, the audit page, the changed-plan page and the error pages; JSON, .ics and
+workflow file, a plan state written behind the ledger's back. The pages: my work, the plans
+list, the plan page (round, deadlines, reminders, history, inline diagram), the SVG diagram
+route, the deadlines page, the audit page, the confirmation and changed-plan pages and the
+error pages; JSON, .ics and
 the audit bundle are served as what they are (never as HTML, with nosniff). Each case also
 checks the escaped form *is* on the page, so nothing passes by the field not being shown.
 Input echoed back (filters, paths, login form) is escaped too.
@@ -72,8 +73,10 @@ def feed_link(page: str) -> str:
 
 #: every HTML (and SVG) page of the app, as fetch_pages names them
 HTML_PAGES = (
-    "dashboard",
+    "my work",
+    "plans",
     "plan",
+    "confirm",
     "diagram",
     "deadlines",
     "audit",
@@ -97,9 +100,9 @@ class Field:
 FIELDS = [
     Field("person_name", ALL_HTML),
     Field("person_email", ALL_HTML, (EMAIL_PAYLOAD,)),
-    Field("plan_title", frozenset({"dashboard", "plan", "changed"})),
+    Field("plan_title", frozenset({"plans", "plan", "confirm", "changed"})),
     Field("comment", frozenset({"plan", "changed"})),
-    Field("deadline_title", frozenset({"dashboard", "plan", "deadlines"})),
+    Field("deadline_title", frozenset({"plans", "plan", "deadlines"})),
     Field("deadline_location", frozenset({"plan", "deadlines"})),
     Field("role_change", frozenset({"plan", "changed"}), (EMAIL_PAYLOAD,)),
     Field("smtp_reply", frozenset({"plan", "changed"})),
@@ -185,12 +188,15 @@ def fetch_pages(http: TestClient) -> dict[str, Any]:
         "seen_seq": "0",
     }
     return {
-        "dashboard": http.get("/"),
+        "my work": http.get("/"),
+        "plans": http.get("/plans"),
         "plan": http.get(f"/plans/{KEY}"),
+        # a return for changes is restated on a page of its own first
+        "confirm": http.post(f"/plans/{KEY}/advance", data=stale),
         "diagram": http.get(f"/plans/{KEY}/diagram.svg"),
         "deadlines": http.get("/deadlines"),
         "audit": http.get("/audit"),
-        "changed": http.post(f"/plans/{KEY}/advance", data=stale),
+        "changed": http.post(f"/plans/{KEY}/advance", data={**stale, "confirmed": "yes"}),
         "not_found": http.get("/plans/NOPE-1"),
         "forbidden": http.post(f"/plans/{KEY}/advance", data={"trigger": "endorse"}),
         "no_route": http.get("/no/such/page"),
@@ -265,11 +271,15 @@ def tampered(drafting: Runtime) -> Runtime:
 def test_a_state_written_behind_the_ledgers_back_is_escaped(tampered: Runtime) -> None:
     with web_client(tampered) as http:
         log_in(http, VIEWER)
-        for url, shown in (("/audit", repr(PAYLOAD)), ("/", PAYLOAD)):
+        audited = http.get("/audit")
+        assert audited.status_code == 200
+        assert_no_raw_markup(audited.text, "/audit")
+        assert_escaped(audited.text, [repr(PAYLOAD)], "/audit")  # the audit names what it found
+        for url in ("/plans", f"/plans/{KEY}"):  # the others say it is no state of the workflow
             page = http.get(url)
             assert page.status_code == 200
             assert_no_raw_markup(page.text, url)
-            assert_escaped(page.text, [shown], url)
+            assert "not a state of workflow nap" in page.text, url
         svg = http.get(f"/plans/{KEY}/diagram.svg")
         assert svg.status_code == 200
         assert_no_raw_markup(svg.text, "diagram")
@@ -295,8 +305,9 @@ FRESH = "<fresh>"
 @pytest.mark.parametrize(
     ("what", "method", "url", "form", "status", "shown"),
     [
-        ("dashboard state filter", "GET", f"/?state={quote(PAYLOAD)}", None, 400, repr(PAYLOAD)),
-        ("dashboard country filter", "GET", f"/?country={quote(PAYLOAD)}", None, 200, None),
+        ("plans state filter", "GET", f"/plans?state={quote(PAYLOAD)}", None, 400, repr(PAYLOAD)),
+        ("plans country filter", "GET", f"/plans?country={quote(PAYLOAD)}", None, 400, None),
+        ("plans search", "GET", f"/plans?q={quote(PAYLOAD)}", None, 200, PAYLOAD),
         ("plan key", "GET", f"/plans/{quote(PATH_PAYLOAD)}", None, 400, repr(PATH_PAYLOAD)),
         (
             "diagram key",
@@ -365,5 +376,7 @@ def test_input_echoed_back_is_escaped(
     assert PATH_PAYLOAD not in response.text, what
     if shown is not None:
         assert_escaped(response.text, [shown], what)
-    if what == "dashboard country filter":
-        assert "No plans match this filter" in response.text and KEY not in response.text
+    if what == "plans country filter":
+        assert "is not a" in response.text and KEY not in response.text
+    if what == "plans search":
+        assert "No plans match this search" in response.text and KEY not in response.text

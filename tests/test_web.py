@@ -5,6 +5,7 @@ Logins use the demo people (password napflow-demo); the database is the demo's S
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -116,33 +117,45 @@ def test_a_login_form_posted_from_elsewhere_is_refused(client: TestClient) -> No
     assert crossed.status_code == 403 and "napflow_session" not in crossed.cookies
 
 
-def test_dashboard_groups_plans_by_state_marks_overdue_and_filters(
+def test_the_plans_list_names_states_and_countries_and_filters(
     client: TestClient, demo: Runtime
 ) -> None:
     log_in(client, COORD)
-    mine = client.get("/").text
+    mine = client.get("/plans").text
     assert 'href="/plans/TJK-2015"' in mine  # the plan they coordinate, and no other
     assert 'href="/plans/TKM-2018"' not in mine and 'href="/plans/KGZ-2021"' not in mine
     services.access.grant_access(demo, COORD, "reader")  # now they follow every country
-    page = client.get("/").text
+    page = client.get("/plans").text
     for key in ("TJK-2015", "TKM-2018", "KGZ-2021"):
         assert f'href="/plans/{key}"' in page
-    assert "working_group_review" in page and "approved" in page
-    assert 'class="overdue">Working-group review: 2015-10-21' not in page  # not yet due
-    filtered = client.get("/", params={"country": "TJK"}).text
+    # state titles and country names, never their ids or codes, in the rows
+    rows = page.split("<tbody>", 1)[1]
+    assert "Working-group review" in rows and "Approved" in rows and "Tajikistan" in rows
+    assert "working_group_review" not in rows and ">TJK<" not in rows
+    assert '<option value="TKM">Turkmenistan</option>' in page
+    assert 'class="overdue">Working-group review' not in page  # not yet due
+    filtered = client.get("/plans", params={"country": "TJK"}).text
     assert "TJK-2015" in filtered and "TKM-2018" not in filtered
-    by_state = client.get("/", params={"state": "approved"}).text
+    by_state = client.get("/plans", params={"state": "approved"}).text
     assert "KGZ-2021" in by_state and "TJK-2015" not in by_state
-    bad = client.get("/", params={"state": "nowhere"})
+    searched = client.get("/plans", params={"q": "turkmen"}).text  # a country's name
+    assert "TKM-2018" in searched and "TJK-2015" not in searched
+    mine_only = client.get("/plans", params={"role": "coordinator"}).text
+    assert "TJK-2015" in mine_only and "TKM-2018" not in mine_only
+    bad = client.get("/plans", params={"state": "nowhere"})
     assert bad.status_code == 400 and "There is no state &#39;nowhere&#39;" in bad.text
+    # the dashboard's old links land on the list
+    old = client.get("/", params={"country": "TJK"})
+    assert old.status_code == 303 and old.headers["location"] == "/plans?country=TJK"
 
 
 def test_overdue_deadlines_are_marked(client: TestClient, clock: VirtualClock) -> None:
     clock.set(datetime(2015, 11, 1, tzinfo=UTC))
     log_in(client, COORD)
-    assert (
-        '<span class="overdue">Working-group review: 2015-10-21 (overdue)' in client.get("/").text
-    )
+    page = client.get("/plans").text
+    assert '<span class="overdue">Working-group review: 21 October 2015 (overdue)' in page
+    late = client.get("/plans", params={"overdue": "1"}).text
+    assert "TJK-2015" in late
 
 
 def test_a_member_endorses_from_the_plan_page(client: TestClient, demo: Runtime) -> None:
@@ -157,8 +170,13 @@ def test_a_member_endorses_from_the_plan_page(client: TestClient, demo: Runtime)
     assert done.status_code == 303 and done.headers["location"] == "/plans/TJK-2015"
     assert history_length(demo) == before + 1
     after = client.get("/plans/TJK-2015").text
-    assert f"endorse by {MEMBER} (wg_member)" in after
-    assert 'value="endorse"' not in after  # once per round
+    assert "<strong>Endorse the draft for the working group</strong> by Nurullo Kurbonov" in after
+    assert "(Working-group member)" in after
+    # once per round: still shown, disabled, with the reason in the web's words
+    assert re.search(r'name="do" value="endorse" disabled', after)
+    assert "Not open yet: you have done this already in this round." in after
+    done = after.split('class="done">', 1)[1].split("</ul>", 1)[0]
+    assert "Nurullo Kurbonov" in done
 
 
 def test_an_observer_sees_the_plan_but_no_buttons_and_cannot_act(
@@ -167,12 +185,13 @@ def test_an_observer_sees_the_plan_but_no_buttons_and_cannot_act(
     log_in(client, OBSERVER)
     page = client.get("/plans/TJK-2015").text
     assert "National Action Plan" in page and '<button type="submit" name="do"' not in page
-    assert "your roles on this plan allow no action" in page
+    assert "your roles on this plan allow no action at this stage" in page
     before = history_length(demo)
     forged = client.post(
         "/plans/TJK-2015/advance", data={"csrf": csrf_of(client), "trigger": "endorse"}
     )
-    assert forged.status_code == 403 and "Cannot endorse TJK-2015" in forged.text
+    assert forged.status_code == 403
+    assert "This was not done: none of your roles on this plan allows it" in forged.text
     assert history_length(demo) == before
 
 
@@ -199,10 +218,14 @@ def test_a_stale_form_shows_what_happened_instead_of_acting(
             "comment": "Revise annex B.",
             "expect_version": "23",
             "seen_seq": str(history_length(demo) - 1),
+            "confirmed": "yes",
         },
     )
     assert stale.status_code == 409
-    assert "This plan changed" in stale.text and f"by {MEMBER}" in stale.text
+    assert "This plan changed" in stale.text and "by Nurullo Kurbonov" in stale.text
+    # what they typed is kept, in a form that acts on the plan as it is now
+    assert ">Revise annex B.</textarea>" in stale.text
+    assert 'name="expect_version" value="24"' in stale.text
     assert services.show_plan(demo, "TJK-2015").state == "working_group_review"
 
 
@@ -451,6 +474,7 @@ def test_the_openapi_schema_lists_every_route(client: TestClient) -> None:
         "/api/v1/people/{email}/activate",
         "/api/v1/access",
         "/api/v1/access/revoke",
+        "/api/v1/audit/verification",
         "/api/v1/me",
         "/api/v1/me/work",
         "/api/v1/me/tokens",
@@ -490,8 +514,22 @@ def test_the_diagram_highlights_the_current_state(client: TestClient) -> None:
     svg = client.get("/plans/TJK-2015/diagram.svg")
     assert svg.headers["content-type"] == "image/svg+xml"
     assert '<g class="state current" data-state="working_group_review">' in svg.text
-    assert svg.text.count('class="state') == 6 and ">send_to_experts</text>" in svg.text
-    assert "withdraw (from any state)" in svg.text
+    assert svg.text.count('class="state') == 6
+    # arcs are labelled with the actions' titles (wrapped in lines), returns dashed, and an
+    # action open from every state is one note beside its target
+    words = " ".join(re.findall(r">([^<]+)</tspan>", svg.text))
+    assert (
+        '<g class="arc" data-trigger="send_to_experts" data-from="working_group_review" '
+        'data-to="expert_review">' in svg.text
+    )
+    assert "Send the endorsed draft to the experts" in words
+    assert '<g class="arc back" data-trigger="request_changes"' in svg.text
+    assert svg.text.count('data-trigger="withdraw"') == 1
+    assert "Withdraw the plan (from any state)" in words
+    assert (
+        'aria-label="Workflow 1540 National Implementation Action Plan: current state '
+        'Working-group review"' in svg.text
+    )
     assert (
         '<g class="state current" data-state="working_group_review">'
         in client.get("/plans/TJK-2015").text

@@ -182,7 +182,7 @@ def test_an_admin_adds_edits_deactivates_and_activates_a_person(site: Runtime) -
 def test_a_reader_grant_for_a_country_shows_that_countrys_plans(site: Runtime) -> None:
     accounts.set_password(site, NEWBIE, PASSWORD)
     with browser(site, ADMIN, PASSWORD) as admin, browser(site, NEWBIE, PASSWORD) as reader:
-        before = reader.get("/").text
+        before = reader.get("/plans").text
         assert "TKM-2018" not in before and "TJK-2015" not in before
         csrf = csrf_of(admin)
         wrong = admin.post(
@@ -206,7 +206,7 @@ def test_a_reader_grant_for_a_country_shows_that_countrys_plans(site: Runtime) -
         assert "New Person" in listed and "<td>reader</td>" in listed and "<td>TKM</td>" in listed
         assert "reader of TKM" in admin.get(path_of(NEWBIE)).text
 
-        after = reader.get("/").text
+        after = reader.get("/plans").text
         assert 'href="/plans/TKM-2018"' in after
         assert "TJK-2015" not in after and "KGZ-2021" not in after
         assert reader.get("/plans/TKM-2018").status_code == 200
@@ -218,7 +218,7 @@ def test_a_reader_grant_for_a_country_shows_that_countrys_plans(site: Runtime) -
             data={"csrf": csrf, "email": NEWBIE, "grant": "reader", "countries": "TKM"},
         )
         assert revoked.status_code == 303
-        assert "TKM-2018" not in reader.get("/").text
+        assert "TKM-2018" not in reader.get("/plans").text
         none_left = admin.post(
             "/admin/access/revoke",
             data={"csrf": csrf, "email": NEWBIE, "grant": "reader", "countries": ""},

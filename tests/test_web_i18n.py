@@ -98,7 +98,8 @@ def test_the_switch_of_a_logged_in_person_needs_the_forms_token(
 ADMIN = "admin@napflow.example"
 PAGES = (
     "/",
-    "/work",
+    "/plans",
+    "/portfolio",
     "/plans/TJK-2015",
     "/deadlines",
     "/audit",
@@ -143,7 +144,12 @@ def test_after_a_refused_form_the_switch_returns_to_the_plan(client: TestClient)
     assert log_in(client, COORD).status_code == 303
     refused = client.post(
         "/plans/TJK-2015/advance",
-        data={"trigger": "withdraw", "csrf": csrf_of(client), "expect_version": "0"},
+        data={
+            "trigger": "withdraw",
+            "csrf": csrf_of(client),
+            "expect_version": "0",
+            "confirmed": "yes",
+        },
         headers=RU,
     )
     assert refused.status_code >= 400 and language_of(refused.text) == "ru"

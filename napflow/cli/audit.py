@@ -6,12 +6,17 @@ checkpoints.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
 
 from napflow import services
 from napflow.cli.context import AppState, pass_state
 from napflow.cli.output import View, present
 from napflow.errors import RefusedError
+
+if TYPE_CHECKING:
+    from napflow.services.audit import VerifyReport
 
 
 @click.group("audit")
@@ -53,6 +58,12 @@ def audit_group() -> None:
     help="The Ed25519 public key (PEM) the bundle and the checkpoints must be signed with.",
 )
 @click.option(
+    "--incremental",
+    is_flag=True,
+    help="Check only the records added since the last verification, each chain linked to "
+    "the head verified then (a full run, the default, re-hashes everything).",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["text", "json"]),
@@ -69,6 +80,7 @@ def audit_verify(
     workers: int | None,
     witness: tuple[str, ...],
     public_key: str | None,
+    incremental: bool,
     fmt: str,
 ) -> int:
     """Check every plan's hash chain (or plan KEY's) and that each plan is where it leads.
@@ -78,11 +90,15 @@ def audit_verify(
     an audit key need NAPFLOW_AUDIT_KEY; with it set, every record must be sealed with it.
     With --witness, also names every record a checkpoint sealed that is gone, changed or
     sealed again; with --public-key, the bundle and the checkpoints must be signed with it.
+    A verification of the whole database is stored (the audit page shows the last one);
+    --incremental checks only what was added since.
     """
     if public_key is not None and bundle is None and not witness:
         raise click.UsageError("--public-key checks a --bundle or the checkpoints of --witness")
     if witness and key is not None:
         raise click.UsageError("give either KEY or --witness, not both")
+    if incremental and (key is not None or bundle is not None):
+        raise click.UsageError("--incremental verifies the whole database: give no KEY or --bundle")
     if public_key is not None:
         services.signing.load_public_key(public_key)  # a bad key file: exit 2 before the work
     found = services.checkpoints.read_witnesses(witness) if witness else []
@@ -98,6 +114,22 @@ def audit_verify(
             report = services.checkpoints.verify_witnessed_bundle(
                 bundle, report, found, public_key, audit_key
             )
+    elif key is None:  # the whole database: the verification is stored
+        rt = state.runtime()
+        done = services.audit.verify_and_record(
+            rt,
+            incremental=incremental,
+            head=head,
+            workers=workers,
+            allow_unkeyed=allow_unkeyed,
+        )
+        report = done.report
+        if found:
+            report = services.checkpoints.verify_witnessed(rt, report, found, public_key)
+        if done.not_stored is not None:
+            click.echo(f"The result was not stored: {done.not_stored}", err=True)
+        present((report, done), fmt, RECORDED)
+        return 0 if report.ok else 1
     else:
         rt = state.runtime()
         report = services.audit.verify_ledger(rt, key, head, workers, allow_unkeyed)
@@ -107,18 +139,39 @@ def audit_verify(
     return 0 if report.ok else 1
 
 
-#: a verification's report: every problem, then the summary; for scripts, its numbers
-VERIFIED = View(
-    None,
-    json=lambda report: {
+def _numbers(report: VerifyReport) -> dict[str, Any]:
+    return {
         "ok": report.ok,
         "plans": report.plans,
         "records": report.records,
         "head": report.head,
         "problems": report.problems,
         "notes": list(report.notes),
+    }
+
+
+def _lines(report: VerifyReport) -> list[str]:
+    return [*map(str, report.problems), *report.notes, report.summary()]
+
+
+#: a verification's report: every problem, then the summary; for scripts, its numbers
+VERIFIED = View(None, json=_numbers, text=_lines)
+#: the same, of a verification that was stored: (the report, the stored verification)
+RECORDED = View(
+    None,
+    json=lambda found: {
+        **_numbers(found[0]),
+        "site_records": found[0].site_records,
+        "verification": {
+            "id": found[1].id,
+            "ran_at": found[1].ran_at,
+            "ran_by": found[1].ran_by,
+            "incremental": found[1].incremental,
+            "countries": found[1].countries,
+            "stored": found[1].id is not None,
+        },
     },
-    text=lambda report: [*map(str, report.problems), *report.notes, report.summary()],
+    text=lambda found: _lines(found[0]),
 )
 
 

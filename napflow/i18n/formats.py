@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -111,3 +111,21 @@ def format_number(value: int) -> str:
     from babel import numbers
 
     return numbers.format_decimal(value, locale=_formats())
+
+
+def format_duration(delta: timedelta) -> str:
+    """Return a span of time as the locale says it, rounded to its largest unit.
+
+    "12 days", "3 weeks", "2 months" ("12 дней", "3 недели", "2 месяца"): Babel's words and
+    plural forms; a unit is used from two of it on ("12 days", not "2 weeks"); at least
+    "1 hour".
+    """
+    return _duration(max(int(delta.total_seconds()) // 3600, 1), _formats())
+
+
+@functools.lru_cache(maxsize=4096)
+def _duration(hours: int, locale: str) -> str:
+    from babel import dates
+
+    span = timedelta(hours=hours)
+    return dates.format_timedelta(span, threshold=1 if hours < 2 else 2, locale=locale)

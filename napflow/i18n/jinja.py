@@ -14,6 +14,7 @@ from napflow.i18n.formats import (
     format_date,
     format_datetime,
     format_day,
+    format_duration,
     format_list,
     format_weekday,
 )
@@ -30,6 +31,7 @@ def install(env: Environment) -> Environment:
     env.filters["date"] = format_date
     env.filters["datetime"] = format_datetime
     env.filters["day"] = format_day
+    env.filters["duration"] = format_duration
     env.filters["weekday"] = format_weekday
     env.filters["and_list"] = format_list  # not "list": Jinja's own turns a value into one
     env.globals["locale"] = current_locale

@@ -9,6 +9,11 @@ records from the database or from an exported bundle alike.
 bytes, has SQLite put each record's canonical bytes together from them in the encoding its
 digest names (see napflow.ledger.chain), hashes them and follows the links, and only says
 which plans need a diagnosis. Other engines diagnose every plan.
+
+:func:`diagnose_since` (and :func:`diagnose_site_since`) check only what was added to a
+chain after the point an earlier verification reached (:class:`Verified`): the record
+there must still hash to the digest verified then, and the first new record must link to
+that digest. What they prove, and what only a whole diagnosis does, is in docs/audit.md.
 """
 
 from __future__ import annotations
@@ -62,6 +67,18 @@ class Problem:
 
 class KeyNeeded(Exception):
     """Records are sealed with the audit key, and no key was given."""
+
+
+class Verified(NamedTuple):
+    """How far an earlier verification found a chain intact: the record there, its digest.
+
+    ``actions`` is how many of the records up to ``seq`` are actions (the plan's version
+    there; 0 for the site ledger).
+    """
+
+    seq: int
+    hash: str
+    actions: int
 
 
 def _seal_matches(record: Record, key: bytes | None) -> bool:
@@ -136,6 +153,95 @@ def diagnose(
     return walk.problems
 
 
+def diagnose_since(
+    plan: PlanState,
+    verified: Verified | None,
+    records: Sequence[Record],
+    key: bytes | None,
+    allow_unkeyed: bool = False,
+) -> list[Problem]:
+    """Return every problem in what was added to one plan's chain since ``verified``.
+
+    ``records`` are the plan's records from seq ``verified.seq`` on, in seq order: the
+    record verified last (which must still be there and hash to ``verified.hash``), then
+    those added since, which must chain on from that digest. The plan's row is held to
+    where the chain now ends, its version to ``verified.actions`` and the actions added.
+    Nothing before ``verified.seq`` is read: only :func:`diagnose` sees an edit there.
+    Without ``verified`` (the chain was never verified), :func:`diagnose`.
+    """
+    if verified is None or verified.seq < 1:
+        return diagnose(plan, records, key, allow_unkeyed)
+    walk = _Walk(plan, key, allow_unkeyed)
+    window = _walk_since(walk, verified, records)
+    if not window:  # the verified record is gone, and nothing follows it
+        if plan.seq != verified.seq:
+            walk.add(
+                None,
+                CHANGED,
+                f"the plan says its history ends at seq {plan.seq}, but it was verified "
+                f"up to seq {verified.seq}",
+            )
+        return walk.problems
+    actions = verified.actions + sum(
+        1 for r in window if r.seq > verified.seq and r.kind not in UNVERSIONED_KINDS
+    )
+    _check_plan_row(walk, window, actions)
+    return walk.problems
+
+
+def diagnose_site_since(
+    verified: Verified | None,
+    records: Sequence[Record],
+    key: bytes | None,
+    allow_unkeyed: bool = False,
+) -> list[Problem]:
+    """Return every problem in what was added to the site ledger since ``verified``.
+
+    As :func:`diagnose_since`, without a row to compare the chain's end with.
+    """
+    if verified is None or verified.seq < 1:
+        return diagnose_site(records, key, allow_unkeyed)
+    walk = _Walk(PlanState(SITE_LEDGER, "", 0, 0, ""), key, allow_unkeyed)
+    _walk_since(walk, verified, records)
+    return walk.problems
+
+
+def _walk_since(walk: _Walk, verified: Verified, records: Sequence[Record]) -> list[Record]:
+    """Check the verified record again and walk on from it; return the records walked.
+
+    The record at ``verified.seq`` must still be there, carry the digest verified then
+    and hash to it; each later record is checked as :func:`_walk_chain` checks it, the
+    first one linked to the verified digest (not to whatever digest the record holds now).
+    """
+    head = records[0] if records and records[0].seq == verified.seq else None
+    later = [r for r in records if r.seq > verified.seq]
+    if head is None:
+        walk.add(
+            verified.seq,
+            MISSING,
+            f"the record verified last ({verified.hash}) is no longer in the history",
+        )
+    elif head.hash != verified.hash:
+        walk.add(
+            head.seq,
+            FORGED,
+            f"it is {head.hash}, but it was verified as {verified.hash}: the verified history "
+            "was rewritten (a full verification names every record that changed)",
+        )
+    else:
+        why = walk.seal_problem(head)
+        if why is not None:
+            walk.add(head.seq, FORGED if "without the key" in why else EDITED, why)
+    named = len(walk.problems)
+    if head is None:
+        _walk_chain(walk, later, verified.hash, first_seq=verified.seq + 1)
+        return later
+    _walk_chain(walk, later, verified.hash, previous=head)
+    if named:  # the verified record is named already: not again as the next one's link
+        walk.problems[named:] = [p for p in walk.problems[named:] if p.seq != head.seq]
+    return [head, *later]
+
+
 #: what problems in the site ledger are reported under (a Problem's ``plan``)
 SITE_LEDGER = "site ledger"
 
@@ -153,13 +259,25 @@ def diagnose_site(
     return walk.problems
 
 
-def _walk_chain(walk: _Walk, records: Sequence[Record], genesis: str) -> None:
-    """Check each record's seq, link and seal along one chain, adding what is wrong."""
+def _walk_chain(
+    walk: _Walk,
+    records: Sequence[Record],
+    genesis: str,
+    previous: Record | None = None,
+    first_seq: int = 1,
+) -> None:
+    """Check each record's seq, link and seal along one chain, adding what is wrong.
+
+    The first record must link to ``genesis``: the chain's start, or (walking on from a
+    record verified before, ``previous``) that record's verified digest; without
+    ``previous`` the first record's seq is ``first_seq``.
+    """
     by_hash = {r.hash: r for r in records}
+    if previous is not None:
+        by_hash.setdefault(previous.hash, previous)
     expected_prev = genesis
-    previous: Record | None = None
     for record in records:
-        expected_seq = previous.seq + 1 if previous else 1
+        expected_seq = previous.seq + 1 if previous else first_seq
         gap = record.seq > expected_seq
         if gap:
             missing = _span(expected_seq, record.seq - 1)
@@ -174,12 +292,19 @@ def _walk_chain(walk: _Walk, records: Sequence[Record], genesis: str) -> None:
                     REORDERED,
                     f"it was written right after the record now at seq {earlier.seq}",
                 )
-            elif previous is None:
+            elif previous is None and first_seq == 1:
                 walk.add(
                     record.seq,
                     FORGED,
                     f"the chain begins with {record.prev_hash!r}, not with {genesis!r}: "
                     "the plan's key was changed, or the records come from another chain",
+                )
+            elif previous is None:
+                walk.add(
+                    record.seq,
+                    EDITED,
+                    f"it links to {record.prev_hash!r}, not to the record verified before it "
+                    f"({genesis})",
                 )
             elif walk.seal_problem(previous) is None:
                 walk.add(
@@ -201,8 +326,12 @@ def _span(first: int, last: int) -> str:
     return f"record seq {first} was" if first == last else f"records seq {first}-{last} were"
 
 
-def _check_plan_row(walk: _Walk, records: Sequence[Record]) -> None:
-    """Compare the plans row with the end of its chain and the state the history leads to."""
+def _check_plan_row(walk: _Walk, records: Sequence[Record], actions: int | None = None) -> None:
+    """Compare the plans row with the end of its chain and the state the history leads to.
+
+    ``actions``: how many actions the whole chain holds, where ``records`` are only its end
+    (else they are counted in ``records``).
+    """
     plan = walk.plan
     if not records:
         walk.add(
@@ -241,7 +370,8 @@ def _check_plan_row(walk: _Walk, records: Sequence[Record]) -> None:
             f"its state is {plan.state!r} but its history leads to {state!r}: "
             "the state was changed behind the ledger's back",
         )
-    actions = sum(1 for r in records if r.kind not in UNVERSIONED_KINDS)
+    if actions is None:
+        actions = sum(1 for r in records if r.kind not in UNVERSIONED_KINDS)
     if plan.version != actions and not any(p.kind == MISSING for p in walk.problems):
         walk.add(
             None,
@@ -260,6 +390,8 @@ class Scan:
     keyed: int  # records sealed with the audit key
     keyed_ok: int  # those of them that verify with the key given
     orphans: dict[int, int]  # plan id -> records whose plan is not in the plans table
+    #: plan key -> (records read, how many of them are actions), where each walk ended
+    ends: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def _v1_sql(name: str) -> str:
@@ -360,6 +492,7 @@ def scan_sqlite(
         sum(p.keyed for p in parts),
         sum(p.keyed_ok for p in parts),
         {k: v for p in parts for k, v in p.orphans.items()},
+        {k: v for p in parts for k, v in p.ends.items()},
     )
 
 
@@ -539,6 +672,7 @@ def _scan_bytes(
         if current is not None:
             walks[current] = (prev, count, mails, state, intact, chain_keyed)
     heads: dict[str, str] = {}
+    ends: dict[str, tuple[int, int]] = {}
     suspects: list[str] = []
     records = 0
     for plan_id, (plan_key, plan_state, version, seq, head_hash) in plans.items():
@@ -550,7 +684,8 @@ def _scan_bytes(
         prev, count, mails, state, intact, _ = walk
         records += count
         heads[plan_key.decode()] = prev.decode()
+        ends[plan_key.decode()] = (count, count - mails)
         ok = intact and count == seq and prev == head_hash
         if not (ok and plan_state == state and version == count - mails):
             suspects.append(plan_key.decode())
-    return Scan(records, heads, sorted(suspects), keyed_total, keyed_ok, orphans)
+    return Scan(records, heads, sorted(suspects), keyed_total, keyed_ok, orphans, ends)

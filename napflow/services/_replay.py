@@ -13,7 +13,7 @@ import json
 import multiprocessing
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -124,7 +124,9 @@ def _plans_of(
         yield current, steps
 
 
-def _generic_rows(conn: Connection, wanted: str | None) -> Iterator[tuple[Any, ...]]:
+def _generic_rows(
+    conn: Connection, wanted: str | Collection[str] | None
+) -> Iterator[tuple[Any, ...]]:
     raw = conn.dialect.name == "sqlite"
     payload = case(
         (history.c.kind.in_(_READ_PAYLOAD), type_coerce(history.c.payload, Text)), else_=None
@@ -149,8 +151,10 @@ def _generic_rows(conn: Connection, wanted: str | None) -> Iterator[tuple[Any, .
         .where(history.c.kind.not_in(UNJUDGED))
         .order_by(history.c.plan_id, history.c.seq)
     )
-    if wanted is not None:
+    if isinstance(wanted, str):
         query = query.where(plans.c.key == wanted)
+    elif wanted is not None:
+        query = query.where(plans.c.key.in_(sorted(wanted)))
     for row in conn.execute(query, execution_options={"yield_per": 5000}):
         yield tuple(row)
 
@@ -275,3 +279,25 @@ def start_judging(
         return Judgement([*_site_findings(people), *found], sum(p.not_judged for p in parts))
 
     return collect
+
+
+def judge_plans(rt: Runtime, keys: Collection[str], site_after: int | None = None) -> Judgement:
+    """Replay the plans ``keys`` whole, in this process and one snapshot (an increment's).
+
+    With ``site_after``, also the site ledger's records after that seq that were not
+    allowed (the site ledger is read whole either way: it says who was who).
+    """
+    definitions = _definitions(rt)
+    with rt.db.read() as conn:
+        people = _people(conn)
+        judged = (
+            _judge_all(_plans_of(_generic_rows(conn, keys)), definitions, people)
+            if keys
+            else Judgement([], 0)
+        )
+    site = [
+        p
+        for p in _site_findings(people)
+        if site_after is not None and p.seq is not None and p.seq > site_after
+    ]
+    return Judgement([*site, *judged.problems], judged.not_judged)

@@ -15,19 +15,26 @@ import re
 import sqlite3
 import zipfile
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Text, func, select, type_coerce
+from sqlalchemy import Connection, Select, Text, func, select, type_coerce
 
 from napflow import inputs
-from napflow.errors import InputError, NotAllowedError, RefusedError
+from napflow.errors import (
+    ConfigError,
+    ConflictError,
+    InputError,
+    NotAllowedError,
+    NotFoundError,
+    RefusedError,
+)
 from napflow.i18n import _, ngettext
 from napflow.ledger import chain
-from napflow.ledger.record import NUMBERS, OPTIONAL, Record
+from napflow.ledger.record import NUMBERS, OPTIONAL, UNVERSIONED_KINDS, Record
 from napflow.ledger.verification import (
     CHANGED,
     EDITED,
@@ -35,18 +42,22 @@ from napflow.ledger.verification import (
     KeyNeeded,
     PlanState,
     Problem,
+    Verified,
     diagnose,
+    diagnose_since,
     diagnose_site,
+    diagnose_site_since,
     scan_sqlite,
 )
 from napflow.runtime import Runtime
-from napflow.services import signing
+from napflow.services import _verifications, signing
 from napflow.services._bundle_drafts import check_drafts, draft_entries, read_zip_bundle, write_zip
 from napflow.services._bundle_signature import check_plan_rows, check_signature, sign_bundle
 from napflow.services._files import write_whole
 from napflow.services._records import load_plan, missing_plan
-from napflow.services._replay import Judgement, start_judging
+from napflow.services._replay import Judgement, judge_plans, start_judging
 from napflow.services._site_ledger import site_record
+from napflow.services._verifications import SITE_CHAIN
 from napflow.services._visibility import ADMIN, AUDITOR, Viewer, load_viewer
 from napflow.storage.schema import (
     draft_chunks,
@@ -79,6 +90,9 @@ class VerifyReport:
     not_judged: int = 0
     #: True when every plan was also replayed through its workflow (the authority check)
     replayed: bool = False
+    #: True when only what was added since each chain's verified head was checked (then
+    #: ``records`` and ``site_records`` count the records added since)
+    incremental: bool = False
 
     @property
     def ok(self) -> bool:
@@ -90,6 +104,8 @@ class VerifyReport:
 
         English keeps the form scripts have read since the first release ("1 plans").
         """
+        if self.incremental:
+            return self._incremental_summary()
         values: dict[str, object] = {
             "plans": ngettext("%(n)d plans", "%(n)d plans", self.plans) % {"n": self.plans},
             "records": ngettext("%(n)d records", "%(n)d records", self.records)
@@ -131,6 +147,46 @@ class VerifyReport:
             % values
         )
 
+    def _incremental_summary(self) -> str:
+        added = self.records + self.site_records
+        values: dict[str, object] = {
+            "plans": ngettext("%(n)d plans", "%(n)d plans", self.plans) % {"n": self.plans},
+            "records": ngettext("%(n)d new record", "%(n)d new records", added) % {"n": added},
+            "head": self.head,
+            "n": self.not_judged,
+        }
+        if self.ok and self.not_judged:
+            return (
+                _(
+                    "OK: %(plans)s, %(records)s checked since the last verification, each "
+                    "chain linked to the head verified then, every judged action allowed "
+                    "(%(n)d records under workflow versions napflow does not have not "
+                    "judged); head %(head)s"
+                )
+                % values
+            )
+        if self.ok:
+            return (
+                _(
+                    "OK: %(plans)s, %(records)s checked since the last verification, each "
+                    "chain linked to the head verified then, every action allowed; head "
+                    "%(head)s"
+                )
+                % values
+            )
+        values["n"] = len(self.problems)
+        values["broken"] = len({p.plan for p in self.problems})
+        return (
+            ngettext(
+                "FAILED: %(n)d problem in %(broken)d of %(plans)s, %(records)s checked since "
+                "the last verification; head %(head)s",
+                "FAILED: %(n)d problems in %(broken)d of %(plans)s, %(records)s checked "
+                "since the last verification; head %(head)s",
+                len(self.problems),
+            )
+            % values
+        )
+
 
 @dataclass(frozen=True)
 class HeadView:
@@ -166,13 +222,13 @@ _RAW_AT = (*_RECORD_COLUMNS[:_AT], type_coerce(history.c.at, Text).label("at"))
 _RAW_COLUMNS = (*_RAW_AT, *_RECORD_COLUMNS[_AT + 1 :])
 
 
-def _records(conn: Connection, plan_id: int) -> list[Record]:
+def _records(conn: Connection, plan_id: int, since: int = 0) -> list[Record]:
+    """Return the plan's records as stored, in seq order (those from seq ``since`` on)."""
     raw = conn.dialect.name == "sqlite"
-    rows = conn.execute(
-        select(*(_RAW_COLUMNS if raw else _RECORD_COLUMNS))
-        .where(history.c.plan_id == plan_id)
-        .order_by(history.c.seq)
-    )
+    query = select(*(_RAW_COLUMNS if raw else _RECORD_COLUMNS)).where(history.c.plan_id == plan_id)
+    if since > 0:
+        query = query.where(history.c.seq >= since)
+    rows = conn.execute(query.order_by(history.c.seq))
     records = []
     for row in rows:
         values = list(row)
@@ -278,25 +334,44 @@ def verify_ledger(
     share a large SQLite ledger (default: one per CPU from 200,000 records on). With
     NAPFLOW_AUDIT_KEY set every record must be sealed with it, unless ``allow_unkeyed``.
     """
-    if workers is not None and not 1 <= workers <= 64:
-        raise InputError(f"--workers must be a whole number from 1 to 64, not {workers}.")
+    _workers_arg(workers)
     head = _head_arg(head)
-    key = rt.secrets.audit_key
     wanted = inputs.plan_key(plan_key) if plan_key is not None else None
     rt.db.require_current_schema()
+    return _check_head(_verify_all(rt, wanted, workers, allow_unkeyed), head, "ledger")
+
+
+def _workers_arg(workers: int | None) -> None:
+    if workers is not None and not 1 <= workers <= 64:
+        raise InputError(f"--workers must be a whole number from 1 to 64, not {workers}.")
+
+
+def _verify_all(
+    rt: Runtime,
+    wanted: str | None,
+    workers: int | None,
+    allow_unkeyed: bool,
+    ends: dict[str, Verified] | None = None,
+) -> VerifyReport:
+    """Verify every plan (or plan ``wanted``) whole; see :func:`verify_ledger`.
+
+    ``ends`` gets where each chain read ends (the site ledger's under SITE_CHAIN).
+    """
+    key = rt.secrets.audit_key
     try:
         judging = start_judging(rt, wanted, workers)  # beside the scan on a large ledger
         if rt.db.sqlite_path is not None:
-            report = _verify_sqlite(rt, rt.db.sqlite_path, key, wanted, workers, allow_unkeyed)
+            report = _verify_sqlite(
+                rt, rt.db.sqlite_path, key, wanted, workers, allow_unkeyed, ends
+            )
         else:
-            report = _verify_generic(rt, key, wanted, allow_unkeyed)
+            report = _verify_generic(rt, key, wanted, allow_unkeyed, ends)
         if wanted is None:
-            report = _with_site_ledger(rt, report, key, allow_unkeyed)
+            report = _with_site_ledger(rt, report, key, allow_unkeyed, ends)
         report = _with_drafts(rt, report, wanted)
-        report = _with_authority(report, judging())
+        return _with_authority(report, judging())
     except KeyNeeded:
         raise InputError(_KEY_NEEDED) from None
-    return _check_head(report, head, "ledger")
 
 
 def _with_authority(report: VerifyReport, judged: Judgement) -> VerifyReport:
@@ -312,12 +387,16 @@ def _with_authority(report: VerifyReport, judged: Judgement) -> VerifyReport:
     )
 
 
-def _site_records(conn: Connection) -> list[Record]:
+def _site_records(conn: Connection, since: int = 0) -> list[Record]:
+    """Return the site ledger's records as stored, in seq order (from seq ``since`` on)."""
     raw = conn.dialect.name == "sqlite"
     at = type_coerce(site_history.c.at, Text).label("at") if raw else site_history.c.at
     payload = type_coerce(site_history.c.payload, Text).label("payload")
     columns = [c for c in site_history.c if c.name not in ("id", "at", "payload")]
-    rows = conn.execute(select(*columns, at, payload).order_by(site_history.c.seq))
+    query = select(*columns, at, payload)
+    if since > 0:
+        query = query.where(site_history.c.seq >= since)
+    rows = conn.execute(query.order_by(site_history.c.seq))
     records = []
     for row in rows:
         values = dict(row._mapping)
@@ -329,12 +408,18 @@ def _site_records(conn: Connection) -> list[Record]:
 
 
 def _with_site_ledger(
-    rt: Runtime, report: VerifyReport, key: bytes | None, allow_unkeyed: bool
+    rt: Runtime,
+    report: VerifyReport,
+    key: bytes | None,
+    allow_unkeyed: bool,
+    ends: dict[str, Verified] | None = None,
 ) -> VerifyReport:
     """Add the site ledger's check (changes to people and site grants) to ``report``."""
     with rt.db.read() as conn:
         records = _site_records(conn)
     problems = diagnose_site(records, key, allow_unkeyed)
+    if ends is not None and records:
+        ends[SITE_CHAIN] = Verified(records[-1].seq, records[-1].hash, 0)
     return dataclasses.replace(
         report, problems=[*report.problems, *problems], site_records=len(records)
     )
@@ -355,13 +440,23 @@ def _stored_digest(conn: Connection, content_id: int) -> str:
         n += 1
 
 
-def _with_drafts(rt: Runtime, report: VerifyReport, wanted: str | None) -> VerifyReport:
+def _with_drafts(
+    rt: Runtime,
+    report: VerifyReport,
+    wanted: str | None,
+    after: Mapping[str, int] | None = None,
+) -> VerifyReport:
     """Add what is wrong with the stored drafts to ``report``.
 
     Bytes that no longer match the digest their record sealed, a draft whose record
     sealed other bytes than it points to, or a plan whose current draft is not the one
-    its newest sealed draft_added record added.
+    its newest sealed draft_added record added. With ``after`` (plan key -> seq), only
+    those plans, and only the bytes of drafts their records after that seq added are
+    hashed again (an incremental verification's).
     """
+    keys: str | Collection[str] | None = wanted if after is None else sorted(after)
+    if after is not None and not after:
+        return report
     query = (
         select(
             plans.c.key,
@@ -378,8 +473,7 @@ def _with_drafts(rt: Runtime, report: VerifyReport, wanted: str | None) -> Verif
         )
         .order_by(plans.c.key, drafts.c.version)
     )
-    if wanted is not None:
-        query = query.where(plans.c.key == wanted)
+    query = _only(query, keys)
     problems: list[Problem] = []
     hashed: dict[int, str] = {}
     with rt.db.read() as conn:
@@ -399,6 +493,8 @@ def _with_drafts(rt: Runtime, report: VerifyReport, wanted: str | None) -> Verif
                         f"sealed {sealed}: the draft was swapped",
                     )
                 )
+            if after is not None and row.seq is not None and row.seq <= after[row.key]:
+                continue  # its bytes were verified with the chain up to there
             if row.id not in hashed:
                 hashed[row.id] = _stored_digest(conn, row.id)
             if hashed[row.id] != row.sha256:
@@ -411,11 +507,20 @@ def _with_drafts(rt: Runtime, report: VerifyReport, wanted: str | None) -> Verif
                         f"digest {row.sha256}",
                     )
                 )
-        problems += _current_draft_problems(conn, wanted)
-        problems += _unstored_draft_problems(conn, wanted)
+        problems += _current_draft_problems(conn, keys)
+        problems += _unstored_draft_problems(conn, keys)
     if not problems:
         return report
     return dataclasses.replace(report, problems=[*report.problems, *problems])
+
+
+def _only(query: Select[Any], keys: str | Collection[str] | None) -> Select[Any]:
+    """Keep the rows of plan ``keys`` (one key, several, or None: every plan)."""
+    if keys is None:
+        return query
+    if isinstance(keys, str):
+        return query.where(plans.c.key == keys)
+    return query.where(plans.c.key.in_(sorted(keys)))
 
 
 def _payload_draft(payload: str | None) -> tuple[Any, Any]:
@@ -429,7 +534,9 @@ def _payload_draft(payload: str | None) -> tuple[Any, Any]:
     return found.get("draft"), found.get("sha256")
 
 
-def _current_draft_problems(conn: Connection, wanted: str | None) -> list[Problem]:
+def _current_draft_problems(
+    conn: Connection, wanted: str | Collection[str] | None
+) -> list[Problem]:
     """Return a problem for each plan whose current draft is not its newest sealed one.
 
     ``plans.draft_version`` and ``plans.draft_sha256`` must name what the plan's newest
@@ -440,9 +547,7 @@ def _current_draft_problems(conn: Connection, wanted: str | None) -> list[Proble
         history.c.kind == "draft_added"
     )
     if wanted is not None:
-        newest = newest.where(
-            history.c.plan_id == select(plans.c.id).where(plans.c.key == wanted).scalar_subquery()
-        )
+        newest = newest.where(history.c.plan_id.in_(_only(select(plans.c.id), wanted)))
     latest = newest.group_by(history.c.plan_id).subquery()
     sealed = history.alias("sealed")
     query = (
@@ -458,8 +563,7 @@ def _current_draft_problems(conn: Connection, wanted: str | None) -> list[Proble
         .outerjoin(sealed, (sealed.c.plan_id == latest.c.plan_id) & (sealed.c.seq == latest.c.seq))
         .order_by(plans.c.key)
     )
-    if wanted is not None:
-        query = query.where(plans.c.key == wanted)
+    query = _only(query, wanted)
     problems: list[Problem] = []
     for row in conn.execute(query):
         current = (row.draft_version, row.draft_sha256)
@@ -486,7 +590,9 @@ def _current_draft_problems(conn: Connection, wanted: str | None) -> list[Proble
     return problems
 
 
-def _unstored_draft_problems(conn: Connection, wanted: str | None) -> list[Problem]:
+def _unstored_draft_problems(
+    conn: Connection, wanted: str | Collection[str] | None
+) -> list[Problem]:
     """Return a problem for each sealed ``draft_added`` record whose draft is not stored.
 
     A draft row removed behind napflow's back (its bytes with it, or not) leaves its sealed
@@ -501,8 +607,7 @@ def _unstored_draft_problems(conn: Connection, wanted: str | None) -> list[Probl
         .where(history.c.kind == "draft_added", drafts.c.id.is_(None))
         .order_by(plans.c.key, history.c.seq)
     )
-    if wanted is not None:
-        query = query.where(plans.c.key == wanted)
+    query = _only(query, wanted)
     problems = []
     for row in conn.execute(query):
         version, sha256 = _payload_draft(row.payload)
@@ -522,25 +627,311 @@ def verify_visible(rt: Runtime, viewer: str | None) -> VerifyReport:
     """Verify the chains of the plans ``viewer`` audits (admins and auditors only).
 
     Someone who audits every country (and the operator) gets :func:`verify_ledger`, site
-    ledger included; an auditor of some countries the chains of those countries' plans.
+    ledger included; an auditor of some countries the chains of those countries' plans,
+    and their drafts.
     """
-    who = _auditor(rt, viewer)
-    if who.sees_every_plan and who.covers("", ADMIN, AUDITOR):
-        return verify_ledger(rt)
-    key = rt.secrets.audit_key
+    countries = _audited(_auditor(rt, viewer))
     rt.db.require_current_schema()
+    if countries is None:
+        return _verify_all(rt, None, None, False)
+    return _verify_countries(rt, countries)
+
+
+def _audited(who: Viewer) -> frozenset[str] | None:
+    """Return the countries ``who`` audits; None if every country (and the site ledger)."""
+    if who.sees_every_plan and who.covers("", ADMIN, AUDITOR):
+        return None
+    return frozenset(where for grant, where in who.grants if grant in (ADMIN, AUDITOR))
+
+
+def _verify_countries(
+    rt: Runtime, countries: Collection[str], ends: dict[str, Verified] | None = None
+) -> VerifyReport:
+    """Verify the plans of ``countries`` whole: chains, drafts, and each one replayed."""
+    key = rt.secrets.audit_key
     with rt.db.read() as conn:
-        rows = [r for r in _plan_rows(conn, None) if who.covers(r.country, ADMIN, AUDITOR)]
+        rows = [r for r in _plan_rows(conn, None) if r.country in countries]
         chains = [(_plan_state(row), _records(conn, row.id)) for row in rows]
     try:
-        report = _check_chains(chains, key, False)
+        report = _check_chains(chains, key, False, ends)
     except KeyNeeded:
         raise InputError(_KEY_NEEDED) from None
+    report = _with_drafts(rt, report, None, {row.key: 0 for row in rows})
     # and each of those plans replayed through its workflow (the site ledger is read for
     # who was who, not shown)
-    judged = [start_judging(rt, row.key)() for row in rows]
-    together = Judgement([p for j in judged for p in j.problems], sum(j.not_judged for j in judged))
-    return _with_authority(report, together)
+    return _with_authority(report, judge_plans(rt, [row.key for row in rows]))
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A verification that was run: when, by whom, what it covered, and what it found."""
+
+    report: VerifyReport
+    #: when it began (UTC)
+    ran_at: datetime
+    #: the person who ran it (the web app, the API); None: the operator (the CLI)
+    ran_by: str | None
+    #: the countries whose plans it covered; None: every plan, and the site ledger
+    countries: tuple[str, ...] | None
+    #: its number among the stored verifications; None if it could not be stored
+    id: int | None = None
+    #: why it could not be stored (the database refused the write), if so
+    not_stored: str | None = None
+
+    @property
+    def incremental(self) -> bool:
+        """True when it checked only what was added since each chain's verified head."""
+        return self.report.incremental
+
+    @property
+    def ok(self) -> bool:
+        """True when it found no problem."""
+        return self.report.ok
+
+
+def verify_and_record(
+    rt: Runtime,
+    viewer: str | None = None,
+    *,
+    incremental: bool = False,
+    head: str | None = None,
+    workers: int | None = None,
+    allow_unkeyed: bool = False,
+) -> Verification:
+    """Verify what ``viewer`` audits, store the result, and return it.
+
+    ``viewer`` None is the operator (every plan and the site ledger, as :func:`verify_ledger`);
+    else an administrator or an auditor (refused otherwise), over the plans they audit as
+    :func:`verify_visible`. ``incremental`` checks only the records added since each
+    chain's verified head (docs/audit.md says what that proves); else everything is hashed
+    again. With ``head``, the returned report also holds the ledger to that digest (the
+    stored result does not: it is the ledger's own verification). A database that refuses
+    the write (a read-only replica) still gets its verification: ``not_stored`` says why.
+    """
+    _workers_arg(workers)
+    head = _head_arg(head)
+    who = _auditor(rt, viewer) if viewer is not None else None
+    countries = _audited(who) if who is not None else None
+    rt.db.require_current_schema()
+    done = _run(rt, viewer, countries, incremental, workers, allow_unkeyed)
+    return dataclasses.replace(done, report=_check_head(done.report, head, "ledger"))
+
+
+def verify_new_records(rt: Runtime, viewer: str) -> Verification:
+    """Return the last verification of what ``viewer`` audits, after checking what is new.
+
+    If records were added to the ledger since that verification, an incremental one runs
+    first (the first ever is a full one); otherwise nothing is hashed. Administrators and
+    auditors only.
+    """
+    countries = _audited(_auditor(rt, viewer))
+    rt.db.require_current_schema()
+    with rt.db.read() as conn:
+        last = _verifications.last_run(conn, _verifications.scope_text(countries))
+        history_id, site_id = _verifications.newest_ids(conn)
+    if last is not None and history_id <= last.history_id and site_id <= last.site_id:
+        return _stored(last)
+    return _run(rt, viewer, countries, last is not None, None, False)
+
+
+def last_verification(rt: Runtime, viewer: str | None = None) -> Verification:
+    """Return the newest stored verification of what ``viewer`` audits (None: every plan).
+
+    Refused (not found) when none was stored yet; administrators and auditors only.
+    """
+    countries = _audited(_auditor(rt, viewer)) if viewer is not None else None
+    rt.db.require_current_schema()
+    with rt.db.read() as conn:
+        last = _verifications.last_run(conn, _verifications.scope_text(countries))
+    if last is None:
+        raise NotFoundError(
+            _(
+                "No verification has been stored yet; run one (`napflow audit verify`, "
+                "or POST /api/v1/audit/verification)."
+            ),
+            missing="verification",
+        )
+    return _stored(last)
+
+
+def _stored(run: _verifications.Run) -> Verification:
+    report = VerifyReport(
+        run.plans,
+        run.records,
+        run.head,
+        run.problems,
+        site_records=run.site_records,
+        not_judged=run.not_judged,
+        replayed=True,
+        incremental=run.incremental,
+    )
+    countries = None if run.scope == _verifications.EVERY_PLAN else tuple(run.scope.split(","))
+    return Verification(report, run.ran_at, run.ran_by, countries, run.id)
+
+
+def _run(
+    rt: Runtime,
+    viewer: str | None,
+    countries: frozenset[str] | None,
+    incremental: bool,
+    workers: int | None,
+    allow_unkeyed: bool,
+) -> Verification:
+    """Run one verification of ``countries``' plans (None: every plan) and store it."""
+    ran_at = rt.clock.now()
+    with rt.db.read() as conn:  # where each chain was verified up to, before it begins
+        keys = [
+            r.key
+            for r in conn.execute(select(plans.c.key, plans.c.country))
+            if countries is None or r.country in countries
+        ]
+        chains = [*keys, SITE_CHAIN] if countries is None else keys
+        seen = _verifications.verified_heads_of(conn, None if countries is None else chains)
+        history_id, site_id = _verifications.newest_ids(conn)
+    ends: dict[str, Verified] = {}
+    if incremental:
+        report = _verify_increment(rt, countries, seen, allow_unkeyed, ends)
+    elif countries is None:
+        report = _verify_all(rt, None, workers, allow_unkeyed, ends)
+    else:
+        report = _verify_countries(rt, countries, ends)
+    scope = _verifications.scope_text(countries)
+    run = _verifications.Run(
+        None,
+        ran_at,
+        viewer,
+        incremental,
+        scope,
+        report.ok,
+        report.plans,
+        report.records,
+        report.site_records,
+        report.not_judged,
+        report.head,
+        history_id,
+        site_id,
+        report.problems,
+    )
+    # a run that found a problem moves no chain on; a full one moves the chains it found
+    # broken back to nothing, so that incremental runs check them whole until one is intact
+    reached = ends if report.ok else {}
+    broken = set() if report.ok or incremental else {p.plan for p in report.problems}
+    found = Verification(
+        report, ran_at, viewer, None if countries is None else tuple(sorted(countries))
+    )
+    try:
+        with rt.db.write() as conn:
+            stored = _verifications.store(conn, run, seen, reached, broken & set(chains))
+    except (ConfigError, ConflictError) as exc:  # a read-only database, a busy one
+        return dataclasses.replace(found, not_stored=exc.message)
+    return dataclasses.replace(found, id=stored)
+
+
+def _verify_increment(
+    rt: Runtime,
+    countries: frozenset[str] | None,
+    seen: Mapping[str, _verifications.Head],
+    allow_unkeyed: bool,
+    ends: dict[str, Verified],
+) -> VerifyReport:
+    """Check what was added to each chain since its verified head in ``seen``.
+
+    Each plan's record at its verified head is hashed again and must still carry the
+    digest verified then; the records after it must chain on from that digest; its row
+    must agree with where the chain now ends. Plans that grew (or were never verified) are
+    replayed through their workflow, and the drafts their new records added hashed again.
+    A plan verified before that is gone from the plans table is named. ``ends`` gets
+    where each chain now ends.
+    """
+    key = rt.secrets.audit_key
+    problems: list[Problem] = []
+    heads: dict[str, str] = {}
+    grown: dict[str, int] = {}  # plan key -> the seq after which its records are new
+    added = site_added = keyed_ok = keyed_total = 0
+    site_after: int | None = None
+    try:
+        with rt.db.read() as conn:
+            rows = [
+                r for r in _plan_rows(conn, None) if countries is None or r.country in countries
+            ]
+            for row in rows:
+                point = seen.get(row.key)
+                verified = point.verified if point is not None and point.verified.seq else None
+                after = verified.seq if verified is not None else 0
+                records = _records(conn, row.id, after)
+                problems += _diagnose_since(_plan_state(row), verified, records, key, allow_unkeyed)
+                new = [r for r in records if r.seq > after]
+                heads[row.key] = records[-1].hash if records else ""
+                if new or verified is None:  # a head to move (else it stays where it is)
+                    grown[row.key] = after
+                    if records:
+                        base = verified.actions if verified is not None else 0
+                        actions = base + sum(1 for r in new if r.kind not in UNVERSIONED_KINDS)
+                        ends[row.key] = Verified(records[-1].seq, records[-1].hash, actions)
+                added += len(new)
+                ok, total = _keyed_counts(records, key)
+                keyed_ok, keyed_total = keyed_ok + ok, keyed_total + total
+            if countries is None:
+                problems += _gone(seen, {row.key for row in rows})
+                point = seen.get(SITE_CHAIN)
+                verified = point.verified if point is not None and point.verified.seq else None
+                site_after = verified.seq if verified is not None else 0
+                records = _site_records(conn, site_after)
+                problems += diagnose_site_since(verified, records, key, allow_unkeyed)
+                site_added = sum(1 for r in records if r.seq > site_after)
+                if records and (site_added or verified is None):
+                    ends[SITE_CHAIN] = Verified(records[-1].seq, records[-1].hash, 0)
+                ok, total = _keyed_counts(records, key)
+                keyed_ok, keyed_total = keyed_ok + ok, keyed_total + total
+    except KeyNeeded:
+        raise InputError(_KEY_NEEDED) from None
+    _refuse_wrong_key(key, keyed_ok, keyed_total)
+    report = VerifyReport(
+        len(rows),
+        added,
+        chain.head_digest(heads),
+        problems,
+        site_records=site_added,
+        incremental=True,
+    )
+    report = _with_drafts(rt, report, None, grown)
+    return _with_authority(report, judge_plans(rt, grown, site_after))
+
+
+def _diagnose_since(
+    state: PlanState,
+    verified: Verified | None,
+    records: list[Record],
+    key: bytes | None,
+    allow_unkeyed: bool,
+) -> list[Problem]:
+    """As :func:`_diagnose`, for what was added since ``verified``."""
+    try:
+        return diagnose_since(state, verified, records, key, allow_unkeyed)
+    except (TypeError, ValueError, AttributeError) as exc:
+        return [
+            Problem(
+                state.key,
+                None,
+                EDITED,
+                f"its history holds values napflow never writes ({type(exc).__name__}: {exc})",
+            )
+        ]
+
+
+def _gone(seen: Mapping[str, _verifications.Head], keys: Collection[str]) -> list[Problem]:
+    """Name each plan verified before that is no longer in the plans table."""
+    return [
+        Problem(
+            chain_key,
+            None,
+            MISSING,
+            f"the plan is gone: it was verified up to seq {point.verified.seq} "
+            f"({point.verified.hash or 'none'}); it was deleted from the database",
+        )
+        for chain_key, point in sorted(seen.items())
+        if chain_key != SITE_CHAIN and chain_key not in keys
+    ]
 
 
 def _auditor(rt: Runtime, viewer: str | None) -> Viewer:
@@ -564,6 +955,7 @@ def _verify_sqlite(
     wanted: str | None,
     workers: int | None,
     allow_unkeyed: bool,
+    ends: dict[str, Verified] | None = None,
 ) -> VerifyReport:
     with rt.db.read() as conn:  # refuses a missing database or plan with the usual errors
         if wanted is not None:
@@ -576,6 +968,9 @@ def _verify_sqlite(
             "`napflow init` first."
         ) from None
     _refuse_wrong_key(key, scan.keyed_ok, scan.keyed)
+    if ends is not None:
+        for plan_key, (count, actions) in scan.ends.items():
+            ends[plan_key] = Verified(count, scan.heads[plan_key], actions)
     problems: list[Problem] = []
     if scan.suspects:
         with rt.db.read() as conn:
@@ -594,15 +989,24 @@ def _plan_rows(conn: Connection, wanted: str | None) -> list[Any]:
 
 
 def _check_chains(
-    chains: Iterable[tuple[PlanState, list[Record]]], key: bytes | None, allow_unkeyed: bool
+    chains: Iterable[tuple[PlanState, list[Record]]],
+    key: bytes | None,
+    allow_unkeyed: bool,
+    ends: dict[str, Verified] | None = None,
 ) -> VerifyReport:
-    """Diagnose each plan's chain record by record (other engines, and bundles)."""
+    """Diagnose each plan's chain record by record (other engines, and bundles).
+
+    ``ends`` gets where each chain ends: its last record, and the actions up to it.
+    """
     problems: list[Problem] = []
     heads: dict[str, str] = {}
     count = keyed_ok = keyed_total = 0
     for state, records in chains:
         problems += _diagnose(state, records, key, allow_unkeyed)
         heads[state.key] = records[-1].hash if records else ""
+        if ends is not None and records:
+            actions = sum(1 for r in records if r.kind not in UNVERSIONED_KINDS)
+            ends[state.key] = Verified(records[-1].seq, records[-1].hash, actions)
         count += len(records)
         ok, total = _keyed_counts(records, key)
         keyed_ok, keyed_total = keyed_ok + ok, keyed_total + total
@@ -611,11 +1015,15 @@ def _check_chains(
 
 
 def _verify_generic(
-    rt: Runtime, key: bytes | None, wanted: str | None, allow_unkeyed: bool
+    rt: Runtime,
+    key: bytes | None,
+    wanted: str | None,
+    allow_unkeyed: bool,
+    ends: dict[str, Verified] | None = None,
 ) -> VerifyReport:
     with rt.db.read() as conn:
         chains = ((_plan_state(row), _records(conn, row.id)) for row in _plan_rows(conn, wanted))
-        report = _check_chains(chains, key, allow_unkeyed)
+        report = _check_chains(chains, key, allow_unkeyed, ends)
         if wanted is None:
             orphans = conn.execute(
                 select(history.c.plan_id, func.count())

@@ -528,6 +528,32 @@ def list_deadlines(
     return [_view(r, r.plan_key, found[r.workflow], now) for r in rows]
 
 
+def list_deadline_rows(
+    rt: Runtime, conn: Connection, plan_ids: list[int], pending_only: bool = False
+) -> dict[int, list[DeadlineView]]:
+    """Return the deadlines of the plans ``plan_ids`` (already checked visible), soonest first.
+
+    One query for them all, inside the caller's read: for pages listing many plans.
+    """
+    if not plan_ids:
+        return {}
+    query = (
+        select(deadlines, plans.c.key.label("plan_key"), plans.c.workflow)
+        .join(plans, plans.c.id == deadlines.c.plan_id)
+        .where(deadlines.c.plan_id.in_(plan_ids))
+        .order_by(deadlines.c.due_at, deadlines.c.id)
+    )
+    if pending_only:
+        query = query.where(deadlines.c.status == Status.PENDING)
+    rows = conn.execute(query).all()
+    now = rt.clock.now()
+    found = {name: _definition(rt, name) for name in {r.workflow for r in rows}}
+    by_plan: dict[int, list[DeadlineView]] = {}
+    for r in rows:
+        by_plan.setdefault(r.plan_id, []).append(_view(r, r.plan_key, found[r.workflow], now))
+    return by_plan
+
+
 def after_action(
     conn: Connection,
     engine: Engine,

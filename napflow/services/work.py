@@ -116,7 +116,7 @@ def my_work(rt: Runtime, email: str) -> MyWork:
         actions = [
             ActionLink(t, definition.action_title(t, plan.state))
             for t in allowed
-            if not _way_out(definition, plan.state, t)
+            if not definition.is_way_out(plan.state, t)
         ]
         if actions:
             act_now.append(WorkItem(**item, actions=actions))
@@ -163,13 +163,6 @@ def _urgency(item: WorkItem) -> tuple[bool, datetime, str]:
     return (not item.overdue, due.replace(tzinfo=None), item.plan)
 
 
-def _way_out(definition: WorkflowDefinition, state: str, trigger: str) -> bool:
-    """Tell whether ``trigger`` is offered in every state (``source = "*"``): not work."""
-    found = definition.transition_for(state, trigger)
-    open_states = {s.name for s in definition.states if not s.final}
-    return found is not None and len(open_states) > 1 and set(found.sources) == open_states
-
-
 def _coming_for(
     definition: WorkflowDefinition, pending: list[DeadlineView], held: set[str], now: datetime
 ) -> bool:
@@ -189,9 +182,9 @@ def _waiting(
 ) -> list[str]:
     """Say what the plan waits for before it can leave ``state``, and on whom."""
     said: list[str] = []
-    depth = _depths(definition)
+    depth = definition.depths
     for transition in definition.transitions_from(state):
-        if transition.stays or _way_out(definition, state, transition.trigger):
+        if transition.stays or definition.is_way_out(state, transition.trigger):
             continue
         if depth.get(transition.dest or "", 0) <= depth.get(state, 0):
             continue  # a return for changes is a choice, not what the plan waits for
@@ -199,21 +192,6 @@ def _waiting(
             if line not in said:
                 said.append(line)
     return said
-
-
-def _depths(definition: WorkflowDefinition) -> dict[str, int]:
-    """Return each state's distance from the initial one (fewest transitions)."""
-    depth = {definition.initial: 0}
-    frontier = [definition.initial]
-    while frontier:
-        following = []
-        for state in frontier:
-            for transition in definition.transitions_from(state):
-                if transition.dest is not None and transition.dest not in depth:
-                    depth[transition.dest] = depth[state] + 1
-                    following.append(transition.dest)
-        frontier = following
-    return depth
 
 
 def _waits_on(

@@ -50,15 +50,6 @@ class CheckedWorkflow:
         return {locale: missing for locale, missing in self.untranslated.items() if missing}
 
 
-@dataclass(frozen=True)
-class ActionChoice:
-    """An action a person may take on a plan now, as a form offers it."""
-
-    trigger: str
-    title: str
-    needs_comment: bool
-
-
 def list_workflows(rt: Runtime) -> list[WorkflowEntry]:
     """Return every workflow file found, valid or not, by name."""
     return [
@@ -120,20 +111,6 @@ def deadline_titles(rt: Runtime, workflow: str) -> dict[str, str]:
 def state_order(rt: Runtime) -> list[str]:
     """Return the state names of every workflow, each workflow's in file order."""
     return [s for n in rt.catalog.names() for s in rt.catalog.get(n).state_names]
-
-
-def action_choices(
-    rt: Runtime, workflow: str, state: str, triggers: list[str]
-) -> list[ActionChoice]:
-    """Return the actions ``triggers`` offer in ``state``, with titles and comment rules."""
-    definition = rt.catalog.get(workflow)
-    choices = []
-    for trigger in triggers:
-        transition = definition.transition_for(state, trigger)
-        if transition is not None:
-            needs = any(c.name == "comment_required" for c in transition.conditions)
-            choices.append(ActionChoice(trigger, transition.title_in(), needs))
-    return choices
 
 
 #: what a record that is no action is, as the history names it

@@ -373,6 +373,50 @@ site_history = Table(
     Column("hash", String(80), nullable=False),
 )
 
+verifications = Table(
+    "verifications",
+    metadata,
+    # every verification of the ledger that was run, and what it found (napflow.services.
+    # audit); append-only like the ledger: the history of the checks is evidence too
+    Column("id", Integer, primary_key=True),
+    Column("ran_at", UTCDateTime, nullable=False),
+    # who ran it: a person (the web app, the API), or NULL for the operator (the CLI)
+    Column("ran_by", String(254)),
+    # only the records added since each chain's verified head (else every record re-hashed)
+    Column("incremental", Boolean, nullable=False),
+    # the plans it covered: "*" (every plan and the site ledger) or countries, "KGZ,TJK"
+    Column("scope", Text, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("plans", Integer, nullable=False),
+    # the records it hashed (for an incremental run: those added since)
+    Column("records", Integer, nullable=False),
+    Column("site_records", Integer, nullable=False),
+    Column("not_judged", Integer, nullable=False),
+    # the digest over the chain heads it reached (the one `audit verify` prints)
+    Column("head", String(80), nullable=False),
+    # the newest history and site_history ids when it began: what it had to cover
+    Column("history_id", Integer, nullable=False),
+    Column("site_id", Integer, nullable=False),
+    # what it found: [[plan, seq, kind, detail], ...] in English, as the CLI names them
+    Column("problems", JSON, nullable=False),
+)
+
+verified_heads = Table(
+    "verified_heads",
+    metadata,
+    # where a verification left each chain it moved: the record up to which the chain was
+    # found intact (seq 0: a full verification found it broken, so nothing of it counts as
+    # verified). A chain's verified head is its row of the newest verification.
+    Column("verification_id", Integer, ForeignKey("verifications.id"), primary_key=True),
+    # a plan's key, or "site ledger"
+    Column("chain", String(32), primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(80), nullable=False),
+    # how many records up to seq are actions: the plan's version there
+    Column("actions", Integer, nullable=False),
+    Index("ix_verified_heads_chain", "chain", "verification_id"),
+)
+
 
 class Status:
     """Statuses of deadlines and outbox rows."""

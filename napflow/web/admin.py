@@ -485,6 +485,7 @@ def _plan_admin_page(
         user,
         code,
         plan=plan,
+        state_title=services.workflows.state_title(rt, plan.workflow, plan.state),
         feed=feeds.plan_feed_url(rt, plan.key),
         done=_done(request),
         **{"form": {"title": plan.title, "timezone": plan.timezone}, **extra},

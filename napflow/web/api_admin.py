@@ -1,9 +1,12 @@
-"""The API's administration: people and site access (administrators only).
+"""The API's administration: people and site access (administrators only), and the audit.
 
 Each change is made as the caller, who must hold the admin site grant (403 otherwise, with
 the reason); the services check it and seal the change on the site ledger with the
 caller's address. A site grant is taken away with ``POST /access/revoke``, with the same
 body as ``POST /access`` that gives it.
+
+The audit's verification (administrators and auditors, over the plans they audit): the
+last one stored, and a new one, full or incremental, as ``napflow audit verify`` runs it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from napflow.web.api_common import Caller, CommentRequest, Cursor, Limit, Page, 
 
 PEOPLE: list[str | Enum] = ["people"]
 ACCESS: list[str | Enum] = ["access"]
+AUDIT: list[str | Enum] = ["audit"]
 router = APIRouter()
 
 
@@ -270,4 +274,108 @@ def revoke_access(
     """
     return services.access.revoke_access(
         rt_of(request), body.email, body.grant, body.countries, who, body.comment
+    )
+
+
+class VerifyRequest(BaseModel):
+    """A verification to run now, of what the caller audits."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"full": False}]})
+
+    full: bool = Field(
+        default=True,
+        description="true: hash every record and draft again; false: only the records "
+        "added since the last verification, each chain linked to the head verified then.",
+    )
+
+
+class ProblemFound(BaseModel):
+    """One thing a verification found wrong, as `napflow audit verify` names it."""
+
+    plan: str = Field(description='The plan\'s key, or "site ledger".')
+    seq: int | None = Field(description="The record's seq; null: the plan as a whole.")
+    kind: str = Field(description="edited, missing, reordered, forged, changed or unauthorized.")
+    detail: str
+
+
+class Verification(BaseModel):
+    """A verification of the ledger: when, by whom, what it covered, what it found."""
+
+    id: int | None = Field(
+        description="Its number among the stored verifications; null: it could not be stored."
+    )
+    ran_at: datetime = Field(description="When it began (UTC).")
+    ran_by: str | None = Field(description="Who ran it; null: the operator (the command line).")
+    incremental: bool = Field(
+        description="Only what was added since each chain's verified head was checked."
+    )
+    countries: list[str] | None = Field(
+        description="The countries whose plans it covered; null: every plan and the site ledger."
+    )
+    ok: bool
+    plans: int
+    records: int = Field(description="Plan records hashed (incremental: those added since).")
+    site_records: int = Field(description="Site ledger records hashed, likewise.")
+    head: str = Field(description="The digest over the chain heads it reached.")
+    problems: list[ProblemFound]
+    summary: str = Field(description="The line `napflow audit verify` ends with.")
+    not_stored: str | None = Field(
+        default=None, description="Why it could not be stored, if so (a read-only database)."
+    )
+
+    @classmethod
+    def of(cls, found: services.audit.Verification) -> Verification:
+        """Return the answer for a verification as the services give it."""
+        report = found.report
+        return cls(
+            id=found.id,
+            ran_at=found.ran_at,
+            ran_by=found.ran_by,
+            incremental=found.incremental,
+            countries=list(found.countries) if found.countries is not None else None,
+            ok=report.ok,
+            plans=report.plans,
+            records=report.records,
+            site_records=report.site_records,
+            head=report.head,
+            problems=[
+                ProblemFound(plan=p.plan, seq=p.seq, kind=p.kind, detail=p.detail)
+                for p in report.problems
+            ],
+            summary=report.summary(),
+            not_stored=found.not_stored,
+        )
+
+
+@router.get(
+    "/audit/verification",
+    response_model=Verification,
+    summary="The last verification",
+    tags=AUDIT,
+)
+def last_verification(request: Request, who: Caller) -> Verification:
+    """Return the last verification stored of what the caller audits (admins and auditors).
+
+    404 if none was run yet. Runs nothing: POST runs one.
+    """
+    return Verification.of(services.audit.last_verification(rt_of(request), who))
+
+
+@router.post(
+    "/audit/verification",
+    response_model=Verification,
+    summary="Verify the ledger",
+    tags=AUDIT,
+)
+def verify(
+    request: Request, who: Caller, body: Annotated[VerifyRequest | None, Body()] = None
+) -> Verification:
+    """Verify what the caller audits now, store the result and return it.
+
+    Administrators and auditors; an auditor of some countries, those countries' plans.
+    Full unless ``full`` is false (then only the records added since the last verification).
+    """
+    full = body.full if body is not None else True
+    return Verification.of(
+        services.audit.verify_and_record(rt_of(request), who, incremental=not full)
     )

@@ -22,7 +22,7 @@ from napflow import services
 from napflow.errors import NapflowError
 from napflow.i18n import N_
 from napflow.runtime import Runtime
-from napflow.web import admin, api, pages
+from napflow.web import admin, api, pages, portfolio
 from napflow.web.api_docs import add_api_docs
 from napflow.web.http import API_PREFIX, document_problems, problem, status_for
 from napflow.web.language import RequestLanguage
@@ -66,6 +66,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(admin.router)
+    app.include_router(portfolio.router)
     add_api_docs(app, f"{API_PREFIX}/docs")
     document_problems(app)
 

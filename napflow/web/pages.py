@@ -7,10 +7,9 @@ every action goes through the same service as the CLI, which checks the person's
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,18 +17,25 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from napflow import i18n, inputs, services
-from napflow.errors import ConflictError, InputError, NapflowError, NotAllowedError
-from napflow.i18n import _
+from napflow.errors import (
+    ConflictError,
+    InputError,
+    NapflowError,
+    NotAllowedError,
+    RefusedError,
+)
+from napflow.i18n import N_, _
 from napflow.i18n.jinja import install as install_i18n
 from napflow.i18n.translate import set_locale
 from napflow.runtime import Runtime
-from napflow.services import accounts, audit, feeds, workflows
+from napflow.services import accounts, audit, choices, feeds, plan_list, workflows
 from napflow.services.accounts import Session
 from napflow.services.workflows import ACTION_KINDS
 from napflow.timezones import to_local
 from napflow.web.downloads import draft_download
 from napflow.web.http import status_for
 from napflow.web.language import LOCALE_COOKIE
+from napflow.web.svg_timeline import journey_svg
 
 COOKIE = "napflow_session"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -39,6 +45,10 @@ router = APIRouter(include_in_schema=False)
 
 
 templates.env.filters["number"] = i18n.format_number
+#: a moment as the day it was where the plan is ("30 July 2015")
+templates.env.filters["local_day"] = lambda when, zone: i18n.format_date(
+    to_local(when, zone).date()
+)
 
 
 def _rt(request: Request) -> Runtime:
@@ -240,83 +250,112 @@ def choose_mail(
     return RedirectResponse("/me?saved=1", status_code=303)
 
 
-@router.get("/work", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse)
 def my_work(request: Request) -> Response:
-    """Show what the person can do now, what is coming for them, what their plans wait for."""
+    """Show the home page, My work: what one can do now, what is coming, what plans wait for.
+
+    The dashboard that was here became the plans list: its old links go there.
+    """
     user = _user(request)
     if user is None:
         return _to_login(request)
+    if request.url.query and {"country", "state"} & set(request.query_params):
+        return RedirectResponse(f"/plans?{request.url.query}", status_code=303)
     return _render(request, "work.html", user, work=services.work.my_work(_rt(request), user.email))
 
 
-@dataclass(frozen=True)
-class _DashboardRow:
-    plan: services.PlanView
-    deadline: services.DeadlineView | None
-
-    @property
-    def overdue(self) -> bool:
-        return self.deadline is not None and self.deadline.status == "missed"
+@router.get("/work")
+def my_work_link(request: Request) -> Response:
+    """My work's first address: the home page now."""
+    return RedirectResponse("/", status_code=308)
 
 
-@router.get("/", response_class=HTMLResponse)
-def dashboard(request: Request, country: str = "", state: str = "") -> Response:
-    """Show where every plan stands and what is due next, by state."""
+@router.get("/plans", response_class=HTMLResponse)
+def plans_list(
+    request: Request,
+    q: Annotated[str, Query(max_length=200)] = "",
+    state: Annotated[str, Query(max_length=63)] = "",
+    country: Annotated[str, Query(max_length=200)] = "",
+    overdue: Annotated[str, Query(max_length=5)] = "",
+    role: Annotated[str, Query(max_length=63)] = "",
+    sort: Annotated[str, Query(max_length=16)] = "deadline",
+    page: Annotated[int, Query(ge=1, le=10**6)] = 1,
+) -> Response:
+    """Show the plans list: search, filters, sorting, pages of 50; titles and names, not ids."""
     user = _user(request)
     if user is None:
         return _to_login(request)
-    rt = _rt(request)
-    plans = services.list_plans(rt, state or None, viewer=user.email)
-    if country:
-        plans = [p for p in plans if p.country == country.strip().upper()]
-    upcoming: dict[str, services.DeadlineView] = {}
-    for deadline in services.list_deadlines(rt, pending_only=True, viewer=user.email):
-        if deadline.status in ("pending", "missed"):  # not a meeting that has taken place
-            upcoming.setdefault(deadline.plan, deadline)
-    groups: dict[str, list[_DashboardRow]] = {}
-    for plan in plans:
-        groups.setdefault(plan.state, []).append(_DashboardRow(plan, upcoming.get(plan.key)))
-    order = workflows.state_order(rt)
-    by_state = sorted(
-        groups.items(), key=lambda item: order.index(item[0]) if item[0] in order else 99
+    query = plan_list.PlanQuery(
+        text=q,
+        state=state,
+        country=country.strip().upper(),
+        overdue=overdue in ("1", "true", "on"),
+        role=role,
+        sort=sort or "deadline",
+        page=page,
     )
-    countries = services.plan_countries(rt, viewer=user.email)
+    found = plan_list.find_plans(_rt(request), user.email, query)
+
+    def link(**changes: str | int) -> str:
+        """Return this list's address with ``changes`` (another page, sort...)."""
+        asked = {k: v for k, v in request.query_params.items() if v and k != "page"}
+        asked.update({k: str(v) for k, v in changes.items()})
+        return "/plans?" + urlencode({k: v for k, v in asked.items() if v and v != "1"})
+
     return _render(
         request,
-        "dashboard.html",
+        "plans.html",
         user,
-        groups=by_state,
-        countries=countries,
-        states=list(dict.fromkeys(order)),
-        titles=workflows.state_titles(rt),
-        country=country,
-        state=state,
+        found=found,
+        now=_rt(request).clock.now(),
+        sorts=_SORTS,
+        link=link,
     )
 
 
-def _plan_page(request: Request, user: Session, key: str, **extra: Any) -> dict[str, Any]:
+#: the sorts of the plans list, as its menu names them
+_SORTS = (
+    ("deadline", N_("Next deadline")),
+    ("changed", N_("Last change")),
+    ("country", N_("Country")),
+    ("key", N_("Key")),
+)
+
+
+def _plan_page(
+    request: Request, user: Session, key: str, typed: dict[str, str] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """Return the plan page's context; ``typed`` the form the person sent (kept on refusal)."""
     rt = _rt(request)
     plan = services.show_plan(rt, key, user.email)
     history = services.plan_history(rt, plan.key, viewer=user.email)
     records = history.records
     diagram = workflows.workflow_diagram(rt, plan.workflow, plan.state)
-    names = services.people.names_of(rt, {r.actor for r in records if r.actor})
+    holders = {e for emails in plan.roles.values() for e in emails}
+    names = services.people.names_of(rt, {r.actor for r in records if r.actor} | holders)
     actions_only = request.query_params.get("history") == "actions"
     shown = [r for r in reversed(records) if not actions_only or r.kind in ACTION_KINDS]
+    offered = choices.plan_choices(rt, plan.key, user.email)
+    definition = rt.catalog.get(plan.workflow)
+    deadlines = services.list_deadlines(rt, plan.key, viewer=user.email)
     return {
         "here": f"/plans/{plan.key}",  # the language switch returns here, after a form too
         "deadline_titles": workflows.deadline_titles(rt, plan.workflow),
         "plan": plan,
         "state_title": workflows.state_title(rt, plan.workflow, plan.state),
-        "actions": workflows.action_choices(rt, plan.workflow, plan.state, plan.allowed or []),
+        "actions": offered.actions,
+        "progress": offered.round,
+        "typed": typed or {},
+        "holder_names": names,
+        "role_title": definition.role_title,
         "records": shown,
         "timeline": list(
             zip(shown, workflows.history_lines(rt, plan.workflow, shown, names), strict=True)
         ),
         "actions_only": actions_only,
-        "round": history.current_round(),
         "seen_seq": records[-1].seq if records else 0,
-        "deadlines": services.list_deadlines(rt, plan.key, viewer=user.email),
+        "deadlines": deadlines,
+        "journey_svg": journey_svg(rt, plan, records, deadlines),
         "reminders": services.list_messages(rt, "pending", plan.key, viewer=user.email),
         "diagram": Markup(diagram),  # noqa: S704 - its texts are escaped
         "feed": feeds.plan_feed_url(rt, plan.key, user.email),
@@ -428,26 +467,52 @@ def deadlines_page(request: Request) -> Response:
 
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request) -> Response:
-    """Verify the ledger now and show the outcome, the head digest and the export."""
+    """Show the last verification (after checking what was added since), the head, the export.
+
+    Records added since the last verification are checked incrementally; the whole ledger
+    is hashed again only by the form's full verification (POST /audit/verify).
+    """
     user = _user(request)
     if user is None:
         return _to_login(request)
     rt = _rt(request)
     try:
-        report = audit.verify_visible(rt, user.email)
+        verification = audit.verify_new_records(rt, user.email)
         error = None
     except NotAllowedError:
         raise  # not an administrator or auditor: the error page says why (403)
     except NapflowError as exc:  # a missing or wrong audit key
-        report, error = None, exc.message
+        verification, error = None, exc.message
+    zone = services.people.show_person(rt, user.email, user.email).timezone
+    ran_by = verification.ran_by if verification is not None else None
     return _render(
         request,
         "audit.html",
         user,
-        report=report,
+        verification=verification,
+        ran_by=services.people.names_of(rt, {ran_by}).get(ran_by, ran_by) if ran_by else None,
+        report=verification.report if verification is not None else None,
+        zone=zone or rt.settings.default_timezone,
         error=error,
         head=audit.ledger_head(rt, viewer=user.email),
     )
+
+
+@router.post("/audit/verify", response_class=HTMLResponse)
+def audit_verify(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    """Verify the whole ledger again now (administrators and auditors), then show the result."""
+    user = _user(request)
+    if user is None:
+        return _to_login(request)
+    if not accounts.csrf_matches(user, csrf):
+        return error_page(request, 403, _("This form has expired; reload the page and try again."))
+    try:
+        audit.verify_and_record(_rt(request), user.email)
+    except NotAllowedError:
+        raise  # not an administrator or auditor: the error page says why (403)
+    except NapflowError as exc:  # a missing or wrong audit key
+        return error_page(request, status_for(exc), exc.message)
+    return RedirectResponse("/audit", status_code=303)
 
 
 @router.get("/audit/bundle.json")
@@ -469,39 +534,121 @@ def audit_bundle(request: Request) -> Response:
 def advance(
     request: Request,
     key: str,
-    trigger: Annotated[str, Form()],
+    trigger: Annotated[str, Form(max_length=63)],
     csrf: Annotated[str, Form()] = "",
     comment: Annotated[str, Form()] = "",
     expect_version: Annotated[int | None, Form()] = None,
     draft: Annotated[int | None, Form(ge=1, le=2**31 - 1)] = None,
     seen_seq: Annotated[int, Form()] = 0,
+    confirmed: Annotated[str, Form(max_length=5)] = "",
 ) -> Response:
-    """Fire a trigger as the logged-in person; the service checks their role again."""
+    """Fire a trigger as the logged-in person; the service checks their role again.
+
+    An action that undoes work (a return, a withdrawal) is first restated on a page of its
+    own, which asks for the confirmation; what the person typed survives that page, a
+    refusal and a conflict.
+    """
     user = _user(request)
     if user is None:
         return _to_login(request)
     if not accounts.csrf_matches(user, csrf):
         return error_page(request, 403, _("This form has expired; reload the page and try again."))
     rt = _rt(request)
+    typed = {"trigger": trigger, "comment": comment}
+    form = {
+        "trigger": trigger,
+        "comment": comment,
+        "expect_version": expect_version,
+        "draft": draft,
+        "seen_seq": seen_seq,
+    }
+    offered = {a.trigger: a for a in choices.plan_choices(rt, key, user.email).actions}
+    chosen = offered.get(trigger)
+    if chosen is not None and chosen.destructive and confirmed != "yes":
+        plan = services.show_plan(rt, key, user.email)
+        return _render(
+            request,
+            "confirm.html",
+            user,
+            plan=plan,
+            action=chosen,
+            form=form,
+            here=f"/plans/{plan.key}",
+        )
     try:
         services.advance_plan(rt, key, trigger, user.email, comment or None, expect_version, draft)
     except ConflictError as exc:
-        plan = services.show_plan(rt, key, user.email)
-        found = services.plan_history(rt, key, viewer=user.email).records
-        records = [r for r in found if r.seq > seen_seq]
-        return _render(
-            request,
-            "changed.html",
-            user,
-            409,
-            key=key.upper(),
-            records=records,
-            message=exc.message,
-            timezone=plan.timezone,
-            deadline_titles=workflows.deadline_titles(rt, plan.workflow),
-            here=f"/plans/{plan.key}",
-        )
+        return _changed(request, user, key, seen_seq, form, offered, exc)
     except NapflowError as exc:
-        context = _plan_page(request, user, key, error=exc.message)
+        context = _plan_page(request, user, key, typed, error=_refusal(rt, key, user, typed, exc))
         return _render(request, "plan.html", user, status_for(exc), **context)
     return RedirectResponse(f"/plans/{quote(key.upper())}", status_code=303)
+
+
+def _refusal(rt: Runtime, key: str, user: Session, typed: dict[str, str], exc: NapflowError) -> str:
+    """Say why an action was refused in the web's words (the service speaks the CLI's)."""
+    if not isinstance(exc, RefusedError):
+        return exc.message
+    found = choices.plan_choices(rt, key, user.email, comment=typed["comment"])
+    chosen = next((a for a in found.actions if a.trigger == typed["trigger"]), None)
+    if chosen is None:
+        return _("This was not done: none of your roles on this plan allows it at this stage.")
+    if chosen.reasons:
+        return _("This was not done: %(reasons)s.") % {"reasons": "; ".join(chosen.reasons)}
+    return exc.message
+
+
+def _changed(
+    request: Request,
+    user: Session,
+    key: str,
+    seen_seq: int,
+    form: dict[str, Any],
+    offered: dict[str, choices.ActionChoice],
+    exc: ConflictError,
+) -> Response:
+    """Say that the plan changed under the person's form: what happened, their text kept."""
+    rt = _rt(request)
+    facts = exc.data()
+    read, found_draft = facts.get("expected_draft"), facts.get("found_draft")
+    if read is not None and read != found_draft:
+        message = (
+            _(
+                "A newer draft, v%(found)d, was added after you opened the page (you read "
+                "v%(read)d), so what you submitted was not recorded. Read the new draft first."
+            )
+            % {"found": found_draft, "read": read}
+            if found_draft
+            else _("The plan has no draft v%(read)d, so what you submitted was not recorded.")
+            % {"read": read}
+        )
+    else:
+        message = _(
+            "Someone changed this plan after you opened its page, so what you submitted "
+            "was not recorded."
+        )
+    plan = services.show_plan(rt, key, user.email)
+    found = services.plan_history(rt, plan.key, viewer=user.email).records
+    records = [r for r in found if r.seq > seen_seq]
+    names = services.people.names_of(rt, {r.actor for r in records if r.actor})
+    now = {a.trigger: a for a in choices.plan_choices(rt, plan.key, user.email).actions}
+    drafts = services.drafts.list_drafts(rt, plan.key, viewer=user.email)
+    return _render(
+        request,
+        "changed.html",
+        user,
+        409,
+        plan=plan,
+        message=message,
+        records=list(
+            zip(records, workflows.history_lines(rt, plan.workflow, records, names), strict=True)
+        ),
+        deadline_titles=workflows.deadline_titles(rt, plan.workflow),
+        form=form,
+        # the same action, if it is still open: offered again, on the plan as it is now
+        again=now.get(form["trigger"]) or offered.get(form["trigger"]),
+        still_open=form["trigger"] in now and now[form["trigger"]].allowed,
+        seen_seq=found[-1].seq if found else 0,
+        draft_now=drafts[-1].version if drafts else None,
+        here=f"/plans/{plan.key}",
+    )

@@ -11,11 +11,11 @@ available to every workflow file; the files themselves never contain code.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
-from napflow.i18n import _, ngettext
+from napflow.i18n import _, format_list, ngettext
 from napflow.workflow.facts import HOLDERS, ROUND_ACTIONS, PlanFacts
 
 
@@ -27,8 +27,25 @@ class LoadScope:
     triggers: frozenset[str]
 
 
+class Words(Protocol):
+    """How a condition names things to people: titles and names, not ids and addresses."""
+
+    def role_title(self, role: str) -> str:
+        """Return the title of ``role`` in the reader's language."""
+
+    def action_title(self, trigger: str) -> str:
+        """Return the title of ``trigger`` in the plan's current state."""
+
+    def names(self, emails: Iterable[str]) -> list[str]:
+        """Return the people's names (their addresses where no name is known), sorted."""
+
+
 class Condition:
-    """Base class of a named condition; subclasses set ``name``, ``params`` and ``needs``."""
+    """Base class of a named condition; subclasses set ``name``, ``params`` and ``needs``.
+
+    ``failure`` says what is missing in the words of the command line (ids, addresses, the
+    option that fixes it); ``explain`` says it to a person in the web app, in ``words``.
+    """
 
     name: ClassVar[str]
     #: parameter name -> True if required
@@ -39,6 +56,10 @@ class Condition:
     def failure(self, facts: PlanFacts) -> str | None:
         """Return None if the condition holds, else a sentence saying what is missing."""
         raise NotImplementedError
+
+    def explain(self, facts: PlanFacts, words: Words) -> str | None:
+        """Return None if the condition holds, else what is missing, for people."""
+        return self.failure(facts)
 
     def describe(self) -> str:
         """Return a short human description, for ``workflow show``."""
@@ -57,6 +78,12 @@ class CommentRequired(Condition):
         if facts.comment is None or not facts.comment.strip():
             return _("a comment is required (give one with %(option)s)") % {"option": "--comment"}
         return None
+
+    def explain(self, facts: PlanFacts, words: Words) -> str | None:
+        """Ask for the comment the action needs."""
+        if self.failure(facts) is None:
+            return None
+        return _("this action needs a comment saying why")
 
     def describe(self) -> str:
         """Describe the condition."""
@@ -80,6 +107,12 @@ class OncePerRound(Condition):
             }
         return None
 
+    def explain(self, facts: PlanFacts, words: Words) -> str | None:
+        """Say that the person has done this already in this round."""
+        if self.failure(facts) is None:
+            return None
+        return _("you have done this already in this round")
+
     def describe(self) -> str:
         """Describe the condition."""
         return "once per person per round"
@@ -98,6 +131,10 @@ class DraftPresent(Condition):
             "key": facts.key,
             "command": f"`napflow draft add {facts.key} FILE`",
         }
+
+    def explain(self, facts: PlanFacts, words: Words) -> str | None:
+        """Say that there is no draft to act on yet."""
+        return None if facts.draft_version else _("the plan has no draft yet")
 
     def describe(self) -> str:
         """Describe the condition."""
@@ -122,6 +159,12 @@ class RoleAssigned(Condition):
             "key": facts.key,
             "command": "`napflow role grant`",
         }
+
+    def explain(self, facts: PlanFacts, words: Words) -> str | None:
+        """Name the role nobody holds."""
+        if facts.holders_of(self.role):
+            return None
+        return _("nobody holds the role %(role)s yet") % {"role": words.role_title(self.role)}
 
     def describe(self) -> str:
         """Describe the condition."""
@@ -172,6 +215,40 @@ class Quorum(Condition):
             )
             % values
         )
+
+    def explain(self, facts: PlanFacts, words: Words) -> str | None:
+        """Say how many of whom are still missing, by name."""
+        if self.failure(facts) is None:
+            return None
+        holders = facts.holders_of(self.role)
+        role = words.role_title(self.role)
+        if not holders:
+            return _("nobody holds the role %(role)s yet") % {"role": role}
+        waiting = words.names(holders - facts.actors_of(self.trigger))
+        values = {
+            "role": role,
+            "action": words.action_title(self.trigger),
+            "count": len(waiting),
+            "names": format_list(waiting),
+        }
+        if self.min == "all":
+            return (
+                ngettext(
+                    'needs "%(action)s" from everyone in the role %(role)s: '
+                    "%(count)d missing (%(names)s)",
+                    'needs "%(action)s" from everyone in the role %(role)s: '
+                    "%(count)d missing (%(names)s)",
+                    len(waiting),
+                )
+                % values
+            )
+        assert isinstance(self.min, int)
+        done = len(holders) - len(waiting)
+        return ngettext(
+            'needs "%(action)s" from at least %(min)d person in the role %(role)s: %(done)d so far',
+            'needs "%(action)s" from at least %(min)d people in the role %(role)s: %(done)d so far',
+            self.min,
+        ) % {**values, "min": self.min, "done": done}
 
     def describe(self) -> str:
         """Describe the condition."""

@@ -212,6 +212,46 @@ class WorkflowDefinition(Titled):
         """Return the transitions that can fire from ``state``, in file order."""
         return [t for t in self.transitions if state in t.sources]
 
+    @functools.cached_property
+    def depths(self) -> dict[str, int]:
+        """Return each state's distance from the initial one (fewest transitions)."""
+        depth = {self.initial: 0}
+        frontier = [self.initial]
+        while frontier:
+            following = []
+            for state in frontier:
+                for transition in self.transitions_from(state):
+                    if transition.dest is not None and transition.dest not in depth:
+                        depth[transition.dest] = depth[state] + 1
+                        following.append(transition.dest)
+            frontier = following
+        return depth
+
+    def is_way_out(self, state: str, trigger: str) -> bool:
+        """Tell whether ``trigger`` is offered in every open state (``source = "*"``).
+
+        Such an action (the NAP's withdrawal) ends or diverts the procedure; it is not the
+        work a state waits for.
+        """
+        found = self.transition_for(state, trigger)
+        open_states = {s.name for s in self.states if not s.final}
+        return found is not None and len(open_states) > 1 and set(found.sources) == open_states
+
+    def is_return(self, state: str, trigger: str) -> bool:
+        """Tell whether ``trigger`` sends the plan from ``state`` back nearer the start."""
+        found = self.transition_for(state, trigger)
+        if found is None or found.dest is None:
+            return False
+        depth = self.depths
+        return depth.get(found.dest, 0) < depth.get(state, 0)
+
+    def is_destructive(self, state: str, trigger: str) -> bool:
+        """Tell whether ``trigger`` undoes work: a way out of the procedure, or a return.
+
+        People confirm such an action on a second page that says what it will do.
+        """
+        return self.is_way_out(state, trigger) or self.is_return(state, trigger)
+
 
 def _load_header(data: dict[str, Any], problems: Problems) -> dict[str, Any]:
     head = data.get("workflow")

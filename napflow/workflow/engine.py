@@ -15,7 +15,7 @@ from transitions import Machine
 
 from napflow.errors import either
 from napflow.i18n import _
-from napflow.workflow.conditions import Condition
+from napflow.workflow.conditions import Condition, Words
 from napflow.workflow.definition import TransitionDef, WorkflowDefinition
 from napflow.workflow.facts import PlanFacts
 
@@ -55,6 +55,14 @@ class _RoleGuard:
             )
         return _("it needs the role %(roles)s, and %(actor)s holds no role on %(key)s") % values
 
+    def explain(self, facts: PlanFacts, words: Words) -> str | None:
+        if self.failure(facts) is None:
+            return None
+        titles = either([words.role_title(r) for r in self.roles])
+        return _("it needs the role %(roles)s, which you do not hold on this plan") % {
+            "roles": titles
+        }
+
     def __call__(self, event: object) -> bool:
         return self.failure(event.model) is None  # type: ignore[attr-defined]
 
@@ -67,6 +75,9 @@ class _ConditionGuard:
 
     def failure(self, facts: PlanFacts) -> str | None:
         return self.condition.failure(facts)
+
+    def explain(self, facts: PlanFacts, words: Words) -> str | None:
+        return self.condition.explain(facts, words)
 
     def __call__(self, event: object) -> bool:
         return self.condition.failure(event.model) is None  # type: ignore[attr-defined]
@@ -125,6 +136,19 @@ class Engine:
             if reason is not None:
                 reasons.append(reason)
         return Decision(trigger, transition, tuple(reasons))
+
+    def explain(self, facts: PlanFacts, trigger: str, words: Words) -> tuple[str, ...]:
+        """Say to a person, in ``words``, every reason ``trigger`` may not fire now."""
+        route = self._from.get((facts.state, trigger))
+        if route is None:
+            return (_("this action is not open at the plan's current stage"),)
+        wanted = facts.trigger
+        facts.trigger = trigger
+        try:
+            found = (guard.explain(facts, words) for guard in route.guards)
+            return tuple(reason for reason in found if reason is not None)
+        finally:
+            facts.trigger = wanted
 
     def allowed(self, facts: PlanFacts) -> list[str]:
         """Return the triggers that may fire now, for the actor in ``facts`` (or anyone)."""

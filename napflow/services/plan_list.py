@@ -1,0 +1,318 @@
+"""The plans list: search, filters, sorting and pages over the plans a person sees.
+
+Built for tens of thousands of plans: the filters, the sort and the page are one query,
+the count another, and the page's 50 rows are then completed (next deadline, when each
+entered its state, the person's roles) with one query each, never one per plan. Everything
+is named as people read it: state titles, country names in the reader's language, role
+titles; ids only in the links.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    case,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+)
+
+from napflow import inputs
+from napflow.errors import InputError, NapflowError
+from napflow.i18n import _
+from napflow.ledger.record import STATE_KINDS
+from napflow.runtime import Runtime
+from napflow.services._visibility import Viewer, load_viewer, visible_clause
+from napflow.services.deadlines import DeadlineView, list_deadline_rows
+from napflow.storage.schema import Status, deadlines, history, people, plans, roles
+from napflow.storage.text import folded
+
+#: rows on a page of the list
+PER_PAGE = 50
+#: how the list can be sorted: next deadline (overdue first), last change, country, key
+SORTS = ("deadline", "changed", "country", "key")
+
+
+@dataclass(frozen=True)
+class PlanQuery:
+    """What the person asked the list for; every field may be left empty."""
+
+    text: str = ""
+    #: a state id (the form offers titles)
+    state: str = ""
+    #: an ISO 3166-1 alpha-3 code (the form offers names)
+    country: str = ""
+    overdue: bool = False
+    #: a role the person holds on the plan
+    role: str = ""
+    sort: str = "deadline"
+    page: int = 1
+
+
+@dataclass(frozen=True)
+class ListedPlan:
+    """One row of the list."""
+
+    key: str
+    title: str
+    country: str
+    country_name: str
+    workflow: str
+    state: str
+    state_title: str
+    timezone: str
+    #: the deadline driving the plan: a missed one, else the soonest ahead (None: none)
+    deadline: DeadlineView | None
+    overdue: bool
+    #: when the plan entered its current state, and when anything last changed on it
+    entered_at: datetime
+    changed_at: datetime
+    #: the titles of the roles the person holds on it
+    roles: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PlanListPage:
+    """A page of the list, how many plans match in all, and what the filters can offer."""
+
+    plans: list[ListedPlan]
+    total: int
+    page: int
+    pages: int
+    query: PlanQuery
+    #: (id, title) of every state, (code, name) of every country the person sees plans in,
+    #: (id, title) of every role: the choices of the filters
+    states: list[tuple[str, str]]
+    countries: list[tuple[str, str]]
+    roles: list[tuple[str, str]]
+
+
+def find_plans(rt: Runtime, viewer: str, query: PlanQuery) -> PlanListPage:
+    """Return the page of plans ``viewer`` sees that ``query`` asks for.
+
+    A filter naming an unknown state, role or sort is refused with the values accepted;
+    a page past the last is answered with the last.
+    """
+    _check(rt, query)
+    with rt.db.read() as conn:
+        who = load_viewer(conn, viewer)
+        matching = _matching(rt, conn, who, query)
+        total = conn.execute(select(func.count()).select_from(matching.subquery())).scalar_one()
+        pages = max(1, -(-total // PER_PAGE))
+        page = min(max(1, query.page), pages)
+        rows = conn.execute(
+            _sorted(rt, matching, query.sort, who).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
+        ).all()
+        ids = [r.id for r in rows]
+        entered = _entered(conn, ids)
+        held = _held(conn, ids, who)
+        due = list_deadline_rows(rt, conn, ids, pending_only=True)
+        countries = sorted(
+            (inputs.country_name(c), c)
+            for c in conn.execute(
+                select(plans.c.country).where(visible_clause(who)).distinct()
+            ).scalars()
+        )
+    listed = [_listed(rt, r, due.get(r.id, []), entered, held) for r in rows]
+    return PlanListPage(
+        plans=listed,
+        total=total,
+        page=page,
+        pages=pages,
+        query=query,
+        states=_states(rt),
+        countries=[(code, name) for name, code in countries],
+        roles=_roles(rt),
+    )
+
+
+def _check(rt: Runtime, query: PlanQuery) -> None:
+    if query.sort not in SORTS:
+        raise InputError(
+            _("There is no sort %(sort)r; sorts: %(sorts)s.")
+            % {"sort": query.sort, "sorts": ", ".join(SORTS)}
+        )
+    if query.state and query.state not in {s for s, _t in _states(rt)}:
+        raise InputError(
+            _("There is no state %(state)r; states: %(states)s.")
+            % {"state": query.state, "states": ", ".join(s for s, _t in _states(rt))}
+        )
+    if query.role and query.role not in {r for r, _t in _roles(rt)}:
+        raise InputError(
+            _("There is no role %(role)r; roles: %(roles)s.")
+            % {"role": query.role, "roles": ", ".join(r for r, _t in _roles(rt))}
+        )
+    if query.country:
+        inputs.country_code(query.country)
+
+
+def _states(rt: Runtime) -> list[tuple[str, str]]:
+    """Return (id, title) of every state of every workflow, in workflow order."""
+    found: dict[str, str] = {}
+    for name in rt.catalog.names():
+        definition = rt.catalog.get(name)
+        for state in definition.states:
+            found.setdefault(state.name, definition.state_title(state.name))
+    return list(found.items())
+
+
+def _roles(rt: Runtime) -> list[tuple[str, str]]:
+    found: dict[str, str] = {}
+    for name in rt.catalog.names():
+        definition = rt.catalog.get(name)
+        for role in definition.role_names:
+            found.setdefault(role, definition.role_title(role))
+    return list(found.items())
+
+
+def _matching(rt: Runtime, conn: Connection, who: Viewer, query: PlanQuery) -> Select[Any]:
+    """Return the plans (their rows) the filters and the search keep."""
+    found = select(plans).where(visible_clause(who))
+    if query.state:
+        found = found.where(plans.c.state == query.state)
+    if query.country:
+        found = found.where(plans.c.country == inputs.country_code(query.country))
+    if query.overdue:
+        found = found.where(plans.c.id.in_(_missed(rt)))
+    if query.role:
+        found = found.where(
+            plans.c.id.in_(
+                select(roles.c.plan_id).where(
+                    roles.c.person_id == who.person_id, roles.c.role == query.role
+                )
+            )
+        )
+    text = " ".join(query.text.split())
+    if text:
+        word = text.casefold()
+        said: list[ColumnElement[bool]] = [
+            folded(plans.c.key).contains(word, autoescape=True),
+            folded(plans.c.title).contains(word, autoescape=True),
+        ]
+        named = inputs.countries_named(text)
+        if named:
+            said.append(plans.c.country.in_(sorted(named)))
+        found = found.where(or_(*said))
+    return found
+
+
+def _missed(rt: Runtime) -> Select[Any]:
+    """Return the ids of plans with a deadline missed (not a session: one that took place)."""
+    return select(deadlines.c.plan_id).where(
+        deadlines.c.status == Status.PENDING,
+        deadlines.c.due_at < rt.clock.now(),
+        not_(_is_event(rt)),
+    )
+
+
+def _is_event(rt: Runtime) -> ColumnElement[bool]:
+    """Return the condition that a deadline is a session (a kind of type ``event``)."""
+    events = [
+        and_(
+            deadlines.c.plan_id.in_(select(plans.c.id).where(plans.c.workflow == name)),
+            deadlines.c.kind.in_(sorted(kinds)),
+        )
+        for name in rt.catalog.names()
+        if (kinds := {k.name for k in rt.catalog.get(name).deadlines if k.type == "event"})
+    ]
+    return or_(*events) if events else literal(False)
+
+
+def _sorted(rt: Runtime, matching: Select[Any], sort: str, who: Viewer) -> Select[Any]:
+    found = matching.subquery()
+    query = select(found)
+    if sort == "changed":
+        return query.order_by(found.c.updated_at.desc(), found.c.key)
+    if sort == "key":
+        return query.order_by(found.c.key)
+    if sort == "country":
+        names = {c: inputs.country_name(c) for c in inputs.country_codes()}
+        rank = {code: n for n, code in enumerate(sorted(names, key=lambda c: names[c].casefold()))}
+        return query.order_by(case(rank, value=found.c.country, else_=len(rank)), found.c.key)
+    # the next deadline: a missed one first (it is the earliest), none last
+    ahead = or_(deadlines.c.due_at >= rt.clock.now(), not_(_is_event(rt)))
+    nearest = (
+        select(func.min(deadlines.c.due_at))
+        .where(
+            deadlines.c.plan_id == found.c.id,
+            deadlines.c.status == Status.PENDING,
+            ahead,
+        )
+        .scalar_subquery()
+    )
+    return query.order_by(nearest.is_(None), nearest, found.c.key)
+
+
+def _entered(conn: Connection, ids: list[int]) -> dict[int, datetime]:
+    """Return when each plan entered its current state."""
+    if not ids:
+        return {}
+    rows = conn.execute(
+        select(history.c.plan_id, func.max(history.c.seq).label("seq"))
+        .where(history.c.plan_id.in_(ids), history.c.kind.in_(sorted(STATE_KINDS)))
+        .group_by(history.c.plan_id)
+    ).all()
+    if not rows:
+        return {}
+    at = conn.execute(
+        select(history.c.plan_id, history.c.at).where(
+            or_(*(and_(history.c.plan_id == r.plan_id, history.c.seq == r.seq) for r in rows))
+        )
+    )
+    return {r.plan_id: r.at for r in at}
+
+
+def _held(conn: Connection, ids: list[int], who: Viewer) -> dict[int, set[str]]:
+    found: dict[int, set[str]] = defaultdict(set)
+    if ids and who.person_id is not None:
+        for row in conn.execute(
+            select(roles.c.plan_id, roles.c.role)
+            .join(people, people.c.id == roles.c.person_id)
+            .where(roles.c.plan_id.in_(ids), roles.c.person_id == who.person_id)
+        ):
+            found[row.plan_id].add(row.role)
+    return found
+
+
+def _listed(
+    rt: Runtime,
+    row: Any,
+    due: list[DeadlineView],
+    entered: dict[int, datetime],
+    held: dict[int, set[str]],
+) -> ListedPlan:
+    try:
+        definition = rt.catalog.get(row.workflow)
+        state_title = definition.state_title(row.state)
+        titles = [definition.role_title(r) for r in sorted(held.get(row.id, ()))]
+    except NapflowError:  # a workflow napflow no longer has: its ids are all there is
+        state_title, titles = row.state, sorted(held.get(row.id, ()))
+    missed = [d for d in due if d.status == "missed"]
+    ahead = [d for d in due if d.status == "pending"]
+    driving = missed or ahead
+    deadline = driving[0] if driving else None
+    return ListedPlan(
+        key=row.key,
+        title=row.title,
+        country=row.country,
+        country_name=inputs.country_name(row.country),
+        workflow=row.workflow,
+        state=row.state,
+        state_title=state_title,
+        timezone=row.timezone,
+        deadline=deadline,
+        overdue=bool(missed),
+        entered_at=entered.get(row.id, row.created_at),
+        changed_at=row.updated_at,
+        roles=titles,
+    )
