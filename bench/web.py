@@ -70,6 +70,7 @@ from napflow.runtime.settings import Settings
 from napflow.services import access, accounts, audit
 from napflow.services._site_ledger import append_site
 from napflow.storage.schema import people
+from napflow.storage.text import plan_search_text
 
 PASSWORD = "bench-password-1540"
 #: the person whose My work and plan page are measured, and the site-wide reader
@@ -424,6 +425,7 @@ class Copier:
             prev = digest
         plan = {name: stored(value, delta) for name, value in template.plan.items()}
         plan.update(id=plan_id, key=key, country=country, title=title, head_hash=prev)
+        plan.update(search=plan_search_text(key, title))
         self.rows["plans"].append(tuple(plan.values()))
         for row in template.roles:
             person = self.person_ids[emails.get(row["email"], row["email"])]

@@ -81,6 +81,52 @@ def test_the_list_pages_searches_and_sorts_many_plans(many: Runtime, clock: Virt
     assert [p.changed_at for p in changed] == sorted((p.changed_at for p in changed), reverse=True)
     made = [p.key for p in changed if p.key[:3] in ("UZB", "KAZ")]
     assert made[0] == "UZB-7"  # changed after the other 119 were made
+    # the search follows a new title, and no longer finds the old one
+    assert keys(find_plans(many, ADMIN, PlanQuery(text="plan 7 (REVISED)"))) == ["UZB-7"]
+    services.edit_plan(many, "UZB-7", title="Экспортный контроль: ПЛАН")
+    assert keys(find_plans(many, ADMIN, PlanQuery(text="контроль: план"))) == ["UZB-7"]
+    assert find_plans(many, ADMIN, PlanQuery(text="revised")).total == 0
+    # a search never matches across the key and the title ("UZB-7 Экспорт...")
+    assert find_plans(many, ADMIN, PlanQuery(text="7 экспорт")).total == 0
+    # nor does a LIKE wildcard typed in the search stand for anything
+    assert find_plans(many, ADMIN, PlanQuery(text="uzb-1_")).total == 0
+    assert find_plans(many, ADMIN, PlanQuery(text="%")).total == 0
+
+
+def test_upgrading_a_database_fills_the_search_of_the_plans_it_has(db_url: str) -> None:
+    """Schema 0010 adds the folded search text: the plans already there get theirs."""
+    from sqlalchemy import text
+
+    from napflow.runtime.bootstrap import build_runtime
+    from napflow.runtime.settings import Settings
+    from napflow.storage.database import Database
+
+    old = Database(db_url)
+    old.upgrade("0009")
+    with old.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO plans (key, country, title, workflow, workflow_version, state, "
+                "version, seq, head_hash, entered_seq, timezone, created_at, updated_at) VALUES "
+                "(:key, 'TJK', :title, 'nap', 1, 'drafting', 1, 0, '', 1, 'Asia/Dushanbe', "
+                ":at, :at)"
+            ),
+            [
+                {"key": "TJK-OLD", "title": "Национальный ПЛАН", "at": "2015-07-01 00:00:00"},
+                {"key": "KGZ-OLD", "title": "Export control", "at": "2015-07-01 00:00:00"},
+            ],
+        )
+    before, after = old.upgrade()
+    old.dispose()
+    assert before == "0009" and after != "0009"
+    rt = build_runtime(Settings(database_url=db_url))
+    try:
+        services.add_person(rt, ADMIN, "Site Admin")
+        services.access.grant_access(rt, ADMIN, "admin")
+        assert keys(find_plans(rt, ADMIN, PlanQuery(text="национальный план"))) == ["TJK-OLD"]
+        assert keys(find_plans(rt, ADMIN, PlanQuery(text="kgz-old"))) == ["KGZ-OLD"]
+    finally:
+        rt.db.dispose()
 
 
 def test_the_list_shows_only_what_the_person_sees_and_refuses_bad_filters(

@@ -19,9 +19,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import browsing
 import pytest
-from helpers import REPO, apt_install
-from playwright.sync_api import Browser, sync_playwright
+from helpers import REPO
+from playwright.sync_api import Browser
 
 from napflow.errors import InvalidDefinition
 from napflow.i18n import use_locale
@@ -451,8 +452,6 @@ def test_the_checker_finds_a_label_on_an_arc_and_a_dishonest_box() -> None:
 
 # --- in a browser: real fonts, and a phone's width ------------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
 #: for each label and state title: its text's box as the browser drew it, and its box
 MEASURE = """() => [...document.querySelectorAll('svg.diagram g.label, svg.diagram g.state')]
   .map(g => {
@@ -466,14 +465,9 @@ MEASURE = """() => [...document.querySelectorAll('svg.diagram g.label, svg.diagr
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        apt_install("chromium", Path(CHROMIUM).exists)
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get).")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    """Headless Chromium for the module."""
+    with browsing.chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.mark.parametrize("case", ["nap-ru", "branching"])

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from helpers import REPO, apt_install, napflow_process, serving
+from browsing import chromium
+from helpers import REPO, napflow_process, serving
 from i18n_text import database_text, english_left, latin_phrases, visible_text
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from napflow import services
 from napflow.runtime.bootstrap import build_runtime
 from napflow.runtime.settings import Settings
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts"
 COORD = "f.rahimov@cbrn.tj.example"
 CHAIR = "s.nazarova@president.tj.example"
@@ -42,24 +41,6 @@ NAMES = {
 }
 #: each running server's database, for the checks made beside the browser
 SERVER_DB: dict[str, str] = {}
-# flags for a machine without a network or a screen (see the machine notes)
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def _ensure_chromium() -> None:
-    """Install Debian's Chromium when it is missing (as CI's setup does), or fail clearly."""
-    if Path(CHROMIUM).exists():
-        return
-    apt_install("chromium", Path(CHROMIUM).exists)
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get).")
 
 
 @pytest.fixture(scope="module")
@@ -98,11 +79,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    _ensure_chromium()
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    """Headless Chromium for the module."""
+    with chromium() as started:
+        yield started
 
 
 def log_in(browser: Browser, server: str, email: str) -> Page:

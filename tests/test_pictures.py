@@ -59,8 +59,8 @@ def text_of(element: ET.Element) -> str:
 
 
 def lines_of(element: ET.Element) -> str:
-    """Return a text of several lines (tspans) as one."""
-    return " ".join(element.itertext())
+    """Return a text of several lines (tspans) as one, its words one space apart."""
+    return " ".join(" ".join(element.itertext()).split())
 
 
 def band_rects(root: ET.Element) -> list[tuple[str, float, float, str]]:

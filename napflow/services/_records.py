@@ -26,6 +26,7 @@ from napflow.services._ledger_key import require_key
 from napflow.storage.database import WRITER
 from napflow.storage.fastpath import FastStatement
 from napflow.storage.schema import history, people, plans, roles
+from napflow.storage.text import plan_search_text
 
 _PLAN_BY_KEY = select(plans).where(plans.c.key == bindparam("key"))
 _PLAN_BY_KEY_LOCKED = _PLAN_BY_KEY.with_for_update()
@@ -203,6 +204,7 @@ def start(conn: Connection, plan: dict[str, Any], *, audit_key: bytes | None, **
         audit_key,
     )
     values = {**plan, "version": 1, "seq": 1, "entered_seq": 1, "head_hash": record["hash"]}
+    values["search"] = plan_search_text(plan["key"], plan["title"])
     inserted = conn.execute(insert(plans).values(**values)).inserted_primary_key
     assert inserted is not None
     _ADD_RECORD.execute(conn, {**record, "plan_id": inserted[0]})

@@ -1,7 +1,8 @@
 """The plans list: search, filters, sorting and pages over the plans a person sees.
 
-Built for tens of thousands of plans: the filters, the sort and the page are one query,
-the count another, and the page's 50 rows are then completed (next deadline, when each
+Built for tens of thousands of plans: the filters, the sort, the page and the count are one
+query (the search compares the folded text stored with each plan, napflow.storage.text),
+and the page's 50 rows are then completed (next deadline, when each
 entered its state, the person's roles) with one query each, never one per plan. Everything
 is named as people read it: state titles, country names in the reader's language, role
 titles; ids only in the links.
@@ -25,6 +26,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    tuple_,
 )
 
 from napflow import inputs
@@ -35,7 +37,7 @@ from napflow.runtime import Runtime
 from napflow.services._visibility import Viewer, load_viewer, visible_clause
 from napflow.services.deadlines import DeadlineView, list_deadline_rows
 from napflow.storage.schema import Status, deadlines, history, people, plans, roles
-from napflow.storage.text import folded
+from napflow.storage.text import fold
 
 #: rows on a page of the list
 PER_PAGE = 50
@@ -107,12 +109,13 @@ def find_plans(rt: Runtime, viewer: str, query: PlanQuery) -> PlanListPage:
     with rt.db.read() as conn:
         who = load_viewer(conn, viewer)
         matching = _matching(rt, conn, who, query)
-        total = conn.execute(select(func.count()).select_from(matching.subquery())).scalar_one()
+        page = max(1, query.page)
+        rows, total = _page(rt, conn, matching, query.sort, page)
+        if not rows:  # no plan matches, or the page is past the last: answer with the last
+            total = conn.execute(select(func.count()).select_from(matching.subquery())).scalar_one()
+            page = max(1, -(-total // PER_PAGE))
+            rows, total = _page(rt, conn, matching, query.sort, page) if total else ([], 0)
         pages = max(1, -(-total // PER_PAGE))
-        page = min(max(1, query.page), pages)
-        rows = conn.execute(
-            _sorted(rt, matching, query.sort, who).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
-        ).all()
         ids = [r.id for r in rows]
         entered = _entered(conn, ids)
         held = _held(conn, ids, who)
@@ -177,7 +180,10 @@ def _roles(rt: Runtime) -> list[tuple[str, str]]:
 
 def _matching(rt: Runtime, conn: Connection, who: Viewer, query: PlanQuery) -> Select[Any]:
     """Return the plans (their rows) the filters and the search keep."""
-    found = select(plans).where(visible_clause(who))
+    # what the sorts need; the page's plans are read whole once picked
+    found = select(
+        plans.c.id, plans.c.key, plans.c.country, plans.c.workflow, plans.c.updated_at
+    ).where(visible_clause(who))
     if query.state:
         found = found.where(plans.c.state == query.state)
     if query.country:
@@ -194,11 +200,7 @@ def _matching(rt: Runtime, conn: Connection, who: Viewer, query: PlanQuery) -> S
         )
     text = " ".join(query.text.split())
     if text:
-        word = text.casefold()
-        said: list[ColumnElement[bool]] = [
-            folded(plans.c.key).contains(word, autoescape=True),
-            folded(plans.c.title).contains(word, autoescape=True),
-        ]
+        said: list[ColumnElement[bool]] = [plans.c.search.contains(fold(text), autoescape=True)]
         named = inputs.countries_named(text)
         if named:
             said.append(plans.c.country.in_(sorted(named)))
@@ -208,29 +210,49 @@ def _matching(rt: Runtime, conn: Connection, who: Viewer, query: PlanQuery) -> S
 
 def _missed(rt: Runtime) -> Select[Any]:
     """Return the ids of plans with a deadline missed (not a session: one that took place)."""
-    return select(deadlines.c.plan_id).where(
-        deadlines.c.status == Status.PENDING,
-        deadlines.c.due_at < rt.clock.now(),
-        not_(_is_event(rt)),
+    return (
+        select(deadlines.c.plan_id)
+        .join(plans, plans.c.id == deadlines.c.plan_id)
+        .where(
+            deadlines.c.status == Status.PENDING,
+            deadlines.c.due_at < rt.clock.now(),
+            not_(_is_event(rt, plans.c.workflow)),
+        )
     )
 
 
-def _is_event(rt: Runtime) -> ColumnElement[bool]:
-    """Return the condition that a deadline is a session (a kind of type ``event``)."""
+def _is_event(rt: Runtime, workflow: ColumnElement[str]) -> ColumnElement[bool]:
+    """Return the condition that a deadline of a plan of ``workflow`` is a session."""
     events = [
-        and_(
-            deadlines.c.plan_id.in_(select(plans.c.id).where(plans.c.workflow == name)),
-            deadlines.c.kind.in_(sorted(kinds)),
-        )
+        and_(workflow == name, deadlines.c.kind.in_(sorted(kinds)))
         for name in rt.catalog.names()
         if (kinds := {k.name for k in rt.catalog.get(name).deadlines if k.type == "event"})
     ]
     return or_(*events) if events else literal(False)
 
 
-def _sorted(rt: Runtime, matching: Select[Any], sort: str, who: Viewer) -> Select[Any]:
+def _page(
+    rt: Runtime, conn: Connection, matching: Select[Any], sort: str, page: int
+) -> tuple[list[Any], int]:
+    """Return page ``page`` of the plans ``matching`` keeps (their rows) and how many it keeps.
+
+    One query sorts and counts what matches and picks the page's ids; another reads those
+    plans whole (sorting ten thousand whole rows would carry every column through the sort).
+    """
+    picked = conn.execute(
+        _sorted(rt, matching, sort).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
+    ).all()
+    if not picked:
+        return [], 0
+    rows = {
+        r.id: r for r in conn.execute(select(plans).where(plans.c.id.in_([p.id for p in picked])))
+    }
+    return [rows[p.id] for p in picked], picked[0].total
+
+
+def _sorted(rt: Runtime, matching: Select[Any], sort: str) -> Select[Any]:
     found = matching.subquery()
-    query = select(found)
+    query = select(found.c.id, func.count().over().label("total"))
     if sort == "changed":
         return query.order_by(found.c.updated_at.desc(), found.c.key)
     if sort == "key":
@@ -240,7 +262,7 @@ def _sorted(rt: Runtime, matching: Select[Any], sort: str, who: Viewer) -> Selec
         rank = {code: n for n, code in enumerate(sorted(names, key=lambda c: names[c].casefold()))}
         return query.order_by(case(rank, value=found.c.country, else_=len(rank)), found.c.key)
     # the next deadline: a missed one first (it is the earliest), none last
-    ahead = or_(deadlines.c.due_at >= rt.clock.now(), not_(_is_event(rt)))
+    ahead = or_(deadlines.c.due_at >= rt.clock.now(), not_(_is_event(rt, found.c.workflow)))
     nearest = (
         select(func.min(deadlines.c.due_at))
         .where(
@@ -250,23 +272,25 @@ def _sorted(rt: Runtime, matching: Select[Any], sort: str, who: Viewer) -> Selec
         )
         .scalar_subquery()
     )
-    return query.order_by(nearest.is_(None), nearest, found.c.key)
+    # the next deadline worked out once per plan, then sorted on
+    timed = select(found.c.id, found.c.key, nearest.label("due")).subquery()
+    return select(timed.c.id, func.count().over().label("total")).order_by(
+        timed.c.due.is_(None), timed.c.due, timed.c.key
+    )
 
 
 def _entered(conn: Connection, ids: list[int]) -> dict[int, datetime]:
-    """Return when each plan entered its current state."""
+    """Return when each plan entered its current state (its last state-changing record)."""
     if not ids:
         return {}
-    rows = conn.execute(
-        select(history.c.plan_id, func.max(history.c.seq).label("seq"))
+    last = (
+        select(history.c.plan_id, func.max(history.c.seq))
         .where(history.c.plan_id.in_(ids), history.c.kind.in_(sorted(STATE_KINDS)))
         .group_by(history.c.plan_id)
-    ).all()
-    if not rows:
-        return {}
+    )
     at = conn.execute(
         select(history.c.plan_id, history.c.at).where(
-            or_(*(and_(history.c.plan_id == r.plan_id, history.c.seq == r.seq) for r in rows))
+            tuple_(history.c.plan_id, history.c.seq).in_(last)
         )
     )
     return {r.plan_id: r.at for r in at}

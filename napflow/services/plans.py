@@ -20,6 +20,7 @@ from napflow.services._visibility import load_viewer, plan_for, visible_clause
 from napflow.services.access import require_admin
 from napflow.services.history import state_changes
 from napflow.storage.schema import Status, deadlines, history, plans, roles
+from napflow.storage.text import plan_search_text
 from napflow.workflow.calendar import day_end
 
 
@@ -174,6 +175,8 @@ def edit_plan(
             values: dict[str, Any] = {name: after for name, (_b, after) in changed.items()}
             if "locale" in values:
                 values["locale"] = values["locale"] or None
+            if "title" in values:
+                values["search"] = plan_search_text(plan.key, values["title"])
             conn.execute(update(plans).where(plans.c.id == plan.id).values(values))
             append(
                 conn,

@@ -122,9 +122,14 @@ def _view(row: Any) -> MessageView:
 
 
 def list_messages(
-    rt: Runtime, status: str | None = None, key: str | None = None, *, viewer: str | None = None
+    rt: Runtime,
+    status: str | None = None,
+    key: str | None = None,
+    *,
+    viewer: str | None = None,
+    limit: int | None = None,
 ) -> list[MessageView]:
-    """Return outbox rows (of one status, of one plan), in send order.
+    """Return outbox rows (of one status, of one plan), in send order; the first ``limit``.
 
     Only of the plans ``viewer`` sees (None: the operator, who sees every plan).
     """
@@ -141,7 +146,7 @@ def list_messages(
             )
         else:
             query = query.where(visible_clause(who))
-        return [_view(r) for r in conn.execute(query)]
+        return [_view(r) for r in conn.execute(query.limit(limit))]
 
 
 def preview_messages(rt: Runtime, days: int) -> list[MessageView]:

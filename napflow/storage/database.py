@@ -27,7 +27,6 @@ from sqlalchemy.pool import NullPool
 
 from napflow.errors import ConfigError, ConflictError, InputError, NotFoundError
 from napflow.storage.fastpath import PLAIN, driver_execute
-from napflow.storage.text import SQLITE_FOLD, fold
 
 _WRITE = "napflow_write"
 #: set on the connections of write transactions: plans read there are locked (FOR UPDATE on
@@ -349,8 +348,6 @@ def _sqlite_pragmas(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
-        # case-blind search in every script (napflow.storage.text)
-        dbapi_connection.create_function(SQLITE_FOLD, 1, fold, deterministic=True)
 
 
 def _sqlite_begin_event(engine: Engine) -> None:

@@ -163,6 +163,9 @@ plans = Table(
     Column("draft_sha256", String(64), nullable=False, server_default=""),
     # the language of mails to people on the plan who chose none (None: English)
     Column("locale", String(35)),
+    # the key and title folded for a search without regard to case (napflow.storage.text);
+    # written with them, never shown
+    Column("search", Text),
 )
 
 roles = Table(
@@ -243,8 +246,16 @@ outbox = Table(
 )
 
 Index("ix_roles_person_id", roles.c.person_id)
-Index("ix_deadlines_plan_id", deadlines.c.plan_id)
+# a plan's pending deadlines in time order: the plans list sorts by the next one
+Index(
+    "ix_deadlines_plan_id_status_due_at",
+    deadlines.c.plan_id,
+    deadlines.c.status,
+    deadlines.c.due_at,
+)
 Index("ix_outbox_status_next_attempt_at", outbox.c.status, outbox.c.next_attempt_at)
+# a plan's queued messages (its page lists them)
+Index("ix_outbox_plan_id_status", outbox.c.plan_id, outbox.c.status)
 Index("ix_outbox_deadline_id", outbox.c.deadline_id)
 
 

@@ -38,6 +38,8 @@ from napflow.web.language import LOCALE_COOKIE
 from napflow.web.svg_timeline import journey_svg
 
 COOKIE = "napflow_session"
+#: how many of a plan's queued reminders its page lists (the soonest)
+REMINDERS_SHOWN = 20
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 install_i18n(templates.env)
 templates.env.filters["local"] = lambda when, zone: f"{to_local(when, zone):%Y-%m-%d %H:%M}"
@@ -356,7 +358,9 @@ def _plan_page(
         "seen_seq": records[-1].seq if records else 0,
         "deadlines": deadlines,
         "journey_svg": journey_svg(rt, plan, records, deadlines),
-        "reminders": services.list_messages(rt, "pending", plan.key, viewer=user.email),
+        "reminders": services.list_messages(
+            rt, "pending", plan.key, viewer=user.email, limit=REMINDERS_SHOWN
+        ),
         "diagram": Markup(diagram),  # noqa: S704 - its texts are escaped
         "feed": feeds.plan_feed_url(rt, plan.key, user.email),
         "drafts": services.drafts.list_drafts(rt, plan.key, viewer=user.email),
