@@ -3,8 +3,8 @@
 bench/load.py runs it (``locust --headless``) against ``napflow serve`` with what it built
 in a JSON file named by NAPFLOW_LOAD_DATA: the demo logins, an API token per login, the
 number of plans, and whether all users come from one address. Each user logs in as a demo
-person (round robin; a failed login is tried again after a second), then visits the
-dashboard, a random plan page, the deadlines page and the API plan list (with the person's
+person (round robin; a failed login is tried again after a second), then visits
+their home page (My work), the plans list, a random plan page, the deadlines page and the API plan list (with the person's
 token) in turn, with no pause between clicks (a closed loop: the load is as high as the
 server allows). Each user comes from an address of its own, given in X-Forwarded-For as
 the reverse proxy of docs/deployment.md does (uvicorn trusts it from loopback), so the
@@ -93,8 +93,9 @@ class PlanReader(HttpUser):
 
     @task
     def click_through(self) -> None:
-        """The dashboard, a plan page, the deadlines page and the API plan list."""
-        self.check("dashboard", "/", 'href="/plans/TJK-2015"')
+        """My work, the plans list, a plan page, the deadlines page and the API plan list."""
+        self.check("my work", "/", "<h1>My work</h1>")
+        self.check("plans list", "/plans", 'href="/plans/TJK-2015"')
         key = self.rng.choice(self.keys)
         self.check("plan page", f"/plans/{key}", key, "<svg")
         self.check("deadlines", "/deadlines", "Follow-up session")

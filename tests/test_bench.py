@@ -253,7 +253,8 @@ def test_load_small() -> None:
     assert sent == queued >= 1000
     rows(r"^    daemon \d: early NUM MiB, peak NUM MiB", out, count=2)
     rows(r"^  NUM requests in NUMs: NUM requests/s, 0 errors; latency p50 NUM ms", out, 1)
-    for click in ("api plans", "dashboard", "deadlines", "log in", "login form", "plan page"):
+    clicks = ("api plans", "deadlines", "log in", "login form", "my work", "plan page")
+    for click in (*clicks, "plans list"):
         # requests, no errors, p50 and p99 ms
         rows(rf"^    {click} +NUM +0 +NUM +NUM$", out, count=1)
 

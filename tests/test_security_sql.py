@@ -142,22 +142,34 @@ def test_sql_meta_characters_in_api_parameters_are_a_4xx(plans3: Runtime) -> Non
     assert [p[:2] for p in after["plans"]] == [p[:2] for p in before["plans"]]
 
 
-def test_sql_meta_characters_in_dashboard_filters_match_nothing(plans3: Runtime) -> None:
+def test_sql_meta_characters_in_the_plans_list_are_refused_or_match_nothing(
+    plans3: Runtime,
+) -> None:
     accounts.set_password(plans3, VIEWER, PASSWORD)
     services.access.grant_access(plans3, VIEWER, "reader")  # sees every country's plans
     before = snapshot(plans3)
     with web_client(plans3) as http:
         log_in(http, VIEWER)
-        everything = http.get("/").text
+        everything = http.get("/plans").text
         assert all(k in everything for k in (KEY, "KGZ-1", "SRB-1"))
         for value in META:
-            by_state = http.get("/", params={"state": value})
+            by_state = http.get("/plans", params={"state": value})
             assert by_state.status_code == 400, value
             assert_escaped(by_state.text, [f"There is no state {value!r}"], value)
-            by_country = http.get("/", params={"country": value})
-            assert by_country.status_code == 200, value
-            assert "No plans match this filter" in by_country.text, value
-            assert not any(k in by_country.text for k in (KEY, "KGZ-1", "SRB-1")), value
-        exact = http.get("/", params={"country": "kgz"}).text  # the filter itself works
+            by_country = http.get("/plans", params={"country": value})
+            assert by_country.status_code == 400, value
+            said = [
+                f"{shown!r} is not an ISO 3166-1 alpha-3 country code"
+                for shown in (value, value.upper())  # the page asks in capitals
+            ]
+            assert_escaped(by_country.text, said, value)
+            # the search's LIKE wildcards ("%", "_") and escape stand for themselves
+            searched = http.get("/plans", params={"q": value})
+            assert searched.status_code == 200, value
+            assert "No plans match this search." in searched.text, value
+            assert not any(k in searched.text for k in (KEY, "KGZ-1", "SRB-1")), value
+        exact = http.get("/plans", params={"country": "kgz"}).text  # the filter itself works
         assert "KGZ-1" in exact and KEY not in exact and "SRB-1" not in exact
+        found = http.get("/plans", params={"q": "second"}).text  # and so does the search
+        assert "KGZ-1" in found and KEY not in found and "SRB-1" not in found
     assert {**snapshot(plans3), "counts": None} == {**before, "counts": None}

@@ -63,9 +63,14 @@ def test_form_login_and_feed_tokens_are_compared_in_constant_time(
         csrf = csrf_of(http)
         for wrong in ("x", csrf + "x", csrf[:-1] + ("A" if csrf[-1] != "A" else "B")):
             form = {"csrf": wrong, "trigger": "request_changes", "comment": "Revise."}
+            form["confirmed"] = "yes"  # a return is confirmed first: refused for the token
             assert http.post(f"/plans/{KEY}/advance", data=form).status_code == 403
             assert (csrf.encode(), wrong.encode()) in compared, wrong
         form = {"csrf": csrf, "trigger": "request_changes", "comment": "Revise."}
+        assert http.post(f"/plans/{KEY}/advance", data=form).status_code == 200  # confirm?
+        assert (csrf.encode(), csrf.encode()) in compared
+        compared.clear()
+        form["confirmed"] = "yes"
         assert http.post(f"/plans/{KEY}/advance", data=form).status_code == 303
         assert (csrf.encode(), csrf.encode()) in compared
         assert http.post("/logout", data={"csrf": "wrong"}).status_code == 403

@@ -738,3 +738,34 @@ def test_the_app_makes_the_unknown_address_hash_before_the_first_login(demo: Run
     accounts._dummy_hash.cache_clear()
     with TestClient(create_app(demo)):
         assert accounts._dummy_hash.cache_info().currsize == 1
+
+
+def test_a_page_reads_who_is_asking_once_and_the_next_request_afresh(
+    client: TestClient, demo: Runtime
+) -> None:
+    """A page calls about ten services; who is asking (their grants) is read once for it,
+    and never carried over into the next request: a grant made between two requests
+    counts at once."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    log_in(client, CHAIR)
+    read: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if "FROM site_grants" in statement:
+            read.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        page = client.get("/plans/TJK-2015")
+        assert page.status_code == 200 and "Working-group review" in page.text
+        assert len(read) == 1
+        # a plan she does not see is refused (every service still checks each plan)
+        assert client.get("/plans/KGZ-2021").status_code == 404
+        services.access.grant_access(demo, CHAIR, "reader", ["KGZ"])
+        read.clear()
+        assert client.get("/plans/KGZ-2021").status_code == 200
+        assert len(read) == 1
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)

@@ -8,6 +8,9 @@ see is answered exactly as a plan that does not exist.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -85,11 +88,42 @@ def deactivated(email: str, since: datetime) -> NotAllowedError:
     )
 
 
+#: within remembered_viewers(): each viewer loaded so far (email: Viewer); else None
+_REMEMBERED: ContextVar[dict[str, Viewer] | None] = ContextVar("napflow_viewers", default=None)
+
+
+@contextmanager
+def remembered_viewers() -> Iterator[None]:
+    """Within the block, load each viewer once, not once per service called.
+
+    For a web request that only reads: a page calls several services, each of which checks
+    who is asking (a person, their grants) in its own transaction. Within one such request
+    the answer cannot change, so it is read once; every plan is still checked against it
+    by every service. Not for a request that changes anything (a grant it makes would not
+    be seen by the services called after it).
+    """
+    token = _REMEMBERED.set({})
+    try:
+        yield
+    finally:
+        _REMEMBERED.reset(token)
+
+
 def load_viewer(conn: Connection, email: str | None) -> Viewer:
     """Return the Viewer for ``email`` (None: the operator); refuse unknown or departed people."""
     if email is None:
         return OPERATOR
     email = inputs.email_address(email)
+    remembered = _REMEMBERED.get()
+    if remembered is not None and email in remembered:
+        return remembered[email]
+    viewer = _read_viewer(conn, email)
+    if remembered is not None:
+        remembered[email] = viewer
+    return viewer
+
+
+def _read_viewer(conn: Connection, email: str) -> Viewer:
     person = conn.execute(
         select(people.c.id, people.c.deactivated_at).where(people.c.email == email)
     ).first()

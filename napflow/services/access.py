@@ -29,10 +29,19 @@ from napflow.services._visibility import (
     OPERATOR,
     Viewer,
     load_viewer,
+    remembered_viewers,
 )
 from napflow.storage.schema import people, site_grants
 
-__all__ = ["GRANTS", "AccessChange", "AccessView", "Viewer", "grant_access", "list_access"]
+__all__ = [
+    "GRANTS",
+    "AccessChange",
+    "AccessView",
+    "Viewer",
+    "grant_access",
+    "list_access",
+    "remembered_viewers",
+]
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from napflow.web.http import API_PREFIX, document_problems, problem, status_for
 from napflow.web.language import RequestLanguage
 from napflow.web.limits import BodyLimits, LimitBodies
 from napflow.web.proxies import ForwardedHeaders
+from napflow.web.reads import OneViewerPerRead
 
 HERE = Path(__file__).parent
 #: on every response: no framing, no type sniffing, no scripts at all, no referrer off-site
@@ -112,6 +113,8 @@ def create_app(rt: Runtime) -> FastAPI:
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
+    # a request that only reads checks who is asking once, not once per service it calls
+    app.add_middleware(OneViewerPerRead)
     # every message of a request, a refusal's or a 404's too, in the language it asks for
     app.add_middleware(RequestLanguage)
     # outermost: the client of a request through a trusted proxy is known before all else
