@@ -26,7 +26,8 @@
    (bench/locustfile.py, ``pip install -e '.[bench]'``) runs ``--users`` (50) users, all started
    at once, for ``--seconds`` (60): each logs in as a demo person, then clicks through
    My work, the plans list, a random plan page, the deadlines page and the API plan list with
-   no pause, each from an address of its own (``--one-address``: all from one, an office behind NAT). Measured:
+   no pause, each from an address of its own (``--one-address``: all from one, an office
+   behind NAT). Measured:
    requests, errors (a 5xx, a connection error, an unexpected status, a page without what it
    must show; each with the server's message), p50 and p99 latency and requests/s, overall and
    per click, from locust's CSV; tracebacks in the server's log. PASS: no error at all (latency
