@@ -7,8 +7,9 @@ person (round robin; a failed login is tried again after a second), then visits 
 page (My work), the plans list, a random plan page, the deadlines page and the API plan list
 (with the person's token) in turn, with no pause between clicks (a closed loop: the load
 is as high as the server allows). Each user comes from an address of its own, given in
-X-Forwarded-For as the reverse proxy of docs/deployment.md does (uvicorn trusts it from loopback), so the
-login limits per client address apply per user, unless ``one_address`` is set.
+X-Forwarded-For as the reverse proxy of docs/deployment.md does (uvicorn trusts it from
+loopback), so the login limits per client address apply per user, unless ``one_address``
+is set.
 
 Every answer is checked for what the page must show; a wrong status or a missing part is a
 locust failure named after the click, with the server's own message.
