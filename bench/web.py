@@ -115,8 +115,10 @@ from fastapi.responses import PlainTextResponse
 from napflow.runtime.bootstrap import build_runtime
 from napflow.runtime.settings import Settings
 from napflow.web import create_app
+from napflow.web.worker import settle
 
 app = create_app(build_runtime(Settings(database_url=sys.argv[1])))
+settle()  # as `napflow serve` does
 
 @app.get("/bench/static")
 def static() -> PlainTextResponse:

@@ -37,6 +37,7 @@ def serve(state: AppState, host: str, port: int, workers: int, with_scheduler: b
 
     from napflow.scheduler.daemon import start_background
     from napflow.web import create_app
+    from napflow.web.worker import settle
 
     rt = state.runtime()
     rt.db.require_current_schema()  # a missing or outdated database fails here, not per request
@@ -46,6 +47,7 @@ def serve(state: AppState, host: str, port: int, workers: int, with_scheduler: b
     where = f"http://{host}:{port}/"
     if workers == 1:
         target: Any = create_app(rt)
+        settle()  # each worker does the same once its app is built
         click.echo(f"napflow serves {rt.db.describe()} at {where} (Ctrl-C stops it).")
     else:
         # the workers are new processes (uvicorn spawns them): they build their own Runtime

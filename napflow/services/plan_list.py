@@ -26,7 +26,6 @@ from sqlalchemy import (
     not_,
     or_,
     select,
-    tuple_,
 )
 
 from napflow import inputs
@@ -283,17 +282,16 @@ def _entered(conn: Connection, ids: list[int]) -> dict[int, datetime]:
     """Return when each plan entered its current state (its last state-changing record)."""
     if not ids:
         return {}
+    # each plan's history read backwards to its last state record: a few records, not all
     last = (
-        select(history.c.plan_id, func.max(history.c.seq))
-        .where(history.c.plan_id.in_(ids), history.c.kind.in_(sorted(STATE_KINDS)))
-        .group_by(history.c.plan_id)
+        select(history.c.at)
+        .where(history.c.plan_id == plans.c.id, history.c.kind.in_(sorted(STATE_KINDS)))
+        .order_by(history.c.seq.desc())
+        .limit(1)
+        .scalar_subquery()
     )
-    at = conn.execute(
-        select(history.c.plan_id, history.c.at).where(
-            tuple_(history.c.plan_id, history.c.seq).in_(last)
-        )
-    )
-    return {r.plan_id: r.at for r in at}
+    rows = conn.execute(select(plans.c.id, last.label("at")).where(plans.c.id.in_(ids)))
+    return {r.id: r.at for r in rows if r.at is not None}
 
 
 def _held(conn: Connection, ids: list[int], who: Viewer) -> dict[int, set[str]]:

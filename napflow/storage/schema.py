@@ -246,12 +246,16 @@ outbox = Table(
 )
 
 Index("ix_roles_person_id", roles.c.person_id)
-# a plan's pending deadlines in time order: the plans list sorts by the next one
+# the countries a person's plans are in: the plans list's filter offers them
+Index("ix_plans_country", plans.c.country)
+# a plan's pending deadlines in time order, with their kind: the plans list sorts by the
+# next one (a session that took place does not count), from the index alone
 Index(
-    "ix_deadlines_plan_id_status_due_at",
+    "ix_deadlines_plan_id_status_due_at_kind",
     deadlines.c.plan_id,
     deadlines.c.status,
     deadlines.c.due_at,
+    deadlines.c.kind,
 )
 Index("ix_outbox_status_next_attempt_at", outbox.c.status, outbox.c.next_attempt_at)
 # a plan's queued messages (its page lists them)

@@ -9,6 +9,8 @@ supervising process with --with-scheduler, or by `napflow scheduler`).
 
 from __future__ import annotations
 
+import gc
+
 from fastapi import FastAPI
 
 from napflow.runtime import logs
@@ -20,4 +22,19 @@ from napflow.web.app import create_app
 def create_worker_app() -> FastAPI:
     """Return the web app of one worker, wired from the settings in the environment."""
     logs.configure()
-    return create_app(build_runtime(load_settings()))
+    app = create_app(build_runtime(load_settings()))
+    settle()
+    return app
+
+
+def settle() -> None:
+    """Ready a serving process, its app built: keep what exists now out of full collections.
+
+    What is built before the first request (modules, workflows, catalogues, templates,
+    tables) lives as long as the process, yet Python's cyclic garbage collector walks all
+    of it on every full pass, and the request that sets one off waits: on bench/web.py a
+    plan page's p99 was four times its p50. ``gc.freeze()`` moves those objects to a
+    permanent generation that collections skip; what requests make is collected as before.
+    """
+    gc.collect()
+    gc.freeze()

@@ -1,10 +1,10 @@
-"""The plans list at ten thousand plans: a folded search text, and two indexes.
+"""The plans list at ten thousand plans: a folded search text, and three indexes.
 
 Adds ``plans.search`` (the plan's key and title folded without regard to case, as
 napflow.storage.text writes it; filled here for the plans there are), an index of each
-plan's deadlines by status and time (the list sorts by the next one) in place of the one
-by plan alone, and an index of each plan's queued messages by status (its page lists
-them).
+plan's deadlines by status, time and kind (the list sorts by the next one) in place of the
+one by plan alone, an index of each plan's queued messages by status (its page lists them),
+and one of the plans by country (the list's filter offers the countries there are).
 
 Revision ID: 0010
 Revises: 0009
@@ -41,14 +41,18 @@ def upgrade() -> None:
         )
     op.drop_index("ix_deadlines_plan_id", table_name="deadlines")
     op.create_index(
-        "ix_deadlines_plan_id_status_due_at", "deadlines", ["plan_id", "status", "due_at"]
+        "ix_deadlines_plan_id_status_due_at_kind",
+        "deadlines",
+        ["plan_id", "status", "due_at", "kind"],
     )
     op.create_index("ix_outbox_plan_id_status", "outbox", ["plan_id", "status"])
+    op.create_index("ix_plans_country", "plans", ["country"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_plans_country", table_name="plans")
     op.drop_index("ix_outbox_plan_id_status", table_name="outbox")
-    op.drop_index("ix_deadlines_plan_id_status_due_at", table_name="deadlines")
+    op.drop_index("ix_deadlines_plan_id_status_due_at_kind", table_name="deadlines")
     op.create_index("ix_deadlines_plan_id", "deadlines", ["plan_id"])
     with op.batch_alter_table("plans") as batch:
         batch.drop_column("search")
