@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, insert, select, update
 
 from napflow import inputs
 from napflow.errors import InputError, NotFoundError, RefusedError
@@ -529,11 +529,16 @@ def list_deadlines(
 
 
 def list_deadline_rows(
-    rt: Runtime, conn: Connection, plan_ids: list[int], pending_only: bool = False
+    rt: Runtime,
+    conn: Connection,
+    plan_ids: list[int],
+    pending_only: bool = False,
+    where: ColumnElement[bool] | None = None,
 ) -> dict[int, list[DeadlineView]]:
     """Return the deadlines of the plans ``plan_ids`` (already checked visible), soonest first.
 
     One query for them all, inside the caller's read: for pages listing many plans.
+    ``where`` keeps only the deadlines it holds for.
     """
     if not plan_ids:
         return {}
@@ -545,6 +550,8 @@ def list_deadline_rows(
     )
     if pending_only:
         query = query.where(deadlines.c.status == Status.PENDING)
+    if where is not None:
+        query = query.where(where)
     rows = conn.execute(query).all()
     now = rt.clock.now()
     found = {name: _definition(rt, name) for name in {r.workflow for r in rows}}

@@ -118,7 +118,7 @@ def find_plans(rt: Runtime, viewer: str, query: PlanQuery) -> PlanListPage:
         ids = [r.id for r in rows]
         entered = _entered(conn, ids)
         held = _held(conn, ids, who)
-        due = list_deadline_rows(rt, conn, ids, pending_only=True)
+        due = list_deadline_rows(rt, conn, ids, where=deadlines.c.id.in_(_driving(rt, ids)))
         countries = sorted(
             (inputs.country_name(c), c)
             for c in conn.execute(
@@ -261,14 +261,9 @@ def _sorted(rt: Runtime, matching: Select[Any], sort: str) -> Select[Any]:
         rank = {code: n for n, code in enumerate(sorted(names, key=lambda c: names[c].casefold()))}
         return query.order_by(case(rank, value=found.c.country, else_=len(rank)), found.c.key)
     # the next deadline: a missed one first (it is the earliest), none last
-    ahead = or_(deadlines.c.due_at >= rt.clock.now(), not_(_is_event(rt, found.c.workflow)))
     nearest = (
         select(func.min(deadlines.c.due_at))
-        .where(
-            deadlines.c.plan_id == found.c.id,
-            deadlines.c.status == Status.PENDING,
-            ahead,
-        )
+        .where(deadlines.c.plan_id == found.c.id, _drives(rt, found.c.workflow))
         .scalar_subquery()
     )
     # the next deadline worked out once per plan, then sorted on
@@ -276,6 +271,28 @@ def _sorted(rt: Runtime, matching: Select[Any], sort: str) -> Select[Any]:
     return select(timed.c.id, func.count().over().label("total")).order_by(
         timed.c.due.is_(None), timed.c.due, timed.c.key
     )
+
+
+def _drives(rt: Runtime, workflow: ColumnElement[str]) -> ColumnElement[bool]:
+    """Return the condition that a deadline (of a plan of ``workflow``) can drive its plan.
+
+    Pending, and ahead or missed; not a session whose days are past (it took place). The
+    earliest such is the plan's next deadline: a missed one if any (it is the earliest).
+    """
+    ahead = or_(deadlines.c.due_at >= rt.clock.now(), not_(_is_event(rt, workflow)))
+    return and_(deadlines.c.status == Status.PENDING, ahead)
+
+
+def _driving(rt: Runtime, ids: list[int]) -> Select[Any]:
+    """Return the id of the deadline driving each of the plans ``ids`` (those that have one)."""
+    first = (
+        select(deadlines.c.id)
+        .where(deadlines.c.plan_id == plans.c.id, _drives(rt, plans.c.workflow))
+        .order_by(deadlines.c.due_at, deadlines.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return select(first).where(plans.c.id.in_(ids))
 
 
 def _entered(conn: Connection, ids: list[int]) -> dict[int, datetime]:
@@ -319,10 +336,7 @@ def _listed(
         titles = [definition.role_title(r) for r in sorted(held.get(row.id, ()))]
     except NapflowError:  # a workflow napflow no longer has: its ids are all there is
         state_title, titles = row.state, sorted(held.get(row.id, ()))
-    missed = [d for d in due if d.status == "missed"]
-    ahead = [d for d in due if d.status == "pending"]
-    driving = missed or ahead
-    deadline = driving[0] if driving else None
+    deadline = due[0] if due else None  # the one driving the plan (_driving), if any
     return ListedPlan(
         key=row.key,
         title=row.title,
@@ -333,7 +347,7 @@ def _listed(
         state_title=state_title,
         timezone=row.timezone,
         deadline=deadline,
-        overdue=bool(missed),
+        overdue=deadline is not None and deadline.status == "missed",
         entered_at=entered.get(row.id, row.created_at),
         changed_at=row.updated_at,
         roles=titles,
