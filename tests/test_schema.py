@@ -238,6 +238,8 @@ def test_sqlite_connections_are_durable_and_enforce_foreign_keys(rt: Runtime) ->
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+            # a page cache of 16 MiB (given in KiB, negative), not SQLite's 2 MiB
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == -16384
 
 
 @pytest.mark.sqlite_only
