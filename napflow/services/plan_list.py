@@ -1,11 +1,11 @@
 """The plans list: search, filters, sorting and pages over the plans a person sees.
 
-Built for tens of thousands of plans: the filters, the sort, the page and the count are one
-query (the search compares the folded text stored with each plan, napflow.storage.text),
-and the page's 50 rows are then completed (next deadline, when each
-entered its state, the person's roles) with one query each, never one per plan. Everything
-is named as people read it: state titles, country names in the reader's language, role
-titles; ids only in the links.
+Built for tens of thousands of plans: the filters, the sort, the count and the page's ids
+are one query (the search compares the folded text stored with each plan,
+napflow.storage.text); the page's 50 plans are then read and completed (the deadline driving
+each, when each entered its state, the person's roles) with one query each, never one per
+plan. Everything is named as people read it: state titles, country names in the reader's
+language, role titles; ids only in the links.
 """
 
 from __future__ import annotations
