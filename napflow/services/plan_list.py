@@ -104,7 +104,8 @@ def find_plans(rt: Runtime, viewer: str, query: PlanQuery) -> PlanListPage:
     A filter naming an unknown state, role or sort is refused with the values accepted;
     a page past the last is answered with the last.
     """
-    _check(rt, query)
+    states, role_titles = _states(rt), _roles(rt)
+    _check(query, states, role_titles)
     with rt.db.read() as conn:
         who = load_viewer(conn, viewer)
         matching = _matching(rt, conn, who, query)
@@ -116,7 +117,6 @@ def find_plans(rt: Runtime, viewer: str, query: PlanQuery) -> PlanListPage:
             rows, total = _page(rt, conn, matching, query.sort, page) if total else ([], 0)
         pages = max(1, -(-total // PER_PAGE))
         ids = [r.id for r in rows]
-        entered = _entered(conn, ids)
         held = _held(conn, ids, who)
         due = list_deadline_rows(rt, conn, ids, where=deadlines.c.id.in_(_driving(rt, ids)))
         countries = sorted(
@@ -125,34 +125,36 @@ def find_plans(rt: Runtime, viewer: str, query: PlanQuery) -> PlanListPage:
                 select(plans.c.country).where(visible_clause(who)).distinct()
             ).scalars()
         )
-    listed = [_listed(rt, r, due.get(r.id, []), entered, held) for r in rows]
+    listed = [_listed(rt, r, due.get(r.id, []), held) for r in rows]
     return PlanListPage(
         plans=listed,
         total=total,
         page=page,
         pages=pages,
         query=query,
-        states=_states(rt),
+        states=states,
         countries=[(code, name) for name, code in countries],
-        roles=_roles(rt),
+        roles=role_titles,
     )
 
 
-def _check(rt: Runtime, query: PlanQuery) -> None:
+def _check(
+    query: PlanQuery, states: list[tuple[str, str]], role_choices: list[tuple[str, str]]
+) -> None:
     if query.sort not in SORTS:
         raise InputError(
             _("There is no sort %(sort)r; sorts: %(sorts)s.")
             % {"sort": query.sort, "sorts": ", ".join(SORTS)}
         )
-    if query.state and query.state not in {s for s, _t in _states(rt)}:
+    if query.state and query.state not in {s for s, _t in states}:
         raise InputError(
             _("There is no state %(state)r; states: %(states)s.")
-            % {"state": query.state, "states": ", ".join(s for s, _t in _states(rt))}
+            % {"state": query.state, "states": ", ".join(s for s, _t in states)}
         )
-    if query.role and query.role not in {r for r, _t in _roles(rt)}:
+    if query.role and query.role not in {r for r, _t in role_choices}:
         raise InputError(
             _("There is no role %(role)r; roles: %(roles)s.")
-            % {"role": query.role, "roles": ", ".join(r for r, _t in _roles(rt))}
+            % {"role": query.role, "roles": ", ".join(r for r, _t in role_choices)}
         )
     if query.country:
         inputs.country_code(query.country)
@@ -236,16 +238,16 @@ def _page(
     """Return page ``page`` of the plans ``matching`` keeps (their rows) and how many it keeps.
 
     One query sorts and counts what matches and picks the page's ids; another reads those
-    plans whole (sorting ten thousand whole rows would carry every column through the sort).
+    plans whole (sorting ten thousand whole rows would carry every column through the sort),
+    each with ``entered_at``: when it entered its current state.
     """
     picked = conn.execute(
         _sorted(rt, matching, sort).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
     ).all()
     if not picked:
         return [], 0
-    rows = {
-        r.id: r for r in conn.execute(select(plans).where(plans.c.id.in_([p.id for p in picked])))
-    }
+    whole = select(plans, _entered_at().label("entered_at"))
+    rows = {r.id: r for r in conn.execute(whole.where(plans.c.id.in_([p.id for p in picked])))}
     return [rows[p.id] for p in picked], picked[0].total
 
 
@@ -295,20 +297,18 @@ def _driving(rt: Runtime, ids: list[int]) -> Select[Any]:
     return select(first).where(plans.c.id.in_(ids))
 
 
-def _entered(conn: Connection, ids: list[int]) -> dict[int, datetime]:
-    """Return when each plan entered its current state (its last state-changing record)."""
-    if not ids:
-        return {}
-    # each plan's history read backwards to its last state record: a few records, not all
-    last = (
+def _entered_at() -> Any:
+    """Return when a plan entered its current state: its last state-changing record's time.
+
+    Read backwards from the plan's last record: a few records, not its whole history.
+    """
+    return (
         select(history.c.at)
         .where(history.c.plan_id == plans.c.id, history.c.kind.in_(sorted(STATE_KINDS)))
         .order_by(history.c.seq.desc())
         .limit(1)
         .scalar_subquery()
     )
-    rows = conn.execute(select(plans.c.id, last.label("at")).where(plans.c.id.in_(ids)))
-    return {r.id: r.at for r in rows if r.at is not None}
 
 
 def _held(conn: Connection, ids: list[int], who: Viewer) -> dict[int, set[str]]:
@@ -327,7 +327,6 @@ def _listed(
     rt: Runtime,
     row: Any,
     due: list[DeadlineView],
-    entered: dict[int, datetime],
     held: dict[int, set[str]],
 ) -> ListedPlan:
     try:
@@ -348,7 +347,7 @@ def _listed(
         timezone=row.timezone,
         deadline=deadline,
         overdue=deadline is not None and deadline.status == "missed",
-        entered_at=entered.get(row.id, row.created_at),
+        entered_at=row.entered_at or row.created_at,
         changed_at=row.updated_at,
         roles=titles,
     )
