@@ -255,3 +255,35 @@ def test_source_star_means_every_non_final_state(tmp_path: Path) -> None:
     assert definition.transition_for("drafting", "withdraw") is not None
     assert definition.transition_for("review", "withdraw") is not None
     assert definition.transition_for("signed", "withdraw") is None
+
+
+def test_a_renamed_state_is_one_mistake_not_a_cascade(tmp_path: Path) -> None:
+    """The NAP file with one state renamed where it is declared only: every use of the old
+    name is one problem (where first used, then the other places and the states there are),
+    and nothing that follows from it is reported: not the triggers of the transitions that
+    name it, not the states reached through it. What is left is the renamed state, which
+    nothing reaches: the hint that a rename is half done."""
+    nap = (Path(__file__).parents[1] / "workflows" / "nap.toml").read_text(encoding="utf-8")
+    assert nap.count("[states.working_group_review]") == 1
+    text = nap.replace("[states.working_group_review]", "[states.wg_review]")
+    problems = problems_of(tmp_path, text, "nap.toml")
+    assert problems == [
+        "nap.toml: transitions[0] (submit_for_review).dest: unknown state "
+        "'working_group_review'; also used by transitions[1] (endorse).source, "
+        "transitions[2] (request_changes).source, transitions[3] (send_to_experts).source, "
+        "deadlines.review_window.start_on_entering, drafts.states.working_group_review "
+        "(states: approved, drafting, expert_review, submitted, wg_review, withdrawn)",
+        "nap.toml: states.wg_review: unreachable from the initial state 'drafting'",
+    ]
+
+
+def test_undeclared_names_of_different_states_are_each_reported_once(tmp_path: Path) -> None:
+    text = GOOD.replace('dest = "review"', 'dest = "reveiw"') + (
+        '[deadlines.due]\ntype = "date"\nmet_by_state = "aproved"\n'
+    )
+    problems = problems_of(tmp_path, text)
+    unknown = [p for p in problems if "unknown state" in p]
+    assert len(unknown) == 2, problems
+    assert unknown[0].startswith("law.toml: transitions[0] (submit).dest: unknown state 'reveiw'")
+    assert unknown[1].startswith("law.toml: deadlines.due.met_by_state: unknown state 'aproved'")
+    assert "also used by" not in unknown[0] + unknown[1]

@@ -198,12 +198,16 @@ def load_deadlines(
         if kind not in DEADLINE_TYPES:
             problems.add(f"{where}.type", f"must be one of {', '.join(DEADLINE_TYPES)}")
         met = spec.get("met_by_state")
-        if met is not None and (not isinstance(met, str) or met not in states):
+        if met is not None and not isinstance(met, str):
             problems.add(f"{where}.met_by_state", f"unknown state {met!r}")
+        elif met is not None and met not in states:
+            problems.unknown(f"{where}.met_by_state", "state", met, states)
         start = spec.get("start_on_entering")
         days = spec.get("days")
         if kind == "relative":
-            if not isinstance(start, str) or start not in states or start in finals:
+            if isinstance(start, str) and name_ok(start) and start not in states:
+                problems.unknown(f"{where}.start_on_entering", "state", start, states)
+            elif not isinstance(start, str) or start not in states or start in finals:
                 problems.add(f"{where}.start_on_entering", "must name a non-final state")
             if not _positive(days):
                 problems.add(f"{where}.days", "must be a whole number >= 1")

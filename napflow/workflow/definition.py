@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import tomllib
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -393,7 +393,7 @@ def _load_transitions(
             sources = list(non_final)
         for src in sources:
             if src not in states:
-                problems.add(f"{where}.source", f"unknown state {src!r}")
+                problems.unknown(f"{where}.source", "state", src, states)
             elif states[src].final:
                 problems.add(f"{where}.source", f"{src!r} is final: a final state has no way out")
         dest = spec.get("dest")
@@ -402,8 +402,10 @@ def _load_transitions(
             problems.add(where, "give either dest or stay = true, not both")
         elif stay is not True and dest is None:
             problems.add(f"{where}.dest", 'missing: give dest = "<state>" or stay = true')
-        elif dest is not None and (not isinstance(dest, str) or dest not in states):
+        elif dest is not None and not isinstance(dest, str):
             problems.add(f"{where}.dest", f"unknown state {dest!r}")
+        elif dest is not None and dest not in states:
+            problems.unknown(f"{where}.dest", "state", dest, states)
         if stay not in (True, False):
             problems.add(f"{where}.stay", f"must be true or false, not {stay!r}")
         who = str_list(spec.get("roles"))
@@ -425,6 +427,9 @@ def _load_transitions(
                 conditions.append(build_condition(cond, scope))
             except ValueError as exc:
                 problems.add(f"{where}.conditions[{j}]", str(exc))
+        # a transition whose only fault is naming an undeclared state is kept for the checks
+        # that follow (its trigger for notices, its arcs for reachability): one mistake, one
+        # message, not a cascade of "unknown trigger" and "unreachable"
         if len(problems.items) == before:
             result.append(
                 TransitionDef(
@@ -447,7 +452,8 @@ def _check_graph(
     transitions: Iterable[TransitionDef],
 ) -> None:
     seen: dict[tuple[str, str], int] = {}
-    exits: dict[str, set[str]] = {name: set() for name in states}
+    # undeclared states (reported once already) are nodes too: arcs through them count
+    exits: dict[str, set[str]] = defaultdict(set)
     for i, t in enumerate(transitions):
         for src in t.sources:
             if (src, t.trigger) in seen:
@@ -517,7 +523,7 @@ def parse_definition(raw: bytes, path: Path) -> WorkflowDefinition:
         problems.add("workflow.reminder_hour", f"must be a whole hour 0-23, not {hour!r}")
     titles = load_titles(head, "workflow", problems)
     mail = load_mail(data, problems, path)
-    if problems.items:
+    if problems.finish():
         raise InvalidDefinition(problems.items)
     return WorkflowDefinition(
         name=head["name"],

@@ -76,7 +76,7 @@ def load_drafts(
     for state, policy in where.items():
         key = f"drafts.states.{state}"
         if state not in states:
-            problems.add(key, f"unknown state (states: {', '.join(sorted(states))})")
+            problems.unknown(key, "state", state, states)
         elif state in finals:
             problems.add(key, "a final state takes no new drafts")
         elif policy not in POLICIES:
