@@ -61,6 +61,13 @@ def chromium() -> Iterator[Browser]:
             browser.close()
 
 
+def submit_login(page: Page, email: str, password: str) -> None:
+    """Fill in the login form the page shows and send it, as a person does."""
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
 def axe_script() -> Path:
     """Return axe-core's script, installing the pinned version with npm first if needed."""
     if AXE_SCRIPT.exists():

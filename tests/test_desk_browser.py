@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browsing import PHONE, blocking_violations, chromium, header_lines, sideways_overflow
+from browsing import (
+    PHONE,
+    blocking_violations,
+    chromium,
+    header_lines,
+    sideways_overflow,
+    submit_login,
+)
 from helpers import REPO, napflow_process, serving
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
@@ -89,9 +96,7 @@ def open_as(browser: Browser, site: Site, email: str, **options: Any) -> Page:
     page = context.new_page()
     page.set_default_timeout(15_000)
     page.goto(f"{site.url}/login")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    submit_login(page, email, DEMO_PASSWORD)
     expect(page.locator("h1")).to_have_text("My work")
     return page
 

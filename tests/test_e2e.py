@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from browsing import chromium
+from browsing import chromium, submit_login
 from helpers import REPO, napflow_process, serving
 from i18n_text import database_text, english_left, latin_phrases, visible_text
 from playwright.sync_api import Browser, Page, expect
@@ -88,9 +88,7 @@ def log_in(browser: Browser, server: str, email: str) -> Page:
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     page.set_default_timeout(15_000)
     page.goto(f"{server}/plans/TJK-E2E")
-    page.get_by_label("E-mail address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    submit_login(page, email, PASSWORD)
     expect(page.locator("h1")).to_have_text("NAP update (e2e)")
     return page
 
@@ -198,9 +196,7 @@ def test_every_page_of_a_russian_reader_is_russian(
     page = browser.new_page(viewport={"width": 1200, "height": 900}, locale="en-GB")
     page.set_default_timeout(15_000)
     page.goto(f"{server}/")
-    page.get_by_label("E-mail address").fill(RU_READER)  # the browser speaks English
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    submit_login(page, RU_READER, PASSWORD)  # the browser speaks English
     seen = []
 
     def check() -> None:

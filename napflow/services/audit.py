@@ -245,14 +245,22 @@ def _diagnose(
     try:
         return diagnose(state, records, key, allow_unkeyed)
     except (TypeError, ValueError, AttributeError) as exc:
-        return [
-            Problem(
-                state.key,
-                None,
-                EDITED,
-                f"its history holds values napflow never writes ({type(exc).__name__}: {exc})",
-            )
-        ]
+        return _never_written(state, exc)
+
+
+def _never_written(state: PlanState, exc: Exception) -> list[Problem]:
+    """Return the problem of a plan whose history holds a value napflow never writes.
+
+    ``exc`` is what checking the value raised (a text seq, say).
+    """
+    return [
+        Problem(
+            state.key,
+            None,
+            EDITED,
+            f"its history holds values napflow never writes ({type(exc).__name__}: {exc})",
+        )
+    ]
 
 
 def _orphan_problems(orphans: Mapping[int, int]) -> list[Problem]:
@@ -909,14 +917,7 @@ def _diagnose_since(
     try:
         return diagnose_since(state, verified, records, key, allow_unkeyed)
     except (TypeError, ValueError, AttributeError) as exc:
-        return [
-            Problem(
-                state.key,
-                None,
-                EDITED,
-                f"its history holds values napflow never writes ({type(exc).__name__}: {exc})",
-            )
-        ]
+        return _never_written(state, exc)
 
 
 def _gone(seen: Mapping[str, _verifications.Head], keys: Collection[str]) -> list[Problem]:

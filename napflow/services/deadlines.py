@@ -532,7 +532,6 @@ def list_deadline_rows(
     rt: Runtime,
     conn: Connection,
     plan_ids: list[int],
-    pending_only: bool = False,
     where: ColumnElement[bool] | None = None,
 ) -> dict[int, list[DeadlineView]]:
     """Return the deadlines of the plans ``plan_ids`` (already checked visible), soonest first.
@@ -548,8 +547,6 @@ def list_deadline_rows(
         .where(deadlines.c.plan_id.in_(plan_ids))
         .order_by(deadlines.c.due_at, deadlines.c.id)
     )
-    if pending_only:
-        query = query.where(deadlines.c.status == Status.PENDING)
     if where is not None:
         query = query.where(where)
     rows = conn.execute(query).all()

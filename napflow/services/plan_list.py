@@ -210,15 +210,11 @@ def _matching(rt: Runtime, conn: Connection, who: Viewer, query: PlanQuery) -> S
 
 
 def _missed(rt: Runtime) -> Select[Any]:
-    """Return the ids of plans with a deadline missed (not a session: one that took place)."""
+    """Return the ids of plans with a deadline missed: one that drives its plan, overdue."""
     return (
         select(deadlines.c.plan_id)
         .join(plans, plans.c.id == deadlines.c.plan_id)
-        .where(
-            deadlines.c.status == Status.PENDING,
-            deadlines.c.due_at < rt.clock.now(),
-            not_(_is_event(rt, plans.c.workflow)),
-        )
+        .where(_drives(rt, plans.c.workflow), deadlines.c.due_at < rt.clock.now())
     )
 
 
