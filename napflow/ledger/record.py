@@ -59,6 +59,9 @@ class Kind:
     MAIL_SENT = "mail_sent"  # a reminder, escalation or notice was accepted by the server
     MAIL_FAILED = "mail_failed"  # the server refused it for good, or retries ran out
     MAIL_REQUEUED = "mail_requeued"  # an administrator sent a failed message again
+    #: the plan moved to another version of its workflow (its state mapped); the record is
+    #: made under the new version, its payload names the old one and the mapping
+    MIGRATED = "migrated"
 
 
 class SiteKind:
@@ -75,11 +78,17 @@ class SiteKind:
     ACCESS_GRANTED = "access_granted"
     ACCESS_REVOKED = "access_revoked"
     PASSWORD_SET = "password_set"  # noqa: S105 - a record kind; the password is never kept
+    #: a workflow version was used for the first time: its name, version and the digest of
+    #: its text (stored in ``workflow_versions``) sealed
+    WORKFLOW_STORED = "workflow_stored"
 
 
 #: the workflow name and version site records carry in their sealed fields
 SITE_WORKFLOW = ("site", 0)
 #: records that are bookkeeping, not actions: they do not change a plan's version
 UNVERSIONED_KINDS = frozenset({Kind.MAIL_SENT, Kind.MAIL_FAILED, Kind.MAIL_REQUEUED})
-#: records that set the state a plan is in
+#: records that set the state a plan is in (and start a round there)
 STATE_KINDS = frozenset({Kind.CREATED, Kind.TRANSITION})
+#: records after which a plan is in their ``to_state``: those, and a migration to another
+#: version of its workflow (which maps its state, and keeps its round)
+PLACING_KINDS = STATE_KINDS | {Kind.MIGRATED}

@@ -18,6 +18,7 @@ from napflow.notifications.render import JinjaRenderer
 from napflow.runtime import Runtime
 from napflow.runtime.secrets import Secrets, read_secrets
 from napflow.runtime.settings import Settings
+from napflow.runtime.stored_workflows import stored_lookup
 from napflow.storage.database import Database
 from napflow.workflow.catalog import WorkflowCatalog
 
@@ -68,6 +69,7 @@ def build_runtime(
     secrets = read_secrets() if secrets is None else secrets
     catalog = WorkflowCatalog((builtin_workflow_dir(), *settings.workflow_dirs))
     db = Database(settings.database_url, settings.busy_timeout_ms, settings.fast_path)
+    catalog.attach(stored_lookup(db))
     return Runtime(
         settings=settings,
         db=db,

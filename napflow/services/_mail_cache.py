@@ -114,7 +114,7 @@ class PassCache:
 
     def allowed(self, conn: Connection, rt: Runtime, plan: Any, email: str) -> list[str]:
         """Return the triggers ``email`` may fire on the plan now."""
-        engine = rt.catalog.engine(plan.workflow)
+        engine = rt.catalog.engine(plan.workflow, plan.workflow_version)
         facts = self._facts.get(plan.id)
         if facts is None:
             facts = self._facts[plan.id] = plan_facts(conn, engine, plan)

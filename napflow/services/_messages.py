@@ -248,7 +248,7 @@ def compose_digest(
                     held.broken[item.id] = f"cannot build message: {exc}"
             if not entries:
                 raise NapflowError(_("None of the messages of this digest could be written."))
-            definition = rt.catalog.get(first.workflow)
+            definition = rt.catalog.get(first.workflow, first.workflow_version)
             context = {
                 "recipient": {"name": reader.name},
                 "items": entries,
@@ -359,7 +359,7 @@ def _context(
     now: datetime,
 ) -> tuple[dict[str, Any], bytes | None, WorkflowDefinition]:
     """Return what the templates of ``row`` are given, its .ics, and the plan's workflow."""
-    definition = rt.catalog.get(plan.workflow)
+    definition = rt.catalog.get(plan.workflow, plan.workflow_version)
     zone = reader.timezone or plan.timezone
     contacts = _contacts(reader, cache.contacts(conn, plan.id))
     context: dict[str, Any] = {

@@ -117,7 +117,7 @@ def advance_plan(
                 expected_draft=draft,
                 found_draft=plan.draft_version,
             )
-        engine = rt.catalog.engine(plan.workflow)
+        engine = rt.catalog.engine(plan.workflow, plan.workflow_version)
         if trigger not in engine.definition.triggers:
             raise InputError(
                 _("Workflow %(workflow)s has no trigger %(trigger)r; triggers: %(triggers)s.")

@@ -103,7 +103,7 @@ def plan_choices(rt: Runtime, key: str, viewer: str, comment: str | None = None)
     viewer = inputs.email_address(viewer)
     with rt.db.read() as conn:
         row = plan_for(conn, viewer, key)
-        engine = rt.catalog.engine(row.workflow)
+        engine = rt.catalog.engine(row.workflow, row.workflow_version)
         definition = engine.definition
         if row.state not in definition.state_names:
             return PlanChoices([], [])

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Row, insert, select, update
 
 from napflow import inputs
-from napflow.errors import InputError, NotFoundError, RefusedError
+from napflow.errors import InputError, NapflowError, NotFoundError, RefusedError
 from napflow.i18n import N_, _, ngettext
 from napflow.inputs import parse_day
 from napflow.ledger.record import Kind
@@ -230,7 +230,7 @@ def add_deadline(
     now = rt.clock.now()
     with rt.db.write() as conn:
         plan = load_plan(conn, key)
-        definition = rt.catalog.get(plan.workflow)
+        definition = rt.catalog.get(plan.workflow, plan.workflow_version)
         role = _authority(
             conn,
             definition,
@@ -331,11 +331,16 @@ def _load_deadline(
 def _view_by_id(rt: Runtime, deadline_id: int) -> DeadlineView:
     with rt.db.read() as conn:
         row, plan = _load_deadline(conn, deadline_id)
-    return _view(row, plan.key, _definition(rt, plan.workflow), rt.clock.now())
+    return _view(
+        row, plan.key, _definition(rt, plan.workflow, plan.workflow_version), rt.clock.now()
+    )
 
 
-def _definition(rt: Runtime, name: str) -> WorkflowDefinition | None:
-    return rt.catalog.get(name) if name in rt.catalog.names() else None
+def _definition(rt: Runtime, name: str, version: int) -> WorkflowDefinition | None:
+    try:
+        return rt.catalog.get(name, version)
+    except NapflowError:  # a workflow napflow no longer has: its deadlines keep their names
+        return None
 
 
 def move_deadline(
@@ -365,7 +370,7 @@ def move_deadline(
     now = rt.clock.now()
     with rt.db.write() as conn:
         row, plan = _load_deadline(conn, deadline_id, actor)
-        definition = rt.catalog.get(plan.workflow)
+        definition = rt.catalog.get(plan.workflow, plan.workflow_version)
         role = _authority(
             conn,
             definition,
@@ -426,7 +431,7 @@ def cancel_deadline(
     now = rt.clock.now()
     with rt.db.write() as conn:
         row, plan = _load_deadline(conn, deadline_id, actor)
-        definition = rt.catalog.get(plan.workflow)
+        definition = rt.catalog.get(plan.workflow, plan.workflow_version)
         role = _authority(
             conn,
             definition,
@@ -510,7 +515,12 @@ def list_deadlines(
     ``viewer`` None is the operator, who sees every plan.
     """
     query = (
-        select(deadlines, plans.c.key.label("plan_key"), plans.c.workflow)
+        select(
+            deadlines,
+            plans.c.key.label("plan_key"),
+            plans.c.workflow,
+            plans.c.workflow_version,
+        )
         .join(plans, plans.c.id == deadlines.c.plan_id)
         .order_by(deadlines.c.due_at, deadlines.c.id)
     )
@@ -524,8 +534,8 @@ def list_deadlines(
             query = query.where(visible_clause(who))
         rows = conn.execute(query).all()
     now = rt.clock.now()
-    found = {name: _definition(rt, name) for name in {r.workflow for r in rows}}
-    return [_view(r, r.plan_key, found[r.workflow], now) for r in rows]
+    found = {w: _definition(rt, *w) for w in {(r.workflow, r.workflow_version) for r in rows}}
+    return [_view(r, r.plan_key, found[r.workflow, r.workflow_version], now) for r in rows]
 
 
 def list_deadline_rows(
@@ -542,7 +552,12 @@ def list_deadline_rows(
     if not plan_ids:
         return {}
     query = (
-        select(deadlines, plans.c.key.label("plan_key"), plans.c.workflow)
+        select(
+            deadlines,
+            plans.c.key.label("plan_key"),
+            plans.c.workflow,
+            plans.c.workflow_version,
+        )
         .join(plans, plans.c.id == deadlines.c.plan_id)
         .where(deadlines.c.plan_id.in_(plan_ids))
         .order_by(deadlines.c.due_at, deadlines.c.id)
@@ -551,10 +566,12 @@ def list_deadline_rows(
         query = query.where(where)
     rows = conn.execute(query).all()
     now = rt.clock.now()
-    found = {name: _definition(rt, name) for name in {r.workflow for r in rows}}
+    found = {w: _definition(rt, *w) for w in {(r.workflow, r.workflow_version) for r in rows}}
     by_plan: dict[int, list[DeadlineView]] = {}
     for r in rows:
-        by_plan.setdefault(r.plan_id, []).append(_view(r, r.plan_key, found[r.workflow], now))
+        by_plan.setdefault(r.plan_id, []).append(
+            _view(r, r.plan_key, found[r.workflow, r.workflow_version], now)
+        )
     return by_plan
 
 

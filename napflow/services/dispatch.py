@@ -263,13 +263,18 @@ def _still_ours(rt: Runtime, row: Any) -> Any | None:
 def _queue_next_escalation(rt: Runtime, conn: Connection, row: Any, now: datetime) -> None:
     """After escalation n went out, queue n+1 while the deadline is still not met."""
     found = conn.execute(
-        select(deadlines, plans.c.workflow, plans.c.timezone.label("plan_zone"))
+        select(
+            deadlines,
+            plans.c.workflow,
+            plans.c.workflow_version,
+            plans.c.timezone.label("plan_zone"),
+        )
         .join(plans, plans.c.id == deadlines.c.plan_id)
         .where(deadlines.c.id == row.deadline_id)
     ).first()
     if found is None or found.status != Status.PENDING:
         return
-    kind = rt.catalog.get(found.workflow).deadline_kind(found.kind)
+    kind = rt.catalog.get(found.workflow, found.workflow_version).deadline_kind(found.kind)
     if kind is None or kind.escalation is None:
         return
     number = int(row.rung.rpartition("-")[2]) + 1
@@ -279,7 +284,7 @@ def _queue_next_escalation(rt: Runtime, conn: Connection, row: Any, now: datetim
     if person is not None and person.deactivated_at is not None:
         return  # they left while this one was going out: nothing more for them
     zone = (person.timezone if person is not None else None) or found.plan_zone
-    hour = rt.catalog.get(found.workflow).reminder_hour
+    hour = rt.catalog.get(found.workflow, found.workflow_version).reminder_hour
     at = escalation_instant(
         found.due_on, number, kind.escalation.every_days, hour, zone, not_before=found.due_at
     )

@@ -159,7 +159,7 @@ def add_draft(
         now = rt.clock.now()
         with rt.db.write() as conn:
             plan: PlanRow = load_plan(conn, key)
-            rules = rt.catalog.get(plan.workflow).drafts
+            rules = rt.catalog.get(plan.workflow, plan.workflow_version).drafts
             role = None
             if actor is not None:
                 role = authorised_role(
@@ -231,9 +231,16 @@ def add_draft(
                     "draft": {"version": version, "sha256": sha256},
                 }
                 queue_draft_notices(
-                    conn, rt.catalog.engine(plan.workflow), plan, after, record, now
+                    conn,
+                    rt.catalog.engine(plan.workflow, plan.workflow_version),
+                    plan,
+                    after,
+                    record,
+                    now,
                 )
-                sync_reminders(conn, rt.catalog.get(plan.workflow), after, now)
+                sync_reminders(
+                    conn, rt.catalog.get(plan.workflow, plan.workflow_version), after, now
+                )
     return DraftView(key, version, sha256, size, media, name, note, actor, now, after.seq)
 
 

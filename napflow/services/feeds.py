@@ -179,7 +179,7 @@ def reset_feed(rt: Runtime, plan_or_email: str, actor: str | None = None) -> Fee
 
 def _feed(rt: Runtime, conn: Connection, name: str, plan_ids: list[int]) -> bytes:
     rows = conn.execute(
-        select(deadlines, plans.c.key.label("plan_key"), plans.c.workflow)
+        select(deadlines, plans.c.key.label("plan_key"), plans.c.workflow, plans.c.workflow_version)
         .join(plans, plans.c.id == deadlines.c.plan_id)
         .where(deadlines.c.plan_id.in_(plan_ids))
         .order_by(deadlines.c.due_at, deadlines.c.id)
@@ -190,7 +190,7 @@ def _feed(rt: Runtime, conn: Connection, name: str, plan_ids: list[int]) -> byte
     now = rt.clock.now()
     events: list[dict[str, Any]] = []
     for row in rows:
-        kind = rt.catalog.get(row.workflow).deadline_kind(row.kind)
+        kind = rt.catalog.get(row.workflow, row.workflow_version).deadline_kind(row.kind)
         is_event = kind is not None and kind.type == "event"
         events.append(calendar_fields(mailer.sender, row, row.plan_key, now, is_event))
     return mailer.feed(name, events)

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, select
 from napflow import inputs
 from napflow.errors import InputError
 from napflow.i18n import N_, _, format_number, ngettext
-from napflow.ledger.record import FIELDS, STATE_KINDS, Kind
+from napflow.ledger.record import FIELDS, PLACING_KINDS, STATE_KINDS, Kind
 from napflow.runtime import Runtime
 from napflow.services._visibility import plan_for
 from napflow.services.reminders import message_label
@@ -222,7 +222,7 @@ def plan_history(
 
 
 def state_changes(conn: Connection, plan_id: int, before: datetime | None = None) -> Sequence[Any]:
-    """Return a plan's creation and transitions (before ``before``), oldest first."""
+    """Return a plan's creation, transitions and migrations (before ``before``), oldest first."""
     query = (
         select(
             history.c.seq,
@@ -234,7 +234,7 @@ def state_changes(conn: Connection, plan_id: int, before: datetime | None = None
             history.c.actor,
             history.c.comment,
         )
-        .where(history.c.plan_id == plan_id, history.c.kind.in_(sorted(STATE_KINDS)))
+        .where(history.c.plan_id == plan_id, history.c.kind.in_(sorted(PLACING_KINDS)))
         .order_by(history.c.seq)
     )
     if before is not None:

@@ -14,10 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from napflow.ledger.record import STATE_KINDS, Kind
+from napflow.ledger.record import PLACING_KINDS, Kind
 from napflow.runtime import Runtime
 from napflow.services.deadlines import DeadlineView, list_deadlines
 from napflow.services.history import HistoryRecord, plan_history
+from napflow.services.workflows import record_definition
 from napflow.workflow.calendar import day_end, local_to_utc
 from napflow.workflow.definition import WorkflowDefinition
 
@@ -121,20 +122,29 @@ def journey_of(
     rt: Runtime,
     key: str,
     workflow: str,
+    version: int,
     timezone: str,
     records: Iterable[HistoryRecord],
     deadlines: Iterable[DeadlineView],
 ) -> Journey:
     """Return the journey of plan ``key`` from its history ``records`` and ``deadlines``.
 
-    ``records`` as :func:`napflow.services.history.plan_history` returns them (any order,
-    any selection that keeps creation and transitions); ``deadlines`` as
-    :func:`napflow.services.deadlines.list_deadlines` does. No query is made.
+    ``workflow`` and ``version``: the plan's now. ``records`` as
+    :func:`napflow.services.history.plan_history` returns them (any order, any selection
+    that keeps creation, transitions and migrations); ``deadlines`` as
+    :func:`napflow.services.deadlines.list_deadlines` does. No query is made. A state the
+    plan was in under an earlier version of its workflow has that version's title.
     """
-    definition = rt.catalog.get(workflow)
+    definition = rt.catalog.get(workflow, version)
     order = {name: i for i, name in enumerate(definition.state_names)}
     now = rt.clock.now()
-    changes = sorted((r for r in records if r.kind in STATE_KINDS), key=lambda r: r.seq)
+    changes = sorted((r for r in records if r.kind in PLACING_KINDS), key=lambda r: r.seq)
+    earlier: dict[str, str] = {}  # states of earlier versions: their titles there
+    for change in changes:
+        state = change.to_state or ""
+        made = record_definition(rt, change.workflow, change.workflow_version)
+        if state not in order and made is not None and state in made.state_names:
+            earlier[state] = made.state_title(state)
     periods: list[Period] = []
     moves: list[Move] = []
     ended_at = final_state = None
@@ -146,8 +156,9 @@ def journey_of(
             and state in order
             and order[state] < order[change.from_state or ""]
         )
+        made = record_definition(rt, change.workflow, change.workflow_version) or definition
         title = (
-            definition.action_title(change.trigger, change.from_state or "")
+            made.action_title(change.trigger, change.from_state or "")
             if change.kind == Kind.TRANSITION
             else None
         )
@@ -159,7 +170,7 @@ def journey_of(
         periods.append(
             Period(
                 state=state,
-                title=_state_title(definition, state),
+                title=earlier.get(state) or _state_title(definition, state),
                 start=change.at,
                 end=following.at if following is not None else max(now, change.at),
                 ongoing=following is None,
@@ -177,7 +188,7 @@ def journey_of(
         ended_at=ended_at,
         final_state=final_state,
         final_title=_state_title(definition, final_state) if final_state else None,
-        states=[(s, _state_title(definition, s)) for s in states],
+        states=[(s, earlier.get(s) or _state_title(definition, s)) for s in states],
         periods=periods,
         moves=moves,
         deadlines=[_placed(d) for d in deadlines if d.status != "cancelled"],
@@ -188,8 +199,16 @@ def plan_journey(rt: Runtime, key: str, *, viewer: str | None = None) -> Journey
     """Return the journey of plan ``key`` as ``viewer`` (None: the operator) may see it."""
     history = plan_history(rt, key, viewer=viewer)
     deadlines = list_deadlines(rt, history.key, viewer=viewer)
-    workflow = history.records[-1].workflow
-    return journey_of(rt, history.key, workflow, history.timezone, history.records, deadlines)
+    last = history.records[-1]
+    return journey_of(
+        rt,
+        history.key,
+        last.workflow,
+        last.workflow_version,
+        history.timezone,
+        history.records,
+        deadlines,
+    )
 
 
 def _state_title(definition: WorkflowDefinition, state: str) -> str:

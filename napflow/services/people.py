@@ -137,7 +137,7 @@ def _resync_plans(rt: Runtime, conn: Connection, person_id: int, now: datetime) 
     ).scalars()
     for plan_id in sorted(plan_ids):
         plan = load_head(conn, plan_id)
-        sync_reminders(conn, rt.catalog.get(plan.workflow), plan, now)
+        sync_reminders(conn, rt.catalog.get(plan.workflow, plan.workflow_version), plan, now)
 
 
 def _cancel_mail_to(conn: Connection, email: str) -> None:

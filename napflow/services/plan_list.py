@@ -326,7 +326,7 @@ def _listed(
     held: dict[int, set[str]],
 ) -> ListedPlan:
     try:
-        definition = rt.catalog.get(row.workflow)
+        definition = rt.catalog.get(row.workflow, row.workflow_version)
         state_title = definition.state_title(row.state)
         titles = [definition.role_title(r) for r in sorted(held.get(row.id, ()))]
     except NapflowError:  # a workflow napflow no longer has: its ids are all there is

@@ -189,7 +189,7 @@ def edit_plan(
             )
         found = load_plan(conn, key)  # as it is now: the reminders are timed in its zone
         if "timezone" in changed:
-            sync_reminders(conn, rt.catalog.get(plan.workflow), found, now)
+            sync_reminders(conn, rt.catalog.get(plan.workflow, plan.workflow_version), found, now)
     return _view(found)
 
 
@@ -347,7 +347,7 @@ def show_plan(rt: Runtime, key: str, as_email: str | None = None) -> PlanView:
     actor = inputs.email_address(as_email) if as_email is not None else None
     with rt.db.read() as conn:
         row = plan_for(conn, actor, key)
-        engine = rt.catalog.engine(row.workflow)
+        engine = rt.catalog.engine(row.workflow, row.workflow_version)
         allowed = allowed_now(conn, engine, row, actor)
         holders = role_holders(conn, row.id)
     return _view(

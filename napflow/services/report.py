@@ -79,7 +79,10 @@ def _plan_durations(
         for c in transitions
         if c.to_state == initial
     ]
-    days = {s: round(seconds[s] / _DAY, 2) for s in definition.state_names if s in seconds}
+    # the workflow's states in its order, then any the plan was in under an earlier version
+    ordered = [s for s in definition.state_names if s in seconds]
+    ordered += [s for s in seconds if s not in definition.state_names]
+    days = {s: round(seconds[s] / _DAY, 2) for s in ordered}
     return PlanDurations(
         key=row.key,
         workflow=row.workflow,
@@ -106,9 +109,10 @@ def durations(rt: Runtime, as_of: date | None = None) -> DurationsReport:
             changes = state_changes(conn, row.id, before=until)
             if not changes:
                 continue  # created after that day
-            definition = rt.catalog.get(row.workflow)
+            definition = rt.catalog.get(row.workflow, row.workflow_version)
             states.update(dict.fromkeys(definition.state_names))
             found.append(_plan_durations(row, definition, changes, until))
+            states.update(dict.fromkeys(found[-1].days))
     columns = [s for s in states if any(s in p.days for p in found)]
     medians = {
         s: round(statistics.median(p.days[s] for p in found if s in p.days), 2) for s in columns

@@ -54,7 +54,7 @@ def _change_role(
     with rt.db.write() as conn:
         now = rt.clock.now()  # once the write has begun: the ledgers' order
         plan: PlanRow = load_plan(conn, key)
-        definition = rt.catalog.get(plan.workflow)
+        definition = rt.catalog.get(plan.workflow, plan.workflow_version)
         acting_role = None
         if actor is not None:
             # who may is the workflow's to say ([workflow] manage_roles)
@@ -146,6 +146,8 @@ def list_roles(rt: Runtime, key: str, *, viewer: str | None = None) -> list[Role
             .join(people, people.c.id == roles.c.person_id)
             .where(roles.c.plan_id == plan.id)
         ).all()
-    order = {r: i for i, r in enumerate(rt.catalog.get(plan.workflow).role_names)}
+    order = {
+        r: i for i, r in enumerate(rt.catalog.get(plan.workflow, plan.workflow_version).role_names)
+    }
     ranked = sorted(rows, key=lambda r: (order.get(r.role, len(order)), r.email))
     return [RoleView(r.role, r.email, r.name) for r in ranked]

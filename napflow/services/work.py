@@ -89,7 +89,7 @@ def my_work(rt: Runtime, email: str) -> MyWork:
         found = []
         for plan, held in mine:
             try:
-                engine = rt.catalog.engine(plan.workflow)
+                engine = rt.catalog.engine(plan.workflow, plan.workflow_version)
             except NapflowError:  # a workflow napflow no longer has: nothing to judge by
                 continue
             definition = engine.definition

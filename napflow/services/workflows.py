@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from napflow.errors import NapflowError
 from napflow.i18n import N_, _
 from napflow.ledger.record import Kind
 from napflow.runtime import Runtime
@@ -64,15 +65,23 @@ def list_workflows(rt: Runtime) -> list[WorkflowEntry]:
     ]
 
 
-def describe_workflow(rt: Runtime, name: str, fmt: str = "text") -> str:
-    """Return workflow ``name``'s states and transitions as text or a Mermaid diagram."""
-    definition = rt.catalog.get(name)
+def describe_workflow(rt: Runtime, name: str, fmt: str = "text", version: int | None = None) -> str:
+    """Return workflow ``name``'s states and transitions as text or a Mermaid diagram.
+
+    ``version``: a version the database stores (None: the file's).
+    """
+    definition = rt.catalog.get(name, version)
     return mermaid(definition) if fmt == "mermaid" else text_outline(definition)
 
 
-def workflow_diagram(rt: Runtime, name: str, current: str | None = None) -> str:
-    """Return workflow ``name`` as an SVG diagram, state ``current`` highlighted."""
-    return workflow_svg(rt.catalog.get(name), current)
+def workflow_diagram(
+    rt: Runtime, name: str, current: str | None = None, version: int | None = None
+) -> str:
+    """Return workflow ``name`` (at ``version``; None: the file's) as an SVG diagram.
+
+    State ``current`` is highlighted.
+    """
+    return workflow_svg(rt.catalog.get(name, version), current)
 
 
 def check_workflow_file(path: Path) -> CheckedWorkflow:
@@ -89,9 +98,12 @@ def check_workflow_file(path: Path) -> CheckedWorkflow:
     )
 
 
-def state_title(rt: Runtime, workflow: str, state: str) -> str:
-    """Return the title of ``state`` in ``workflow`` (or say the workflow has no such state)."""
-    return rt.catalog.get(workflow).state_title(state)
+def state_title(rt: Runtime, workflow: str, state: str, version: int | None = None) -> str:
+    """Return the title of ``state`` in ``workflow`` at ``version`` (None: the file's).
+
+    Or say the workflow has no such state.
+    """
+    return rt.catalog.get(workflow, version).state_title(state)
 
 
 def state_titles(rt: Runtime) -> dict[str, str]:
@@ -103,9 +115,9 @@ def state_titles(rt: Runtime) -> dict[str, str]:
     return titles
 
 
-def deadline_titles(rt: Runtime, workflow: str) -> dict[str, str]:
+def deadline_titles(rt: Runtime, workflow: str, version: int | None = None) -> dict[str, str]:
     """Return each deadline kind's title -> the title in the reader's language."""
-    return {k.title: k.title_in() for k in rt.catalog.get(workflow).deadlines}
+    return {k.title: k.title_in() for k in rt.catalog.get(workflow, version).deadlines}
 
 
 def state_order(rt: Runtime) -> list[str]:
@@ -148,22 +160,43 @@ class HistoryLine:
     is_action: bool
 
 
-def history_lines(
-    rt: Runtime, workflow: str, records: list[HistoryRecord], names: Mapping[str, str]
-) -> list[HistoryLine]:
-    """Return ``records`` in words: action and state titles of ``workflow``, people's names.
+def record_definition(rt: Runtime, workflow: str, version: int) -> WorkflowDefinition | None:
+    """Return the workflow version a record was made under; None if napflow lacks it."""
+    try:
+        return rt.catalog.get(workflow, version)
+    except NapflowError:
+        return None
 
-    A record made under a workflow napflow no longer has keeps its ids (issue 19's
-    versions will give each record its own workflow's words).
+
+def history_lines(
+    rt: Runtime, records: list[HistoryRecord], names: Mapping[str, str]
+) -> list[HistoryLine]:
+    """Return ``records`` in words: action and state titles, people's names.
+
+    Each record is put in the words of the workflow version it was made under (a plan
+    moved to a newer version keeps its earlier records' titles); a record made under a
+    version napflow does not have keeps its ids.
     """
-    definition = rt.catalog.get(workflow)
     lines = []
     for record in records:
+        definition = record_definition(rt, record.workflow, record.workflow_version)
+        if definition is None:
+            lines.append(_bare_line(record, names))
+            continue
         state = record.from_state or ""
         moved = None
         if record.kind == Kind.TRANSITION and record.from_state and record.to_state:
             moved = (definition.state_title(record.from_state), _state(definition, record))
-        if record.trigger:
+        elif record.kind == Kind.MIGRATED and record.from_state and record.to_state:
+            before = record_definition(rt, record.workflow, migrated_from(record))
+            came = before.state_title(record.from_state) if before else record.from_state
+            moved = (came, _state(definition, record))
+        if record.kind == Kind.MIGRATED:
+            what = _("Moved from version %(old)d to version %(new)d of the workflow") % {
+                "old": migrated_from(record),
+                "new": record.workflow_version,
+            }
+        elif record.trigger:
             found = definition.transition_for(state, record.trigger)
             what = found.title_in() if found is not None else record.trigger
         else:
@@ -180,6 +213,29 @@ def history_lines(
             )
         )
     return lines
+
+
+def migrated_from(record: HistoryRecord) -> int:
+    """Return the workflow version a migration record moved its plan from."""
+    payload = record.payload or {}
+    version = payload.get("from_version")
+    return version if isinstance(version, int) else record.workflow_version
+
+
+def _bare_line(record: HistoryRecord, names: Mapping[str, str]) -> HistoryLine:
+    """Return ``record`` with its ids for words (its workflow version is not there)."""
+    moved = None
+    if record.kind in (Kind.TRANSITION, Kind.MIGRATED) and record.from_state and record.to_state:
+        moved = (record.from_state, record.to_state)
+    return HistoryLine(
+        seq=record.seq,
+        at=record.at,
+        what=record.trigger or record.kind,
+        moved=moved,
+        who=names.get(record.actor, record.actor) if record.actor else None,
+        role=record.role,
+        is_action=record.kind in ACTION_KINDS,
+    )
 
 
 def _state(definition: WorkflowDefinition, record: HistoryRecord) -> str:

@@ -388,6 +388,26 @@ site_history = Table(
     Column("hash", String(80), nullable=False),
 )
 
+workflow_versions = Table(
+    "workflow_versions",
+    metadata,
+    # each workflow version napflow has used: its file's text as it was, so a plan pinned to
+    # it keeps its states, rules and words after the file changes; sealed on the site ledger
+    # (kind workflow_stored, with the digest) in the transaction that stores it; append-only
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    # SHA-256 of the source's bytes (UTF-8)
+    Column("digest", String(64), nullable=False),
+    Column("source", Text, nullable=False),
+    # the file it was read from (mail templates are looked for next to it)
+    Column("path", Text, nullable=False),
+    Column("stored_at", UTCDateTime, nullable=False),
+    # the site ledger record that seals it
+    Column("seq", Integer, nullable=False),
+    UniqueConstraint("name", "version", name="uq_workflow_versions_name"),
+)
+
 verifications = Table(
     "verifications",
     metadata,

@@ -145,9 +145,10 @@ def _plan_management(context: Context, plan: services.PlanView) -> PlanManagemen
     if user is None or request is None:
         return None
     rt: Runtime = request.app.state.rt
-    if plan.workflow not in rt.catalog.names():
+    try:
+        definition = rt.catalog.get(plan.workflow, plan.workflow_version)
+    except NapflowError:  # a workflow version napflow does not have: nothing to manage by
         return None
-    definition = rt.catalog.get(plan.workflow)
     held = {role for role, emails in plan.roles.items() if user.email in emails}
     admin = bool(_admin_link(context))
     roles = admin or bool(held & set(definition.manage_roles))
@@ -485,7 +486,9 @@ def _plan_admin_page(
         user,
         code,
         plan=plan,
-        state_title=services.workflows.state_title(rt, plan.workflow, plan.state),
+        state_title=services.workflows.state_title(
+            rt, plan.workflow, plan.state, plan.workflow_version
+        ),
         feed=feeds.plan_feed_url(rt, plan.key),
         done=_done(request),
         **{"form": {"title": plan.title, "timezone": plan.timezone}, **extra},

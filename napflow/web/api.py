@@ -271,7 +271,10 @@ def roles(
     """Who holds which role on the plan, in the workflow's role order."""
     rt = rt_of(request)
     plan = services.show_plan(rt, key, who)
-    order = {role: n for n, role in enumerate(rt.catalog.get(plan.workflow).role_names)}
+    order = {
+        role: n
+        for n, role in enumerate(rt.catalog.get(plan.workflow, plan.workflow_version).role_names)
+    }
     return page_of(
         services.list_roles(rt, key, viewer=who),
         listing="roles",

@@ -332,28 +332,26 @@ def _plan_page(
     plan = services.show_plan(rt, key, user.email)
     history = services.plan_history(rt, plan.key, viewer=user.email)
     records = history.records
-    diagram = workflows.workflow_diagram(rt, plan.workflow, plan.state)
+    diagram = workflows.workflow_diagram(rt, plan.workflow, plan.state, plan.workflow_version)
     holders = {e for emails in plan.roles.values() for e in emails}
     names = services.people.names_of(rt, {r.actor for r in records if r.actor} | holders)
     actions_only = request.query_params.get("history") == "actions"
     shown = [r for r in reversed(records) if not actions_only or r.kind in ACTION_KINDS]
     offered = choices.plan_choices(rt, plan.key, user.email)
-    definition = rt.catalog.get(plan.workflow)
+    definition = rt.catalog.get(plan.workflow, plan.workflow_version)
     deadlines = services.list_deadlines(rt, plan.key, viewer=user.email)
     return {
         "here": f"/plans/{plan.key}",  # the language switch returns here, after a form too
-        "deadline_titles": workflows.deadline_titles(rt, plan.workflow),
+        "deadline_titles": workflows.deadline_titles(rt, plan.workflow, plan.workflow_version),
         "plan": plan,
-        "state_title": workflows.state_title(rt, plan.workflow, plan.state),
+        "state_title": workflows.state_title(rt, plan.workflow, plan.state, plan.workflow_version),
         "actions": offered.actions,
         "progress": offered.round,
         "typed": typed or {},
         "holder_names": names,
         "role_title": definition.role_title,
         "records": shown,
-        "timeline": list(
-            zip(shown, workflows.history_lines(rt, plan.workflow, shown, names), strict=True)
-        ),
+        "timeline": list(zip(shown, workflows.history_lines(rt, shown, names), strict=True)),
         "actions_only": actions_only,
         "seen_seq": records[-1].seq if records else 0,
         "deadlines": deadlines,
@@ -437,7 +435,7 @@ def diagram(request: Request, key: str) -> Response:
     if user is None:
         return _to_login(request)
     plan = services.show_plan(_rt(request), key, user.email)
-    svg = workflows.workflow_diagram(_rt(request), plan.workflow, plan.state)
+    svg = workflows.workflow_diagram(_rt(request), plan.workflow, plan.state, plan.workflow_version)
     return Response(svg, media_type="image/svg+xml")
 
 
@@ -644,10 +642,8 @@ def _changed(
         409,
         plan=plan,
         message=message,
-        records=list(
-            zip(records, workflows.history_lines(rt, plan.workflow, records, names), strict=True)
-        ),
-        deadline_titles=workflows.deadline_titles(rt, plan.workflow),
+        records=list(zip(records, workflows.history_lines(rt, records, names), strict=True)),
+        deadline_titles=workflows.deadline_titles(rt, plan.workflow, plan.workflow_version),
         form=form,
         # the same action, if it is still open: offered again, on the plan as it is now
         again=now.get(form["trigger"]) or offered.get(form["trigger"]),

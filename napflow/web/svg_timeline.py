@@ -75,7 +75,9 @@ def journey_svg(
     ``records`` and ``deadlines`` are what the page loaded already (its whole history,
     any order; its deadlines): no query is made.
     """
-    journey = journey_of(rt, plan.key, plan.workflow, plan.timezone, records, deadlines)
+    journey = journey_of(
+        rt, plan.key, plan.workflow, plan.workflow_version, plan.timezone, records, deadlines
+    )
     return Markup(draw_journey(journey) + journey_table(journey))  # noqa: S704 - escaped
 
 

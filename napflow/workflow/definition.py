@@ -107,6 +107,7 @@ class WorkflowDefinition(Titled):
     roles: tuple[tuple[str, str], ...]
     transitions: tuple[TransitionDef, ...]
     path: Path
+    #: SHA-256 of the file's bytes, and the file's text (stored for each version used)
     digest: str
     deadlines: tuple[DeadlineKindDef, ...] = ()
     notices: tuple[NoticeDef, ...] = ()
@@ -125,6 +126,7 @@ class WorkflowDefinition(Titled):
     role_titles: tuple[RoleDef, ...] = ()
     #: the workflow's own mail templates and signature
     mail: MailDef = field(default_factory=MailDef)
+    source: str = field(default="", repr=False, compare=False)
 
     def role_title(self, name: str, locale: str | None = None) -> str:
         """Return the title of role ``name`` in ``locale`` (default: the reader's)."""
@@ -483,8 +485,13 @@ def _check_graph(
             problems.add(f"states.{name}", f"unreachable from the initial state {initial!r}")
 
 
-def parse_definition(raw: bytes, path: Path) -> WorkflowDefinition:
-    """Validate the bytes of a workflow file; ``path`` names it in messages."""
+def parse_definition(raw: bytes, path: Path, stored: bool = False) -> WorkflowDefinition:
+    """Validate the bytes of a workflow file; ``path`` names it in messages.
+
+    ``stored``: the text of a version kept in the database, read from ``path`` once; its
+    mail templates are looked for next to that file, and napflow's defaults serve if the
+    folder is gone.
+    """
     problems = Problems(path)
     try:
         data = tomllib.loads(raw.decode("utf-8"))
@@ -522,7 +529,7 @@ def parse_definition(raw: bytes, path: Path) -> WorkflowDefinition:
     if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23:
         problems.add("workflow.reminder_hour", f"must be a whole hour 0-23, not {hour!r}")
     titles = load_titles(head, "workflow", problems)
-    mail = load_mail(data, problems, path)
+    mail = load_mail(data, problems, path, missing_ok=stored)
     if problems.finish():
         raise InvalidDefinition(problems.items)
     return WorkflowDefinition(
@@ -536,6 +543,7 @@ def parse_definition(raw: bytes, path: Path) -> WorkflowDefinition:
         transitions=tuple(transitions),
         path=path,
         digest=hashlib.sha256(raw).hexdigest(),
+        source=raw.decode("utf-8"),
         deadlines=deadlines,
         notices=notices,
         reminder_hour=hour,

@@ -40,8 +40,14 @@ class MailDef:
         return localized(self.signature, self.signatures, locale)
 
 
-def load_mail(data: dict[str, Any], problems: Problems, path: Path) -> MailDef:
-    """Validate the ``[mail]`` table of the workflow file at ``path``."""
+def load_mail(
+    data: dict[str, Any], problems: Problems, path: Path, missing_ok: bool = False
+) -> MailDef:
+    """Validate the ``[mail]`` table of the workflow file at ``path``.
+
+    ``missing_ok``: a templates folder that is not there is no problem (napflow's default
+    templates serve), for a stored version whose file has moved on.
+    """
     spec = data.get("mail")
     if spec is None:
         return MailDef()
@@ -57,7 +63,10 @@ def load_mail(data: dict[str, Any], problems: Problems, path: Path) -> MailDef:
         else:
             folder = (path.parent / templates).resolve()
             if not folder.is_dir():
-                problems.add("mail.templates", f"{templates!r} is not a folder next to {path.name}")
+                if not missing_ok:
+                    problems.add(
+                        "mail.templates", f"{templates!r} is not a folder next to {path.name}"
+                    )
                 folder = None
     signature = spec.get("signature")
     if signature is not None and (not isinstance(signature, str) or not signature.strip()):
