@@ -321,9 +321,16 @@ def judge_plan(
         if step.kind in UNJUDGED:  # mail bookkeeping: nothing to judge or to replay
             continue
         made = (step.workflow, step.workflow_version)
+        if step.kind == Kind.MIGRATED and under is not None:
+            reason = _judge_migration(plan, step, under, workflow(*made), people)
+            if reason is not None:
+                verdict.findings.append(Finding(step.seq, reason))
+            under = made  # the plan's later records are judged under the version it moved to
+            _apply(plan, step, people)
+            continue
         if under is None:
             under = made
-        elif made != under:  # no record moves a plan to another workflow version (yet)
+        elif made != under:  # only a migration record moves a plan to another version
             verdict.findings.append(
                 Finding(
                     step.seq,
@@ -390,6 +397,35 @@ def _judge_change(plan: _Plan, step: Step, people: People, may: tuple[str, ...])
     return None
 
 
+def _judge_migration(
+    plan: _Plan, step: Step, under: tuple[str, int], engine: Engine | None, people: People
+) -> str | None:
+    """Judge a move of the plan to another version of its workflow (an administrator's).
+
+    It must move from the version the plan was under, from the state it was in, to a state
+    of the new version that the record's own mapping names (or the same state).
+    """
+    payload = step.payload or {}
+    old = payload.get("from_version")
+    mapping = payload.get("map")
+    if (step.workflow, old) != under:
+        return (
+            f"{_who(step)} from {step.workflow} v{old}, but the plan was under "
+            f"{under[0]} v{under[1]}"
+        )
+    if step.from_state != plan.state:
+        return f"{_who(step)} from {step.from_state}, but the plan was in {plan.state}"
+    wanted = (mapping or {}).get(step.from_state, step.from_state)
+    if not isinstance(mapping, dict) or step.to_state != wanted:
+        return f"{_who(step)} to {step.to_state}, which its own mapping does not name"
+    if engine is not None and step.to_state not in engine.definition.state_names:
+        return (
+            f"{_who(step)} to {step.to_state}, which {step.workflow} "
+            f"v{step.workflow_version} does not have"
+        )
+    return _judge_change(plan, step, people, ())
+
+
 def _judge_action(plan: _Plan, step: Step, engine: Engine, people: People) -> str | None:
     if step.actor is None or step.trigger is None:
         return f"{_who(step)}: an action without an actor or trigger"
@@ -428,7 +464,7 @@ def _apply(plan: _Plan, step: Step, people: People) -> None:
         plan.round = ()
         return
     payload = step.payload or {}
-    if kind == Kind.CREATED:
+    if kind in (Kind.CREATED, Kind.MIGRATED):  # a migration keeps the round in progress
         plan.state = step.to_state
     elif kind in _ROLES:
         person = people.person(str(payload.get("person")), step.at)
@@ -441,20 +477,19 @@ def _apply(plan: _Plan, step: Step, people: People) -> None:
 
 
 def engines(
-    definitions: Callable[[str], WorkflowDefinition | None],
+    definitions: Callable[[tuple[str, int]], WorkflowDefinition | None],
 ) -> Callable[[str, int], Engine | None]:
-    """Return a lookup of (workflow, version) -> engine over ``definitions(name)``.
+    """Return a lookup of (workflow, version) -> engine over ``definitions((name, version))``.
 
-    Only the version napflow has of each workflow is judged by; the engines are made once.
+    The versions napflow has (its files' and those the database stores) are judged by;
+    the engines are made once.
     """
     made: dict[tuple[str, int], Engine | None] = {}
 
     def lookup(name: str, version: int) -> Engine | None:
         if (name, version) not in made:
-            found = definitions(name)
-            made[name, version] = (
-                Engine(found) if found is not None and found.version == version else None
-            )
+            found = definitions((name, version))
+            made[name, version] = Engine(found) if found is not None else None
         return made[name, version]
 
     return lookup

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         signing,
         simulate,
         work,
+        workflow_versions,
         workflows,
     )
     from napflow.services.advance import AdvanceResult, advance_plan
@@ -137,6 +138,7 @@ _MODULES = frozenset(
         "signing",
         "simulate",
         "work",
+        "workflow_versions",
         "workflows",
     }
 )
@@ -202,6 +204,7 @@ __all__ = [
     "signing",
     "simulate",
     "work",
+    "workflow_versions",
     "workflows",
 ]
 

@@ -96,6 +96,7 @@ _MOVE_PLAN = FastStatement(
         updated_at=bindparam("b_at"),
         state=bindparam("b_state"),
         entered_seq=bindparam("b_entered_seq"),
+        workflow_version=bindparam("b_workflow_version"),
         draft_version=bindparam("b_draft_version"),
         draft_sha256=bindparam("b_draft_sha256"),
     )
@@ -226,6 +227,7 @@ def append(
     payload: dict[str, Any] | None = None,
     draft: tuple[int, str] | None = None,
     new_round: bool = False,
+    workflow_version: int | None = None,
 ) -> PlanHead:
     """Record one change of ``plan`` (read in this transaction); return the plan after it.
 
@@ -235,13 +237,16 @@ def append(
     version on. Several changes in one transaction chain: pass each call the plan the
     previous one returned. ``audit_key`` (if any) seals the record; a key that is not the
     ledger's is refused before anything is written (napflow.services._ledger_key).
+    A migration (``workflow_version``: the version it moves the plan to) sets the state to
+    ``to_state`` and keeps the round; the record is made under the new version.
     """
     require_key(conn, audit_key, at, plan.head_hash)
     seq = plan.seq + 1
-    moves = kind == Kind.TRANSITION
+    moves = kind in (Kind.TRANSITION, Kind.MIGRATED)
+    under = plan.workflow_version if workflow_version is None else workflow_version
     new_state = to_state if moves and to_state is not None else plan.state
     version = plan.version if kind in UNVERSIONED_KINDS else plan.version + 1
-    entered_seq = seq if moves or new_round else plan.entered_seq
+    entered_seq = seq if kind == Kind.TRANSITION or new_round else plan.entered_seq
     draft_version, draft_sha256 = draft or (plan.draft_version, plan.draft_sha256)
     record = _seal(
         {
@@ -256,7 +261,7 @@ def append(
             "comment": comment,
             "at": at,
             "workflow": plan.workflow,
-            "workflow_version": plan.workflow_version,
+            "workflow_version": under,
             "payload": payload,
             "prev_hash": plan.head_hash,
         },
@@ -273,6 +278,7 @@ def append(
             "b_at": at,
             "b_state": new_state,
             "b_entered_seq": entered_seq,
+            "b_workflow_version": under,
             "b_draft_version": draft_version,
             "b_draft_sha256": draft_sha256,
         },
@@ -294,7 +300,7 @@ def append(
         version,
         entered_seq,
         plan.workflow,
-        plan.workflow_version,
+        under,
         plan.timezone,
         seq,
         record["hash"],

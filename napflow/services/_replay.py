@@ -1,8 +1,8 @@
 """Reading the ledger for the replay that judges every record's authority.
 
 :func:`start_judging` reads the site ledger, then every plan's records in order (the
-payload only of the kinds whose payload the replay reads: creation, roles, drafts), and
-hands each plan's records to :func:`napflow.ledger.authority.judge_plan`. On SQLite the
+payload only of the kinds whose payload the replay reads: creation, roles, drafts,
+migrations), and hands each plan's records to :func:`napflow.ledger.authority.judge_plan`. On SQLite the
 rows are read straight from the file, read-only, and a large ledger is shared among worker
 processes by ranges of plans, started before the chain scan so that both run at once.
 """
@@ -37,11 +37,17 @@ from napflow.ledger.authority import (
 from napflow.ledger.record import Kind
 from napflow.ledger.verification import EDITED, SITE_LEDGER, Problem, split_plans
 from napflow.runtime import Runtime
-from napflow.storage.schema import history, plans, site_history
+from napflow.storage.schema import history, plans, site_history, workflow_versions
 from napflow.workflow.definition import WorkflowDefinition
 
 #: the kinds whose payload the replay reads (others' payloads are not even fetched)
-_READ_PAYLOAD = (Kind.CREATED, Kind.ROLE_GRANTED, Kind.ROLE_REVOKED, Kind.DRAFT_ADDED)
+_READ_PAYLOAD = (
+    Kind.CREATED,
+    Kind.ROLE_GRANTED,
+    Kind.ROLE_REVOKED,
+    Kind.DRAFT_ADDED,
+    Kind.MIGRATED,
+)
 #: from this many records on, a SQLite ledger is replayed by several processes
 PARALLEL_FROM = 200_000
 
@@ -176,7 +182,7 @@ def _people(conn: Connection) -> People:
 
 def _judge_all(
     plans_steps: Iterable[tuple[str, list[Step]]],
-    definitions: Mapping[str, WorkflowDefinition],
+    definitions: Mapping[tuple[str, int], WorkflowDefinition],
     people: People,
 ) -> Judgement:
     # in English, as every problem verify names, whoever asks (the engine's reasons would
@@ -187,7 +193,7 @@ def _judge_all(
 
 def _judge_plans(
     plans_steps: Iterable[tuple[str, list[Step]]],
-    definitions: Mapping[str, WorkflowDefinition],
+    definitions: Mapping[tuple[str, int], WorkflowDefinition],
     people: People,
 ) -> Judgement:
     lookup = engines(definitions.get)
@@ -207,7 +213,7 @@ def _judge_plans(
 
 def _judge_range(
     path: str,
-    definitions: Mapping[str, WorkflowDefinition],
+    definitions: Mapping[tuple[str, int], WorkflowDefinition],
     people: People,
     until: Mapping[str, int],
     span: tuple[int, int],
@@ -224,13 +230,22 @@ def _judge_range(
         conn.close()
 
 
-def _definitions(rt: Runtime) -> dict[str, WorkflowDefinition]:
+def _definitions(rt: Runtime) -> dict[tuple[str, int], WorkflowDefinition]:
+    """Return every workflow version napflow has: each file's, and each one stored."""
     found = {}
     for name in rt.catalog.names():
         try:
-            found[name] = rt.catalog.get(name)
+            definition = rt.catalog.get(name)
         except NapflowError:  # a broken workflow file: its records are not judged
             continue
+        found[name, definition.version] = definition
+    with rt.db.read() as conn:
+        stored = conn.execute(select(workflow_versions.c.name, workflow_versions.c.version)).all()
+    for name, version in stored:
+        if (name, version) not in found:
+            kept = rt.catalog.stored(name, version)
+            if kept is not None:
+                found[name, version] = kept
     return found
 
 

@@ -12,6 +12,7 @@ from napflow.runtime import Runtime
 from napflow.services._plan_facts import allowed_now, load_facts
 from napflow.services._records import append, draft_bound
 from napflow.services._visibility import actor_on_plan
+from napflow.services._workflow_versions import ensure_stored
 from napflow.services.deadlines import after_action
 from napflow.workflow.engine import Decision
 
@@ -145,6 +146,9 @@ def advance_plan(
         role = engine.acting_role(facts, decision.transition)
         to_state = facts.state
         now = rt.clock.now()
+        ensure_stored(  # a plan from before versions were stored: its version is, now
+            conn, rt.catalog, engine.definition, audit_key=rt.secrets.audit_key, at=now, actor=actor
+        )
         after = append(
             conn,
             plan,

@@ -107,6 +107,20 @@ class HistoryRecord:
             about = message_label(str(payload.get("mail")), str(payload.get("rung")))
             detail = told % {"mail": about, "recipient": payload.get("recipient")}
             return f"{detail}: {payload.get('error')}" if payload.get("error") else detail
+        if self.kind == Kind.MIGRATED:
+            moved = payload.get("map") or {}
+            told = (
+                _("moved from workflow v%(old)s to v%(new)s, state %(state)s as %(mapped)s")
+                if moved
+                else _("moved from workflow v%(old)s to v%(new)s")
+            )
+            what = told % {
+                "old": payload.get("from_version"),
+                "new": self.workflow_version,
+                "state": self.from_state,
+                "mapped": self.to_state,
+            }
+            return f"{what}: {self.comment}" if self.comment else what
         if self.kind == Kind.MAIL_REQUEUED:
             about = message_label(str(payload.get("mail")), str(payload.get("rung")))
             what = _("%(mail)s to %(recipient)s sent again") % {

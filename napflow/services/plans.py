@@ -17,6 +17,7 @@ from napflow.services._outbox import sync_reminders
 from napflow.services._plan_facts import allowed_now, role_holders
 from napflow.services._records import append, load_plan, start
 from napflow.services._visibility import load_viewer, plan_for, visible_clause
+from napflow.services._workflow_versions import ensure_stored
 from napflow.services.access import require_admin
 from napflow.services.history import state_changes
 from napflow.storage.schema import Status, deadlines, history, plans, roles
@@ -104,6 +105,9 @@ def create_plan(
                 % {"key": wanted, "option": "--key"}
             )
         plan_key = wanted or _next_key(conn, country)
+        ensure_stored(
+            conn, rt.catalog, definition, audit_key=rt.secrets.audit_key, at=now, actor=who
+        )
         start(
             conn,
             audit_key=rt.secrets.audit_key,

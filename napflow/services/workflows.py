@@ -44,6 +44,7 @@ class CheckedWorkflow:
     roles: int
     #: locale -> the titles the file does not translate to it (for each locale it uses)
     untranslated: dict[str, list[str]]
+    definition: WorkflowDefinition
 
     @property
     def partial(self) -> dict[str, list[str]]:
@@ -95,6 +96,7 @@ def check_workflow_file(path: Path) -> CheckedWorkflow:
         len(definition.transitions),
         len(definition.roles),
         definition.untranslated_titles(),
+        definition,
     )
 
 
