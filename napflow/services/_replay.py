@@ -2,9 +2,10 @@
 
 :func:`start_judging` reads the site ledger, then every plan's records in order (the
 payload only of the kinds whose payload the replay reads: creation, roles, drafts,
-migrations), and hands each plan's records to :func:`napflow.ledger.authority.judge_plan`. On SQLite the
-rows are read straight from the file, read-only, and a large ledger is shared among worker
-processes by ranges of plans, started before the chain scan so that both run at once.
+migrations), and hands each plan's records to :func:`napflow.ledger.authority.judge_plan`.
+On SQLite the rows are read straight from the file, read-only, and a large ledger is shared
+among worker processes by ranges of plans, started before the chain scan so that both run
+at once.
 """
 
 from __future__ import annotations
