@@ -119,8 +119,11 @@ def test_an_untouched_ledger_verifies_with_its_head(demo: Runtime, cli: Cli) -> 
     head = cli("audit", "head").out.strip()
     assert result.code == 0
     people = len(services.list_people(demo))  # each added with a site ledger record
+    # and the NAP workflow's version, stored (and sealed) when the first plan was created
+    stored = len(services.workflow_versions.list_versions(demo, "nap"))
+    assert stored == 1
     assert result.out == (
-        f"OK: 3 plans, 59 records and {people} site records, every chain intact, "
+        f"OK: 3 plans, 59 records and {people + stored} site records, every chain intact, "
         f"every action allowed; head {head}\n"
     )
     assert head.startswith("sha256:") and len(head) == len("sha256:") + 64

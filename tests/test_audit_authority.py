@@ -21,7 +21,9 @@ from napflow import services
 from napflow.clock import VirtualClock
 from napflow.runtime import Runtime
 from napflow.services import audit
+from napflow.services._workflow_versions import ensure_stored
 from napflow.storage.schema import people, plans, roles, site_grants
+from napflow.workflow.definition import parse_definition
 
 COORD, CHAIR, EXPERT, MINISTER, OBSERVER = (
     CAST[r][0] for r in ("coordinator", "wg_chair", "expert", "approver", "observer")
@@ -222,8 +224,12 @@ def test_a_plan_created_by_an_admin_made_by_hand_is_unauthorized(
 def test_an_action_sealed_under_another_workflow_version_is_not_let_through(
     rt: Runtime, nap_plan: str
 ) -> None:
-    # the role by hand, and the plan row pointed at a version napflow does not have, so
-    # the action would be "not judged": it is named instead
+    # the role by hand, and the plan row pointed at another version (stored, as napflow
+    # stores a version, so the action can be recorded under it) that no record moved it to
+    nap = rt.catalog.get("nap")
+    v99 = parse_definition(nap.source.replace("version = 1", "version = 99").encode(), nap.path)
+    with rt.db.write() as conn:
+        ensure_stored(conn, rt.catalog, v99, audit_key=None, at=rt.clock.now(), actor=None)
     with role_by_hand(rt, nap_plan, OBSERVER, "coordinator"):
         with rt.db.write() as conn:
             conn.execute(update(plans).where(plans.c.key == nap_plan).values(workflow_version=99))

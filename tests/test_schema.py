@@ -166,6 +166,7 @@ LEDGERS = (
     "drafts",
     "verifications",
     "verified_heads",
+    "workflow_versions",
 )
 APPEND_ONLY = {
     "sqlite": {

@@ -34,11 +34,12 @@ from napflow.errors import (
 )
 from napflow.i18n import _, ngettext
 from napflow.ledger import chain
-from napflow.ledger.record import NUMBERS, OPTIONAL, UNVERSIONED_KINDS, Record
+from napflow.ledger.record import NUMBERS, OPTIONAL, UNVERSIONED_KINDS, Record, SiteKind
 from napflow.ledger.verification import (
     CHANGED,
     EDITED,
     MISSING,
+    SITE_LEDGER,
     KeyNeeded,
     PlanState,
     Problem,
@@ -66,6 +67,7 @@ from napflow.storage.schema import (
     history,
     plans,
     site_history,
+    workflow_versions,
 )
 
 BUNDLE_FORMAT = "napflow-audit-bundle/1"
@@ -376,6 +378,7 @@ def _verify_all(
             report = _verify_generic(rt, key, wanted, allow_unkeyed, ends)
         if wanted is None:
             report = _with_site_ledger(rt, report, key, allow_unkeyed, ends)
+            report = _with_workflow_versions(rt, report)
         report = _with_drafts(rt, report, wanted)
         return _with_authority(report, judging())
     except KeyNeeded:
@@ -446,6 +449,46 @@ def _stored_digest(conn: Connection, content_id: int) -> str:
             return digest.hexdigest()
         digest.update(bytes(data))
         n += 1
+
+
+def _with_workflow_versions(rt: Runtime, report: VerifyReport) -> VerifyReport:
+    """Add what is wrong with the stored workflow versions to ``report``.
+
+    Each stored text must still hash to its digest, and the site record that stored it
+    must have sealed that workflow, version and digest. (Few and small: all are checked,
+    by an incremental verification too.)
+    """
+    query = select(
+        workflow_versions.c.name,
+        workflow_versions.c.version,
+        workflow_versions.c.digest,
+        workflow_versions.c.source,
+        workflow_versions.c.seq,
+        site_history.c.kind,
+        type_coerce(site_history.c.payload, Text).label("payload"),
+    ).outerjoin(site_history, site_history.c.seq == workflow_versions.c.seq)
+    problems: list[Problem] = []
+    with rt.db.read() as conn:
+        rows = conn.execute(query.order_by(workflow_versions.c.id)).all()
+    for row in rows:
+        what = f"workflow {row.name} v{row.version}"
+        if hashlib.sha256(row.source.encode("utf-8")).hexdigest() != row.digest:
+            detail = f"the stored text of {what} no longer matches its digest {row.digest}"
+            problems.append(Problem(SITE_LEDGER, row.seq, EDITED, detail))
+        try:
+            sealed = json.loads(row.payload) if row.payload else None
+        except json.JSONDecodeError:
+            sealed = None
+        expected = {"workflow": row.name, "version": row.version, "digest": row.digest}
+        if row.kind != SiteKind.WORKFLOW_STORED or sealed != expected:
+            detail = (
+                f"{what} is stored as {row.digest}, but the site record it names (seq "
+                f"{row.seq}) did not seal that: the stored version was swapped"
+            )
+            problems.append(Problem(SITE_LEDGER, row.seq, CHANGED, detail))
+    if not problems:
+        return report
+    return dataclasses.replace(report, problems=[*report.problems, *problems])
 
 
 def _with_drafts(
@@ -902,7 +945,7 @@ def _verify_increment(
         site_records=site_added,
         incremental=True,
     )
-    report = _with_drafts(rt, report, None, grown)
+    report = _with_workflow_versions(rt, _with_drafts(rt, report, None, grown))
     return _with_authority(report, judge_plans(rt, grown, site_after))
 
 
