@@ -11,7 +11,8 @@ schema (napflow.web.http). Lists come in pages (napflow.web.api_common).
 
 This module has the plans and their roles; the other routes are in napflow.web.api_deadlines
 (deadlines and reminders), napflow.web.api_admin (people and site access) and
-napflow.web.api_me (the caller and their tokens), included below.
+napflow.web.api_me (the caller and their tokens) and napflow.web.api_workflows (workflows
+and their versions), included below.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from napflow import services
 from napflow.inputs import parse_day
-from napflow.web import api_admin, api_deadlines, api_drafts, api_me
+from napflow.web import api_admin, api_deadlines, api_drafts, api_me, api_workflows
 from napflow.web.api_common import (
     ERRORS,
     Caller,
@@ -324,3 +325,4 @@ router.include_router(api_deadlines.router)
 router.include_router(api_drafts.router)
 router.include_router(api_admin.router)
 router.include_router(api_me.router)
+router.include_router(api_workflows.router)
