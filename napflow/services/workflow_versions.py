@@ -382,7 +382,7 @@ def _migrate_one(
         if to_state not in target.state_names:
             raise RefusedError(
                 _(
-                    "%(key)s is in %(state)r, which %(name)s v%(version)d does not have; give "
+                    "%(key)s is in %(state)s, which %(name)s v%(version)d does not have; give "
                     "%(option)s %(state)s=NEW (states: %(states)s)."
                 )
                 % {
