@@ -378,3 +378,27 @@ def test_a_forged_migration_is_named_by_the_replay(
         f"KGZ-2015 seq {seq[0]}: unauthorized: migrated by {COORD} to expert_review, which "
         "its own mapping does not name"
     ) in found.out
+
+
+def test_the_audit_bundle_carries_every_stored_version(
+    flight: Runtime, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file = nap_v2(tmp_path / "workflows")
+    monkeypatch.setenv("NAPFLOW_WORKFLOW_DIRS", str(file.parent))
+    assert cli(
+        "workflow", "migrate", "nap", "--to", "2", "--plan", "TJK-2015",
+        "--map-state", "working_group_review=wg_review",
+    ).code == 0  # fmt: skip
+    out = tmp_path / "bundle.json"
+    assert cli("audit", "export", "--out", str(out)).code == 0
+    data = json.loads(out.read_text(encoding="utf-8"))
+    versions = data["workflows"]["nap"]["versions"]
+    assert sorted(versions) == ["1", "2"]
+    assert versions["1"]["source"] == NAP and "wg_review" in versions["2"]["source"]
+    assert cli("audit", "verify", "--bundle", str(out)).code == 0
+    versions["1"]["source"] += "\n# edited\n"
+    out.write_text(json.dumps(data), encoding="utf-8")
+    found = cli("audit", "verify", "--bundle", str(out))
+    assert found.code == 1 and "workflow nap: edited: its v1 does not match its SHA-256" in (
+        found.out
+    )

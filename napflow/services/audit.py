@@ -1095,13 +1095,27 @@ def ledger_head(rt: Runtime, *, viewer: str | None = None) -> HeadView:
 
 
 def _workflow_entry(rt: Runtime, name: str) -> dict[str, Any]:
+    """Return the bundle's entry of workflow ``name``: its file, and every version stored.
+
+    ``versions`` holds the text of each version the database stores, by version number:
+    the plans' records were made under them.
+    """
+    with rt.db.read() as conn:
+        stored = conn.execute(
+            select(
+                workflow_versions.c.version, workflow_versions.c.digest, workflow_versions.c.source
+            )
+            .where(workflow_versions.c.name == name)
+            .order_by(workflow_versions.c.version)
+        ).all()
+    versions = {str(r.version): {"sha256": r.digest, "source": r.source} for r in stored}
     entry = next((e for e in rt.catalog.entries() if e.name == name), None)
     if entry is None:
-        return {"version": None, "sha256": None, "source": None}
+        return {"version": None, "sha256": None, "source": None, "versions": versions}
     source = entry.path.read_text(encoding="utf-8")
     version = entry.definition.version if entry.definition is not None else None
     digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
-    return {"version": version, "sha256": digest, "source": source}
+    return {"version": version, "sha256": digest, "source": source, "versions": versions}
 
 
 def build_bundle(
@@ -1297,4 +1311,12 @@ def _check_workflows(workflows: Any, used: set[str]) -> list[Problem]:
             found.append(Problem(where, None, EDITED, "its definition is not in the bundle"))
         elif hashlib.sha256(source.encode("utf-8")).hexdigest() != entry.get("sha256"):
             found.append(Problem(where, None, EDITED, "its definition does not match its SHA-256"))
+        versions = entry.get("versions")
+        for number, kept in (versions if isinstance(versions, dict) else {}).items():
+            text = kept.get("source") if isinstance(kept, dict) else None
+            digest = kept.get("sha256") if isinstance(kept, dict) else None
+            if not isinstance(text, str) or hashlib.sha256(text.encode()).hexdigest() != digest:
+                found.append(
+                    Problem(where, None, EDITED, f"its v{number} does not match its SHA-256")
+                )
     return found

@@ -175,7 +175,9 @@ class RoleAssigned(Condition):
 class Quorum(Condition):
     """Enough holders of ``role`` have fired ``trigger`` in this round.
 
-    ``min`` is ``"all"`` (every holder, and at least one holder) or a whole number.
+    ``min`` is ``"all"`` (every holder, and at least one holder), a whole number, or a
+    fraction of the role's holders at the moment of the action, ``"2/3"`` (rounded up, and
+    at least one: two of three holders, three of four).
     """
 
     role: str
@@ -185,33 +187,43 @@ class Quorum(Condition):
     params: ClassVar[Mapping[str, bool]] = {"role": True, "trigger": False, "min": False}
     needs: ClassVar[frozenset[str]] = frozenset({HOLDERS, ROUND_ACTIONS})
 
+    def needed(self, holders: int) -> int | str:
+        """Return how many must act (``"all"`` for every holder), of ``holders`` now."""
+        if isinstance(self.min, str) and "/" in self.min:
+            top, _slash, bottom = self.min.partition("/")
+            return max(1, -(-holders * int(top) // int(bottom)))  # rounded up
+        return self.min
+
     def failure(self, facts: PlanFacts) -> str | None:
         """Refuse until the quorum is reached, naming who has not acted yet."""
         holders = facts.holders_of(self.role)
         done = holders & facts.actors_of(self.trigger)
         waiting = sorted(holders - done)
+        needed = self.needed(len(holders))
         values = {
             "role": self.role,
             "trigger": self.trigger,
             "key": facts.key,
             "waiting": ", ".join(waiting),
-            "min": self.min,
+            "min": needed,
             "done": len(done),
         }
-        if self.min == "all":
+        if isinstance(self.min, str) and "/" in self.min and not holders:
+            return _("no %(role)s is assigned to %(key)s, so no quorum can be reached") % values
+        if needed == "all":
             if not holders:
                 return _("no %(role)s is assigned to %(key)s, so no quorum can be reached") % values
             if not waiting:
                 return None
             return _("every %(role)s must %(trigger)s first; waiting for %(waiting)s") % values
-        assert isinstance(self.min, int)
-        if len(done) >= self.min:
+        assert isinstance(needed, int)
+        if len(done) >= needed:
             return None
         return (
             ngettext(
                 "at least %(min)d %(role)s %(trigger)s needed in this round, %(done)d so far",
                 "at least %(min)d %(role)s %(trigger)s needed in this round, %(done)d so far",
-                self.min,
+                needed,
             )
             % values
         )
@@ -231,7 +243,8 @@ class Quorum(Condition):
             "count": len(waiting),
             "names": format_list(waiting),
         }
-        if self.min == "all":
+        needed = self.needed(len(holders))
+        if needed == "all":
             return (
                 ngettext(
                     'needs "%(action)s" from everyone in the role %(role)s: '
@@ -242,17 +255,19 @@ class Quorum(Condition):
                 )
                 % values
             )
-        assert isinstance(self.min, int)
+        assert isinstance(needed, int)
         done = len(holders) - len(waiting)
         return ngettext(
             'needs "%(action)s" from at least %(min)d person in the role %(role)s: %(done)d so far',
             'needs "%(action)s" from at least %(min)d people in the role %(role)s: %(done)d so far',
-            self.min,
-        ) % {**values, "min": self.min, "done": done}
+            needed,
+        ) % {**values, "min": needed, "done": done}
 
     def describe(self) -> str:
         """Describe the condition."""
         amount = "every" if self.min == "all" else f"at least {self.min}"
+        if isinstance(self.min, str) and "/" in self.min:
+            amount = f"at least {self.min} of the"
         return f"{amount} {self.role} did {self.trigger} this round"
 
 
@@ -281,12 +296,27 @@ def _build_quorum(params: dict[str, Any], scope: LoadScope) -> Condition:
             f"unknown trigger {trigger!r} (triggers: {', '.join(sorted(scope.triggers))})"
         )
     minimum = params.get("min", "all")
-    valid = minimum == "all" or (
-        isinstance(minimum, int) and not isinstance(minimum, bool) and minimum >= 1
+    valid = (
+        minimum == "all"
+        or (isinstance(minimum, int) and not isinstance(minimum, bool) and minimum >= 1)
+        or _fraction(minimum)
     )
     if not valid:
-        raise ValueError(f'min must be "all" or a whole number >= 1, not {minimum!r}')
+        raise ValueError(
+            f'min must be "all", a whole number >= 1 or a fraction of the holders such as '
+            f'"2/3", not {minimum!r}'
+        )
     return Quorum(role=role, trigger=trigger, min=minimum)
+
+
+def _fraction(value: Any) -> bool:
+    """Tell whether ``value`` is a fraction "N/D" with 0 < N <= D (of a role's holders)."""
+    if not isinstance(value, str):
+        return False
+    top, slash, bottom = value.partition("/")
+    if not (slash and top.isdigit() and bottom.isdigit() and top.isascii() and bottom.isascii()):
+        return False
+    return 0 < int(top) <= int(bottom)
 
 
 #: condition name -> (class, builder from validated parameters)
