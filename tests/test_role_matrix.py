@@ -29,7 +29,9 @@ from napflow.runtime.settings import Settings
 from napflow.services.accounts import create_api_token
 from napflow.web import create_app
 
-WORKFLOW_FILES = sorted((REPO / "workflows").glob("*.toml"))
+#: the test's own workflows (a quorum of two thirds, in committee.toml) beside napflow's
+TEST_WORKFLOWS = Path(__file__).parent / "workflows"
+WORKFLOW_FILES = [*sorted((REPO / "workflows").glob("*.toml")), TEST_WORKFLOWS / "committee.toml"]
 COMMENT = "Reviewed; see the annex."
 
 
@@ -83,7 +85,7 @@ def person(role: str) -> str:
 @pytest.fixture
 def live_rt(db_url: str) -> Iterator[Runtime]:
     """A runtime on the real clock, as the CLI and the web app run."""
-    runtime = build_runtime(Settings(database_url=db_url))
+    runtime = build_runtime(Settings(database_url=db_url, workflow_dirs=(TEST_WORKFLOWS,)))
     services.init_database(runtime)
     yield runtime
     runtime.db.dispose()
@@ -158,8 +160,13 @@ def api_attempt(client: TestClient, rt: Runtime) -> Callable[[str, str, str], bo
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=[p.stem for p in WORKFLOW_FILES])
 @pytest.mark.parametrize("channel", ["cli", "api"])
 def test_the_engine_allows_exactly_what_the_file_says(
-    live_rt: Runtime, cli: Callable[..., Result], path: Path, channel: str
+    live_rt: Runtime,
+    cli: Callable[..., Result],
+    path: Path,
+    channel: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("NAPFLOW_WORKFLOW_DIRS", str(TEST_WORKFLOWS))
     rules = FileRules(path)
     matrix = Matrix(live_rt, rules)
     with TestClient(create_app(live_rt)) as client:
