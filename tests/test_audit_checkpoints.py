@@ -198,6 +198,8 @@ def test_a_ledger_that_only_grew_passes_every_checkpoint(
 def test_the_site_ledger_cut_short_is_named(
     demo: Runtime, cli: Cli, witness_dir: Path, attacker: Callable[[], Attacker]
 ) -> None:
+    # the last change to people (after the demo's plans stored their workflow's version)
+    assert cli("person", "add", "late@example.org", "--name", "Late Comer").code == 0
     assert cli("audit", "checkpoint").code == 0
     conn = attacker()
     drop = "DROP TRIGGER site_history_append_only"
