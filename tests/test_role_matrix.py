@@ -29,9 +29,14 @@ from napflow.runtime.settings import Settings
 from napflow.services.accounts import create_api_token
 from napflow.web import create_app
 
-#: the test's own workflows (a quorum of two thirds, in committee.toml) beside napflow's
+#: the test's own workflows beside napflow's: a quorum of two thirds (committee.toml); the
+#: four-eyes rule, any_of, all_of, not and a condition on a deadline (clearance.toml)
 TEST_WORKFLOWS = Path(__file__).parent / "workflows"
-WORKFLOW_FILES = [*sorted((REPO / "workflows").glob("*.toml")), TEST_WORKFLOWS / "committee.toml"]
+WORKFLOW_FILES = [
+    *sorted((REPO / "workflows").glob("*.toml")),
+    TEST_WORKFLOWS / "committee.toml",
+    TEST_WORKFLOWS / "clearance.toml",
+]
 COMMENT = "Reviewed; see the annex."
 
 
@@ -104,7 +109,7 @@ class Matrix:
         """Do on plan ``key`` what ``transition``'s quorums ask for (the other conditions are
         met by the comment every action carries and by every role being assigned)."""
         for condition in transition.get("conditions", []):
-            if isinstance(condition, dict) and condition["name"] == "quorum":
+            if isinstance(condition, dict) and condition.get("name") == "quorum":
                 services.advance_plan(
                     self.rt, key, condition["trigger"], person(condition["role"]), COMMENT
                 )

@@ -47,8 +47,9 @@ _ADMIN_GRANT = "admin"
 _ACTIONS = frozenset({Kind.ACTION, Kind.TRANSITION})
 _ROLES = frozenset({Kind.ROLE_GRANTED, Kind.ROLE_REVOKED})
 _DEADLINE_CHANGES = frozenset({Kind.DEADLINE_ADDED, Kind.DEADLINE_MOVED, Kind.DEADLINE_CANCELLED})
-#: records that are bookkeeping or consequences, with nothing to judge or to replay
-UNJUDGED = frozenset({Kind.MAIL_SENT, Kind.MAIL_FAILED, Kind.DEADLINE_MET})
+#: records that are bookkeeping, with nothing to judge or to replay (a deadline met is a
+#: consequence, not judged, but replayed: conditions read which deadlines are open)
+UNJUDGED = frozenset({Kind.MAIL_SENT, Kind.MAIL_FAILED})
 
 
 class Step(NamedTuple):
@@ -252,6 +253,9 @@ class _Plan:
         self.holders: dict[str, set[str]] = {}
         self.round: tuple[RoundAction, ...] = ()
         self.draft = 0
+        # the transition that sent the plan to its state, and its open deadlines (id -> kind)
+        self.entered: RoundAction | None = None
+        self.deadlines: dict[Any, str] = {}
         # made again only when a role changes: most records are actions
         self._frozen: dict[str, frozenset[str]] | None = None
         self._held: dict[str, frozenset[str]] = {}
@@ -300,6 +304,8 @@ class _Plan:
             holders=holders,
             round_actions=self.round,
             draft_version=self.draft,
+            entered_by=self.entered,
+            pending_deadlines=frozenset(self.deadlines.values()),
         )
 
 
@@ -462,6 +468,8 @@ def _apply(plan: _Plan, step: Step, people: People) -> None:
     if kind == Kind.TRANSITION:
         plan.state = step.to_state
         plan.round = ()
+        began = step.actor and step.trigger
+        plan.entered = RoundAction(step.actor, step.trigger, step.role) if began else None  # type: ignore[arg-type]
         return
     payload = step.payload or {}
     if kind in (Kind.CREATED, Kind.MIGRATED):  # a migration keeps the round in progress
@@ -474,6 +482,11 @@ def _apply(plan: _Plan, step: Step, people: People) -> None:
             plan.draft = payload["draft"]
         if payload.get("round") == "restarted":
             plan.round = ()
+    elif kind == Kind.DEADLINE_ADDED:
+        if isinstance(payload.get("kind"), str):
+            plan.deadlines[payload.get("deadline")] = payload["kind"]
+    elif kind in (Kind.DEADLINE_MET, Kind.DEADLINE_CANCELLED):
+        plan.deadlines.pop(payload.get("deadline"), None)
 
 
 def engines(

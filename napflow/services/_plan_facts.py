@@ -14,9 +14,16 @@ from sqlalchemy import Connection, bindparam, select
 
 from napflow.ledger.record import Kind
 from napflow.services._records import PlanRow, load_plan_for_actor
-from napflow.storage.schema import history, people, roles
+from napflow.storage.schema import Status, deadlines, history, people, roles
 from napflow.workflow.engine import Engine
-from napflow.workflow.facts import HOLDERS, ROUND_ACTIONS, PlanFacts, RoundAction
+from napflow.workflow.facts import (
+    ENTERED,
+    HOLDERS,
+    PENDING_DEADLINES,
+    ROUND_ACTIONS,
+    PlanFacts,
+    RoundAction,
+)
 
 _HOLDERS = (
     select(roles.c.role, people.c.email)
@@ -41,6 +48,31 @@ def role_holders(conn: Connection, plan_id: int) -> dict[str, frozenset[str]]:
     for row in conn.execute(_HOLDERS, {"plan_id": plan_id}):
         found[row.role].add(row.email)
     return {role: frozenset(emails) for role, emails in found.items()}
+
+
+_ENTERED = (
+    select(history.c.actor, history.c.trigger, history.c.role)
+    .where(history.c.plan_id == bindparam("plan_id"), history.c.kind == Kind.TRANSITION)
+    .order_by(history.c.seq.desc())
+    .limit(1)
+)
+
+_PENDING = (
+    select(deadlines.c.kind)
+    .where(deadlines.c.plan_id == bindparam("plan_id"), deadlines.c.status == Status.PENDING)
+    .distinct()
+)
+
+
+def entered_by(conn: Connection, plan: PlanRow) -> RoundAction | None:
+    """Return the transition that sent the plan to its state (None: it was created there)."""
+    row = conn.execute(_ENTERED, {"plan_id": plan.id}).first()
+    return RoundAction(row.actor, row.trigger, row.role) if row and row.actor else None
+
+
+def pending_kinds(conn: Connection, plan_id: int) -> frozenset[str]:
+    """Return the kinds of the plan's deadlines still open."""
+    return frozenset(conn.execute(_PENDING, {"plan_id": plan_id}).scalars())
 
 
 def round_actions(conn: Connection, plan: PlanRow) -> tuple[RoundAction, ...]:
@@ -69,6 +101,10 @@ def load_facts(
         holders=role_holders(conn, plan.id) if HOLDERS in needs else {},
         round_actions=round_actions(conn, plan) if ROUND_ACTIONS in needs else (),
         draft_version=plan.draft_version,
+        entered_by=entered_by(conn, plan) if ENTERED in needs else None,
+        pending_deadlines=pending_kinds(conn, plan.id)
+        if PENDING_DEADLINES in needs
+        else frozenset(),
     )
 
 

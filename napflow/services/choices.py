@@ -93,6 +93,10 @@ class _Words:
     def names(self, emails: Iterable[str]) -> list[str]:
         return sorted(self.known.get(e, e) for e in emails)
 
+    def deadline_title(self, kind: str) -> str:
+        found = self.definition.deadline_kind(kind)
+        return found.title_in() if found is not None else kind
+
 
 def plan_choices(rt: Runtime, key: str, viewer: str, comment: str | None = None) -> PlanChoices:
     """Return what ``viewer`` is offered on plan ``key`` now, and where its round stands.

@@ -4,6 +4,9 @@ A workflow file chooses conditions by name, with parameters, for example::
 
     conditions = ["comment_required", { name = "quorum", role = "wg_member", min = "all" }]
 
+Conditions combine: ``{ any_of = [...] }`` holds when one of its conditions does,
+``{ all_of = [...] }`` when each does, ``{ not = ... }`` when its condition does not.
+
 Each condition is pure: it reads :class:`~napflow.workflow.facts.PlanFacts` and returns None when
 it holds, or a sentence saying what is missing. Adding a condition type here makes it
 available to every workflow file; the files themselves never contain code.
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from napflow.i18n import _, format_list, ngettext
-from napflow.workflow.facts import HOLDERS, ROUND_ACTIONS, PlanFacts
+from napflow.workflow.facts import ENTERED, HOLDERS, PENDING_DEADLINES, ROUND_ACTIONS, PlanFacts
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,8 @@ class LoadScope:
 
     roles: frozenset[str]
     triggers: frozenset[str]
+    #: the deadline kinds the file declares
+    deadlines: frozenset[str] = frozenset()
 
 
 class Words(Protocol):
@@ -38,6 +43,9 @@ class Words(Protocol):
 
     def names(self, emails: Iterable[str]) -> list[str]:
         """Return the people's names (their addresses where no name is known), sorted."""
+
+    def deadline_title(self, kind: str) -> str:
+        """Return the title of deadline kind ``kind`` in the reader's language."""
 
 
 class Condition:
@@ -65,6 +73,10 @@ class Condition:
         """Return a short human description, for ``workflow show``."""
         raise NotImplementedError
 
+    def holds(self, words: Words) -> str:
+        """Say to people, in their language, what is so when the condition holds."""
+        raise NotImplementedError
+
 
 class CommentRequired(Condition):
     """The person acting must give a comment (a reason for a return, say)."""
@@ -88,6 +100,10 @@ class CommentRequired(Condition):
     def describe(self) -> str:
         """Describe the condition."""
         return "comment required"
+
+    def holds(self, words: Words) -> str:
+        """Say that a comment is given."""
+        return _("a comment is given")
 
 
 class OncePerRound(Condition):
@@ -117,6 +133,10 @@ class OncePerRound(Condition):
         """Describe the condition."""
         return "once per person per round"
 
+    def holds(self, words: Words) -> str:
+        """Say that the person has not done it yet in this round."""
+        return _("you have not done this yet in this round")
+
 
 class DraftPresent(Condition):
     """The plan has a draft of its document (nothing to review or approve without one)."""
@@ -139,6 +159,10 @@ class DraftPresent(Condition):
     def describe(self) -> str:
         """Describe the condition."""
         return "a draft is present"
+
+    def holds(self, words: Words) -> str:
+        """Say that the plan has a draft."""
+        return _("the plan has a draft")
 
 
 @dataclass(frozen=True)
@@ -169,6 +193,10 @@ class RoleAssigned(Condition):
     def describe(self) -> str:
         """Describe the condition."""
         return f"a {self.role} is assigned"
+
+    def holds(self, words: Words) -> str:
+        """Say that someone holds the role."""
+        return _("someone holds the role %(role)s") % {"role": words.role_title(self.role)}
 
 
 @dataclass(frozen=True)
@@ -270,6 +298,197 @@ class Quorum(Condition):
             amount = f"at least {self.min} of the"
         return f"{amount} {self.role} did {self.trigger} this round"
 
+    def holds(self, words: Words) -> str:
+        """Say that enough people in the role have done the action."""
+        return _('enough people in the role %(role)s have done "%(action)s"') % {
+            "role": words.role_title(self.role),
+            "action": words.action_title(self.trigger),
+        }
+
+
+@dataclass(frozen=True)
+class FourEyes(Condition):
+    """The person acting is not the one who fired ``trigger`` in this round.
+
+    The transition that sent the plan to its state counts, whatever drafts came since (who
+    submitted for approval may not approve), as do the actions of the round (who remarked
+    may not clear).
+    """
+
+    trigger: str
+    name: ClassVar[str] = "four_eyes"
+    params: ClassVar[Mapping[str, bool]] = {"trigger": True}
+    needs: ClassVar[frozenset[str]] = frozenset({ROUND_ACTIONS, ENTERED})
+
+    def failure(self, facts: PlanFacts) -> str | None:
+        """Refuse the person who fired the trigger in this round."""
+        if facts.actor is None or facts.actor not in facts.fired(self.trigger):
+            return None
+        return _("%(actor)s did %(trigger)s in this round, and a second person must do this") % {
+            "actor": facts.actor,
+            "trigger": self.trigger,
+        }
+
+    def explain(self, facts: PlanFacts, words: Words) -> str | None:
+        """Say that someone else must do it."""
+        if self.failure(facts) is None:
+            return None
+        return _('you did "%(action)s" in this round: someone else must do this') % {
+            "action": words.action_title(self.trigger)
+        }
+
+    def describe(self) -> str:
+        """Describe the condition."""
+        return f"not by who did {self.trigger} this round"
+
+    def holds(self, words: Words) -> str:
+        """Say that the person did not do the action in this round."""
+        return _('you did not do "%(action)s" in this round') % {
+            "action": words.action_title(self.trigger)
+        }
+
+
+@dataclass(frozen=True)
+class DeadlinePending(Condition):
+    """The plan has a deadline of kind ``kind`` still open (neither met nor cancelled)."""
+
+    kind: str
+    name: ClassVar[str] = "deadline_pending"
+    params: ClassVar[Mapping[str, bool]] = {"kind": True}
+    needs: ClassVar[frozenset[str]] = frozenset({PENDING_DEADLINES})
+
+    def failure(self, facts: PlanFacts) -> str | None:
+        """Refuse while no deadline of the kind is open."""
+        if self.kind in facts.pending_deadlines:
+            return None
+        return _("%(key)s has no open deadline of kind %(kind)s") % {
+            "key": facts.key,
+            "kind": self.kind,
+        }
+
+    def explain(self, facts: PlanFacts, words: Words) -> str | None:
+        """Say which deadline is not open."""
+        if self.kind in facts.pending_deadlines:
+            return None
+        return _('the deadline "%(title)s" is not open') % {
+            "title": words.deadline_title(self.kind)
+        }
+
+    def describe(self) -> str:
+        """Describe the condition."""
+        return f"a {self.kind} deadline is open"
+
+    def holds(self, words: Words) -> str:
+        """Say that the deadline is open."""
+        return _('the deadline "%(title)s" is open') % {"title": words.deadline_title(self.kind)}
+
+
+@dataclass(frozen=True)
+class AllOf(Condition):
+    """Every one of ``conditions`` holds."""
+
+    conditions: tuple[Condition, ...]
+    name: ClassVar[str] = "all_of"
+
+    @property
+    def needs(self) -> frozenset[str]:  # type: ignore[override]
+        """Return the facts any of the conditions read."""
+        return frozenset().union(*(c.needs for c in self.conditions))
+
+    def failure(self, facts: PlanFacts) -> str | None:
+        """Refuse with the reasons of every condition that does not hold."""
+        reasons = [r for c in self.conditions if (r := c.failure(facts)) is not None]
+        return "; ".join(reasons) if reasons else None
+
+    def explain(self, facts: PlanFacts, words: Words) -> str | None:
+        """Say, for people, each condition that does not hold."""
+        reasons = [r for c in self.conditions if (r := c.explain(facts, words)) is not None]
+        return "; ".join(reasons) if reasons else None
+
+    def describe(self) -> str:
+        """Describe the condition."""
+        return "all of (" + "; ".join(c.describe() for c in self.conditions) + ")"
+
+    def holds(self, words: Words) -> str:
+        """Say what is so when every condition holds."""
+        return format_list([c.holds(words) for c in self.conditions])
+
+
+@dataclass(frozen=True)
+class AnyOf(Condition):
+    """At least one of ``conditions`` holds."""
+
+    conditions: tuple[Condition, ...]
+    name: ClassVar[str] = "any_of"
+
+    @property
+    def needs(self) -> frozenset[str]:  # type: ignore[override]
+        """Return the facts any of the conditions read."""
+        return frozenset().union(*(c.needs for c in self.conditions))
+
+    def failure(self, facts: PlanFacts) -> str | None:
+        """Refuse when none holds, with each one's reason."""
+        reasons = []
+        for condition in self.conditions:
+            reason = condition.failure(facts)
+            if reason is None:
+                return None
+            reasons.append(reason)
+        return _("none of these holds: %(reasons)s") % {"reasons": "; ".join(reasons)}
+
+    def explain(self, facts: PlanFacts, words: Words) -> str | None:
+        """Say, for people, what would open the action: any one of the conditions."""
+        if self.failure(facts) is None:
+            return None
+        return _("this needs one of: %(conditions)s") % {
+            "conditions": format_list([c.holds(words) for c in self.conditions], style="or")
+        }
+
+    def describe(self) -> str:
+        """Describe the condition."""
+        return "any of (" + "; ".join(c.describe() for c in self.conditions) + ")"
+
+    def holds(self, words: Words) -> str:
+        """Say what is so when one of the conditions holds."""
+        return format_list([c.holds(words) for c in self.conditions], style="or")
+
+
+@dataclass(frozen=True)
+class Not(Condition):
+    """``condition`` does not hold."""
+
+    condition: Condition
+    name: ClassVar[str] = "not"
+
+    @property
+    def needs(self) -> frozenset[str]:  # type: ignore[override]
+        """Return the facts the condition reads."""
+        return self.condition.needs
+
+    def failure(self, facts: PlanFacts) -> str | None:
+        """Refuse while the condition holds."""
+        if facts.listing and isinstance(self.condition, CommentRequired):
+            return None  # the comment is not known yet
+        if self.condition.failure(facts) is not None:
+            return None
+        return _("it is not allowed while %(condition)s") % {"condition": self.condition.describe()}
+
+    def explain(self, facts: PlanFacts, words: Words) -> str | None:
+        """Say, for people, what closes the action."""
+        if self.failure(facts) is None:
+            return None
+        return _("this is not open while %(condition)s") % {
+            "condition": self.condition.holds(words)
+        }
+
+    def describe(self) -> str:
+        """Describe the condition."""
+        return f"not ({self.condition.describe()})"
+
+    def holds(self, words: Words) -> str:
+        """Say, for people, that the condition does not hold."""
+        return _("it is not so that %(condition)s") % {"condition": self.condition.holds(words)}
+
 
 def _build_simple(cls: type[Condition]) -> Callable[[dict[str, Any], LoadScope], Condition]:
     def build(_params: dict[str, Any], _scope: LoadScope) -> Condition:
@@ -319,6 +538,43 @@ def _fraction(value: Any) -> bool:
     return 0 < int(top) <= int(bottom)
 
 
+def _build_four_eyes(params: dict[str, Any], scope: LoadScope) -> Condition:
+    trigger = params["trigger"]
+    if not isinstance(trigger, str) or trigger not in scope.triggers:
+        raise ValueError(
+            f"unknown trigger {trigger!r} (triggers: {', '.join(sorted(scope.triggers))})"
+        )
+    return FourEyes(trigger=trigger)
+
+
+def _build_deadline_pending(params: dict[str, Any], scope: LoadScope) -> Condition:
+    kind = params["kind"]
+    if not isinstance(kind, str) or kind not in scope.deadlines:
+        known = ", ".join(sorted(scope.deadlines)) or "none declared"
+        raise ValueError(f"unknown deadline kind {kind!r} (kinds: {known})")
+    return DeadlinePending(kind=kind)
+
+
+#: the tables that combine conditions: their one key -> how
+_COMBINED = ("all_of", "any_of", "not")
+
+
+def _build_combined(spec: dict[str, Any], scope: LoadScope) -> Condition:
+    """Build ``{ any_of = [...] }``, ``{ all_of = [...] }`` or ``{ not = ... }``."""
+    if len(spec) != 1:
+        raise ValueError(
+            f"a table with {', '.join(sorted(k for k in spec if k in _COMBINED))} has that one "
+            f'key only, e.g. {{ any_of = ["draft_present", "comment_required"] }}'
+        )
+    ((key, value),) = spec.items()
+    if key == "not":
+        return Not(build_condition(value, scope))
+    if not isinstance(value, list) or len(value) < 2:
+        raise ValueError(f"{key} lists two conditions or more, not {value!r}")
+    parts = tuple(build_condition(part, scope) for part in value)
+    return AllOf(parts) if key == "all_of" else AnyOf(parts)
+
+
 #: condition name -> (class, builder from validated parameters)
 REGISTRY: dict[str, tuple[type[Condition], Callable[[dict[str, Any], LoadScope], Condition]]] = {
     CommentRequired.name: (CommentRequired, _build_simple(CommentRequired)),
@@ -326,6 +582,8 @@ REGISTRY: dict[str, tuple[type[Condition], Callable[[dict[str, Any], LoadScope],
     DraftPresent.name: (DraftPresent, _build_simple(DraftPresent)),
     RoleAssigned.name: (RoleAssigned, _build_role_assigned),
     Quorum.name: (Quorum, _build_quorum),
+    FourEyes.name: (FourEyes, _build_four_eyes),
+    DeadlinePending.name: (DeadlinePending, _build_deadline_pending),
 }
 
 
@@ -336,10 +594,13 @@ def build_condition(spec: Any, scope: LoadScope) -> Condition:
     """
     if isinstance(spec, str):
         spec = {"name": spec}
+    if isinstance(spec, dict) and "name" not in spec and set(spec) & set(_COMBINED):
+        return _build_combined(spec, scope)
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
         raise ValueError(
             "a condition is a name or a table with a name, e.g. "
-            '"comment_required" or { name = "quorum", role = "wg_member" }'
+            '"comment_required" or { name = "quorum", role = "wg_member" }, or combines '
+            "others: { any_of = [...] }, { all_of = [...] }, { not = ... }"
         )
     name = spec["name"]
     entry = REGISTRY.get(name)

@@ -374,7 +374,12 @@ def _load_transitions(
     triggers = frozenset(
         s["trigger"] for s in specs if isinstance(s, dict) and isinstance(s.get("trigger"), str)
     )
-    scope = LoadScope(roles=frozenset(roles), triggers=triggers)
+    kinds = data.get("deadlines")
+    scope = LoadScope(
+        roles=frozenset(roles),
+        triggers=triggers,
+        deadlines=frozenset(kinds) if isinstance(kinds, dict) else frozenset(),
+    )
     non_final = tuple(n for n, s in states.items() if not s.final)
     result = []
     for i, spec in enumerate(specs):

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 # Facts that are costly to load; a condition declares which of them it needs.
 HOLDERS = "holders"
 ROUND_ACTIONS = "round_actions"
+#: the transition that sent the plan to its state (who, with what)
+ENTERED = "entered_by"
+#: the kinds of the plan's deadlines still open (not met, not cancelled)
+PENDING_DEADLINES = "pending_deadlines"
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,11 @@ class PlanFacts:
     round_actions: tuple[RoundAction, ...] = ()
     #: the plan's current draft (0: none yet)
     draft_version: int = 0
+    #: the transition that sent the plan to its state (None: it was created there); a new
+    #: draft that begins a new round there does not change it
+    entered_by: RoundAction | None = None
+    #: the kinds of the plan's open deadlines
+    pending_deadlines: frozenset[str] = frozenset()
 
     def holders_of(self, role: str) -> frozenset[str]:
         """Return the e-mail addresses of the people holding ``role`` on this plan."""
@@ -52,3 +61,10 @@ class PlanFacts:
     def actors_of(self, trigger: str) -> frozenset[str]:
         """Return who fired ``trigger`` in the current round."""
         return frozenset(a.actor for a in self.round_actions if a.trigger == trigger)
+
+    def fired(self, trigger: str) -> frozenset[str]:
+        """Return who fired ``trigger`` in this round or sent the plan to its state with it."""
+        began = self.entered_by
+        if began is not None and began.trigger == trigger:
+            return self.actors_of(trigger) | {began.actor}
+        return self.actors_of(trigger)
