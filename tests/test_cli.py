@@ -148,7 +148,7 @@ def test_plan_create_prints_keys_and_checks_input(ready: Cli) -> None:
     assert_one_line_error(
         ready("plan", "create", "--country", "TJK", "--title", "T", "--workflow", "nope"),
         1,
-        "There is no workflow called 'nope'; workflows: nap, national_report",
+        "There is no workflow called 'nope'; workflows: committee_review, nap, national_report",
     )
 
 
@@ -362,7 +362,7 @@ def test_usage_errors_are_one_line_exit_2(ready: Cli) -> None:
 
 def test_workflow_list_show_check(ready: Cli, tmp_path: Path) -> None:
     listed = ready("workflow", "list", "--format", "json").json()
-    assert [w["name"] for w in listed] == ["nap", "national_report"]
+    assert [w["name"] for w in listed] == ["committee_review", "nap", "national_report"]
     text = ready("workflow", "show", "nap").out
     assert "send_to_experts -> expert_review  [wg_chair or coordinator; every wg_member did" in text
     mermaid = ready("workflow", "show", "nap", "--format", "mermaid").out

@@ -67,7 +67,8 @@ class FileRules:
 
     def allows(self, role: str, trigger: str, state: str) -> bool:
         found = self.transition(state, trigger)
-        return found is not None and role in found["roles"]
+        # a timer transition (after_days, on_missed) lists no roles: napflow fires it, no one
+        return found is not None and role in found.get("roles", [])
 
     def path_to(self, state: str) -> list[dict[str, Any]]:
         """The fewest transitions from the initial state to ``state`` (breadth first)."""
@@ -77,7 +78,8 @@ class FileRules:
             here = queue.popleft()
             for t in self.transitions:
                 dest = t.get("dest")
-                if dest and dest not in paths and here in self.sources(t):
+                by_people = bool(t.get("roles"))
+                if by_people and dest and dest not in paths and here in self.sources(t):
                     paths[dest] = [*paths[here], t]
                     queue.append(dest)
         return paths[state]

@@ -30,9 +30,12 @@ import bisect
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from napflow.ledger.record import Kind, SiteKind
+from napflow.timezones import to_local
+from napflow.workflow.calendar import due_instant
 from napflow.workflow.definition import WorkflowDefinition
 from napflow.workflow.engine import Engine
 from napflow.workflow.facts import PlanFacts, RoundAction
@@ -253,6 +256,9 @@ class _Plan:
         self.holders: dict[str, set[str]] = {}
         self.round: tuple[RoundAction, ...] = ()
         self.draft = 0
+        # when the plan entered its state, and its zone (a timer's time is counted in it)
+        self.entered_at: str | None = None
+        self.timezone: str | None = None
         # the transition that sent the plan to its state, and its open deadlines (id -> kind)
         self.entered: RoundAction | None = None
         self.deadlines: dict[Any, str] = {}
@@ -432,7 +438,32 @@ def _judge_migration(
     return _judge_change(plan, step, people, ())
 
 
+def _judge_timer(plan: _Plan, step: Step, engine: Engine, people: People) -> str | None:
+    """Judge a transition napflow fired by itself: a timer's, in its time, its rules met."""
+    assert step.trigger is not None and plan.state is not None
+    transition = engine.definition.transition_for(plan.state, step.trigger)
+    if transition is None or not transition.timer:
+        return f"{_who(step)}: an action without an actor"
+    if step.from_state != plan.state:
+        return f"{_who(step)} from {step.from_state}, but the ledger had the plan in {plan.state}"
+    if transition.after_days is not None and plan.entered_at and plan.timezone:
+        entered = datetime.fromisoformat(plan.entered_at).replace(tzinfo=UTC)
+        day = to_local(entered, plan.timezone).date() + timedelta(days=transition.after_days)
+        due = due_instant(day, None, plan.timezone)
+        if datetime.fromisoformat(step.at).replace(tzinfo=UTC) < due:
+            return f"{_who(step)} by itself before its time ({due:%Y-%m-%d %H:%M} UTC)"
+    decision = engine.decide(plan.facts(step, "", people), step.trigger)
+    if not decision.allowed:
+        return f"{_who(step)} by itself, but {'; '.join(decision.reasons)}"
+    dest = step.from_state if transition.stays else transition.dest
+    if step.to_state != dest:
+        return f"{_who(step)} to {step.to_state}, but {step.trigger} leads to {dest}"
+    return None
+
+
 def _judge_action(plan: _Plan, step: Step, engine: Engine, people: People) -> str | None:
+    if step.actor is None and step.trigger is not None and plan.state is not None:
+        return _judge_timer(plan, step, engine, people)
     if step.actor is None or step.trigger is None:
         return f"{_who(step)}: an action without an actor or trigger"
     if plan.state is None:
@@ -468,12 +499,21 @@ def _apply(plan: _Plan, step: Step, people: People) -> None:
     if kind == Kind.TRANSITION:
         plan.state = step.to_state
         plan.round = ()
+        plan.entered_at = step.at
         began = step.actor and step.trigger
         plan.entered = RoundAction(step.actor, step.trigger, step.role) if began else None  # type: ignore[arg-type]
         return
     payload = step.payload or {}
     if kind in (Kind.CREATED, Kind.MIGRATED):  # a migration keeps the round in progress
         plan.state = step.to_state
+        if kind == Kind.CREATED:
+            plan.entered_at = step.at
+            zone = payload.get("timezone")
+            plan.timezone = zone if isinstance(zone, str) else None
+    elif kind == Kind.PLAN_EDITED:
+        zone = payload.get("timezone")
+        if isinstance(zone, list) and len(zone) == 2 and isinstance(zone[1], str):
+            plan.timezone = zone[1]
     elif kind in _ROLES:
         person = people.person(str(payload.get("person")), step.at)
         plan.change_role(person, str(payload.get("role")), kind == Kind.ROLE_GRANTED)

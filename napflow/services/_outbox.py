@@ -20,6 +20,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from napflow.ledger.record import Kind
 from napflow.services._plan_facts import actions_of, round_actions
 from napflow.services._records import PlanRow
+from napflow.services._timers import sync_timers
 from napflow.storage.schema import Status, deadlines, history, outbox, people, roles
 from napflow.workflow.calendar import escalation_instant, reminder_instant
 from napflow.workflow.deadline_kinds import DeadlineKindDef
@@ -157,7 +158,11 @@ def sync_reminders(
     plan: PlanRow,
     now: datetime,
 ) -> None:
-    """Make the plan's pending reminder and escalation rows match what it calls for now."""
+    """Make the plan's pending reminder and escalation rows match what it calls for now.
+
+    Its timers too (napflow.services._timers): they follow its state and deadlines.
+    """
+    sync_timers(conn, definition, plan, now)
     if not definition.deadlines:
         return
     pending = conn.execute(

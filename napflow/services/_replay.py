@@ -2,7 +2,7 @@
 
 :func:`start_judging` reads the site ledger, then every plan's records in order (the
 payload only of the kinds whose payload the replay reads: creation, roles, drafts,
-migrations, deadlines), and hands each plan's records to
+migrations, deadlines, zones), and hands each plan's records to
 :func:`napflow.ledger.authority.judge_plan`. On SQLite the rows are read straight from the
 file, read-only, and a large ledger is shared among worker processes by ranges of plans,
 started before the chain scan so that both run at once.
@@ -48,6 +48,7 @@ _READ_PAYLOAD = (
     Kind.ROLE_REVOKED,
     Kind.DRAFT_ADDED,
     Kind.MIGRATED,
+    Kind.PLAN_EDITED,
     Kind.DEADLINE_ADDED,
     Kind.DEADLINE_MET,
     Kind.DEADLINE_CANCELLED,

@@ -26,6 +26,7 @@ from napflow.services._outbox import (
     sync_reminders,
 )
 from napflow.services._records import PlanHead, PlanRow, append, load_plan
+from napflow.services._timers import sync_timers
 from napflow.services._visibility import is_visible, load_viewer, visible_clause, visible_plan
 from napflow.storage.database import WRITER
 from napflow.storage.schema import Status, deadlines, plans
@@ -591,6 +592,7 @@ def after_action(
     """
     definition = engine.definition
     if not definition.deadlines and not definition.notices:
+        sync_timers(conn, definition, plan, now)
         return plan
     entered = record["to_state"] if record["from_state"] != record["to_state"] else None
     if entered is not None:

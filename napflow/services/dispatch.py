@@ -29,6 +29,7 @@ from napflow.services._ledger_key import require_writer
 from napflow.services._messages import PassCache, compose, compose_digest
 from napflow.services._outbox import DIGEST, ESCALATION, deadline_key, escalation_rung
 from napflow.services._records import append, load_head
+from napflow.services.timers import fire_due_timers, next_timer
 from napflow.storage.fastpath import FastStatement
 from napflow.storage.schema import Status, deadlines, outbox, people, plans
 from napflow.workflow.calendar import escalation_instant
@@ -409,9 +410,13 @@ def _build(
 def send_due(rt: Runtime, stopping: Callable[[], bool] | None = None) -> PassResult:
     """Send everything due now, batch after batch, until a batch comes back short.
 
-    ``stopping`` is asked after each batch: when it says yes, the rest waits for the next
-    pass (a daemon told to stop finishes its batch, not the whole backlog).
+    First the timer transitions due are fired (napflow.services.timers): the notices they
+    queue go out in the same pass. ``stopping`` is asked after each batch: when it says
+    yes, the rest waits for the next pass (a daemon told to stop finishes its batch, not
+    the whole backlog).
     """
+    require_writer(rt)
+    fire_due_timers(rt)
     total = PassResult()
     while True:
         result = dispatch_due(rt)
@@ -482,11 +487,13 @@ def _send(mailer: Mailer, message: Outgoing) -> None:
 
 
 def next_due(rt: Runtime) -> datetime | None:
-    """Return when the next pending row falls due (for the daemon's wake-up)."""
+    """Return when the next pending row or timer falls due (for the daemon's wake-up)."""
     with rt.db.read() as conn:
-        return conn.execute(
+        mail = conn.execute(
             select(outbox.c.next_attempt_at)
             .where(outbox.c.status == Status.PENDING)
             .order_by(outbox.c.next_attempt_at)
             .limit(1)
         ).scalar()
+    timer = next_timer(rt)
+    return min((t for t in (mail, timer) if t is not None), default=None)

@@ -95,6 +95,18 @@ class HistoryRecord:
                 "type": payload.get("media_type"),
             }
             return f"{what}: {self.comment}" if self.comment else what
+        timer = payload.get("timer")
+        if self.kind in (Kind.ACTION, Kind.TRANSITION) and isinstance(timer, dict):
+            days = timer.get("after_days")
+            if isinstance(days, int):
+                return ngettext(
+                    "done by napflow itself, %(days)d day after the plan entered this stage",
+                    "done by napflow itself, %(days)d days after the plan entered this stage",
+                    days,
+                ) % {"days": days}
+            return _("done by napflow itself, its deadline %(kind)s having passed") % {
+                "kind": timer.get("on_missed")
+            }
         if self.kind in (Kind.ACTION, Kind.TRANSITION) and isinstance(payload.get("draft"), dict):
             on = _("on draft v%(version)s") % {"version": payload["draft"].get("version")}
             return f"{on}: {self.comment}" if self.comment else on

@@ -16,6 +16,7 @@ from napflow.runtime import Runtime
 from napflow.services._outbox import sync_reminders
 from napflow.services._plan_facts import allowed_now, role_holders
 from napflow.services._records import append, load_plan, start
+from napflow.services._timers import sync_timers
 from napflow.services._visibility import load_viewer, plan_for, visible_clause
 from napflow.services._workflow_versions import ensure_stored
 from napflow.services.access import require_admin
@@ -134,6 +135,7 @@ def create_plan(
             },
         )
         row = load_plan(conn, plan_key)
+        sync_timers(conn, definition, row, now)  # its first state may have one
     return _view(row)
 
 

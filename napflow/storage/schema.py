@@ -388,6 +388,29 @@ site_history = Table(
     Column("hash", String(80), nullable=False),
 )
 
+timers = Table(
+    "timers",
+    metadata,
+    # the transitions napflow fires by itself (a workflow's timer transitions): one row per
+    # plan, trigger and stay in the state (entered_seq: the record that sent it there),
+    # kept in step with the plan by every change to it; the scheduler fires a due one in
+    # the transaction that records the transition, once, whatever the number of daemons
+    Column("id", Integer, primary_key=True),
+    Column("plan_id", Integer, ForeignKey("plans.id"), nullable=False),
+    Column("trigger", String(64), nullable=False),
+    Column("entered_seq", Integer, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    # pending, fired, refused (its conditions did not hold then) or cancelled (the plan
+    # left the state, or the deadline it waited for ended)
+    Column("status", String(16), nullable=False),
+    Column("ended_at", UTCDateTime),
+    # why it was refused, in English
+    Column("note", Text),
+    UniqueConstraint("plan_id", "trigger", "entered_seq", name="uq_timers_plan_id"),
+    # the timers due next (the scheduler's query)
+    Index("ix_timers_status_due_at", "status", "due_at"),
+)
+
 workflow_versions = Table(
     "workflow_versions",
     metadata,

@@ -50,7 +50,18 @@ _WORKFLOW_KEYS = {
     "titles",
 }
 _STATE_KEYS = {"title", "titles", "description", "final"}
-_TRANSITION_KEYS = {"trigger", "source", "dest", "stay", "roles", "conditions", "title", "titles"}
+_TRANSITION_KEYS = {
+    "trigger",
+    "source",
+    "dest",
+    "stay",
+    "roles",
+    "conditions",
+    "title",
+    "titles",
+    "after_days",
+    "on_missed",
+}
 _ROLE_KEYS = {"title", "titles", "description"}
 
 
@@ -68,7 +79,10 @@ class StateDef(Titled):
 class TransitionDef(Titled):
     """One transition: ``trigger`` fired in one of ``sources`` by one of ``roles``.
 
-    ``dest`` is None for an action that leaves the plan where it is (an endorsement).
+    ``dest`` is None for an action that leaves the plan where it is (an endorsement). A
+    timer transition has no roles: napflow fires it by itself, ``after_days`` days after
+    the plan entered its source state (at the end of that day in the plan's zone), or
+    when its deadline of kind ``on_missed`` is missed, if its conditions hold then.
     """
 
     trigger: str
@@ -78,11 +92,18 @@ class TransitionDef(Titled):
     conditions: tuple[Condition, ...]
     title: str
     titles: Titles = ()
+    after_days: int | None = None
+    on_missed: str | None = None
 
     @property
     def stays(self) -> bool:
         """True if firing the trigger leaves the plan in its state."""
         return self.dest is None
+
+    @property
+    def timer(self) -> bool:
+        """True if napflow fires it by itself, when its time comes (no one may)."""
+        return self.after_days is not None or self.on_missed is not None
 
 
 @dataclass(frozen=True)
@@ -415,8 +436,16 @@ def _load_transitions(
             problems.unknown(f"{where}.dest", "state", dest, states)
         if stay not in (True, False):
             problems.add(f"{where}.stay", f"must be true or false, not {stay!r}")
-        who = str_list(spec.get("roles"))
+        after_days, on_missed = _load_timer(spec, where, problems, scope, stay is True)
+        timed = after_days is not None or on_missed is not None
+        who: list[str] | None = [] if timed and "roles" not in spec else None
         if who is None:
+            who = str_list(spec.get("roles"))
+        if timed and who:
+            problems.add(
+                f"{where}.roles", "a timer transition is fired by napflow itself: give no roles"
+            )
+        elif who is None:
             problems.add(f"{where}.roles", "must list the roles that may fire it")
             who = []
         for role in who:
@@ -447,9 +476,39 @@ def _load_transitions(
                     conditions=tuple(conditions),
                     title=str(spec.get("title", str(trigger).replace("_", " "))),
                     titles=load_titles(spec, where, problems),
+                    after_days=after_days,
+                    on_missed=on_missed,
                 )
             )
     return result
+
+
+def _load_timer(
+    spec: dict[str, Any], where: str, problems: Problems, scope: LoadScope, stays: bool
+) -> tuple[int | None, str | None]:
+    """Return a transition's ``after_days`` and ``on_missed`` (None, None: not a timer)."""
+    after_days, on_missed = spec.get("after_days"), spec.get("on_missed")
+    if after_days is None and on_missed is None:
+        return None, None
+    if after_days is not None and on_missed is not None:
+        problems.add(where, "give either after_days or on_missed, not both")
+        return None, None
+    if stays:
+        problems.add(where, "a timer transition moves the plan: give dest, not stay = true")
+    if after_days is not None and (
+        isinstance(after_days, bool) or not isinstance(after_days, int) or after_days < 0
+    ):
+        problems.add(
+            f"{where}.after_days", f"must be a whole number of days >= 0, not {after_days!r}"
+        )
+        return None, None
+    if on_missed is not None and (
+        not isinstance(on_missed, str) or on_missed not in scope.deadlines
+    ):
+        known = ", ".join(sorted(scope.deadlines)) or "none declared"
+        problems.add(f"{where}.on_missed", f"unknown deadline kind {on_missed!r} (kinds: {known})")
+        return None, None
+    return after_days, on_missed
 
 
 def _check_graph(

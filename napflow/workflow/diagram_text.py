@@ -12,6 +12,10 @@ from napflow.workflow.definition import TransitionDef, WorkflowDefinition
 
 def _rule(t: TransitionDef) -> str:
     parts = [" or ".join(t.roles)]
+    if t.after_days is not None:
+        parts = [f"by napflow, {t.after_days} days after entering"]
+    elif t.on_missed is not None:
+        parts = [f"by napflow, when the {t.on_missed} deadline is missed"]
     parts.extend(c.describe() for c in t.conditions)
     return "; ".join(parts)
 

@@ -35,12 +35,17 @@ class Decision:
 
 
 class _RoleGuard:
-    """Transitions condition: the actor holds one of the roles (skipped when listing)."""
+    """Transitions condition: the actor holds one of the roles (skipped when listing).
 
-    def __init__(self, roles: tuple[str, ...]) -> None:
-        self.roles = roles
+    A timer transition (``timer``) is napflow's alone: no person may fire it.
+    """
+
+    def __init__(self, roles: tuple[str, ...], timer: bool = False) -> None:
+        self.roles, self.timer = roles, timer
 
     def failure(self, facts: PlanFacts) -> str | None:
+        if self.timer:
+            return None if facts.actor is None else _("napflow does this by itself, in time")
         if facts.actor is None or facts.actor_roles.intersection(self.roles):
             return None
         values = {
@@ -58,6 +63,8 @@ class _RoleGuard:
     def explain(self, facts: PlanFacts, words: Words) -> str | None:
         if self.failure(facts) is None:
             return None
+        if self.timer:
+            return _("napflow does this by itself, in time")
         titles = either([words.role_title(r) for r in self.roles])
         return _("it needs the role %(roles)s, which you do not hold on this plan") % {
             "roles": titles
@@ -107,7 +114,7 @@ class Engine:
         self._from: dict[tuple[str, str], _Route] = {}
         self._needs: dict[str, frozenset[str]] = {s.name: frozenset() for s in definition.states}
         for t in definition.transitions:
-            guards: list[_RoleGuard | _ConditionGuard] = [_RoleGuard(t.roles)]
+            guards: list[_RoleGuard | _ConditionGuard] = [_RoleGuard(t.roles, t.timer)]
             guards.extend(_ConditionGuard(c) for c in t.conditions)
             needs = frozenset().union(*(c.needs for c in t.conditions))
             for src in t.sources:
