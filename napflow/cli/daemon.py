@@ -66,7 +66,7 @@ def simulate_command(
             f"{len(sent)} messages, written to {out}",
             [
                 ("sent (recipient's time)", lambda m: m.local_time),
-                ("to", lambda m: m.recipient),
+                ("to", lambda m: m.recipient or "(napflow itself)"),
                 ("kind", lambda m: m.kind),
                 ("plan", lambda m: m.plan),
                 ("subject", lambda m: m.subject),

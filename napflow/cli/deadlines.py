@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from operator import attrgetter
+
 import click
 
 from napflow import services
@@ -188,8 +191,15 @@ def reminders_list(
 @FORMAT
 @pass_state
 def reminders_preview(state: AppState, days: int, fmt: str) -> None:
-    """Show what will go out in the next N days, to whom, in their local time."""
-    found = services.preview_messages(state.runtime(), days)
+    """Show what will go out in the next N days, to whom, in their local time.
+
+    And, in the table, what napflow will do by itself by then (timer transitions), in each
+    plan's time; JSON lists the messages (`napflow timers list` the timers).
+    """
+    rt = state.runtime()
+    found = services.preview_messages(rt, days)
+    until = rt.clock.now() + timedelta(days=days)
+    due = [t for t in services.timers.list_timers(rt) if t.due_at <= until]
     present(
         found,
         fmt,
@@ -197,6 +207,50 @@ def reminders_preview(state: AppState, days: int, fmt: str) -> None:
             f"Going out in the next {days} days",
             MESSAGE_COLUMNS,
             empty=f"Nothing goes out in the next {days} days.",
+        ),
+        View(
+            f"Done by napflow itself in the next {days} days (if its conditions hold then)",
+            TIMER_COLUMNS,
+            items=lambda _messages: due,
+        ),
+    )
+
+
+#: the columns of a timer transition's row (the plan's time)
+TIMER_COLUMNS: list[tuple[str, Cell]] = [
+    ("due (plan's time)", lambda t: local_time(t.due_at, t.timezone)),
+    ("plan", attrgetter("plan")),
+    ("action", attrgetter("title")),
+    ("from", attrgetter("from_state")),
+    ("to", attrgetter("to_state")),
+]
+
+
+@click.group("timers")
+def timers_group() -> None:
+    """List the transitions napflow makes by itself (a workflow's timer transitions)."""
+
+
+@timers_group.command("list")
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "fired", "refused", "cancelled"]),
+    default="pending",
+    show_default=True,
+)
+@FORMAT
+@viewing_as
+@pass_state
+def timers_list(state: AppState, status: str, fmt: str, as_email: str | None) -> None:
+    """List the timer transitions waiting (or fired, refused, cancelled), soonest first."""
+    found = services.timers.list_timers(state.runtime(), status, viewer=as_email)
+    present(
+        found,
+        fmt,
+        View(
+            f"Timer transitions ({status})",
+            [*TIMER_COLUMNS, ("note", lambda t: t.note or "")],
+            empty=f"No timer transitions {status}.",
         ),
     )
 
@@ -247,4 +301,4 @@ def feed_reset(state: AppState, plan_or_email: str) -> None:
     click.echo(f"New calendar feed link for {done.feed}: {done.url} (the old one no longer works).")
 
 
-COMMANDS = [deadline_group, reminders_group, feed_group]
+COMMANDS = [deadline_group, reminders_group, timers_group, feed_group]

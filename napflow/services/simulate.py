@@ -27,18 +27,24 @@ from napflow.inputs import parse_day
 from napflow.notifications.mailer import Outgoing
 from napflow.runtime import Runtime
 from napflow.runtime.settings import Settings
+from napflow.services._timers import FIRED
 from napflow.services.dispatch import next_due, send_due
 from napflow.services.people import list_people
 from napflow.services.reminders import list_messages
 from napflow.services.scenario import Step, add_people, load_scenario, scenario_path
 from napflow.services.setup import init_database
+from napflow.services.timers import list_timers
 from napflow.storage.database import Database
 from napflow.storage.schema import metadata
+from napflow.timezones import to_local
 
 
 @dataclass(frozen=True)
 class SimulatedMessage:
-    """One e-mail the simulation sent."""
+    """One e-mail the simulation sent, or a transition napflow fired by itself.
+
+    A timer's transition has ``kind`` "timer", no recipient, and its title for subject.
+    """
 
     sent_at: datetime
     local_time: str
@@ -55,7 +61,16 @@ def _day(value: str, what: str) -> date:
 
 #: what a forecast runs on; never logins, sessions, tokens or keys (nor any table added later
 #: before it is thought about here)
-_COPIED = {"people", "plans", "roles", "history", "deadlines", "outbox"}
+_COPIED = {
+    "people",
+    "plans",
+    "roles",
+    "history",
+    "deadlines",
+    "outbox",
+    "timers",
+    "workflow_versions",
+}
 _COPY_BATCH = 1000
 
 
@@ -78,10 +93,12 @@ def _copy_database(rt: Runtime, target: Path) -> None:
 
 
 def _copy_rows(rt: Runtime, target: Path) -> None:
-    """Copy a server database's plans, people, history, deadlines and outbox into SQLite.
+    """Copy a server database's plans and what a forecast reads of them into SQLite.
 
-    The same migrations make the same schema on both engines, so rows go across as they
-    are, table by table in foreign-key order, from one snapshot (a read transaction).
+    The tables of ``_COPIED``: people, plans, roles, history, deadlines, outbox, timers and
+    the stored workflow versions. The same migrations make the same schema on both engines,
+    so rows go across as they are, table by table in foreign-key order, from one snapshot
+    (a read transaction).
     """
     rt.db.require_current_schema()
     copy = Database(f"sqlite:///{target}")
@@ -201,4 +218,25 @@ def _summary(sim: Runtime, out: Path, start: datetime) -> list[SimulatedMessage]
                 file=name,
             )
         )
+    result += _timers_fired(sim, start)
     return sorted(result, key=lambda r: (r.sent_at, r.recipient))
+
+
+def _timers_fired(sim: Runtime, start: datetime) -> list[SimulatedMessage]:
+    """Return the timer transitions the simulation fired from ``start`` on."""
+    found = []
+    for timer in list_timers(sim, FIRED):
+        if timer.ended_at is None or timer.ended_at < start:
+            continue
+        found.append(
+            SimulatedMessage(
+                sent_at=timer.ended_at,
+                local_time=to_local(timer.ended_at, timer.timezone).strftime("%Y-%m-%d %H:%M %Z"),
+                recipient="",
+                kind="timer",
+                plan=timer.plan,
+                subject=f"{timer.title} ({timer.from_state} -> {timer.to_state})",
+                file="",
+            )
+        )
+    return found

@@ -28,7 +28,7 @@ from napflow.services._timers import CANCELLED, FIRED, PENDING, REFUSED, entered
 from napflow.services._visibility import load_viewer, visible_clause
 from napflow.services._workflow_versions import ensure_stored
 from napflow.services.deadlines import after_action
-from napflow.storage.schema import plans, timers
+from napflow.storage.schema import history, plans, timers
 
 
 def next_timer(rt: Runtime) -> datetime | None:
@@ -145,6 +145,8 @@ class TimerView:
     status: str
     timezone: str
     note: str | None
+    #: when it was fired, refused or cancelled
+    ended_at: datetime | None = None
 
 
 def list_timers(
@@ -159,13 +161,19 @@ def list_timers(
                 timers.c.due_at,
                 timers.c.status,
                 timers.c.note,
+                timers.c.ended_at,
+                timers.c.entered_seq,
                 plans.c.key,
                 plans.c.workflow,
                 plans.c.workflow_version,
-                plans.c.state,
                 plans.c.timezone,
+                history.c.to_state.label("state"),  # the state it waits in (or waited)
             )
             .join(plans, plans.c.id == timers.c.plan_id)
+            .join(
+                history,
+                (history.c.plan_id == timers.c.plan_id) & (history.c.seq == timers.c.entered_seq),
+            )
             .where(visible_clause(who))
             .order_by(timers.c.due_at, plans.c.key)
         )
@@ -191,6 +199,7 @@ def list_timers(
                 row.status,
                 row.timezone,
                 row.note,
+                row.ended_at,
             )
         )
     return found
