@@ -224,3 +224,22 @@ def test_two_daemons_fire_it_once(
     ids = [m["Message-ID"] for m in smtp.sink.messages]
     assert len(ids) == len(set(ids)) and len(ids) >= 5  # each notice sent once
     assert services.audit.verify_ledger(review).ok
+
+
+def test_the_api_lists_the_timers_the_caller_sees(review: Runtime) -> None:
+    from fastapi.testclient import TestClient
+
+    from napflow.services.accounts import create_api_token
+    from napflow.web import create_app
+
+    services.add_person(review, "stranger@example.org", "Stranger")
+    chair = {"Authorization": f"Bearer {create_api_token(review, CHAIR)}"}
+    stranger = {"Authorization": f"Bearer {create_api_token(review, 'stranger@example.org')}"}
+    with TestClient(create_app(review)) as http:
+        page = http.get("/api/v1/timers", headers=chair).json()
+        assert [(t["plan"], t["trigger"], t["due_at"]) for t in page["items"]] == [
+            (KEY, "accept_without_objection", "2016-04-15T18:59:59Z")
+        ]
+        assert http.get("/api/v1/timers", headers=stranger).json()["items"] == []
+        bad = http.get("/api/v1/timers?status=soon", headers=chair)
+        assert bad.status_code == 400 and "There is no timer status 'soon'" in bad.json()["detail"]

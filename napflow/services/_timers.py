@@ -19,6 +19,7 @@ from napflow.workflow.definition import TransitionDef, WorkflowDefinition
 
 #: a timer's statuses
 PENDING, FIRED, REFUSED, CANCELLED = "pending", "fired", "refused", "cancelled"
+STATUSES = (PENDING, FIRED, REFUSED, CANCELLED)
 
 
 def entered_record(conn: Connection, plan_id: int) -> Any:

@@ -19,12 +19,20 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select, update
 
-from napflow.errors import ConflictError, NapflowError
+from napflow.errors import ConflictError, InputError, NapflowError
+from napflow.i18n import _
 from napflow.ledger.record import Kind
 from napflow.runtime import Runtime
 from napflow.services._plan_facts import load_facts
 from napflow.services._records import append, draft_bound, load_head
-from napflow.services._timers import CANCELLED, FIRED, PENDING, REFUSED, entered_record
+from napflow.services._timers import (
+    CANCELLED,
+    FIRED,
+    PENDING,
+    REFUSED,
+    STATUSES,
+    entered_record,
+)
 from napflow.services._visibility import load_viewer, visible_clause
 from napflow.services._workflow_versions import ensure_stored
 from napflow.services.deadlines import after_action
@@ -136,6 +144,7 @@ def _end(
 class TimerView:
     """A transition napflow will fire (or fired) by itself."""
 
+    id: int
     plan: str
     trigger: str
     title: str
@@ -152,11 +161,20 @@ class TimerView:
 def list_timers(
     rt: Runtime, status: str | None = PENDING, viewer: str | None = None
 ) -> list[TimerView]:
-    """Return the timers of the plans ``viewer`` sees (None: every plan), soonest first."""
+    """Return the timers of the plans ``viewer`` sees (None: every plan), soonest first.
+
+    ``status``: pending, fired, refused or cancelled (None: every one).
+    """
+    if status is not None and status not in STATUSES:
+        raise InputError(
+            _("There is no timer status %(status)r; statuses: %(statuses)s.")
+            % {"status": status, "statuses": ", ".join(STATUSES)}
+        )
     with rt.db.read() as conn:
         who = load_viewer(conn, viewer)
         query = (
             select(
+                timers.c.id,
                 timers.c.trigger,
                 timers.c.due_at,
                 timers.c.status,
@@ -190,6 +208,7 @@ def list_timers(
             transition = definition.transition_for(row.state, row.trigger)
         found.append(
             TimerView(
+                row.id,
                 row.key,
                 row.trigger,
                 transition.title_in() if transition is not None else row.trigger,

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from napflow import services
+from napflow.services.timers import TimerView
 from napflow.web.api_common import (
     Caller,
     CommentRequest,
@@ -228,6 +229,33 @@ def cancel_deadline(
     """Cancel a pending deadline and every message still queued for it, as the caller."""
     comment = body.comment if body is not None else None
     return services.cancel_deadline(rt_of(request), deadline_id, actor=who, comment=comment)
+
+
+class TimerPage(Page[TimerView]):
+    """One page of timer transitions, soonest first."""
+
+
+@router.get("/timers", response_model=TimerPage, summary="Timer transitions")
+def every_timer(
+    request: Request,
+    who: Caller,
+    status: Annotated[
+        str | None,
+        Query(max_length=100, description="pending (the default), fired, refused or cancelled."),
+    ] = "pending",
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Page[TimerView]:
+    """Return what napflow will do (or did) by itself on the plans the caller sees."""
+    found = services.timers.list_timers(rt_of(request), status, viewer=who)
+    return page_of(
+        found,
+        listing="timers",
+        position=lambda t: (instant(t.due_at), t.id),
+        shape=(int, int),
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 @router.get("/reminders", response_model=MessagePage, summary="Every reminder")
