@@ -97,11 +97,11 @@ def wanted_rows(
     ``done_in_round`` maps a trigger to who fired it in the current round (``unless_done``).
     """
     result = []
-    hour = definition.reminder_hour
     for d in pending:
         kind: DeadlineKindDef | None = definition.deadline_kind(d.kind)
         if kind is None:
             continue
+        hour = kind.hour(definition.reminder_hour)
         for rung in kind.rungs:
             skip = done_in_round.get(rung.unless_done or "", set())
             for email, holder in _recipients(found, rung.to).items():

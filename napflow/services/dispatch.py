@@ -285,7 +285,7 @@ def _queue_next_escalation(rt: Runtime, conn: Connection, row: Any, now: datetim
     if person is not None and person.deactivated_at is not None:
         return  # they left while this one was going out: nothing more for them
     zone = (person.timezone if person is not None else None) or found.plan_zone
-    hour = rt.catalog.get(found.workflow, found.workflow_version).reminder_hour
+    hour = kind.hour(rt.catalog.get(found.workflow, found.workflow_version).reminder_hour)
     at = escalation_instant(
         found.due_on, number, kind.escalation.every_days, hour, zone, not_before=found.due_at
     )

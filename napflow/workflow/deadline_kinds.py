@@ -8,6 +8,7 @@ A workflow file declares, as data::
     met_by_state = "approved"          # met when the plan enters this state
     reminders = [{ days_before = [30, 14, 7, 1], to = ["coordinator", "approver"] }]
     escalation = { every_days = 7, to = ["coordinator", "wg_chair"], urgent = true }
+    reminder_hour = 8                  # its own local hour (else [workflow] reminder_hour)
 
     [deadlines.review_window]
     type = "relative"                  # created when the plan enters start_on_entering,
@@ -35,6 +36,7 @@ from napflow.workflow.toml_checks import Problems, name_ok, str_list, unknown_ke
 
 DEADLINE_TYPES = ("date", "event", "relative")
 _DEADLINE_KEYS = {
+    "reminder_hour",
     "title",
     "titles",
     "type",
@@ -86,6 +88,12 @@ class DeadlineKindDef(Titled):
     rungs: tuple[RungDef, ...] = ()
     escalation: EscalationDef | None = None
     titles: Titles = ()
+    #: the local hour its reminders and escalations go at (None: the workflow's)
+    reminder_hour: int | None = None
+
+    def hour(self, default: int) -> int:
+        """Return the local hour its messages go at: its own, else ``default``."""
+        return default if self.reminder_hour is None else self.reminder_hour
 
     @property
     def relative(self) -> bool:
@@ -213,6 +221,12 @@ def load_deadlines(
                 problems.add(f"{where}.days", "must be a whole number >= 1")
         elif start is not None or days is not None:
             problems.add(where, 'start_on_entering and days belong to type = "relative"')
+        hour = spec.get("reminder_hour")
+        if hour is not None and (
+            isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23
+        ):
+            problems.add(f"{where}.reminder_hour", f"must be a whole hour 0-23, not {hour!r}")
+            hour = None
         kinds.append(
             DeadlineKindDef(
                 name=name,
@@ -228,6 +242,7 @@ def load_deadlines(
                     problems, f"{where}.escalation", spec.get("escalation"), roles
                 ),
                 titles=load_titles(spec, where, problems),
+                reminder_hour=hour,
             )
         )
     return tuple(kinds)
