@@ -189,3 +189,122 @@ def test_a_window_starting_after_the_miss_still_shows_the_escalations(
     ]
     assert all(m["kind"] == "escalation" for m in sent)
     assert len(list((tmp_path / "mail").glob("*.eml"))) == len(sent)
+
+
+def test_the_committee_review_scenario_ends_in_acceptance_without_objection(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """The shipped committee scenario: an expert rotated out, the window extended, no
+    objection; napflow accepts the plan at the end of the extended window (29 April 2016,
+    23:59 in Dushanbe), and everyone then on the plan is told."""
+    out = tmp_path / "mail"
+    result = cli(
+        "simulate", "--from", "2016-02-01", "--to", "2016-05-15",
+        "--scenario", "committee-review-2016", "--out", str(out), "--format", "json",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    sent = result.json()
+    timer = [m for m in sent if m["kind"] == "timer"]
+    assert [(m["plan"], m["local_time"], m["recipient"]) for m in timer] == [
+        ("TJK-2016-C", "2016-04-29 23:59 +05", "")
+    ]
+    reminders = {(m["recipient"], m["local_time"][:10]) for m in sent if m["kind"] == "reminder"}
+    # the window moved to 29 April: reminders 14, 7 and 1 days before it, to the experts on
+    # the plan then who have not recommended (not the one who did, nor the one who left)
+    assert reminders == {
+        (who, day)
+        for who in ("a.haddad@un1540.example", "l.moreau@un1540.example")
+        for day in ("2016-04-15", "2016-04-22", "2016-04-28")
+    }
+    told = {
+        m["recipient"]
+        for m in sent
+        if m["kind"] == "notice" and m["sent_at"] >= timer[0]["sent_at"]
+    }
+    assert told == {
+        "f.rahimov@cbrn.tj.example",
+        "chair@un1540.example",
+        "j.okafor@un1540.example",
+        "l.moreau@un1540.example",
+        "a.haddad@un1540.example",
+    }
+    assert all(
+        "by napflow itself" in m["subject"] or "автоматически" in m["subject"]
+        for m in sent
+        if m["kind"] == "notice" and m["sent_at"] >= timer[0]["sent_at"]
+    )
+
+
+def test_a_scenario_changes_roles_moves_deadlines_and_adds_drafts(cli: Cli, tmp_path: Path) -> None:
+    """Each change of a scenario is checked as the services check it, with its key."""
+    (tmp_path / "draft.txt").write_text("The plan.", encoding="utf-8")
+    scenario = tmp_path / "story.toml"
+    scenario.write_text(
+        """
+[[people]]
+email = "c@example.org"
+name = "Coordinator"
+
+[[people]]
+email = "m@example.org"
+name = "Member"
+
+[[plans]]
+key = "UZB-1"
+country = "UZB"
+title = "Plan"
+timezone = "Asia/Tashkent"
+created = "2020-01-06 09:00"
+roles = { coordinator = ["c@example.org"] }
+
+[[deadlines]]
+plan = "UZB-1"
+kind = "approval"
+added = "2020-01-06 10:00"
+date = "2020-06-30"
+
+[[drafts]]
+plan = "UZB-1"
+at = "2020-01-07 10:00"
+by = "c@example.org"
+file = "draft.txt"
+
+[[roles]]
+plan = "UZB-1"
+at = "2020-01-08 10:00"
+grant = "wg_member"
+email = "m@example.org"
+by = "c@example.org"
+
+[[moves]]
+plan = "UZB-1"
+at = "2020-01-09 10:00"
+kind = "approval"
+date = "2020-07-31"
+by = "c@example.org"
+comment = "A month more"
+""",
+        encoding="utf-8",
+    )
+    result = cli(
+        "simulate", "--from", "2020-07-01", "--to", "2020-07-31",
+        "--scenario", str(scenario), "--out", str(tmp_path / "mail"), "--format", "json",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    days = sorted({m["local_time"][:10] for m in result.json() if m["kind"] == "reminder"})
+    assert days == [
+        "2020-07-01",
+        "2020-07-17",
+        "2020-07-24",
+        "2020-07-30",
+    ]  # 30/14/7/1 before 31 July
+    bad = scenario.read_text().replace('grant = "wg_member"', 'grant = "wg_member"\nrevoke = "x"')
+    bad = bad.replace('file = "draft.txt"', 'file = "missing.txt"')
+    scenario.write_text(bad, encoding="utf-8")
+    refused = cli(
+        "simulate", "--from", "2020-07-01", "--to", "2020-07-31",
+        "--scenario", str(scenario), "--out", str(tmp_path / "mail"),
+    )  # fmt: skip
+    assert refused.code == 2
+    assert 'UZB-1: give either grant = "<role>" or revoke = "<role>"' in refused.err
+    assert "UZB-1: no file 'missing.txt' next to the scenario" in refused.err

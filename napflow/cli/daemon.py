@@ -63,7 +63,7 @@ def simulate_command(
         sent,
         fmt,
         View(
-            f"{len(sent)} messages, written to {out}",
+            _simulated(sent, out),
             [
                 ("sent (recipient's time)", lambda m: m.local_time),
                 ("to", lambda m: m.recipient or "(napflow itself)"),
@@ -74,6 +74,13 @@ def simulate_command(
             empty=f"No messages would be sent from {start.strip()} to {end.strip()}.",  # as parsed
         ),
     )
+
+
+def _simulated(sent: list[services.simulate.SimulatedMessage], out: Path) -> str:
+    """Return the title of a simulation's table: the messages, and what napflow did itself."""
+    timers = sum(1 for m in sent if m.kind == "timer")
+    title = f"{len(sent) - timers} messages, written to {out}"
+    return f"{title}; {timers} done by napflow itself" if timers else title
 
 
 COMMANDS = [scheduler_command, simulate_command]

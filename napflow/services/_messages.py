@@ -407,7 +407,11 @@ def _context(
         state = record["to_state"]
         context["notice"] = {
             "title": definition.action_title(record.get("trigger"), record["from_state"]),
-            "actor_name": _actor(cache, conn, record.get("actor")),
+            "actor_name": (
+                _("napflow itself")  # a timer transition: nobody did it
+                if record.get("by_napflow")
+                else _actor(cache, conn, record.get("actor"))
+            ),
             "role": definition.role_title(record["role"]) if record.get("role") else None,
             "when": at_time(row.send_at, zone),
             "from_state_title": state_title(definition, record["from_state"]),

@@ -1,13 +1,16 @@
-"""Scenario files: people, plans, roles, deadlines and dated actions, replayed as services.
+"""Scenario files: people, plans, roles, deadlines, drafts and dated actions, as services.
 
-A scenario is data (TOML, see ``napflow/scenarios/tajikistan-2015.toml``). Loading checks
-the whole file first and reports every problem with its key; then each entry becomes a
-step (a time and a service call). The demo loads the shipped scenario into the database;
-``napflow simulate`` replays one on a virtual clock and sends its mail to files.
+A scenario is data (TOML, see ``napflow/scenarios/tajikistan-2015.toml`` and
+docs/scenarios.md). Loading checks the whole file first and reports every problem with its
+key; then each entry becomes a step (a time and a service call): plans with their first
+roles, deadlines added, actions, and at any moment a role granted or revoked, a deadline
+moved, a draft added. The demo loads the shipped scenario into the database; ``napflow
+simulate`` replays one on a virtual clock and sends its mail to files.
 """
 
 from __future__ import annotations
 
+import io
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,26 +20,30 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from napflow.errors import InvalidDefinition
+from napflow.errors import InputError, InvalidDefinition
 from napflow.inputs import printable
 from napflow.runtime import Runtime
 from napflow.services.advance import advance_plan
-from napflow.services.deadlines import add_deadline
+from napflow.services.deadlines import add_deadline, list_deadlines, move_deadline
+from napflow.services.drafts import add_draft
 from napflow.services.people import add_person
 from napflow.services.plans import create_plan
-from napflow.services.roles import grant_role
+from napflow.services.roles import grant_role, revoke_role
 from napflow.timezones import validate_timezone
 from napflow.workflow.toml_checks import Problems, unknown_keys
 
 SHIPPED = "tajikistan-2015"
 #: the scenario files shipped with napflow (package data of napflow)
 SCENARIOS = Path(__file__).parent.parent / "scenarios"
-_SECTIONS = {"scenario", "people", "plans", "deadlines", "actions"}
+_SECTIONS = {"scenario", "people", "plans", "deadlines", "actions", "roles", "moves", "drafts"}
 _KEYS = {
     "people": {"email", "name", "timezone", "locale"},
     "plans": {"key", "country", "title", "timezone", "locale", "workflow", "created", "roles"},
     "deadlines": {"plan", "kind", "date", "end", "time", "timezone", "title", "location", "added"},
     "actions": {"plan", "at", "trigger", "by", "comment"},
+    "roles": {"plan", "at", "grant", "revoke", "email", "by", "comment"},
+    "moves": {"plan", "at", "kind", "date", "end", "time", "title", "location", "by", "comment"},
+    "drafts": {"plan", "at", "file", "text", "name", "by", "note"},
 }
 
 
@@ -196,11 +203,103 @@ def load_scenario(path: Path) -> Scenario:
                 ),
             )
         )
+    steps += _changes(problems, data, zones, path.parent)
     if problems.items:
         raise InvalidDefinition(problems.items)
     steps.sort(key=lambda s: (s.at, s.order))  # stable: a file's order within one moment
     title = str((data.get("scenario") or {}).get("title", path.stem))
     return Scenario(title, people, tuple(steps))
+
+
+def _changes(
+    problems: Problems, data: dict[str, Any], zones: dict[str, str], folder: Path
+) -> list[Step]:
+    """Return the steps of ``[[roles]]``, ``[[moves]]`` and ``[[drafts]]``: at any moment."""
+    steps = []
+    for key, at, r in _dated(problems, data, "roles", "at", zones):
+        role = r.get("grant") or r.get("revoke")
+        if bool(r.get("grant")) == bool(r.get("revoke")) or not isinstance(role, str):
+            problems.add("roles", f'{key}: give either grant = "<role>" or revoke = "<role>"')
+            continue
+        change = grant_role if r.get("grant") else revoke_role
+        steps.append(
+            Step(
+                at,
+                1,
+                partial(
+                    change,
+                    key=key,
+                    email=str(r.get("email", "")),
+                    role=role,
+                    actor=r.get("by"),
+                    comment=r.get("comment"),
+                ),
+            )
+        )
+    for key, at, m in _dated(problems, data, "moves", "at", zones):
+        steps.append(
+            Step(
+                at,
+                2,
+                partial(
+                    _move_kind,
+                    key=key,
+                    kind=str(m.get("kind", "")),
+                    on=str(m.get("date", "")),
+                    at=m.get("time"),
+                    end=m.get("end"),
+                    title=m.get("title"),
+                    location=m.get("location"),
+                    actor=m.get("by"),
+                    comment=m.get("comment"),
+                ),
+            )
+        )
+    for key, at, d in _dated(problems, data, "drafts", "at", zones):
+        if ("file" in d) == ("text" in d):
+            problems.add("drafts", f"{key}: give either file (next to the scenario) or text")
+            continue
+        if "file" in d:
+            source = folder / str(d["file"])
+            if not source.is_file():
+                problems.add("drafts", f"{key}: no file {d['file']!r} next to the scenario")
+                continue
+            name = str(d.get("name", source.name))
+            content = source.read_bytes()
+        else:
+            name, content = str(d.get("name", "draft.txt")), str(d["text"]).encode("utf-8")
+        steps.append(
+            Step(
+                at,
+                2,
+                partial(
+                    _add_draft,
+                    key=key,
+                    content=content,
+                    name=name,
+                    actor=d.get("by"),
+                    note=d.get("note"),
+                ),
+            )
+        )
+    return steps
+
+
+def _move_kind(rt: Runtime, *, key: str, kind: str, **changes: Any) -> object:
+    """Move plan ``key``'s open deadline of ``kind`` (a scenario names it by its kind)."""
+    found = [
+        d for d in list_deadlines(rt, key) if d.kind == kind and d.status in ("pending", "missed")
+    ]
+    if not found:
+        raise InputError(f"{key} has no open deadline of kind {kind!r} to move.")
+    return move_deadline(rt, found[0].id, **changes)
+
+
+def _add_draft(
+    rt: Runtime, *, key: str, content: bytes, name: str, actor: str | None, note: str | None
+) -> object:
+    with io.BytesIO(content) as source:
+        return add_draft(rt, key, source, name, actor=actor, note=note)
 
 
 def add_people(rt: Runtime, scenario: Scenario, known: set[str]) -> None:

@@ -122,6 +122,7 @@ def _fire_next(rt: Runtime) -> int | None:
                 "actor": None,
                 "role": None,
                 "comment": None,
+                "by_napflow": True,  # the notices say so (not "the administrator")
                 **(draft_bound(plan) or {"draft": None}),
             }
             after_action(conn, engine, after, record, now, rt.secrets.audit_key)
