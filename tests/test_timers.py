@@ -243,3 +243,18 @@ def test_the_api_lists_the_timers_the_caller_sees(review: Runtime) -> None:
         assert http.get("/api/v1/timers", headers=stranger).json()["items"] == []
         bad = http.get("/api/v1/timers?status=soon", headers=chair)
         assert bad.status_code == 400 and "There is no timer status 'soon'" in bad.json()["detail"]
+
+
+def test_the_mails_name_the_contacts_the_workflow_declares(
+    review: Runtime, clock: VirtualClock, smtp: SmtpServer
+) -> None:
+    """committee_review declares contacts = ["chair", "focal_point"]: a reminder to an
+    expert asks them to turn to the Chair (the NAP's coordinator, else its working-group
+    chair, are the default of a workflow that declares none)."""
+    clock.set(WINDOW_ENDS - timedelta(days=14))
+    send_due(review)
+    reminders = [m for m in smtp.sink.messages if m["X-Napflow-Kind"] == "reminder"]
+    assert reminders
+    text = reminders[0].get_body(("plain",)).get_content()
+    assert "Questions: reply to this message; your reply goes to Chair." in text
+    assert {a.addr_spec for a in reminders[0]["Reply-To"].addresses} == {CHAIR}

@@ -19,6 +19,7 @@ from napflow.runtime import Runtime
 from napflow.services._plan_facts import actions_for, plan_facts
 from napflow.services.drafts import DraftDiff, DraftView, diff_drafts, find_draft, read_draft
 from napflow.storage.schema import people, plans, roles
+from napflow.workflow.definition import WorkflowDefinition
 from napflow.workflow.facts import PlanFacts
 
 #: the longest texts (in words) a draft mail summarises what changed in
@@ -57,13 +58,15 @@ class Contact:
     role: str
 
 
-def _contacts(conn: Connection, plan_id: int) -> list[Contact]:
+def _contacts(conn: Connection, plan_id: int, wanted: tuple[str, ...]) -> list[Contact]:
+    if not wanted:
+        return []
     rows = conn.execute(
         select(people.c.name, people.c.email, roles.c.role)
         .join(roles, roles.c.person_id == people.c.id)
         .where(
             roles.c.plan_id == plan_id,
-            roles.c.role.in_(("coordinator", "wg_chair")),
+            roles.c.role.in_(wanted),
             people.c.deactivated_at.is_(None),
         )
         .order_by(people.c.email)
@@ -106,10 +109,12 @@ class PassCache:
             self._plans[plan_id] = conn.execute(select(plans).where(plans.c.id == plan_id)).one()
         return self._plans[plan_id]
 
-    def contacts(self, conn: Connection, plan_id: int) -> list[Contact]:
-        """Return the plan's coordinators and working-group chairs, to name as contacts."""
+    def contacts(
+        self, conn: Connection, plan_id: int, definition: WorkflowDefinition
+    ) -> list[Contact]:
+        """Return the holders of the roles the plan's workflow names as its contacts."""
         if plan_id not in self._contacts:
-            self._contacts[plan_id] = _contacts(conn, plan_id)
+            self._contacts[plan_id] = _contacts(conn, plan_id, definition.contact_roles)
         return self._contacts[plan_id]
 
     def allowed(self, conn: Connection, rt: Runtime, plan: Any, email: str) -> list[str]:

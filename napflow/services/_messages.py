@@ -130,17 +130,20 @@ def _actions(
     ]
 
 
-def _contacts(reader: Reader, found: list[Contact]) -> list[Contact]:
-    """Return whom the reader should ask: the coordinators, else the chairs; never themselves.
+def _contacts(reader: Reader, found: list[Contact], roles: tuple[str, ...]) -> list[Contact]:
+    """Return whom the reader should ask; never themselves.
 
-    Only real addresses: one written into the database by hand that napflow would refuse
-    (commas, several @) is named nowhere, so a reply cannot go to someone it lists.
+    The holders of the first of the workflow's contact ``roles`` that someone else holds
+    (the NAP's: the coordinators, else the working-group chairs). Only real addresses: one
+    written into the database by hand that napflow would refuse (commas, several @) is
+    named nowhere, so a reply cannot go to someone it lists.
     """
     others = [c for c in found if c.email != reader.email and _is_address(c.email)]
-    chosen = [c for c in others if c.role == "coordinator"] or [
-        c for c in others if c.role == "wg_chair"
-    ]
-    return list({c.email: c for c in chosen}.values())
+    for role in roles:
+        chosen = [c for c in others if c.role == role]
+        if chosen:
+            return list({c.email: c for c in chosen}.values())
+    return []
 
 
 def _is_address(email: str) -> bool:
@@ -361,7 +364,8 @@ def _context(
     """Return what the templates of ``row`` are given, its .ics, and the plan's workflow."""
     definition = rt.catalog.get(plan.workflow, plan.workflow_version)
     zone = reader.timezone or plan.timezone
-    contacts = _contacts(reader, cache.contacts(conn, plan.id))
+    found = cache.contacts(conn, plan.id, definition)
+    contacts = _contacts(reader, found, definition.contact_roles)
     context: dict[str, Any] = {
         "recipient": {"name": reader.name},
         "plan": {
@@ -401,7 +405,14 @@ def _context(
             can = cache.allowed(conn, rt, plan, row.recipient)
             context["can"] = _actions(rt, definition, plan.key, plan.state, can)
         ics = _calendar(
-            rt, mailer, definition, deadline, plan, now, event, cache.contacts(conn, plan.id)
+            rt,
+            mailer,
+            definition,
+            deadline,
+            plan,
+            now,
+            event,
+            cache.contacts(conn, plan.id, definition),
         )
     elif row.kind == NOTICE:
         state = record["to_state"]
@@ -495,8 +506,10 @@ def _calendar(
         "url": _plan_url(rt, plan.key)
     }
     fields["url"] = _plan_url(rt, plan.key)
-    # only a real address (one napflow would accept), as for Reply-To
-    coordinators = [c for c in contacts if c.role == "coordinator" and _is_address(c.email)]
+    # the holder of the first contact role the workflow names (the NAP's coordinator), a
+    # real address only (one napflow would accept), as for Reply-To
+    first = definition.contact_roles[:1]
+    coordinators = [c for c in contacts if c.role in first and _is_address(c.email)]
     fields["organizer"] = (coordinators[0].name, coordinators[0].email) if coordinators else None
     fields["alarms"] = [r.days_before for r in kind.rungs] if kind is not None else []
     fields["alarm_text"] = _("%(deadline)s, plan %(key)s") % {"deadline": title, "key": plan.key}

@@ -39,6 +39,7 @@ RESERVED_TRIGGERS = frozenset(
 RESERVED_PREFIXES = ("may_", "to_", "is_", "on_enter_", "on_exit_")
 
 _WORKFLOW_KEYS = {
+    "contacts",
     "name",
     "version",
     "title",
@@ -139,6 +140,10 @@ class WorkflowDefinition(Titled):
     manage_roles: tuple[str, ...] = ()
     #: the roles whose holders may add, move and cancel their plan's deadlines (likewise)
     manage_deadlines: tuple[str, ...] = ()
+    #: the roles whose holders mails name as the plan's contacts, the first held first
+    #: (``[workflow] contacts``; None: not declared, then the coordinator and working-group
+    #: chair roles, where the workflow has them, as napflow named them before the key)
+    contacts: tuple[str, ...] | None = None
     #: who may add drafts of the plan's document, in which states, with what effect
     drafts: DraftRules = field(default_factory=DraftRules)
     #: the workflow's title in other languages
@@ -148,6 +153,13 @@ class WorkflowDefinition(Titled):
     #: the workflow's own mail templates and signature
     mail: MailDef = field(default_factory=MailDef)
     source: str = field(default="", repr=False, compare=False)
+
+    @property
+    def contact_roles(self) -> tuple[str, ...]:
+        """Return the roles whose holders mails name as the plan's contacts."""
+        if self.contacts is not None:
+            return self.contacts
+        return tuple(r for r in ("coordinator", "wg_chair") if r in self.role_names)
 
     def role_title(self, name: str, locale: str | None = None) -> str:
         """Return the title of role ``name`` in ``locale`` (default: the reader's)."""
@@ -588,6 +600,9 @@ def parse_definition(raw: bytes, path: Path, stored: bool = False) -> WorkflowDe
     notices = load_notices(data, problems, role_names, triggers)
     manage_roles = _managing_roles(head, "manage_roles", problems, role_names)
     manage_deadlines = _managing_roles(head, "manage_deadlines", problems, role_names)
+    contacts = (
+        _managing_roles(head, "contacts", problems, role_names) if "contacts" in head else None
+    )
     drafts = load_drafts(data, problems, set(states), finals, role_names)
     hour = head.get("reminder_hour", 9)
     if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23:
@@ -613,6 +628,7 @@ def parse_definition(raw: bytes, path: Path, stored: bool = False) -> WorkflowDe
         reminder_hour=hour,
         manage_roles=manage_roles,
         manage_deadlines=manage_deadlines,
+        contacts=contacts,
         drafts=drafts,
         titles=titles,
         role_titles=tuple(role_titles),
