@@ -227,7 +227,9 @@ def test_an_action_sealed_under_another_workflow_version_is_not_let_through(
     # the role by hand, and the plan row pointed at another version (stored, as napflow
     # stores a version, so the action can be recorded under it) that no record moved it to
     nap = rt.catalog.get("nap")
-    v99 = parse_definition(nap.source.replace("version = 1", "version = 99").encode(), nap.path)
+    v99 = parse_definition(
+        nap.source.replace(f"version = {nap.version}", "version = 99").encode(), nap.path
+    )
     with rt.db.write() as conn:
         ensure_stored(conn, rt.catalog, v99, audit_key=None, at=rt.clock.now(), actor=None)
     with role_by_hand(rt, nap_plan, OBSERVER, "coordinator"):
@@ -235,12 +237,15 @@ def test_an_action_sealed_under_another_workflow_version_is_not_let_through(
             conn.execute(update(plans).where(plans.c.key == nap_plan).values(workflow_version=99))
         services.advance_plan(rt, nap_plan, "withdraw", OBSERVER, "Closing it.")
         with rt.db.write() as conn:
-            conn.execute(update(plans).where(plans.c.key == nap_plan).values(workflow_version=1))
+            conn.execute(
+                update(plans).where(plans.c.key == nap_plan).values(workflow_version=nap.version)
+            )
     seq = last_seq(rt, nap_plan)
     found = lines(rt)
     assert found[0] == (
         f"{nap_plan} seq {seq}: unauthorized: withdraw by {OBSERVER} as coordinator under "
-        "workflow nap v99, but the plan was created under nap v1 and no record moved it"
+        f"workflow nap v99, but the plan was created under nap v{nap.version} and no record "
+        "moved it"
     )
     assert found[1].startswith(f"{nap_plan} seq {seq}: unauthorized: withdraw by {OBSERVER}")
     assert not audit.verify_ledger(rt).ok

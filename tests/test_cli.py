@@ -370,7 +370,7 @@ def test_workflow_list_show_check(ready: Cli, tmp_path: Path) -> None:
     assert "expert_review --> submitted: submit_for_approval (coordinator," in mermaid
     assert "approved --> [*]" in mermaid
     good = ready("workflow", "check", str(REPO / "workflows" / "nap.toml"))
-    assert good.code == 0 and "nap.toml: OK, workflow nap v1: 6 states" in good.out
+    assert good.code == 0 and "nap.toml: OK, workflow nap v2: 6 states" in good.out
     bad = tmp_path / "nap.toml"
     bad.write_text(
         (REPO / "workflows" / "nap.toml")

@@ -29,7 +29,8 @@ from napflow.services.dispatch import dispatch_due
 from napflow.storage.schema import history, outbox, plans, workflow_versions
 
 REPO = Path(__file__).resolve().parents[1]
-NAP = (REPO / "workflows" / "nap.toml").read_text(encoding="utf-8")
+#: the story's v1: the NAP workflow as napflow first released it
+NAP = (REPO / "workflows" / "released" / "nap.v1.toml").read_text(encoding="utf-8")
 COORD, MEMBERS, ADMIN = CAST["coordinator"][0], CAST["wg_member"], "admin@example.org"
 Cli = Callable[..., Result]
 
@@ -67,9 +68,25 @@ def runtimes() -> Iterator[list[Runtime]]:
 
 
 @pytest.fixture
-def flight(db_url: str, clock: VirtualClock, smtp: SmtpServer, runtimes: list[Runtime]) -> Runtime:
-    """Two NAP v1 plans in working-group review, TJK-2015 and KGZ-2015; an administrator."""
-    rt = mail_runtime(db_url, clock, smtp)
+def flight(
+    db_url: str,
+    clock: VirtualClock,
+    smtp: SmtpServer,
+    runtimes: list[Runtime],
+    cli: Cli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Runtime:
+    """Two NAP v1 plans in working-group review, TJK-2015 and KGZ-2015; an administrator.
+
+    The NAP file is v1 (as napflow first released it) for this runtime and for the CLI,
+    until a test gives them another.
+    """
+    first = tmp_path / "v1"
+    first.mkdir()
+    (first / "nap.toml").write_text(NAP, encoding="utf-8")
+    monkeypatch.setenv("NAPFLOW_WORKFLOW_DIRS", str(first))
+    rt = mail_runtime(db_url, clock, smtp, workflow_dirs=(first,))
     runtimes.append(rt)
     for email in [*EVERYONE, ADMIN]:
         services.add_person(rt, email, email.split("@")[0].title())

@@ -67,7 +67,8 @@ def build_runtime(
     The secrets are read from the environment here, once, unless given.
     """
     secrets = read_secrets() if secrets is None else secrets
-    catalog = WorkflowCatalog((builtin_workflow_dir(), *settings.workflow_dirs))
+    builtin = builtin_workflow_dir()
+    catalog = WorkflowCatalog((builtin, *settings.workflow_dirs), released=builtin / "released")
     db = Database(settings.database_url, settings.busy_timeout_ms, settings.fast_path)
     catalog.attach(stored_lookup(db))
     return Runtime(

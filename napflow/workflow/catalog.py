@@ -8,9 +8,11 @@ on the other workflows; using it reports the problems.
 Each plan runs under one version of its workflow. The file serves the plans of its own
 version; a plan pinned to another one is served by that version's text as the database
 stored it the first time it was used (:class:`StoredVersion`, read through the ``stored``
-function the runtime attaches). A file whose version the database holds with other text
-(edited without a new ``version``) is refused, with the reason; plans of that version go on
-under the stored text.
+function the runtime attaches), else, for a built-in workflow, by the text napflow
+released it with (``released/NAME.vN.toml`` beside the built-in files: a database from
+before versions were stored has plans on versions it never stored). A file whose version
+the database holds with other text (edited without a new ``version``) is refused, with the
+reason; plans of that version go on under the stored text.
 """
 
 from __future__ import annotations
@@ -52,8 +54,14 @@ StoredLookup = Callable[[str, int], StoredVersion | None]
 class WorkflowCatalog:
     """Workflows by name and version, each version's engine built on first use."""
 
-    def __init__(self, dirs: Sequence[Path], stored: StoredLookup | None = None) -> None:
+    def __init__(
+        self,
+        dirs: Sequence[Path],
+        stored: StoredLookup | None = None,
+        released: Path | None = None,
+    ) -> None:
         self.dirs = tuple(dirs)
+        self.released = released
         self._entries: dict[str, CatalogEntry] = {}
         self._engines: dict[tuple[str, int], Engine] = {}
         # versions read from the database (they never change once stored)
@@ -156,11 +164,21 @@ class WorkflowCatalog:
             return found
         kept = self._stored(name, version)
         if kept is None:
-            return None
+            return self._released(name, version)
         found = self._versions[key] = parse_definition(
             kept.source.encode("utf-8"), Path(kept.path), stored=True
         )
         return found
+
+    def _released(self, name: str, version: int) -> WorkflowDefinition | None:
+        """Return the text napflow released built-in ``name`` v``version`` with, if any.
+
+        Not remembered as stored: the first change under it stores it (and seals it).
+        """
+        path = self.released / f"{name}.v{version}.toml" if self.released else None
+        if path is None or not path.is_file():
+            return None
+        return parse_definition(path.read_bytes(), path.parent.parent / f"{name}.toml", stored=True)
 
     def is_remembered(self, definition: WorkflowDefinition) -> bool:
         """Tell whether the database is known to hold ``definition``'s version, same text."""
