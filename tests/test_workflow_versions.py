@@ -24,6 +24,8 @@ from sqlalchemy import select
 from napflow import services
 from napflow.clock import VirtualClock
 from napflow.runtime import Runtime
+from napflow.runtime.bootstrap import build_runtime
+from napflow.runtime.settings import Settings
 from napflow.services import accounts
 from napflow.services.dispatch import dispatch_due
 from napflow.storage.schema import history, outbox, plans, workflow_versions
@@ -419,3 +421,51 @@ def test_the_audit_bundle_carries_every_stored_version(
     assert found.code == 1 and "workflow nap: edited: its v1 does not match its SHA-256" in (
         found.out
     )
+
+
+def test_a_plan_on_a_version_never_stored_is_served_by_the_released_text(
+    db_url: str, clock: VirtualClock, runtimes: list[Runtime], tmp_path: Path
+) -> None:
+    """A database from before stored versions has NAP v1 plans and nothing stored: after
+    the upgrade (the file is v2 now) the released v1 serves them, and is stored on their
+    first action; then they can be moved to v2."""
+    first = tmp_path / "v1"
+    first.mkdir()
+    (first / "nap.toml").write_text(NAP, encoding="utf-8")
+    old = build_runtime(Settings(database_url=db_url, workflow_dirs=(first,)), clock=clock)
+    runtimes.append(old)
+    services.init_database(old)
+    services.add_person(old, COORD, "Coordinator")
+    services.create_plan(old, "TJK", "Old plan", key="TJK-OLD")
+    services.grant_role(old, "TJK-OLD", COORD, "coordinator")
+    with old.db.write() as conn:  # what such a database holds: no stored versions
+        table = "workflow_versions"
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"DROP TRIGGER {table}_append_only_delete")
+        else:
+            conn.exec_driver_sql(f"DROP TRIGGER {table}_append_only ON {table}")
+        conn.exec_driver_sql(f"DELETE FROM {table}")
+    now = build_runtime(Settings(database_url=db_url), clock=clock)  # the built-in v2
+    runtimes.append(now)
+    assert now.catalog.get("nap").version == 2
+    assert services.show_plan(now, "TJK-OLD").workflow_version == 1
+    assert "submit_for_review" in services.show_plan(now, "TJK-OLD", COORD).allowed
+    services.advance_plan(now, "TJK-OLD", "submit_for_review", COORD)
+    with now.db.read() as conn:
+        stored = conn.execute(select(workflow_versions.c.version, workflow_versions.c.source)).all()
+    assert [(v, s == NAP) for v, s in stored] == [(1, True)]
+    moved = services.workflow_versions.migrate_plans(now, "nap", 2, key="TJK-OLD")
+    assert [(m.key, m.old, m.new, m.to_state) for m in moved.moved] == [
+        ("TJK-OLD", 1, 2, "working_group_review")
+    ]
+    kinds = {k.name for k in now.catalog.get("nap", 2).deadlines}
+    assert "working_group_meeting" in kinds
+    services.add_deadline(
+        now, "TJK-OLD", "working_group_meeting", "2015-07-29", end="2015-07-30", location="Dushanbe"
+    )
+    meeting = [
+        d for d in services.list_deadlines(now, "TJK-OLD") if d.kind == "working_group_meeting"
+    ]
+    assert [(str(d.due_on), str(d.ends_on), d.location) for d in meeting] == [
+        ("2015-07-29", "2015-07-30", "Dushanbe")
+    ]
