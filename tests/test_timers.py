@@ -258,3 +258,47 @@ def test_the_mails_name_the_contacts_the_workflow_declares(
     text = reminders[0].get_body(("plain",)).get_content()
     assert "Questions: reply to this message; your reply goes to Chair." in text
     assert {a.addr_spec for a in reminders[0]["Reply-To"].addresses} == {CHAIR}
+
+
+def _at_once(runtimes: list[Runtime]) -> list[BaseException]:
+    """Run a scheduler pass of each runtime in a thread of its own, all at once."""
+    import threading
+
+    start = threading.Barrier(len(runtimes))
+    errors: list[BaseException] = []
+
+    def run(rt: Runtime) -> None:
+        try:
+            start.wait()
+            send_due(rt)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            rt.db.dispose_thread()
+
+    threads = [threading.Thread(target=run, args=(rt,)) for rt in runtimes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return errors
+
+
+def test_two_schedulers_at_the_very_second_fire_it_once(
+    review: Runtime, db_url: str, clock: VirtualClock, smtp: SmtpServer
+) -> None:
+    """Two scheduler passes of two processes' runtimes, at once, on the virtual clock: not
+    a second early, exactly once at the end of the window."""
+    other = mail_runtime(db_url, clock, smtp)
+    try:
+        clock.set(WINDOW_ENDS - timedelta(seconds=1))
+        assert _at_once([review, other]) == []
+        assert by_itself(review) == []
+        clock.set(WINDOW_ENDS)
+        assert _at_once([review, other]) == []
+        assert by_itself(review) == [("accept_without_objection", "committee_review", "accepted")]
+        assert services.show_plan(review, KEY).state == "accepted"
+        ids = [m["Message-ID"] for m in smtp.sink.messages]
+        assert len(ids) == len(set(ids))
+    finally:
+        other.db.dispose()
