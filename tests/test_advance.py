@@ -279,7 +279,8 @@ def test_history_record_has_every_field(rt: Runtime, clock: VirtualClock, nap_pl
     )
     assert (record.actor, record.role, record.comment) == (COORD, "coordinator", None)
     assert record.at == START + timedelta(days=3)
-    assert (record.workflow, record.workflow_version) == ("nap", 1)
+    # the version the plan runs under (the NAP file's, which created it)
+    assert (record.workflow, record.workflow_version) == ("nap", rt.catalog.get("nap").version)
 
 
 def test_state_and_history_commit_together_or_not_at_all(rt: Runtime, nap_plan: str) -> None:

@@ -712,7 +712,17 @@ def test_the_schema_tags_every_route_shows_examples_and_pages(
     rt: Runtime, http: TestClient
 ) -> None:
     schema = ok(http.get(f"{API}/openapi.json"))
-    tags = {"plans", "deadlines", "drafts", "people", "access", "tokens", "me", "audit"}
+    tags = {
+        "plans",
+        "deadlines",
+        "drafts",
+        "people",
+        "access",
+        "tokens",
+        "me",
+        "audit",
+        "workflows",
+    }
     seen = set()
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
@@ -767,5 +777,8 @@ def test_the_schema_tags_every_route_shows_examples_and_pages(
             "/people",
             "/access",
             "/me/tokens",
+            "/timers",
+            "/workflows",
+            "/workflows/{name}/versions",
         )
     )

