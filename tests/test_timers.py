@@ -302,3 +302,22 @@ def test_two_schedulers_at_the_very_second_fire_it_once(
         assert len(ids) == len(set(ids))
     finally:
         other.db.dispose()
+
+
+def test_a_timer_that_cannot_be_fired_holds_up_nothing(
+    review: Runtime, clock: VirtualClock, smtp: SmtpServer
+) -> None:
+    """A plan pointed by hand at a workflow version napflow does not have: its timer is
+    refused with the reason, and the pass goes on to the mail (this plan's own messages
+    fail, each with its reason, as they would without the timer)."""
+    from sqlalchemy import update
+
+    with review.db.write() as conn:
+        conn.execute(update(plans).where(plans.c.key == KEY).values(workflow_version=42))
+    clock.set(WINDOW_ENDS)
+    result = send_due(review)
+    refused = services.timers.list_timers(review, "refused")
+    assert len(refused) == 1
+    assert "Workflow committee_review v42 is not stored in this database" in (refused[0].note or "")
+    assert result.claimed > 0 and result.claimed == result.sent + result.failed
+    assert services.timers.list_timers(review) == []  # nothing left pending to retry forever

@@ -51,16 +51,22 @@ def next_timer(rt: Runtime) -> datetime | None:
 
 
 def fire_due_timers(rt: Runtime) -> int:
-    """Fire every timer due now, each in its own transaction; return how many fired."""
+    """Fire every timer due now, each in its own transaction; return how many fired.
+
+    One that cannot be fired (its workflow version gone, say) is marked refused with the
+    reason, so it never holds up the others or the mail; one whose plan changed while it
+    was being fired waits for the next pass.
+    """
     fired = 0
+    tried: set[int] = set()
     while True:
-        outcome = _fire_next(rt)
+        outcome = _fire_next(rt, tried)
         if outcome is None:
             return fired
         fired += outcome
 
 
-def _fire_next(rt: Runtime) -> int | None:
+def _fire_next(rt: Runtime, tried: set[int]) -> int | None:
     """Fire (or refuse, or cancel) the next due timer: 1 if fired, 0 if not, None if none."""
     now = rt.clock.now()
     query = (
@@ -69,6 +75,9 @@ def _fire_next(rt: Runtime) -> int | None:
         .order_by(timers.c.due_at, timers.c.id)
         .limit(1)
     )
+    if tried:
+        query = query.where(timers.c.id.not_in(sorted(tried)))
+    row_id: int | None = None
     try:
         with rt.db.write() as conn:
             if conn.dialect.name == "postgresql":
@@ -76,6 +85,8 @@ def _fire_next(rt: Runtime) -> int | None:
             row = conn.execute(query).first()
             if row is None:
                 return None
+            row_id = row.id
+            tried.add(row.id)
             plan = load_head(conn, row.plan_id)  # locked: a person's action waits, or we do
             engine = rt.catalog.engine(plan.workflow, plan.workflow_version)
             entered = entered_record(conn, plan.id)
@@ -128,6 +139,12 @@ def _fire_next(rt: Runtime) -> int | None:
             after_action(conn, engine, after, record, now, rt.secrets.audit_key)
             return 1
     except ConflictError:  # the plan changed under us: the next pass looks again
+        return 0
+    except NapflowError as exc:  # it cannot be fired at all: said, and out of the way
+        if row_id is None:
+            raise
+        with rt.db.write() as conn:
+            _end(conn, row_id, REFUSED, now, str(exc))
         return 0
 
 
