@@ -335,7 +335,7 @@ def migrate_plans(
                 }
             )
     with rt.db.read() as conn:
-        require_admin(conn, actor, N_("Cannot migrate plans as %(actor)s: %(reason)s."))
+        who = require_admin(conn, actor, N_("Cannot migrate plans as %(actor)s: %(reason)s."))
         query = select(plans.c.key).where(plans.c.workflow == name).order_by(plans.c.key)
         if key is not None:
             query = query.where(plans.c.key == inputs.plan_key(key))
@@ -345,7 +345,7 @@ def migrate_plans(
     result = Migration(name, to, dry_run)
     for each in keys:
         try:
-            moved = _migrate_one(rt, each, target, mapping, dry_run, actor)
+            moved = _migrate_one(rt, each, target, mapping, dry_run, who)
         except RefusedError as exc:
             result.refused.append(Refused(each, str(exc)))
             continue
@@ -372,9 +372,12 @@ def _migrate_one(
     dry_run: bool,
     actor: str | None,
 ) -> Moved | None:
-    """Move plan ``key`` to ``target`` in one transaction; None if it is on it already."""
+    """Move plan ``key`` to ``target`` in one transaction; None if it is on it already.
+
+    A dry run reads only (and takes no write lock).
+    """
     now = rt.clock.now()
-    with rt.db.write() as conn:
+    with rt.db.read() if dry_run else rt.db.write() as conn:
         plan = load_plan(conn, key)
         if plan.workflow_version == target.version:
             return None
