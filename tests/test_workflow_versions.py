@@ -449,6 +449,8 @@ def test_a_plan_on_a_version_never_stored_is_served_by_the_released_text(
     runtimes.append(now)
     assert now.catalog.get("nap").version == 2
     assert services.show_plan(now, "TJK-OLD").workflow_version == 1
+    # read once, its Machine built once, however many pages ask before it is stored
+    assert now.catalog.engine("nap", 1) is now.catalog.engine("nap", 1)
     assert "submit_for_review" in services.show_plan(now, "TJK-OLD", COORD).allowed
     services.advance_plan(now, "TJK-OLD", "submit_for_review", COORD)
     with now.db.read() as conn:

@@ -68,6 +68,11 @@ class WorkflowCatalog:
         self._versions: dict[tuple[str, int], WorkflowDefinition] = {}
         # the digest the database holds for each file's version (None: not stored yet)
         self._digests: dict[str, str | None] = {}
+        # released built-in versions read (they never change either; None: there is none)
+        self._released_read: dict[tuple[str, int], WorkflowDefinition | None] = {}
+        # versions the database did not hold when asked, which a released text serves
+        # (the same text it stores at the first change, by this process or another)
+        self._released_only: set[tuple[str, int]] = set()
         self._stored = stored
         for directory in self.dirs:
             for path in sorted(directory.glob("*.toml")):
@@ -162,9 +167,14 @@ class WorkflowCatalog:
         found = self._versions.get(key)
         if found is not None or self._stored is None:
             return found
+        if key in self._released_only:  # found unstored before: the released text serves
+            return self._released(name, version)
         kept = self._stored(name, version)
         if kept is None:
-            return self._released(name, version)
+            released = self._released(name, version)
+            if released is not None:  # asked again on every page otherwise, until stored
+                self._released_only.add(key)
+            return released
         found = self._versions[key] = parse_definition(
             kept.source.encode("utf-8"), Path(kept.path), stored=True
         )
@@ -175,10 +185,17 @@ class WorkflowCatalog:
 
         Not remembered as stored: the first change under it stores it (and seals it).
         """
-        path = self.released / f"{name}.v{version}.toml" if self.released else None
-        if path is None or not path.is_file():
-            return None
-        return parse_definition(path.read_bytes(), path.parent.parent / f"{name}.toml", stored=True)
+        key = (name, version)
+        if key not in self._released_read:
+            path = self.released / f"{name}.v{version}.toml" if self.released else None
+            self._released_read[key] = (
+                parse_definition(
+                    path.read_bytes(), path.parent.parent / f"{name}.toml", stored=True
+                )
+                if path is not None and path.is_file()
+                else None
+            )
+        return self._released_read[key]
 
     def is_remembered(self, definition: WorkflowDefinition) -> bool:
         """Tell whether the database is known to hold ``definition``'s version, same text."""
@@ -188,6 +205,7 @@ class WorkflowCatalog:
     def remember(self, definition: WorkflowDefinition) -> None:
         """Note that the database holds ``definition`` (found stored, committed)."""
         self._versions[(definition.name, definition.version)] = definition
+        self._released_only.discard((definition.name, definition.version))
         entry = self._entries.get(definition.name)
         current = entry.definition if entry is not None else None
         if current is not None and current.version == definition.version:
