@@ -321,3 +321,29 @@ def test_a_timer_that_cannot_be_fired_holds_up_nothing(
     assert "Workflow committee_review v42 is not stored in this database" in (refused[0].note or "")
     assert result.claimed > 0 and result.claimed == result.sent + result.failed
     assert services.timers.list_timers(review) == []  # nothing left pending to retry forever
+
+
+def test_the_plan_page_says_what_napflow_will_do_and_when(review: Runtime) -> None:
+    from helpers import PASSWORD, log_in, web_client
+
+    from napflow.services import accounts
+
+    accounts.set_password(review, CHAIR, PASSWORD)
+    with web_client(review) as http:
+        log_in(http, CHAIR)
+        page = http.get("/plans/" + KEY).text
+        assert (
+            'On 2016-04-15 23:59 (Asia/Dushanbe) napflow will do "Accept without objection" by '
+            "itself, if its conditions hold then."
+        ) in page.replace("&#34;", '"').replace("&quot;", '"')
+        # a quorum of two thirds: the page's round progress and the chair's My work say
+        # how many of how many did what, and whom they wait for
+        services.advance_plan(review, KEY, "recommend", EXPERTS[0])
+        assert http.get("/plans/" + KEY).status_code == 200
+        work = http.get("/").text.replace("&#34;", '"').replace("&quot;", '"')
+        assert '1 of 3 did "Recommend acceptance"; waiting for E2 and E3' in work
+        ru = http.get("/plans/" + KEY, headers={"Accept-Language": "ru"}).text
+        assert (
+            "система napflow автоматически выполнит действие «Принять в отсутствие возражений»"
+            in ru
+        )

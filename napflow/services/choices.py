@@ -212,6 +212,8 @@ def _progress(
             seen.add((condition.role, condition.trigger))
             holders = facts.holders_of(condition.role)
             acted = holders & facts.actors_of(condition.trigger)
+            # "all", a number, or a fraction of the holders there are now
+            needed = condition.needed(len(holders))
 
             def person(email: str, trigger: str = condition.trigger) -> Participant:
                 at, said = when.get((email, trigger), (None, None))
@@ -221,7 +223,7 @@ def _progress(
                 RoundProgress(
                     action=words.action_title(condition.trigger),
                     role=words.role_title(condition.role),
-                    needed=None if condition.min == "all" else int(condition.min),
+                    needed=None if needed == "all" else int(needed),
                     done=sorted((person(e) for e in acted), key=_when),
                     missing=sorted((person(e) for e in holders - acted), key=lambda p: p.name),
                 )

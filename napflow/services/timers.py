@@ -177,11 +177,12 @@ class TimerView:
 
 
 def list_timers(
-    rt: Runtime, status: str | None = PENDING, viewer: str | None = None
+    rt: Runtime, status: str | None = PENDING, viewer: str | None = None, key: str | None = None
 ) -> list[TimerView]:
     """Return the timers of the plans ``viewer`` sees (None: every plan), soonest first.
 
-    ``status``: pending, fired, refused or cancelled (None: every one).
+    ``status``: pending, fired, refused or cancelled (None: every one); ``key``: of that
+    plan only.
     """
     if status is not None and status not in STATUSES:
         raise InputError(
@@ -215,6 +216,8 @@ def list_timers(
         )
         if status is not None:
             query = query.where(timers.c.status == status)
+        if key is not None:
+            query = query.where(plans.c.key == key)
         rows = conn.execute(query).all()
     found = []
     for row in rows:

@@ -38,10 +38,6 @@ from napflow.workflow.facts import PlanFacts
 
 #: how far ahead a deadline makes a plan "coming" for the people its reminders name
 COMING_DAYS = 21
-#: the roles whose holders watch what a plan waits for (the NAP's; see docs/web.md)
-WATCHING_ROLES = ("coordinator", "wg_chair")
-
-
 @dataclass(frozen=True)
 class ActionLink:
     """An action the person can take now: its trigger (for the form) and its title."""
@@ -122,7 +118,9 @@ def my_work(rt: Runtime, email: str) -> MyWork:
             act_now.append(WorkItem(**item, actions=actions))
         elif _coming_for(definition, pending, held, now):
             coming.append(WorkItem(**item))
-        if held & set(WATCHING_ROLES):
+        # the plan's contacts (its workflow's `contacts`: the NAP's coordinator and
+        # working-group chair) watch what it waits for
+        if held & set(definition.contact_roles):
             waiting = _waiting(definition, plan.state, facts, names)
             watching.append(WorkItem(**item, actions=actions, waiting=waiting))
     return MyWork(
@@ -214,7 +212,9 @@ def _waits_on(
             if not holders:
                 role = definition.role_title(condition.role)
                 lines.append(_("nobody holds the role %(role)s yet") % {"role": role})
-            elif missing and (condition.min == "all" or len(done) < int(condition.min)):
+            elif missing and (
+                (needed := condition.needed(len(holders))) == "all" or len(done) < int(needed)
+            ):
                 lines.append(
                     ngettext(
                         '%(done)d of %(count)d did "%(action)s"; waiting for %(names)s',

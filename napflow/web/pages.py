@@ -340,6 +340,8 @@ def _plan_page(
     offered = choices.plan_choices(rt, plan.key, user.email)
     definition = rt.catalog.get(plan.workflow, plan.workflow_version)
     deadlines = services.list_deadlines(rt, plan.key, viewer=user.email)
+    # what napflow will do by itself, and when (a timer transition of the stage)
+    upcoming = services.timers.list_timers(rt, viewer=user.email, key=plan.key)
     return {
         "here": f"/plans/{plan.key}",  # the language switch returns here, after a form too
         "deadline_titles": workflows.deadline_titles(rt, plan.workflow, plan.workflow_version),
@@ -355,6 +357,7 @@ def _plan_page(
         "actions_only": actions_only,
         "seen_seq": records[-1].seq if records else 0,
         "deadlines": deadlines,
+        "upcoming": upcoming,
         "journey_svg": journey_svg(rt, plan, records, deadlines),
         "reminders": services.list_messages(
             rt, "pending", plan.key, viewer=user.email, limit=REMINDERS_SHOWN
