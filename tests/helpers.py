@@ -273,6 +273,24 @@ def queue_reminders(rt: Any, people: int, sessions: int) -> int:
     return queued
 
 
+def daemon_env(db_url: str, smtp: Any, **extra: str) -> dict[str, str]:
+    """The environment of a `napflow scheduler` process on ``db_url`` sending to ``smtp``."""
+    import os
+
+    env = {
+        **os.environ,
+        "NAPFLOW_DATABASE_URL": db_url,
+        "NAPFLOW_MAIL_TRANSPORT": "smtp",
+        "NAPFLOW_SMTP_HOST": "127.0.0.1",
+        "NAPFLOW_SMTP_PORT": str(smtp.port),
+        "NAPFLOW_MAIL_FROM": "napflow@napflow.example",
+        "NAPFLOW_POLL_SECONDS": "1",
+        **extra,
+    }
+    env.pop("NAPFLOW_CONFIG", None)
+    return env
+
+
 def mail_runtime(db_url: str, clock: Any, smtp: Any, **settings: Any) -> Any:
     """A runtime on ``db_url`` that sends through ``smtp``, with any other ``settings``."""
     from napflow import services

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import queue_notices, queue_reminders
+from helpers import daemon_env, queue_notices, queue_reminders
 from smtp_sink import SmtpServer
 
 from napflow import services
@@ -26,17 +25,7 @@ def start_daemon(
     started: list[subprocess.Popen[str]] = []
 
     def start(**extra: str) -> subprocess.Popen[str]:
-        env = {
-            **os.environ,
-            "NAPFLOW_DATABASE_URL": db_url,
-            "NAPFLOW_MAIL_TRANSPORT": "smtp",
-            "NAPFLOW_SMTP_HOST": "127.0.0.1",
-            "NAPFLOW_SMTP_PORT": str(smtp.port),
-            "NAPFLOW_MAIL_FROM": "napflow@napflow.example",
-            "NAPFLOW_POLL_SECONDS": "1",
-            **extra,
-        }
-        env.pop("NAPFLOW_CONFIG", None)
+        env = daemon_env(db_url, smtp, **extra)
         log = tmp_path / f"daemon-{len(started)}.log"
         with log.open("w") as stderr:
             process = subprocess.Popen(

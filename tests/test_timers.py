@@ -8,7 +8,6 @@ daemons, on both engines; shown beforehand by `reminders preview`, `timers list`
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from helpers import Result, mail_runtime
+from helpers import Result, daemon_env, mail_runtime
 from smtp_sink import SmtpServer
 from sqlalchemy import func, select
 
@@ -177,16 +176,7 @@ def test_two_daemons_fire_it_once(
     review: Runtime, db_url: str, smtp: SmtpServer, tmp_path: Path
 ) -> None:
     """Two scheduler daemons on the real clock: the window (2016) ended long ago."""
-    env = {
-        **os.environ,
-        "NAPFLOW_DATABASE_URL": db_url,
-        "NAPFLOW_MAIL_TRANSPORT": "smtp",
-        "NAPFLOW_SMTP_HOST": "127.0.0.1",
-        "NAPFLOW_SMTP_PORT": str(smtp.port),
-        "NAPFLOW_MAIL_FROM": "napflow@napflow.example",
-        "NAPFLOW_POLL_SECONDS": "1",
-    }
-    env.pop("NAPFLOW_CONFIG", None)
+    env = daemon_env(db_url, smtp)
     daemons, logs = [], []
     for n in range(2):
         log = (tmp_path / f"daemon-{n}.log").open("w")

@@ -51,6 +51,14 @@ def nap_v2(directory: Path) -> Path:
     return path
 
 
+def migrate_tjk(cli: Cli, *more: str) -> Result:
+    """Move TJK-2015 to v2 through the CLI, its renamed state mapped."""
+    return cli(
+        "workflow", "migrate", "nap", "--to", "2", "--plan", "TJK-2015",
+        "--map-state", "working_group_review=wg_review", *more,
+    )  # fmt: skip
+
+
 def cast_plan(rt: Runtime, key: str, country: str) -> None:
     """A NAP plan with the whole cast, sent to the working group (a 30-day review window)."""
     services.create_plan(rt, country, f"Plan {key}", timezone="Asia/Dushanbe", key=key)
@@ -190,10 +198,7 @@ def test_a_plan_in_flight_moves_to_v2_and_keeps_its_v1_records(
     with flight.db.read() as conn:
         sent_before = conn.execute(select(outbox.c.id).where(outbox.c.status == "pending")).all()
     # the move itself: one plan, sealed, as the administrator
-    moved = cli(
-        "workflow", "migrate", "nap", "--to", "2", "--plan", "TJK-2015",
-        "--map-state", "working_group_review=wg_review", "--as", ADMIN,
-    )  # fmt: skip
+    moved = migrate_tjk(cli, "--as", ADMIN)
     assert moved.code == 0, moved.err
     assert "TJK-2015" in moved.out and "v2 wg_review" in moved.out
     assert plan_row(flight, "TJK-2015") == (2, "wg_review", before[2] + 1)
@@ -366,10 +371,7 @@ def test_a_forged_migration_is_named_by_the_replay(
     """A migration record whose state its own mapping does not give is not allowed."""
     file = nap_v2(tmp_path / "workflows")
     monkeypatch.setenv("NAPFLOW_WORKFLOW_DIRS", str(file.parent))
-    assert cli(
-        "workflow", "migrate", "nap", "--to", "2", "--plan", "TJK-2015",
-        "--map-state", "working_group_review=wg_review",
-    ).code == 0  # fmt: skip
+    assert migrate_tjk(cli).code == 0
     assert cli("audit", "verify").code == 0
     # sealed through napflow's own append, by a non-administrator, to another state
     from napflow.services._records import append, load_plan
@@ -404,10 +406,7 @@ def test_the_audit_bundle_carries_every_stored_version(
 ) -> None:
     file = nap_v2(tmp_path / "workflows")
     monkeypatch.setenv("NAPFLOW_WORKFLOW_DIRS", str(file.parent))
-    assert cli(
-        "workflow", "migrate", "nap", "--to", "2", "--plan", "TJK-2015",
-        "--map-state", "working_group_review=wg_review",
-    ).code == 0  # fmt: skip
+    assert migrate_tjk(cli).code == 0
     out = tmp_path / "bundle.json"
     assert cli("audit", "export", "--out", str(out)).code == 0
     data = json.loads(out.read_text(encoding="utf-8"))

@@ -186,6 +186,16 @@ def reminders_list(
     present(found, fmt, View("Messages", MESSAGE_COLUMNS, empty=f"No {which}{where}."))
 
 
+#: the columns of a timer transition's row (the plan's time)
+TIMER_COLUMNS: list[tuple[str, Cell]] = [
+    ("due (plan's time)", lambda t: local_time(t.due_at, t.timezone)),
+    ("plan", attrgetter("plan")),
+    ("action", attrgetter("title")),
+    ("from", attrgetter("from_state")),
+    ("to", attrgetter("to_state")),
+]
+
+
 @reminders_group.command("preview")
 @click.option("--days", type=click.IntRange(min=0, max=3660), default=7, show_default=True)
 @FORMAT
@@ -214,16 +224,6 @@ def reminders_preview(state: AppState, days: int, fmt: str) -> None:
             items=lambda _messages: due,
         ),
     )
-
-
-#: the columns of a timer transition's row (the plan's time)
-TIMER_COLUMNS: list[tuple[str, Cell]] = [
-    ("due (plan's time)", lambda t: local_time(t.due_at, t.timezone)),
-    ("plan", attrgetter("plan")),
-    ("action", attrgetter("title")),
-    ("from", attrgetter("from_state")),
-    ("to", attrgetter("to_state")),
-]
 
 
 @click.group("timers")

@@ -139,16 +139,17 @@ def journey_of(
     order = {name: i for i, name in enumerate(definition.state_names)}
     now = rt.clock.now()
     changes = sorted((r for r in records if r.kind in PLACING_KINDS), key=lambda r: r.seq)
+    # the version each change was made under (the plan's own, if napflow lacks it)
+    under = [record_definition(rt, c.workflow, c.workflow_version) or definition for c in changes]
     earlier: dict[str, str] = {}  # states of earlier versions: their titles there
-    for change in changes:
+    for change, made in zip(changes, under, strict=True):
         state = change.to_state or ""
-        made = record_definition(rt, change.workflow, change.workflow_version)
-        if state not in order and made is not None and state in made.state_names:
+        if state not in order and state in made.state_names:
             earlier[state] = made.state_title(state)
     periods: list[Period] = []
     moves: list[Move] = []
     ended_at = final_state = None
-    for change, following in zip(changes, [*changes[1:], None], strict=True):
+    for change, following, made in zip(changes, [*changes[1:], None], under, strict=True):
         state = change.to_state or ""
         is_return = (
             change.kind == Kind.TRANSITION
@@ -156,7 +157,6 @@ def journey_of(
             and state in order
             and order[state] < order[change.from_state or ""]
         )
-        made = record_definition(rt, change.workflow, change.workflow_version) or definition
         title = (
             made.action_title(change.trigger, change.from_state or "")
             if change.kind == Kind.TRANSITION

@@ -38,6 +38,8 @@ from napflow.workflow.facts import PlanFacts
 
 #: how far ahead a deadline makes a plan "coming" for the people its reminders name
 COMING_DAYS = 21
+
+
 @dataclass(frozen=True)
 class ActionLink:
     """An action the person can take now: its trigger (for the form) and its title."""

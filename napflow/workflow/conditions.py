@@ -215,10 +215,15 @@ class Quorum(Condition):
     params: ClassVar[Mapping[str, bool]] = {"role": True, "trigger": False, "min": False}
     needs: ClassVar[frozenset[str]] = frozenset({HOLDERS, ROUND_ACTIONS})
 
+    @property
+    def fractional(self) -> bool:
+        """True if ``min`` is a fraction of the role's holders ("2/3")."""
+        return isinstance(self.min, str) and "/" in self.min
+
     def needed(self, holders: int) -> int | str:
         """Return how many must act (``"all"`` for every holder), of ``holders`` now."""
-        if isinstance(self.min, str) and "/" in self.min:
-            top, _slash, bottom = self.min.partition("/")
+        if self.fractional:
+            top, _slash, bottom = str(self.min).partition("/")
             return max(1, -(-holders * int(top) // int(bottom)))  # rounded up
         return self.min
 
@@ -236,7 +241,7 @@ class Quorum(Condition):
             "min": needed,
             "done": len(done),
         }
-        if isinstance(self.min, str) and "/" in self.min and not holders:
+        if self.fractional and not holders:
             return _("no %(role)s is assigned to %(key)s, so no quorum can be reached") % values
         if needed == "all":
             if not holders:
@@ -294,7 +299,7 @@ class Quorum(Condition):
     def describe(self) -> str:
         """Describe the condition."""
         amount = "every" if self.min == "all" else f"at least {self.min}"
-        if isinstance(self.min, str) and "/" in self.min:
+        if self.fractional:
             amount = f"at least {self.min} of the"
         return f"{amount} {self.role} did {self.trigger} this round"
 
